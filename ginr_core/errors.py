@@ -1,0 +1,8 @@
+"""The one exception type users see: bad input, explained in plain words."""
+
+
+class GinrError(ValueError):
+    """Raised for any input the library cannot use (bad file, wrong signal length, NaNs...).
+
+    The message is meant to be shown to a user as is, in the UI or on the command line.
+    """

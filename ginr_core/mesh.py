@@ -1,0 +1,328 @@
+"""Triangle meshes: loading, cleaning, graph structure and subdivision.
+
+A `Mesh` is plain numpy: float64 vertices (n, 3), int64 faces (m, 3), optional per-vertex arrays
+(`vertex_data`, e.g. PLY properties) and `source_index`, the row of each vertex in the file it was read
+from, so a signal given for the file's vertices can follow every cleaning step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from .errors import GinrError
+
+MESH_EXTENSIONS = ("ply", "obj", "off", "stl", "glb")
+DEFAULT_MAX_BYTES = 256 * 2**20
+
+
+@dataclass(frozen=True, eq=False)
+class Mesh:
+    vertices: np.ndarray
+    faces: np.ndarray
+    name: str = "mesh"
+    vertex_data: dict[str, np.ndarray] = field(default_factory=dict)
+    source_index: np.ndarray | None = None
+    n_source_vertices: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "vertices", np.ascontiguousarray(self.vertices, dtype=np.float64))
+        object.__setattr__(self, "faces", np.ascontiguousarray(self.faces, dtype=np.int64))
+        if self.vertices.ndim != 2 or self.vertices.shape[1] != 3:
+            raise GinrError(f"Vertices must have shape (n, 3), got {self.vertices.shape}.")
+        if self.faces.ndim != 2 or self.faces.shape[1] != 3:
+            raise GinrError(f"Faces must be triangles with shape (m, 3), got {self.faces.shape}.")
+
+    @property
+    def n_vertices(self) -> int:
+        return len(self.vertices)
+
+    @property
+    def n_faces(self) -> int:
+        return len(self.faces)
+
+    def edges(self) -> np.ndarray:
+        """Unique undirected edges (i < j) of the triangles, shape (e, 2)."""
+        f = self.faces
+        e = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+        e = np.sort(e, axis=1)
+        e = e[e[:, 0] != e[:, 1]]
+        return np.unique(e, axis=0)
+
+    def adjacency(self) -> sp.csr_matrix:
+        """Unweighted symmetric adjacency matrix of the mesh graph (the paper's A)."""
+        e = self.edges()
+        n = self.n_vertices
+        a = sp.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+        return (a + a.T).tocsr()
+
+    def n_components(self) -> int:
+        return connected_components(self.adjacency(), directed=False)[0]
+
+    def content_hash(self) -> str:
+        """Stable hash of the geometry (vertices and faces), used as a cache key."""
+        h = hashlib.sha256()
+        h.update(np.asarray(self.vertices.shape, dtype=np.int64).tobytes())
+        h.update(self.vertices.tobytes())
+        h.update(self.faces.tobytes())
+        return h.hexdigest()[:24]
+
+    def signal_from_source(self, values: np.ndarray) -> np.ndarray:
+        """Map a per-vertex array given for the original file's vertices onto this mesh's vertices."""
+        values = np.asarray(values)
+        expected = self.n_vertices if self.source_index is None else self.n_source_vertices
+        if len(values) != expected:
+            raise GinrError(
+                f"The signal has {len(values):,} values but the mesh file has {expected:,} vertices."
+            )
+        return values if self.source_index is None else values[self.source_index]
+
+
+@dataclass(frozen=True)
+class CleaningReport:
+    """What `clean_mesh` changed, in numbers, with `messages()` for people."""
+
+    vertices_in: int
+    faces_in: int
+    merged_vertices: int = 0
+    unreferenced_vertices: int = 0
+    degenerate_faces: int = 0
+    duplicate_faces: int = 0
+    components: int = 1
+    dropped_component_vertices: int = 0
+    vertices_out: int = 0
+    faces_out: int = 0
+
+    def messages(self) -> list[str]:
+        out = []
+        if self.merged_vertices:
+            out.append(f"Merged {self.merged_vertices:,} duplicate vertices.")
+        if self.unreferenced_vertices:
+            out.append(f"Dropped {self.unreferenced_vertices:,} vertices not used by any face.")
+        if self.degenerate_faces:
+            out.append(f"Dropped {self.degenerate_faces:,} degenerate faces.")
+        if self.duplicate_faces:
+            out.append(f"Dropped {self.duplicate_faces:,} duplicate faces.")
+        if self.dropped_component_vertices:
+            out.append(
+                f"The mesh has {self.components} connected components: kept the largest and dropped "
+                f"{self.dropped_component_vertices:,} vertices."
+            )
+        return out
+
+
+def _subset(mesh: Mesh, keep: np.ndarray, faces: np.ndarray) -> Mesh:
+    """Keep the vertices `keep` (indices, in order) and reindex `faces` (given in old indices)."""
+    remap = np.full(mesh.n_vertices, -1, dtype=np.int64)
+    remap[keep] = np.arange(len(keep))
+    if mesh.source_index is None:
+        source, n_source = keep, mesh.n_vertices
+    else:
+        source, n_source = mesh.source_index[keep], mesh.n_source_vertices
+    return replace(
+        mesh,
+        vertices=mesh.vertices[keep],
+        faces=remap[faces],
+        vertex_data={k: v[keep] for k, v in mesh.vertex_data.items()},
+        source_index=source,
+        n_source_vertices=n_source,
+    )
+
+
+def _face_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    a, b, c = (vertices[faces[:, i]] for i in range(3))
+    return 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
+
+
+def clean_mesh(mesh: Mesh, components: str = "largest", merge_digits: int = 10) -> tuple[Mesh, CleaningReport]:
+    """Make a mesh fit for a graph Laplacian and report every change.
+
+    Steps: merge vertices at identical positions (STL stores each triangle's corners separately), drop
+    degenerate (repeated index or zero area) and duplicate faces, drop unreferenced vertices, then handle
+    disconnected meshes: `components="largest"` keeps the largest component, `"error"` refuses.
+    Per-vertex data and `source_index` follow; where vertices are merged, the first one's row is kept.
+    """
+    if components not in ("largest", "error"):
+        raise ValueError("components must be 'largest' or 'error'")
+    _check_geometry(mesh)
+    n_in, m_in = mesh.n_vertices, mesh.n_faces
+
+    # 1. merge duplicate positions (scale-relative rounding so units do not matter)
+    scale = float(np.abs(mesh.vertices).max()) or 1.0
+    key = np.round(mesh.vertices / scale, merge_digits)
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    merged = n_in - len(first)
+    faces = mesh.faces
+    if merged:
+        # representative of each vertex = first vertex at its position; keep original order
+        rep = first[inverse]
+        faces = rep[faces]
+
+    # 2. degenerate and duplicate faces
+    repeated = (faces[:, 0] == faces[:, 1]) | (faces[:, 1] == faces[:, 2]) | (faces[:, 0] == faces[:, 2])
+    zero_area = _face_areas(mesh.vertices, faces) <= 1e-14 * scale**2
+    degenerate = repeated | zero_area
+    faces = faces[~degenerate]
+    _, unique_rows = np.unique(np.sort(faces, axis=1), axis=0, return_index=True)
+    duplicates = len(faces) - len(unique_rows)
+    faces = faces[np.sort(unique_rows)]
+    if len(faces) == 0:
+        raise GinrError("The mesh has no valid triangles left after removing degenerate faces.")
+
+    # 3. unreferenced vertices (includes the merged-away copies)
+    used = np.unique(faces)
+    unreferenced = n_in - merged - len(used)
+    cleaned = _subset(mesh, used, faces)
+
+    # 4. connected components
+    n_comp, labels = connected_components(cleaned.adjacency(), directed=False)
+    dropped = 0
+    if n_comp > 1:
+        sizes = np.bincount(labels)
+        if components == "error":
+            raise GinrError(
+                f"The mesh has {n_comp} disconnected pieces (sizes {', '.join(map(str, sorted(sizes)[::-1][:5]))}"
+                f"{', ...' if n_comp > 5 else ''} vertices). A graph Laplacian needs one connected surface: "
+                "keep the largest piece or repair the mesh."
+            )
+        keep_mask = labels == np.argmax(sizes)
+        keep = np.flatnonzero(keep_mask)
+        dropped = cleaned.n_vertices - len(keep)
+        kept_faces = cleaned.faces[keep_mask[cleaned.faces[:, 0]]]
+        cleaned = _subset(cleaned, keep, kept_faces)
+
+    report = CleaningReport(
+        vertices_in=n_in,
+        faces_in=m_in,
+        merged_vertices=merged,
+        unreferenced_vertices=unreferenced,
+        degenerate_faces=int(degenerate.sum()),
+        duplicate_faces=duplicates,
+        components=n_comp,
+        dropped_component_vertices=dropped,
+        vertices_out=cleaned.n_vertices,
+        faces_out=cleaned.n_faces,
+    )
+    return cleaned, report
+
+
+def _check_geometry(mesh: Mesh) -> None:
+    if mesh.n_vertices == 0 or mesh.n_faces == 0:
+        raise GinrError(
+            f"The mesh has {mesh.n_vertices} vertices and {mesh.n_faces} faces: a triangle mesh is needed "
+            "(point clouds and line sets are not supported)."
+        )
+    if not np.isfinite(mesh.vertices).all():
+        bad = int((~np.isfinite(mesh.vertices).all(axis=1)).sum())
+        raise GinrError(f"{bad:,} vertices have NaN or infinite coordinates.")
+    if mesh.faces.min() < 0 or mesh.faces.max() >= mesh.n_vertices:
+        raise GinrError("Some faces refer to vertices that do not exist.")
+
+
+def read_mesh(
+    source: str | os.PathLike | bytes,
+    filename: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Mesh:
+    """Read a ply / obj / off / stl / glb file exactly as stored (no cleaning).
+
+    `source` is a path, or the file's bytes with `filename` giving its extension (as a browser upload
+    does). Scenes with several geometries are merged into one mesh. PLY vertex properties other than
+    x, y, z land in `vertex_data`.
+    """
+    import trimesh
+
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        name = filename or "upload"
+    else:
+        path = Path(source)
+        name = filename or path.name
+        if not path.is_file():
+            raise GinrError(f"No such file: {path}")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise GinrError(_too_big(size, max_bytes))
+        data = path.read_bytes()
+    ext = Path(name).suffix.lower().lstrip(".")
+    if ext not in MESH_EXTENSIONS:
+        raise GinrError(f"Unsupported mesh format '.{ext}' ({name}). Use one of: {', '.join(MESH_EXTENSIONS)}.")
+    if len(data) == 0:
+        raise GinrError(f"{name} is empty.")
+    if len(data) > max_bytes:
+        raise GinrError(_too_big(len(data), max_bytes))
+
+    try:
+        loaded = trimesh.load(io.BytesIO(data), file_type=ext, process=False)
+    except Exception as exc:  # trimesh raises many types for corrupt files
+        raise GinrError(f"Could not read {name} as a .{ext} mesh: {exc}") from exc
+
+    vertex_data: dict[str, np.ndarray] = {}
+    if isinstance(loaded, trimesh.Scene):
+        if not loaded.geometry:
+            raise GinrError(f"{name} contains no mesh (the file is empty or not a valid .{ext} file).")
+        meshes = [g for g in loaded.dump() if isinstance(g, trimesh.Trimesh)]
+        if not meshes:
+            raise GinrError(f"{name} contains no triangle mesh (only points or lines).")
+        loaded = trimesh.util.concatenate(meshes) if len(meshes) > 1 else meshes[0]
+    elif not isinstance(loaded, trimesh.Trimesh):
+        raise GinrError(f"{name} contains no triangle mesh (got a {type(loaded).__name__}).")
+    else:
+        raw = loaded.metadata.get("_ply_raw", {}).get("vertex", {}).get("data")
+        if isinstance(raw, dict):
+            for key, values in raw.items():
+                values = np.asarray(values)
+                if values.ndim == 2 and values.shape[1] == 1:
+                    values = values[:, 0]
+                if key not in ("x", "y", "z") and values.ndim == 1 and len(values) == len(loaded.vertices):
+                    vertex_data[key] = values.astype(np.float64)
+
+    vertices = np.asarray(loaded.vertices, dtype=np.float64)
+    faces = np.asarray(loaded.faces, dtype=np.int64)
+    if faces.ndim != 2 or faces.shape[-1] != 3:
+        faces = faces.reshape(-1, 3) if faces.size else np.zeros((0, 3), dtype=np.int64)
+    mesh = Mesh(vertices, faces, name=Path(name).stem, vertex_data=vertex_data)
+    _check_geometry(mesh)
+    return mesh
+
+
+def _too_big(size: int, limit: int) -> str:
+    return f"The file is {size / 2**20:.1f} MB, over the {limit / 2**20:.0f} MB limit."
+
+
+def load_mesh(
+    source: str | os.PathLike | bytes,
+    filename: str | None = None,
+    components: str = "largest",
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> tuple[Mesh, CleaningReport]:
+    """Read a mesh file and clean it (see `read_mesh` and `clean_mesh`)."""
+    return clean_mesh(read_mesh(source, filename, max_bytes=max_bytes), components=components)
+
+
+def subdivide(mesh: Mesh, levels: int = 1, method: str = "midpoint") -> Mesh:
+    """Refine every triangle into four, `levels` times, for super-resolution targets.
+
+    The original vertices keep their indices (they come first), so a signal on the coarse mesh is a
+    signal on the first rows of the fine one. `midpoint` keeps them in place (same surface); `loop`
+    smooths the surface and so moves them. Per-vertex data is not carried (new vertices have none).
+    """
+    import trimesh
+
+    if method not in ("midpoint", "loop"):
+        raise ValueError("method must be 'midpoint' or 'loop'")
+    v, f = mesh.vertices, mesh.faces
+    for _ in range(levels):
+        if method == "midpoint":
+            v, f = trimesh.remesh.subdivide(v, f)
+        else:
+            v, f = trimesh.remesh.subdivide_loop(v, f, iterations=1)
+    return Mesh(v, f, name=f"{mesh.name} ({method} x{levels})")

@@ -1,0 +1,32 @@
+import subprocess
+import sys
+
+import trimesh
+
+from ginr_core.cli import main
+
+
+def test_info_on_builtin_domain(capsys):
+    assert main(["info", "--domain", "torus"]) == 0
+    out = capsys.readouterr().out
+    assert "vertices    4,608" in out and "components  1" in out
+
+
+def test_bad_file_exits_2_with_one_line_and_no_traceback(tmp_path):
+    bad = tmp_path / "bad.stl"
+    bad.write_bytes(b"\x00garbage" * 20)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ginr_core.cli", "info", "--mesh", str(bad)], capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: bad.stl contains no mesh")
+    assert "Traceback" not in proc.stderr
+
+
+def test_info_reports_cleaning(tmp_path, capsys):
+    path = tmp_path / "sphere.stl"
+    path.write_bytes(trimesh.creation.icosphere(subdivisions=1).export(file_type="stl"))
+    assert main(["info", "--mesh", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "vertices    42" in captured.out
+    assert "Merged 198 duplicate vertices" in captured.err
