@@ -1,0 +1,188 @@
+"""Figures of signals on meshes: Plotly for the browser and HTML export, PyVista for VTK rendering.
+
+Plotly 7 sends numpy arrays as binary base64, so vertex data goes out as float32 and faces as the
+smallest unsigned integer type that holds them: the Stanford bunny with a signal is ~1.4 MB of JSON
+(int32 faces would be 1.9 MB, plain JSON lists ~7 MB). Meshes above `max_vertices` are decimated for
+display only (quadric decimation, values carried by nearest vertex), and the figure says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .mesh import Mesh
+
+DEFAULT_MAX_DISPLAY_VERTICES = 150_000
+CAMERA = dict(eye=dict(x=1.4, y=1.4, z=1.0), up=dict(x=0, y=0, z=1))
+
+
+@dataclass(frozen=True)
+class DisplayMesh:
+    """A mesh ready to draw: float32 vertices, compact faces, and how to map values onto it."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    source_vertex: np.ndarray | None  # for a decimated mesh: the original vertex each display vertex shows
+    n_original: int
+
+    @property
+    def decimated(self) -> bool:
+        return self.source_vertex is not None
+
+    def values(self, values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float32).reshape(-1)
+        return values if self.source_vertex is None else values[self.source_vertex]
+
+    def note(self) -> str | None:
+        if not self.decimated:
+            return None
+        return (
+            f"Shown decimated to {len(self.vertices):,} of {self.n_original:,} vertices for display; "
+            "all computations use the full mesh."
+        )
+
+
+def _compact_faces(faces: np.ndarray, n_vertices: int) -> np.ndarray:
+    return faces.astype(np.uint16 if n_vertices <= np.iinfo(np.uint16).max else np.uint32)
+
+
+def display_mesh(mesh: Mesh, max_vertices: int = DEFAULT_MAX_DISPLAY_VERTICES) -> DisplayMesh:
+    """Prepare `mesh` for drawing, decimating it when it has more than `max_vertices` vertices."""
+    if mesh.n_vertices <= max_vertices:
+        return DisplayMesh(
+            mesh.vertices.astype(np.float32), _compact_faces(mesh.faces, mesh.n_vertices), None, mesh.n_vertices
+        )
+    import pyvista as pv
+    from scipy.spatial import cKDTree
+
+    poly = pv.PolyData(mesh.vertices, np.hstack([np.full((mesh.n_faces, 1), 3), mesh.faces]).ravel())
+    reduced = poly.decimate(1.0 - max_vertices / mesh.n_vertices)
+    vertices = np.asarray(reduced.points, dtype=np.float64)
+    faces = np.asarray(reduced.faces).reshape(-1, 4)[:, 1:]
+    source = cKDTree(mesh.vertices).query(vertices)[1]
+    return DisplayMesh(vertices.astype(np.float32), _compact_faces(faces, len(vertices)), source, mesh.n_vertices)
+
+
+def color_range(*arrays: np.ndarray, symmetric: bool = False) -> tuple[float, float]:
+    """One colour scale for several panels (robust to a few outliers: 0.5th-99.5th percentiles)."""
+    values = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
+    values = values[np.isfinite(values)]
+    lo, hi = np.percentile(values, [0.5, 99.5]) if len(values) else (0.0, 1.0)
+    if symmetric:
+        m = max(abs(lo), abs(hi))
+        lo, hi = -m, m
+    if hi <= lo:
+        hi = lo + 1e-12
+    return float(lo), float(hi)
+
+
+def _mesh_trace(dm: DisplayMesh, values, colorscale, cmin, cmax, colorbar_x=None, show_scale=True) -> go.Mesh3d:
+    v, f = dm.vertices, dm.faces
+    trace = go.Mesh3d(
+        x=v[:, 0], y=v[:, 1], z=v[:, 2], i=f[:, 0], j=f[:, 1], k=f[:, 2],
+        colorscale=colorscale, cmin=cmin, cmax=cmax, showscale=show_scale,
+        flatshading=False, lighting=dict(ambient=0.55, diffuse=0.7, specular=0.15, roughness=0.6),
+    )
+    if values is None:
+        trace.update(color="#b0b8c4")
+    else:
+        trace.update(intensity=dm.values(values), intensitymode="vertex")
+    if colorbar_x is not None:
+        trace.update(colorbar=dict(x=colorbar_x, thickness=12, len=0.8))
+    return trace
+
+
+def _scene_layout() -> dict:
+    axis = dict(visible=False, showbackground=False)
+    return dict(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="data", camera=CAMERA)
+
+
+def mesh_figure(
+    mesh: Mesh | DisplayMesh,
+    values: np.ndarray | None = None,
+    title: str | None = None,
+    colorscale: str = "Viridis",
+    cmin: float | None = None,
+    cmax: float | None = None,
+    height: int = 520,
+) -> go.Figure:
+    """A signal on a mesh (or the bare mesh when `values` is None) as an interactive 3D figure."""
+    dm = mesh if isinstance(mesh, DisplayMesh) else display_mesh(mesh)
+    if values is not None and cmin is None:
+        cmin, cmax = color_range(values)
+    fig = go.Figure(_mesh_trace(dm, values, colorscale, cmin, cmax))
+    fig.update_layout(
+        scene=_scene_layout(), height=height, margin=dict(l=0, r=0, t=40 if title else 0, b=0),
+        title=title, uirevision="keep-camera",
+    )
+    return fig
+
+
+def side_by_side_figure(
+    mesh: Mesh | DisplayMesh,
+    panels: dict[str, np.ndarray],
+    colorscales: dict[str, str] | None = None,
+    shared_scale: list[str] | None = None,
+    height: int = 480,
+) -> go.Figure:
+    """Several signals on the same mesh next to each other, all with the same camera.
+
+    The panels named in `shared_scale` (default: all) share one colour range, so truth and prediction
+    read the same; the others (an error map, say) get their own scale and colour bar.
+    """
+    dm = mesh if isinstance(mesh, DisplayMesh) else display_mesh(mesh)
+    names = list(panels)
+    shared = names if shared_scale is None else shared_scale
+    shared_range = color_range(*(panels[n] for n in shared)) if shared else None
+    colorscales = colorscales or {}
+    fig = make_subplots(rows=1, cols=len(names), specs=[[{"type": "scene"}] * len(names)], subplot_titles=names,
+                        horizontal_spacing=0.02)
+    shared_bar_shown = False
+    for col, name in enumerate(names, start=1):
+        lo, hi = shared_range if name in shared else color_range(panels[name])
+        show = name not in shared or not shared_bar_shown
+        shared_bar_shown |= name in shared
+        fig.add_trace(
+            _mesh_trace(dm, panels[name], colorscales.get(name, "Viridis"), lo, hi,
+                        colorbar_x=col / len(names) - 0.01, show_scale=show),
+            row=1, col=col,
+        )
+    layout = {("scene" if i == 0 else f"scene{i + 1}"): _scene_layout() for i in range(len(names))}
+    fig.update_layout(**layout, height=height, margin=dict(l=0, r=0, t=30, b=0), uirevision="keep-camera")
+    return fig
+
+
+def point_cloud_figure(points: np.ndarray, values: np.ndarray, title: str | None = None, size: float = 1.5,
+                       colorscale: str = "Viridis", cmin: float | None = None, cmax: float | None = None,
+                       height: int = 520) -> go.Figure:
+    """Values as a dense scatter on the surface: shows the resolution (the paper's super-resolution plots)."""
+    p = np.asarray(points, dtype=np.float32)
+    if cmin is None:
+        cmin, cmax = color_range(values)
+    fig = go.Figure(go.Scatter3d(
+        x=p[:, 0], y=p[:, 1], z=p[:, 2], mode="markers",
+        marker=dict(size=size, color=np.asarray(values, dtype=np.float32), colorscale=colorscale,
+                    cmin=cmin, cmax=cmax, showscale=True),
+    ))
+    fig.update_layout(scene=_scene_layout(), height=height, margin=dict(l=0, r=0, t=40 if title else 0, b=0),
+                      title=title)
+    return fig
+
+
+def figure_html(fig: go.Figure) -> str:
+    """A standalone interactive HTML page (plotly.js embedded, so it opens offline)."""
+    return fig.to_html(include_plotlyjs=True, full_html=True)
+
+
+def to_pyvista(mesh: Mesh, values: np.ndarray | None = None, name: str = "signal"):
+    """The mesh as a pyvista.PolyData with `values` as point data (for stpyvista or VTK export)."""
+    import pyvista as pv
+
+    poly = pv.PolyData(mesh.vertices, np.hstack([np.full((mesh.n_faces, 1), 3), mesh.faces]).ravel())
+    if values is not None:
+        poly.point_data[name] = np.asarray(values, dtype=np.float32)
+    return poly

@@ -1,0 +1,58 @@
+import numpy as np
+
+from conftest import shared_file
+from ginr_core.domains import icosphere
+from ginr_core.mesh import load_mesh
+from ginr_core.viz import (
+    color_range,
+    display_mesh,
+    figure_html,
+    mesh_figure,
+    point_cloud_figure,
+    side_by_side_figure,
+    to_pyvista,
+)
+
+
+def test_bunny_figure_payload_stays_small():
+    mesh, _ = load_mesh(shared_file("bunny.ply"))
+    values = np.sin(10 * mesh.vertices[:, 0])
+    payload = mesh_figure(mesh, values).to_json()
+    assert len(payload) <= 1.9e6
+    assert '"dtype":"u2"' in payload and '"dtype":"f4"' in payload  # binary, compact
+
+
+def test_large_meshes_are_decimated_for_display_only():
+    mesh = icosphere(5)  # 10,242 vertices
+    dm = display_mesh(mesh, max_vertices=2_000)
+    assert dm.decimated and len(dm.vertices) <= 2_200
+    assert "decimated" in dm.note()
+    values = mesh.vertices[:, 2]
+    shown = dm.values(values)
+    # each display vertex shows the value of the original vertex nearest to it
+    np.testing.assert_allclose(shown, dm.vertices[:, 2], atol=0.05)
+    assert display_mesh(mesh).note() is None
+
+
+def test_side_by_side_shares_one_scale_for_truth_and_prediction():
+    mesh = icosphere(2)
+    truth = mesh.vertices[:, 0]
+    pred = truth * 1.5
+    err = (pred - truth) ** 2
+    fig = side_by_side_figure(mesh, {"truth": truth, "prediction": pred, "error": err},
+                              shared_scale=["truth", "prediction"])
+    t, p, e = fig.data
+    assert (t.cmin, t.cmax) == (p.cmin, p.cmax)
+    assert (t.cmin, t.cmax) == color_range(truth, pred)
+    assert (e.cmin, e.cmax) == color_range(err)
+    assert t.showscale and not p.showscale and e.showscale
+    assert fig.layout.scene.camera == fig.layout.scene3.camera
+
+
+def test_exports():
+    mesh = icosphere(1)
+    html = figure_html(point_cloud_figure(mesh.vertices, mesh.vertices[:, 1]))
+    assert "<html>" in html[:100] and "plotly" in html.lower() and len(html) > 1e6  # plotly.js embedded
+    poly = to_pyvista(mesh, mesh.vertices[:, 0])
+    assert poly.n_points == mesh.n_vertices and poly.n_cells == mesh.n_faces
+    np.testing.assert_allclose(poly.point_data["signal"], mesh.vertices[:, 0], rtol=1e-6)
