@@ -277,7 +277,9 @@ def read_mesh(
         raise GinrError(f"{name} contains no triangle mesh (got a {type(loaded).__name__}).")
     else:
         raw = loaded.metadata.get("_ply_raw", {}).get("vertex", {}).get("data")
-        if isinstance(raw, dict):
+        if isinstance(raw, np.ndarray) and raw.dtype.names:  # binary PLY: a structured array
+            raw = {key: raw[key] for key in raw.dtype.names}
+        if isinstance(raw, dict):  # ASCII PLY: one (n, 1) array per property
             for key, values in raw.items():
                 values = np.asarray(values)
                 if values.ndim == 2 and values.shape[1] == 1:
