@@ -44,6 +44,88 @@ def _add_mesh_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _ProgressBar:
+    """A tqdm bar driven by the core's `progress(fraction, message)` callbacks."""
+
+    def __init__(self, description: str):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=1000, desc=description, file=sys.stderr, disable=None,  # silent when not a terminal
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
+
+    def __call__(self, fraction: float, message: str = "") -> None:
+        if message:
+            self.bar.set_postfix_str(message[:60], refresh=False)
+        target = int(1000 * min(max(fraction, 0.0), 1.0))
+        if target > self.bar.n:
+            self.bar.update(target - self.bar.n)  # update() honours tqdm's refresh interval
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.close()
+
+
+def _load_signal(args, mesh):
+    """A per-vertex signal: a file, a PLY property, or a generated one (see `ginr signal`)."""
+    from pathlib import Path
+
+    from .signals import ANALYTIC_SIGNALS, analytic_signal, gray_scott, load_vertex_signal, vertex_property_signal
+    from .sphere import random_sh_field
+
+    spec = args.signal
+    if spec == "gray-scott":
+        with _ProgressBar("Gray-Scott") as bar:
+            return gray_scott(mesh, steps=args.gs_steps, progress=bar).v
+    if spec == "sh-field":
+        return random_sh_field(mesh, max_degree=args.sh_degree, seed=args.seed)
+    if spec in ANALYTIC_SIGNALS:
+        return analytic_signal(mesh, spec)
+    if spec.startswith("property:"):
+        return vertex_property_signal(mesh, spec.split(":", 1)[1])
+    if Path(spec).suffix.lower() in (".npy", ".csv", ".txt"):
+        return load_vertex_signal(spec, None, mesh)
+    raise GinrError(
+        f"Unknown signal '{spec}'. Use gray-scott, sh-field, {', '.join(ANALYTIC_SIGNALS)}, property:NAME "
+        "or a .npy / .csv file."
+    )
+
+
+def _add_signal_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--signal",
+        default="gray-scott",
+        help="gray-scott (the paper's texture; default), sh-field (sphere domains), an analytic kind "
+        "(sines, height, bumps, checker), property:NAME (a PLY vertex property) or a .npy/.csv file",
+    )
+    parser.add_argument("--gs-steps", type=int, default=30_000, help="Gray-Scott steps (default 30000, as the paper)")
+    parser.add_argument("--sh-degree", type=int, default=8, help="maximum degree of an sh-field (default 8)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of an sh-field (default 0)")
+
+
+def cmd_embed(args) -> None:
+    import numpy as np
+
+    from .spectral import spectral_embedding
+
+    mesh = _mesh_from_args(args)
+    with _ProgressBar(f"Embedding {mesh.n_vertices:,} nodes, k={args.k}") as bar:
+        emb = spectral_embedding(mesh, k=args.k, laplacian=args.laplacian, cache=not args.no_cache, progress=bar)
+    np.savez(args.out, features=emb.features, eigenvalues=emb.eigenvalues, vertices=mesh.vertices, faces=mesh.faces)
+    print(f"eigenvalues {emb.eigenvalues[0]:.3g} .. {emb.eigenvalues[-1]:.4g} ({args.laplacian} Laplacian)")
+    print(f"wrote {args.out}: features ({mesh.n_vertices}, {args.k}), eigenvalues, vertices, faces")
+
+
+def cmd_signal(args) -> None:
+    import numpy as np
+
+    mesh = _mesh_from_args(args)
+    values = _load_signal(args, mesh)
+    np.save(args.out, values)
+    print(f"wrote {args.out}: {values.shape} values, range {values.min():.4g} .. {values.max():.4g}")
+
+
 def cmd_domains(args) -> None:
     from .domains import BUILTIN_DOMAINS
 
@@ -78,6 +160,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="load and clean a mesh, print its statistics")
     _add_mesh_options(p)
     p.set_defaults(func=cmd_info)
+
+    from .laplacian import LAPLACIANS
+
+    p = sub.add_parser("embed", help="compute a spectral embedding and save it as .npz")
+    _add_mesh_options(p)
+    p.add_argument("--k", type=int, default=100, help="number of eigenvectors (default 100, as the paper)")
+    p.add_argument("--laplacian", choices=LAPLACIANS, default="combinatorial",
+                   help="combinatorial D - A (the paper's; default), normalized, or cotangent with mass matrix")
+    p.add_argument("--no-cache", action="store_true", help="recompute even if the embedding is in the cache")
+    p.add_argument("--out", default="embedding.npz", help="output file (default embedding.npz)")
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("signal", help="generate or load a per-vertex signal and save it as .npy")
+    _add_mesh_options(p)
+    _add_signal_options(p)
+    p.add_argument("--out", default="signal.npy", help="output file (default signal.npy)")
+    p.set_defaults(func=cmd_signal)
     return parser
 
 

@@ -30,3 +30,18 @@ def test_info_reports_cleaning(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "vertices    42" in captured.out
     assert "Merged 198 duplicate vertices" in captured.err
+
+
+def test_embed_and_signal_commands_write_their_files(tmp_path, capsys):
+    import numpy as np
+
+    out = tmp_path / "emb.npz"
+    assert main(["embed", "--domain", "torus", "--k", "20", "--out", str(out)]) == 0
+    with np.load(out) as z:
+        assert z["features"].shape == (4608, 20) and z["eigenvalues"].shape == (20,)
+        assert abs(z["eigenvalues"][0]) < 1e-10
+    sig = tmp_path / "s.npy"
+    assert main(["signal", "--domain", "torus", "--signal", "gray-scott", "--gs-steps", "500", "--out", str(sig)]) == 0
+    assert np.load(sig).shape == (4608,)
+    assert main(["signal", "--domain", "torus", "--signal", "nothing"]) == 2
+    assert "Unknown signal 'nothing'" in capsys.readouterr().err
