@@ -1,0 +1,38 @@
+"""Pick the torch device to train on, and say in words what it is."""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import GinrError
+
+
+def pick_device(preference: str | None = None) -> torch.device:
+    """`preference` None or "auto": CUDA, then Apple MPS, else CPU; otherwise that device, if available."""
+    if preference in (None, "", "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(preference)
+    except RuntimeError as exc:
+        raise GinrError(f"Unknown device {preference!r}; use auto, cpu, cuda or mps.") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GinrError("CUDA was requested but no CUDA GPU is available.")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise GinrError("MPS was requested but Apple's Metal backend is not available.")
+    return device
+
+
+def describe_device(device: torch.device | str | None = None) -> str:
+    """E.g. "NVIDIA H100 80GB HBM3 (cuda:0)", "Apple GPU (mps)" or "CPU (2 threads)"."""
+    device = pick_device(None if device is None else str(device))
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"{torch.cuda.get_device_name(index)} (cuda:{index})"
+    if device.type == "mps":
+        return "Apple GPU (mps)"
+    threads = torch.get_num_threads()
+    return f"CPU ({threads} thread{'' if threads == 1 else 's'})"

@@ -1,0 +1,284 @@
+"""Where runs live: one folder per run under runs_dir(), indexed in a small SQLite database.
+
+runs_dir()/index.sqlite         id, created, status, description, config, final metrics, owner pid
+runs_dir()/<id>/config.json     model + train configs and the description
+runs_dir()/<id>/history.json    progress rows (step, loss, r2, lr, ...)
+runs_dir()/<id>/predictions.npy final full-domain prediction (original units)
+runs_dir()/<id>/metrics.json    final metrics (ginr_core.metrics.evaluate)
+runs_dir()/<id>/model.pt, model.json   checkpoint (GINRRegressor.save)
+
+Every file is written to a temporary name and moved into place with os.replace, and a run is marked
+"done" only after all its files are in place: a crash can leave a run "running" but never a half-written
+checkpoint marked done. A run still "running" whose owning process is gone is marked "interrupted"
+when a registry is opened. Run ids are generated (time + random), never built from user text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import tempfile
+import threading
+from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from .errors import GinrError
+from .paths import runs_dir
+
+if TYPE_CHECKING:
+    from .training import GINRRegressor
+
+STATUSES = ("running", "done", "failed", "cancelled", "interrupted")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    status TEXT NOT NULL,
+    description TEXT NOT NULL,
+    config TEXT NOT NULL,
+    metrics TEXT,
+    error TEXT,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL
+)
+"""
+
+
+def atomic_write(path: str | Path, data: bytes | Callable[[IO[bytes]], Any]) -> None:
+    """Write bytes (or whatever `data(file)` writes) to a temp file beside `path`, fsync, os.replace."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return json.dumps(obj, indent=2, default=_jsonable).encode()
+
+
+def _jsonable(obj: Any) -> Any:
+    if is_dataclass(obj):
+        return asdict(obj)
+    if isinstance(obj, np.generic | np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"Cannot store {type(obj).__name__} as JSON.")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT on Windows
+        import ctypes
+
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        code = ctypes.c_ulong()
+        ctypes.windll.kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        ctypes.windll.kernel32.CloseHandle(handle)
+        return code.value == 259  # STILL_ACTIVE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: str
+    created: str
+    updated: str
+    status: str
+    description: dict
+    config: dict
+    metrics: dict | None
+    error: str | None
+    path: Path
+
+
+class Registry:
+    """The run index. Safe to share between threads (one lock, one short connection per call)."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else runs_dir()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "index.sqlite"
+        self._lock = threading.RLock()
+        self._host = socket.gethostname()
+        with self._connect() as db:
+            db.execute(_SCHEMA)
+        self.mark_interrupted()
+
+    def _connect(self) -> _Closing:
+        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        return _Closing(db)
+
+    def _execute(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock, self._connect() as db:
+            return db.execute(sql, params).fetchall()
+
+    def mark_interrupted(self) -> list[str]:
+        """Mark "running" runs of dead processes on this host as "interrupted"; return their ids."""
+        rows = self._execute("SELECT id, host, pid FROM runs WHERE status = 'running'")
+        dead = [row["id"] for row in rows if row["host"] == self._host and not _pid_alive(row["pid"])]
+        for run_id in dead:
+            self._execute("UPDATE runs SET status = 'interrupted', updated = ? WHERE id = ? AND status = 'running'", (_now(), run_id))
+        return dead
+
+    # -- writing -------------------------------------------------------------------------------------
+    def create_run(self, description: dict | str, model_config: Any, train_config: Any) -> str:
+        """Create a run folder and index row with status "running"; return the generated id."""
+        if isinstance(description, str):
+            description = {"text": description}
+        run_id = f"{dt.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
+        path = self.root / run_id
+        path.mkdir()
+        config = {"model": model_config, "train": train_config}
+        atomic_write(path / "config.json", _json_bytes({"id": run_id, "description": description, **config}))
+        now = _now()
+        self._execute(
+            "INSERT INTO runs (id, created, updated, status, description, config, host, pid) VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+            (run_id, now, now, _json_bytes(description).decode(), _json_bytes(config).decode(), self._host, os.getpid()),
+        )
+        return run_id
+
+    def save_history(self, run_id: str, history: list[dict]) -> None:
+        atomic_write(self.run_dir(run_id) / "history.json", _json_bytes(history))
+
+    def finish(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        regressor: GINRRegressor | None = None,
+        predictions: np.ndarray | None = None,
+        metrics: dict | None = None,
+        history: list[dict] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Write the run's files, then (last) its final status."""
+        if status not in STATUSES:
+            raise GinrError(f"Unknown run status {status!r}.")
+        path = self.run_dir(run_id)
+        if history is not None:
+            self.save_history(run_id, history)
+        if predictions is not None:
+            atomic_write(path / "predictions.npy", lambda f: np.save(f, np.asarray(predictions)))
+        if metrics is not None:
+            atomic_write(path / "metrics.json", _json_bytes(metrics))
+        if regressor is not None:
+            regressor.save(path)
+        self._execute(
+            "UPDATE runs SET status = ?, updated = ?, metrics = ?, error = ? WHERE id = ?",
+            (status, _now(), None if metrics is None else _json_bytes(metrics).decode(), error, run_id),
+        )
+
+    def save_arrays(self, run_id: str, name: str, **arrays: np.ndarray) -> None:
+        """Store named arrays with a run (`name`.npz), e.g. the mesh and target it was trained on."""
+        if not name.isidentifier():
+            raise GinrError(f"Invalid array file name {name!r}.")
+        atomic_write(self.run_dir(run_id) / f"{name}.npz", lambda f: np.savez(f, **arrays))
+
+    def load_arrays(self, run_id: str, name: str) -> dict[str, np.ndarray]:
+        path = self.run_dir(run_id) / f"{name}.npz"
+        if not name.isidentifier() or not path.exists():
+            raise GinrError(f"Run {run_id} has no saved {name!r} arrays.")
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+
+    def delete(self, run_id: str) -> None:
+        path = self.run_dir(run_id)
+        self._execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        for child in path.iterdir():
+            child.unlink()
+        path.rmdir()
+
+    # -- reading -------------------------------------------------------------------------------------
+    def run_dir(self, run_id: str) -> Path:
+        """The folder of an existing run (ids are looked up, never used as paths unchecked)."""
+        if not self._execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)):
+            raise GinrError(f"No run with id {run_id!r}.")
+        return self.root / run_id
+
+    def get(self, run_id: str) -> RunInfo:
+        rows = self._execute("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            raise GinrError(f"No run with id {run_id!r}.")
+        return self._info(rows[0])
+
+    def list_runs(self, status: str | None = None, limit: int | None = None) -> list[RunInfo]:
+        """Newest first."""
+        sql, params = "SELECT * FROM runs", ()
+        if status is not None:
+            sql, params = sql + " WHERE status = ?", (status,)
+        sql += " ORDER BY created DESC, id DESC"
+        if limit is not None:
+            sql, params = sql + " LIMIT ?", (*params, int(limit))
+        return [self._info(row) for row in self._execute(sql, params)]
+
+    def load_history(self, run_id: str) -> list[dict]:
+        path = self.run_dir(run_id) / "history.json"
+        return json.loads(path.read_text()) if path.exists() else []
+
+    def load_predictions(self, run_id: str) -> np.ndarray:
+        path = self.run_dir(run_id) / "predictions.npy"
+        if not path.exists():
+            raise GinrError(f"Run {run_id} has no saved predictions (status {self.get(run_id).status}).")
+        return np.load(path, allow_pickle=False)
+
+    def load_regressor(self, run_id: str, device: str = "cpu") -> GINRRegressor:
+        from .training import GINRRegressor  # training imports this module
+
+        return GINRRegressor.load(self.run_dir(run_id), device=device)
+
+    def _info(self, row: sqlite3.Row) -> RunInfo:
+        return RunInfo(
+            id=row["id"],
+            created=row["created"],
+            updated=row["updated"],
+            status=row["status"],
+            description=json.loads(row["description"]),
+            config=json.loads(row["config"]),
+            metrics=None if row["metrics"] is None else json.loads(row["metrics"]),
+            error=row["error"],
+            path=self.root / row["id"],
+        )
+
+
+class _Closing:
+    """sqlite3's own context manager commits but does not close; this one closes."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.db
+
+    def __exit__(self, *exc) -> None:
+        self.db.close()

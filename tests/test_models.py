@@ -1,0 +1,109 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ginr_core.errors import GinrError
+from ginr_core.models import MLP, ModelConfig, Sine, build_model
+
+
+def test_mlp_shapes_and_skip_position():
+    mlp = MLP(input_dim=10, output_dim=3, hidden_dim=32, n_layers=6, skip=True)
+    assert len(mlp.linears) == 6 and len(mlp.activations) == 5
+    assert mlp.skip_at == 3  # ceil(6 / 2): after three Linear+activation blocks
+    widths = [(lin.in_features, lin.out_features) for lin in mlp.linears]
+    assert widths == [(10, 32), (32, 32), (32, 32), (42, 32), (32, 32), (32, 3)]
+    assert mlp(torch.zeros(7, 10)).shape == (7, 3)
+
+
+@pytest.mark.parametrize("n_layers, skip_at", [(2, 1), (3, 2), (4, 2), (5, 3)])
+def test_skip_input_width(n_layers, skip_at):
+    mlp = MLP(4, 1, 16, n_layers, skip=True)
+    assert mlp.skip_at == skip_at == math.ceil(n_layers / 2)
+    assert mlp.linears[skip_at].in_features == 16 + 4
+    no_skip = MLP(4, 1, 16, n_layers, skip=False)
+    assert all(lin.in_features in (4, 16) for lin in no_skip.linears)
+
+
+def test_skip_really_feeds_the_input():
+    """Zeroing every weight except the skip columns leaves a network that still depends on x."""
+    torch.manual_seed(0)
+    mlp = MLP(3, 1, 8, 4, activation="relu", skip=True)
+    x = torch.randn(5, 3)
+    with torch.no_grad():
+        mlp.linears[0].weight.zero_()
+        mlp.linears[0].bias.zero_()
+    out_a = mlp(x)
+    out_b = mlp(x + 1)
+    assert not torch.allclose(out_a, out_b)
+
+
+def test_siren_init_ranges():
+    omega = 30.0
+    mlp = MLP(50, 1, 256, 5, activation="sine", omega_0=omega)
+    first = mlp.linears[0].weight
+    assert first.abs().max() <= 1 / 50 and first.abs().max() > 0.9 / 50
+    for lin in mlp.linears[1:]:
+        bound = math.sqrt(6 / lin.in_features) / omega
+        assert lin.weight.abs().max() <= bound and lin.weight.abs().max() > 0.9 * bound
+    assert [a.omega_0 for a in mlp.activations] == [omega] * 4
+
+
+def test_first_omega_and_sine_tanh():
+    mlp = MLP(4, 1, 16, 4, activation="sine", omega_0=30, first_omega_0=60)
+    assert [a.omega_0 for a in mlp.activations] == [60, 30, 30]
+    mixed = MLP(4, 1, 16, 4, activation="sine_tanh")
+    assert isinstance(mixed.activations[0], Sine)
+    assert all(isinstance(a, torch.nn.Tanh) for a in mixed.activations[1:])
+
+
+@pytest.mark.parametrize("activation", ["relu", "softplus", "gaussian", "sine_tanh"])
+def test_other_activations_run(activation):
+    mlp = MLP(4, 2, 16, 3, activation=activation)
+    assert torch.isfinite(mlp(torch.randn(9, 4))).all()
+
+
+def test_spectral_model_uses_first_k_columns():
+    features = np.random.default_rng(0).normal(size=(20, 12))
+    model = build_model(ModelConfig(k=5, hidden=16), features, np.zeros(20))
+    assert model.config.in_features == 12 and model.mlp.linears[0].in_features == 5
+    x = torch.as_tensor(features, dtype=torch.float32)
+    changed = x.clone()
+    changed[:, 5:] += 1  # columns beyond k are ignored
+    assert torch.equal(model(x), model(changed))
+
+
+def test_xyz_input_is_normalised_and_fourier_lifted():
+    points = np.random.default_rng(0).uniform(10, 30, size=(50, 3))
+    model = build_model(ModelConfig(input_kind="xyz", fourier_features=16, hidden=16), points, np.zeros((50, 2)))
+    encoded = model.encoder(torch.as_tensor(points, dtype=torch.float32))
+    assert encoded.shape == (50, 32) and model(torch.as_tensor(points, dtype=torch.float32)).shape == (50, 2)
+    plain = build_model(ModelConfig(input_kind="xyz", hidden=16), points, np.zeros(50))
+    raw = plain.encoder(torch.as_tensor(points, dtype=torch.float32))
+    assert raw.abs().max() <= 1 + 1e-6 and raw.abs().max() > 0.99
+
+
+def test_time_and_latent_inputs():
+    features = np.random.default_rng(0).normal(size=(30, 4))
+    times = np.linspace(5, 10, 30)
+    cfg = ModelConfig(k=4, hidden=16, time_input=True, n_signals=3, latent_dim=6)
+    model = build_model(cfg, features, np.zeros(30), times)
+    assert model.mlp.linears[0].in_features == 4 + 1 + 6
+    x = torch.as_tensor(features, dtype=torch.float32)
+    t = torch.as_tensor(times, dtype=torch.float32)
+    encoded = model.encoder(x, t, torch.full((30,), 2))
+    assert torch.allclose(encoded[:, 4], torch.linspace(-1, 1, 30), atol=1e-6)
+    with pytest.raises(GinrError):
+        model(x)
+
+
+def test_bad_inputs_are_explained():
+    with pytest.raises(GinrError):
+        ModelConfig(activation="swish")
+    with pytest.raises(GinrError):
+        build_model(ModelConfig(), np.zeros((5, 3)), np.zeros(4))
+    with pytest.raises(GinrError):
+        build_model(ModelConfig(input_kind="xyz"), np.zeros((5, 4)), np.zeros(5))
+    with pytest.raises(GinrError):
+        build_model(ModelConfig(), np.full((5, 3), np.nan), np.zeros(5))

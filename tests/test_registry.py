@@ -1,0 +1,166 @@
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ginr_core.errors import GinrError
+from ginr_core.models import ModelConfig
+from ginr_core.registry import Registry, atomic_write
+from ginr_core.training import GINRRegressor, TrainConfig, TrainingJob
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = ModelConfig(k=4, n_layers=3, hidden=16)
+QUICK = TrainConfig(threads=1, steps=10, time_budget_s=None)
+
+
+@pytest.fixture(autouse=True)
+def runs_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("GINR_RUNS_DIR", str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 4))
+    return x, np.sin(x[:, 0]) + x[:, 1]
+
+
+def test_job_records_a_complete_run(data, runs_root):
+    registry = Registry()
+    assert registry.root == runs_root
+    job = TrainingJob(GINRRegressor(SMALL, QUICK), *data, registry=registry, description={"mesh": "toy", "signal": "sin"})
+    state = job.start().join(timeout=30)
+    assert state.status == "done", state.error
+    info = registry.get(state.run_id)
+    assert info.status == "done" and info.description == {"mesh": "toy", "signal": "sin"}
+    assert info.config["model"]["hidden"] == 16 and info.config["train"]["steps"] == 10
+    assert info.metrics["r2"] == pytest.approx(state.metrics["r2"])
+    files = sorted(p.name for p in info.path.iterdir())
+    assert files == ["config.json", "history.json", "metrics.json", "model.json", "model.pt", "predictions.npy"]
+    np.testing.assert_array_equal(registry.load_predictions(info.id), state.snapshot)
+    np.testing.assert_array_equal(registry.load_regressor(info.id).predict(data[0]), state.snapshot)
+    assert registry.load_history(info.id)[-1]["step"] == 10
+    assert [r.id for r in registry.list_runs(status="done")] == [info.id]
+
+
+def test_job_saves_its_inputs_with_the_run(data):
+    registry = Registry()
+    x, y = data
+    faces = np.array([[0, 1, 2]])
+    job = TrainingJob(GINRRegressor(SMALL, QUICK), x, y, registry=registry, inputs={"target": y, "faces": faces})
+    state = job.start().join(timeout=30)
+    arrays = registry.load_arrays(state.run_id, "inputs")
+    np.testing.assert_array_equal(arrays["target"], y)
+    np.testing.assert_array_equal(arrays["faces"], faces)
+    with pytest.raises(GinrError, match="no saved 'other'"):
+        registry.load_arrays(state.run_id, "other")
+    with pytest.raises(GinrError, match="Invalid"):
+        registry.save_arrays(state.run_id, "../escape", a=y)
+
+
+def test_ids_are_generated_not_taken_from_user_text(runs_root):
+    registry = Registry()
+    run_id = registry.create_run("../../etc/passwd", SMALL, QUICK)
+    assert (runs_root / run_id).is_dir() and ".." not in run_id and "/" not in run_id
+    assert registry.get(run_id).description == {"text": "../../etc/passwd"}
+    with pytest.raises(GinrError):
+        registry.run_dir("../outside")
+
+
+def test_crashed_process_leaves_an_interrupted_run(runs_root):
+    script = (
+        "import os\n"
+        "from ginr_core.registry import Registry\n"
+        "from ginr_core.models import ModelConfig\n"
+        "from ginr_core.training import TrainConfig\n"
+        "run_id = Registry().create_run('crash', ModelConfig(), TrainConfig())\n"
+        "print(run_id, flush=True)\n"
+        "os._exit(1)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    run_id = out.stdout.strip()
+    assert out.returncode == 1 and run_id, out.stderr
+    registry = Registry()
+    assert registry.get(run_id).status == "interrupted"
+
+
+def test_own_running_runs_are_not_interrupted():
+    registry = Registry()
+    run_id = registry.create_run("live", SMALL, QUICK)
+    assert Registry().get(run_id).status == "running"
+
+
+def test_crash_while_saving_never_marks_done(data, monkeypatch):
+    registry = Registry()
+    reg = GINRRegressor(SMALL, QUICK).fit(*data)
+    run_id = registry.create_run("boom", SMALL, QUICK)
+    real_save = torch.save
+
+    def torn_save(obj, f, *args, **kwargs):  # writes half a file, then the "power goes out"
+        real_save(obj, f, *args, **kwargs)
+        f.truncate(10)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", torn_save)
+    with pytest.raises(OSError):
+        registry.finish(run_id, "done", regressor=reg, predictions=reg.predict(data[0]))
+    info = registry.get(run_id)
+    assert info.status == "running"
+    assert not (info.path / "model.pt").exists()
+    assert not [p for p in info.path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_atomic_write_keeps_old_content_on_failure(tmp_path):
+    target = tmp_path / "file.json"
+    atomic_write(target, b"old")
+
+    def failing(f):
+        f.write(b"new but incomplete")
+        raise RuntimeError("crash")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, failing)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["file.json"]
+
+
+def test_registry_is_thread_safe():
+    registry = Registry()
+    ids: list[str] = []
+
+    def worker():
+        for _ in range(10):
+            run_id = registry.create_run("t", SMALL, QUICK)
+            registry.finish(run_id, "done", metrics={"r2": 1.0}, history=[{"step": 1}])
+            ids.append(run_id)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(ids)) == 40
+    assert len(registry.list_runs(status="done")) == 40
+    assert len(registry.list_runs(limit=5)) == 5
+
+
+def test_failed_and_deleted_runs(data):
+    registry = Registry()
+    job = TrainingJob(GINRRegressor(SMALL, QUICK), data[0], data[1][:-1], registry=registry)
+    state = job.run()
+    assert state.status == "failed"
+    info = registry.get(state.run_id)
+    assert info.status == "failed" and "GinrError" in info.error
+    with pytest.raises(GinrError):
+        registry.load_predictions(info.id)
+    registry.delete(info.id)
+    assert not info.path.exists() and registry.list_runs() == []
+    with pytest.raises(GinrError):
+        registry.finish(info.id, "finished")

@@ -1,0 +1,150 @@
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from ginr_core.errors import GinrError
+from ginr_core.models import ModelConfig
+from ginr_core.training import GINRRegressor, Progress, TrainConfig, TrainingJob
+
+SMALL = ModelConfig(k=6, n_layers=3, hidden=64, first_omega_0=10.0)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 8)).astype(np.float32)
+    y = np.sin(x[:, 0]) + 0.5 * x[:, 1] * x[:, 2] + np.cos(2 * x[:, 3]) + 10.0
+    return x, y
+
+
+@pytest.fixture
+def jobs():
+    started = []
+    yield started
+    for job in started:
+        job.cancel()
+        job.join(timeout=10)
+
+
+def fit(problem, steps=200, **train):
+    x, y = problem
+    config = TrainConfig(threads=1, steps=steps, time_budget_s=None, lr=2e-3, **train)
+    return GINRRegressor(SMALL, config).fit(x, y)
+
+
+def test_fits_a_smooth_function_quickly(problem):
+    x, y = problem
+    start = time.perf_counter()
+    reg = fit(problem)
+    assert time.perf_counter() - start < 15
+    assert reg.score(x, y) > 0.99
+    assert reg.stop_reason_ == "steps" and reg.history_[-1]["step"] == 200
+    # predictions come back in original units (the target's mean is 10)
+    assert abs(reg.predict(x).mean() - y.mean()) < 0.05
+    # full batch: the reported R^2 is the exact training R^2 of the weights before the last step
+    assert reg.history_[-1]["r2"] == pytest.approx(reg.score(x, y), abs=1e-3)
+
+
+def test_minibatch_plateau_and_multi_output(problem):
+    x, y = problem
+    target = np.stack([y, -2 * y], axis=1)
+    config = TrainConfig(threads=1, steps=150, time_budget_s=None, batch_size=256, schedule="plateau", optimizer="adamw")
+    reg = GINRRegressor(SMALL, config).fit(x, target)
+    assert reg.predict(x).shape == (2000, 2)
+    assert reg.score(x, target) > 0.8
+
+
+def test_time_budget_and_callback(problem):
+    x, y = problem
+    seen: list[Progress] = []
+    config = TrainConfig(threads=1, steps=None, time_budget_s=1.0, log_every=10, snapshot_every_s=0.2)
+    start = time.perf_counter()
+    reg = GINRRegressor(SMALL, config).fit(x, y, callback=seen.append)
+    assert 1.0 <= time.perf_counter() - start < 3.0
+    assert reg.stop_reason_ == "time"
+    assert seen and all(p.lr > 0 and p.steps_per_s >= 0 and p.eta_s >= 0 for p in seen)
+    snapshots = [p.snapshot for p in seen if p.snapshot is not None]
+    assert len(snapshots) >= 3 and snapshots[0].shape == y.shape
+    assert seen[-1].lr < seen[0].lr  # cosine decays over the time budget
+
+
+def test_cancel_stops_within_a_second(problem, jobs):
+    x, y = problem
+    reg = GINRRegressor(SMALL, TrainConfig(threads=1, steps=None, time_budget_s=60))
+    job = TrainingJob(reg, x, y).start()
+    jobs.append(job)
+    while job.state.progress is None:
+        time.sleep(0.02)
+    asked = time.perf_counter()
+    job.cancel()
+    state = job.join(timeout=5)
+    assert time.perf_counter() - asked < 1.0
+    assert state.status == "cancelled" and state.metrics is not None
+
+
+def test_background_job_snapshots_do_not_block(problem, jobs):
+    x, y = problem
+    config = TrainConfig(threads=1, steps=300, time_budget_s=None, batch_size=512, snapshot_every_s=0.05)
+    job = TrainingJob(GINRRegressor(SMALL, config), x, y)
+    jobs.append(job)
+    start = time.perf_counter()
+    job.start()
+    assert time.perf_counter() - start < 0.5  # start() returns at once
+    steps_seen = set()
+    while not job.done:
+        state = job.state
+        if state.snapshot is not None:
+            assert state.snapshot.shape == y.shape
+            steps_seen.add(state.snapshot_step)
+        time.sleep(0.01)
+    final = job.join()
+    assert final.status == "done", final.error
+    assert len(steps_seen) >= 2 and final.metrics["r2"] > 0.8
+    assert final.history and final.history[-1]["step"] == 300
+
+
+def test_failed_job_reports_a_message(jobs):
+    job = TrainingJob(GINRRegressor(SMALL, TrainConfig(threads=1, steps=5, time_budget_s=None)), np.zeros((10, 6)), np.zeros(9))
+    jobs.append(job)
+    state = job.start().join(timeout=10)
+    assert state.status == "failed" and "values" in state.error
+
+
+def test_checkpoint_round_trip_predicts_identically(problem, tmp_path):
+    x, y = problem
+    times = np.linspace(0, 1, len(x))
+    config = ModelConfig(k=6, n_layers=3, hidden=32, time_input=True)
+    reg = GINRRegressor(config, TrainConfig(threads=1, steps=20, time_budget_s=None)).fit(x, y, times)
+    reg.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.pt"]
+    loaded = GINRRegressor.load(tmp_path)
+    np.testing.assert_array_equal(loaded.predict(x, times), reg.predict(x, times))
+    assert loaded.model_config == reg.model_config
+
+
+def test_checkpoint_is_a_plain_state_dict(problem, tmp_path):
+    reg = fit(problem, steps=2)
+    reg.save(tmp_path)
+    state = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    with pytest.raises(GinrError):
+        GINRRegressor.load(tmp_path / "missing")
+
+
+def test_unfitted_and_bad_configs(problem):
+    with pytest.raises(GinrError):
+        GINRRegressor().predict(problem[0])
+    with pytest.raises(GinrError):
+        TrainConfig(steps=None, time_budget_s=None)
+    with pytest.raises(GinrError):
+        TrainConfig(schedule="linear")
+
+
+def test_cancel_flag_before_start(problem):
+    flag = threading.Event()
+    flag.set()
+    reg = GINRRegressor(SMALL, TrainConfig(threads=1, steps=100, time_budget_s=None)).fit(*problem, cancel=flag)
+    assert reg.stop_reason_ == "cancelled" and reg.predict(problem[0]).shape == (2000,)
