@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from .errors import GinrError
@@ -26,13 +28,22 @@ def pick_device(preference: str | None = None) -> torch.device:
     return device
 
 
+def training_threads(requested: int | None = None) -> int:
+    """CPU threads for training: `requested`, else all cores but one.
+
+    Measured on 2 cores: with another process (or the dashboard itself) busy on one core, two OpenMP
+    threads ran 4x slower than one, as they wait on each other; leaving a core free avoids that collapse.
+    """
+    return requested or max(1, (os.cpu_count() or 2) - 1)
+
+
 def describe_device(device: torch.device | str | None = None) -> str:
-    """E.g. "NVIDIA H100 80GB HBM3 (cuda:0)", "Apple GPU (mps)" or "CPU (2 threads)"."""
+    """E.g. "NVIDIA H100 80GB HBM3 (cuda:0)", "Apple GPU (mps)" or "CPU (1 thread)"."""
     device = pick_device(None if device is None else str(device))
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f"{torch.cuda.get_device_name(index)} (cuda:{index})"
     if device.type == "mps":
         return "Apple GPU (mps)"
-    threads = torch.get_num_threads()
+    threads = training_threads()  # what training will use, whatever torch is set to right now
     return f"CPU ({threads} thread{'' if threads == 1 else 's'})"

@@ -38,7 +38,6 @@ from __future__ import annotations
 import atexit
 import json
 import math
-import os
 import threading
 import time
 import traceback
@@ -50,7 +49,7 @@ from typing import TYPE_CHECKING, Callable, Literal
 import numpy as np
 import torch
 
-from .device import pick_device
+from .device import pick_device, training_threads
 from .errors import GinrError
 from .metrics import evaluate
 from .models import ModelConfig, NeuralField, build_model, check_inputs
@@ -156,7 +155,7 @@ class GINRRegressor:
         self.target_std_ = np.where(std > 0, std, 1.0)
         device = pick_device(tc.device)
         if device.type == "cpu":
-            torch.set_num_threads(tc.threads or max(1, (os.cpu_count() or 2) - 1))
+            torch.set_num_threads(training_threads(tc.threads))
         torch.manual_seed(tc.seed)
         y_std = ((y - self.target_mean_) / self.target_std_).astype(np.float32)
         self.model_ = build_model(self.model_config, features, y_std, times).to(device)

@@ -92,7 +92,7 @@ def _mesh_trace(dm: DisplayMesh, values, colorscale, cmin, cmax, colorbar_x=None
     else:
         trace.update(intensity=dm.values(values), intensitymode="vertex")
     if colorbar_x is not None:
-        trace.update(colorbar=dict(x=colorbar_x, thickness=12, len=0.8))
+        trace.update(colorbar=dict(x=colorbar_x, xanchor="left", thickness=12, len=0.8))
     return trace
 
 
@@ -140,19 +140,22 @@ def side_by_side_figure(
     shared_range = color_range(*(panels[n] for n in shared)) if shared else None
     colorscales = colorscales or {}
     fig = make_subplots(rows=1, cols=len(names), specs=[[{"type": "scene"}] * len(names)], subplot_titles=names,
-                        horizontal_spacing=0.02)
-    shared_bar_shown = False
-    for col, name in enumerate(names, start=1):
+                        horizontal_spacing=0.07)
+    scenes = ["scene" if i == 0 else f"scene{i + 1}" for i in range(len(names))]
+    last_shared = max((i for i, n in enumerate(names) if n in shared), default=-1)
+    for i, name in enumerate(names):
         lo, hi = shared_range if name in shared else color_range(panels[name])
-        show = name not in shared or not shared_bar_shown
-        shared_bar_shown |= name in shared
+        # one colour bar per scale, just right of the last panel that uses it
+        show = name not in shared or i == last_shared
         fig.add_trace(
             _mesh_trace(dm, panels[name], colorscales.get(name, "Viridis"), lo, hi,
-                        colorbar_x=col / len(names) - 0.01, show_scale=show),
-            row=1, col=col,
+                        colorbar_x=fig.layout[scenes[i]].domain.x[1] + 0.005, show_scale=show),
+            row=1, col=i + 1,
         )
-    layout = {("scene" if i == 0 else f"scene{i + 1}"): _scene_layout() for i in range(len(names))}
-    fig.update_layout(**layout, height=height, margin=dict(l=0, r=0, t=30, b=0), uirevision="keep-camera")
+    # smaller panels need the camera further back for the whole shape to fit
+    camera = dict(CAMERA, eye={k: v * (1 + 0.3 * (len(names) - 1)) for k, v in CAMERA["eye"].items()})
+    layout = {scene: dict(_scene_layout(), camera=camera) for scene in scenes}
+    fig.update_layout(**layout, height=height, margin=dict(l=0, r=30, t=30, b=0), uirevision="keep-camera")
     return fig
 
 

@@ -45,7 +45,7 @@ def test_side_by_side_shares_one_scale_for_truth_and_prediction():
     assert (t.cmin, t.cmax) == (p.cmin, p.cmax)
     assert (t.cmin, t.cmax) == color_range(truth, pred)
     assert (e.cmin, e.cmax) == color_range(err)
-    assert t.showscale and not p.showscale and e.showscale
+    assert not t.showscale and p.showscale and e.showscale  # shared bar beside the last shared panel
     assert fig.layout.scene.camera == fig.layout.scene3.camera
 
 

@@ -1,0 +1,135 @@
+"""What the dashboard pages share: the current workspace (mesh + signal + embedding) and cached heavy work.
+
+Pages stay thin: every computation is a `ginr_core` call; this module only caches those calls and keeps
+the user's choices in `st.session_state` so that moving between pages loses nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import streamlit as st
+
+from ginr_core.domains import make_domain
+from ginr_core.errors import GinrError
+from ginr_core.mesh import Mesh, load_mesh
+from ginr_core.models import ModelConfig
+from ginr_core.registry import Registry
+from ginr_core.signals import analytic_signal, gray_scott
+from ginr_core.spectral import Embedding, spectral_embedding
+from ginr_core.training import GINRRegressor, TrainConfig, TrainingJob
+
+MAX_UPLOAD_MB = 200
+
+
+@dataclass
+class Workspace:
+    """The data the Train page learns from, chosen on the Data page."""
+
+    mesh: Mesh
+    mesh_label: str
+    signal: np.ndarray | None = None
+    signal_label: str = ""
+    embedding: Embedding | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def set_signal(self, values: np.ndarray, label: str) -> None:
+        self.signal, self.signal_label = values, label
+
+    def set_mesh(self, mesh: Mesh, label: str, notes: list[str]) -> None:
+        if mesh is not self.mesh:
+            self.signal, self.signal_label, self.embedding = None, "", None
+        self.mesh, self.mesh_label, self.notes = mesh, label, notes
+
+
+def workspace() -> Workspace:
+    """The session's workspace; starts on a built-in icosphere so every page works without setup."""
+    if "workspace" not in st.session_state:
+        mesh = builtin_mesh("icosphere", (("level", 4),))
+        ws = Workspace(mesh, "icosphere (level 4)")
+        ws.set_signal(analytic_signal(mesh, "sines"), "analytic: sines")
+        st.session_state.workspace = ws
+    return st.session_state.workspace
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def builtin_mesh(name: str, params: tuple) -> Mesh:
+    return make_domain(name, **dict(params))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def uploaded_mesh(file_id: str, _data: bytes, filename: str, components: str):
+    """Load an upload once per file (keyed by the uploader's file id, not by hashing megabytes)."""
+    return load_mesh(_data, filename=filename, components=components, max_bytes=MAX_UPLOAD_MB * 2**20)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def gray_scott_signal(_mesh: Mesh, mesh_key: str, steps: int, Du: float, Dv: float, F: float, k: float,
+                      _progress=None) -> np.ndarray:
+    return gray_scott(_mesh, steps=steps, Du=Du, Dv=Dv, F=F, k=k, progress=_progress).v
+
+
+def compute_embedding(mesh: Mesh, k: int, laplacian: str) -> Embedding:
+    """The spectral embedding with a progress bar (the core caches it on disk, so repeats are instant)."""
+    bar = st.progress(0.0, text="Computing the spectral embedding...")
+    try:
+        return spectral_embedding(mesh, k=k, laplacian=laplacian,
+                                  progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
+    finally:
+        bar.empty()
+
+
+def progress_callback(text: str):
+    """A `progress(fraction, message)` callback drawing a Streamlit progress bar, and the bar itself."""
+    bar = st.progress(0.0, text=text)
+    return (lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg or text)), bar
+
+
+def show_error(exc: Exception) -> None:
+    """Bad input is explained, never a traceback; anything else is shown as an unexpected error."""
+    if isinstance(exc, GinrError):
+        st.error(str(exc), icon=":material/error:")
+    else:
+        st.error(f"Unexpected error: {type(exc).__name__}: {exc}", icon=":material/bug_report:")
+
+
+@st.cache_resource
+def registry() -> Registry:
+    """The run registry (opening it marks runs left 'running' by a dead server as interrupted)."""
+    return Registry()
+
+
+@st.cache_resource
+def live_jobs() -> dict[str, TrainingJob]:
+    """Training jobs of this server process by run id: they outlive page reruns and browser sessions."""
+    return {}
+
+
+def launch_training(ws: Workspace, model_config: ModelConfig, train_config: TrainConfig) -> str:
+    """Start a background training run on the workspace's signal; return its run id."""
+    if ws.signal is None:
+        raise GinrError("Choose a signal on the Data page first.")
+    if model_config.input_kind == "spectral":
+        if ws.embedding is None or ws.embedding.k < (model_config.k or 0):
+            laplacian = "combinatorial" if ws.embedding is None else ws.embedding.laplacian
+            ws.embedding = compute_embedding(ws.mesh, min(model_config.k or 100, ws.mesh.n_vertices - 2), laplacian)
+        features = ws.embedding.features
+        input_label = f"GINR ({ws.embedding.laplacian}, k = {model_config.k})"
+    else:
+        features, input_label = ws.mesh.vertices, "INR (xyz)"
+    description = {"domain": ws.mesh_label, "signal": ws.signal_label, "nodes": ws.mesh.n_vertices,
+                   "input": input_label, "mesh_hash": ws.mesh.content_hash()}
+    if ws.embedding is not None:
+        description.update(laplacian=ws.embedding.laplacian, k=ws.embedding.k)
+    job = TrainingJob(GINRRegressor(model_config, train_config), features, ws.signal, registry=registry(),
+                      description=description,
+                      inputs={"vertices": ws.mesh.vertices, "faces": ws.mesh.faces, "target": ws.signal})
+    job.start()
+    while job.state.run_id is None and not job.done:  # the run is registered within milliseconds
+        time.sleep(0.01)
+    if job.state.run_id is None:
+        raise GinrError(job.state.error or "The training run could not start.")
+    live_jobs()[job.state.run_id] = job
+    return job.state.run_id

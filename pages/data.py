@@ -1,0 +1,195 @@
+"""Data: choose a domain, a signal on it, and its spectral embedding."""
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from ginr_core.datasets import stanford_bunny
+from ginr_core.domains import BUILTIN_DOMAINS
+from ginr_core.gridded import open_grid
+from ginr_core.laplacian import LAPLACIANS
+from ginr_core.mesh import MESH_EXTENSIONS, load_mesh
+from ginr_core.signals import ANALYTIC_SIGNALS, analytic_signal, load_vertex_signal, vertex_property_signal
+from ginr_core.sphere import is_sphere, random_sh_field, sphere_harmonic_embedding
+from ginr_core.viz import mesh_figure
+from pages.common import (
+    MAX_UPLOAD_MB,
+    builtin_mesh,
+    compute_embedding,
+    gray_scott_signal,
+    progress_callback,
+    show_error,
+    uploaded_mesh,
+    workspace,
+)
+
+ws = workspace()
+st.title("Data")
+
+# ------------------------------------------------------------------------------------------- domain
+st.header("1. Domain")
+DOMAIN_PARAMS = {  # widget ranges for each built-in domain's parameters
+    "icosphere": {"level": (1, 7)},
+    "latlon_sphere": {"n_lat": (11, 361), "n_lon": (12, 720)},
+    "torus": {"n_major": (12, 400), "n_minor": (6, 200)},
+    "trefoil_knot": {"n_along": (60, 800), "n_around": (8, 64)},
+    "bumpy_sphere": {"level": (1, 7)},
+    "square_grid": {"n": (4, 400)},
+}
+st.caption("Nothing changes until you load a domain: the current one stays in use on every page.")
+source = st.radio("Mesh source", ["Built-in", "Upload a file", "Local file path", "Stanford bunny (download)"],
+                  horizontal=True)
+
+
+def new_upload(upload) -> bool:
+    """True once per uploaded file, so reruns do not re-apply it over a later choice."""
+    if upload is None or st.session_state.get(f"applied-{upload.file_id}"):
+        return False
+    st.session_state[f"applied-{upload.file_id}"] = True
+    return True
+
+
+try:
+    if source == "Built-in":
+        name = st.selectbox("Domain", list(BUILTIN_DOMAINS), format_func=lambda n: f"{n}: {BUILTIN_DOMAINS[n].description}")
+        cols = st.columns(len(DOMAIN_PARAMS[name]))
+        params = tuple(
+            (p, col.slider(p, lo, hi, BUILTIN_DOMAINS[name].defaults[p], key=f"{name}-{p}"))
+            for col, (p, (lo, hi)) in zip(cols, DOMAIN_PARAMS[name].items())
+        )
+        if st.button("Use this domain", type="primary"):
+            ws.set_mesh(builtin_mesh(name, params), f"{name} ({', '.join(f'{p}={v}' for p, v in params)})", [])
+    elif source == "Upload a file":
+        components = st.radio("Disconnected meshes", ["largest", "error"], horizontal=True,
+                              format_func={"largest": "keep the largest piece", "error": "refuse"}.get)
+        upload = st.file_uploader(f"Mesh file ({', '.join(MESH_EXTENSIONS)}; up to {MAX_UPLOAD_MB} MB)",
+                                  type=list(MESH_EXTENSIONS))
+        if new_upload(upload):
+            mesh, report = uploaded_mesh(upload.file_id, upload.getvalue(), upload.name, components)
+            ws.set_mesh(mesh, upload.name, report.messages())
+    elif source == "Local file path":
+        path = st.text_input("Path of a mesh file on the server", placeholder="../shared/data/bunny.ply")
+        if st.button("Load", disabled=not path):
+            mesh, report = load_mesh(path.strip())
+            ws.set_mesh(mesh, path.strip(), report.messages())
+    else:
+        st.caption("Downloads bun_zipper.ply from the Stanford 3D Scanning Repository once (needs internet).")
+        if st.button("Download and load the bunny"):
+            with st.spinner("Downloading..."):
+                mesh, report = load_mesh(stanford_bunny())
+            ws.set_mesh(mesh, "Stanford bunny", report.messages())
+except Exception as exc:  # bad uploads and paths: explain, keep the previous mesh
+    show_error(exc)
+
+mesh = ws.mesh
+st.subheader(ws.mesh_label)
+c = st.columns(4)
+c[0].metric("Vertices", f"{mesh.n_vertices:,}")
+c[1].metric("Faces", f"{mesh.n_faces:,}")
+c[2].metric("Edges", f"{len(mesh.edges()):,}")
+c[3].metric("Components", mesh.n_components())
+for note in ws.notes:
+    st.info(note, icon=":material/cleaning_services:")
+
+# ------------------------------------------------------------------------------------------- signal
+st.header("2. Signal")
+sphere = is_sphere(mesh)
+kinds = ["Analytic", "Gray-Scott reaction-diffusion", "Upload values (.npy / .csv)"]
+if sphere:
+    kinds.insert(2, "Spherical-harmonic random field")
+if mesh.vertex_data:
+    kinds.append("Mesh vertex property")
+kinds.append("Lat-lon netCDF grid (replaces the domain)")
+kind = st.radio("Signal source", kinds, horizontal=True)
+try:
+    if kind == "Analytic":
+        which = st.selectbox("Function", ANALYTIC_SIGNALS)
+        if st.button("Use this signal", type="primary"):
+            ws.set_signal(analytic_signal(mesh, which), f"analytic: {which}")
+    elif kind == "Gray-Scott reaction-diffusion":
+        st.caption("The paper's bunny texture: Du, Dv, F, k = 0.64, 0.32, 0.060, 0.062, 30,000 explicit steps; "
+                   "the target is v.")
+        c = st.columns(5)
+        steps = c[0].number_input("Steps", 100, 200_000, 30_000, step=1000)
+        Du = c[1].number_input("Du", 0.0, 2.0, 0.64, format="%.3f")
+        Dv = c[2].number_input("Dv", 0.0, 2.0, 0.32, format="%.3f")
+        F = c[3].number_input("F", 0.0, 0.2, 0.060, format="%.4f")
+        k = c[4].number_input("k", 0.0, 0.2, 0.062, format="%.4f")
+        if st.button("Generate", type="primary"):
+            progress, bar = progress_callback("Running the reaction-diffusion model...")
+            values = gray_scott_signal(mesh, mesh.content_hash(), int(steps), Du, Dv, F, k, _progress=progress)
+            bar.empty()
+            ws.set_signal(values, f"Gray-Scott v after {int(steps):,} steps")
+    elif kind == "Spherical-harmonic random field":
+        c = st.columns(2)
+        degree = c[0].slider("Maximum degree", 1, 40, 8)
+        seed = c[1].number_input("Seed", 0, 10_000, 0)
+        if st.button("Use this signal", type="primary"):
+            ws.set_signal(random_sh_field(mesh, max_degree=degree, seed=int(seed)), f"SH field (degree {degree}, seed {seed})")
+    elif kind == "Upload values (.npy / .csv)":
+        upload = st.file_uploader("One value per vertex (or a table with one row per vertex)", type=["npy", "csv", "txt"])
+        if new_upload(upload):
+            ws.set_signal(load_vertex_signal(upload.getvalue(), upload.name, mesh), f"upload: {upload.name}")
+    elif kind == "Mesh vertex property":
+        prop = st.selectbox("Property", list(mesh.vertex_data))
+        if st.button("Use this signal", type="primary"):
+            ws.set_signal(vertex_property_signal(mesh, prop), f"vertex property: {prop}")
+    else:
+        upload = st.file_uploader("Global latitude-longitude netCDF file", type=["nc", "nc4", "netcdf"])
+        if upload is not None:
+            grid = open_grid(upload.getvalue(), upload.name)
+            variable = st.selectbox("Variable", list(grid.variables), format_func=lambda v: grid.variables[v].label())
+            selection = {}
+            for dim in grid.variables[variable].dims:
+                if dim in (grid.lat_name, grid.lon_name) or len(grid.coords.get(dim, [])) <= 1:
+                    continue
+                options = list(range(len(grid.coords[dim])))
+                selection[dim] = st.selectbox(dim, options, format_func=lambda i, d=dim: str(grid.coords[d][i]))
+            if st.button("Use this field (and its grid as the domain)", type="primary"):
+                values = grid.field(variable, **selection)
+                grid_mesh = grid.mesh()
+                if ws.mesh.content_hash() != grid_mesh.content_hash():
+                    ws.set_mesh(grid_mesh, f"{upload.name} grid", grid.notes)
+                    mesh = ws.mesh
+                ws.set_signal(values, f"{variable} {selection}")
+except Exception as exc:
+    show_error(exc)
+
+if ws.signal is None:
+    st.warning("No signal yet: generate or upload one above.")
+else:
+    st.caption(f"Signal: {ws.signal_label}")
+    values = ws.signal if ws.signal.ndim == 1 else ws.signal[:, 0]
+    st.plotly_chart(mesh_figure(mesh, values, colorscale="Reds" if "Gray" in ws.signal_label else "Viridis"),
+                    key="signal-figure")
+
+# ----------------------------------------------------------------------------------------- embedding
+st.header("3. Spectral embedding")
+st.caption("Each node is described by the first k eigenvectors of a Laplacian, scaled by sqrt(n): "
+           "the GINR's input. The paper uses the combinatorial Laplacian and k = 100.")
+methods = list(LAPLACIANS) + (["spherical harmonics (exact)"] if sphere else [])
+c = st.columns(2)
+method = c[0].selectbox("Laplacian", methods)
+k_max = max(2, min(400, mesh.n_vertices - 2))
+k = int(c[1].number_input("Embedding size k", 2, k_max, min(100, k_max)))
+if st.button("Compute embedding", type="primary"):
+    try:
+        if method.startswith("spherical"):
+            degree = int(np.ceil(np.sqrt(k))) - 1
+            ws.embedding = sphere_harmonic_embedding(mesh, degree)
+        else:
+            ws.embedding = compute_embedding(mesh, k, method)
+    except Exception as exc:
+        show_error(exc)
+
+emb = ws.embedding
+if emb is not None:
+    left, right = st.columns([1, 2])
+    spectrum = go.Figure(go.Scatter(y=emb.eigenvalues, mode="lines+markers", marker_size=4))
+    spectrum.update_layout(title="Eigenvalues", xaxis_title="index", yaxis_title="eigenvalue", height=420,
+                           margin=dict(l=0, r=0, t=40, b=0))
+    left.plotly_chart(spectrum, key="spectrum")
+    index = right.slider("Eigenvector", 0, emb.features.shape[1] - 1, min(3, emb.features.shape[1] - 1))
+    right.plotly_chart(mesh_figure(mesh, emb.features[:, index], colorscale="RdBu", height=420,
+                                   title=f"eigenvector {index} (eigenvalue {emb.eigenvalues[index]:.4g})"),
+                       key="eigenvector")

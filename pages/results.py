@@ -1,0 +1,107 @@
+"""Results: truth, prediction and error of a finished run, its metrics, and downloads."""
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from ginr_core.export import checkpoint_zip_bytes, ply_bytes, reference_npz_bytes
+from ginr_core.mesh import Mesh
+from ginr_core.metrics import evaluate, squared_error
+from ginr_core.spectral import spectral_embedding
+from ginr_core.viz import display_mesh, figure_html, side_by_side_figure, to_pyvista
+from pages.common import registry, show_error
+
+st.title("Results")
+runs = [r for r in registry().list_runs() if r.status in ("done", "cancelled")]
+if not runs:
+    st.info("No finished run yet: train one on the Train page.")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+labels = {r.id: f"{r.id} · {r.description.get('domain', '')} · {r.description.get('signal', '')} · "
+                f"{r.description.get('input', '')} · R² {(r.metrics or {}).get('r2', float('nan')):.4f}" for r in runs}
+default = runs[0].id if st.session_state.get("watching") not in labels else st.session_state.watching
+run_id = st.selectbox("Run", list(labels), index=list(labels).index(default), format_func=labels.get)
+run = registry().get(run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def run_arrays(run_id: str):
+    inputs = registry().load_arrays(run_id, "inputs")
+    return inputs["vertices"], inputs["faces"], inputs["target"], registry().load_predictions(run_id)
+
+
+try:
+    vertices, faces, truth, prediction = run_arrays(run_id)
+except Exception as exc:
+    show_error(exc)
+    st.stop()
+mesh = Mesh(vertices, faces, name=run.description.get("domain", "mesh"))
+truth1 = truth if truth.ndim == 1 else truth[:, 0]
+pred1 = prediction if prediction.ndim == 1 else prediction[:, 0]
+
+# ---------------------------------------------------------------------------------------- 3D views
+c = st.columns([1, 1, 2])
+error_kind = c[0].radio("Error", ["absolute", "squared"], horizontal=True)
+viewer = c[1].radio("Viewer", ["Plotly", "PyVista"], horizontal=True,
+                    help="PyVista renders with VTK on the server (stpyvista); Plotly renders in the browser.")
+error = np.abs(pred1 - truth1) if error_kind == "absolute" else (pred1 - truth1) ** 2
+dm = display_mesh(mesh)
+if dm.note():
+    st.caption(dm.note())
+if viewer == "Plotly":
+    fig = side_by_side_figure(dm, {"ground truth": truth1, "prediction": pred1, f"{error_kind} error": error},
+                              colorscales={f"{error_kind} error": "Hot_r"}, shared_scale=["ground truth", "prediction"])
+    st.plotly_chart(fig, key="results-figure")
+else:
+    import pyvista as pv
+    from stpyvista import stpyvista  # imported lazily: it takes seconds
+
+    cols = st.columns(3)
+    lo, hi = float(min(truth1.min(), pred1.min())), float(max(truth1.max(), pred1.max()))
+    for col, (name, values, clim, cmap) in zip(cols, [("ground truth", truth1, (lo, hi), "viridis"),
+                                                      ("prediction", pred1, (lo, hi), "viridis"),
+                                                      (f"{error_kind} error", error, None, "hot_r")]):
+        plotter = pv.Plotter(window_size=[400, 400])
+        plotter.add_mesh(to_pyvista(mesh, values, name), scalars=name, clim=clim, cmap=cmap)
+        plotter.view_isometric()
+        col.caption(name)
+        with col:
+            stpyvista(plotter, key=f"pv-{name}")
+
+# ------------------------------------------------------------------------------------------ metrics
+left, right = st.columns([1, 1])
+metrics = evaluate(truth, prediction)
+left.subheader("Metrics")
+names = {"mse": "MSE", "r2": "R²", "psnr": "PSNR (dB)", "max_abs_error": "max |error|",
+         "r2_trimmed_90": "R² (nodes below 90th pct. error)", "r2_trimmed_95": "R² (nodes below 95th pct. error)"}
+left.dataframe(pd.DataFrame([{"metric": names.get(k, k), "value": f"{v:.6g}"} for k, v in metrics.items()]),
+               hide_index=True, width="stretch")
+left.caption(f"Model: {run.config['model']['input_kind']} input, {run.config['model']['n_layers']} x "
+             f"{run.config['model']['hidden']} {run.config['model']['activation']}; status {run.status}.")
+hist = go.Figure(go.Histogram(x=squared_error(truth, prediction).ravel(), nbinsx=60))
+hist.update_layout(title="Per-node squared error", yaxis_type="log", height=360, margin=dict(l=0, r=0, t=40, b=0),
+                   xaxis_title="squared error", yaxis_title="nodes")
+right.plotly_chart(hist, key="error-histogram")
+
+# ---------------------------------------------------------------------------------------- downloads
+st.subheader("Downloads")
+c = st.columns(4)
+
+
+def reference_npz() -> bytes:
+    """The reference layout needs the domain's spectral embedding: read from the disk cache."""
+    emb = spectral_embedding(mesh, k=int(run.description.get("k", 100)),
+                             laplacian=run.description.get("laplacian", "combinatorial"))
+    return reference_npz_bytes(mesh.vertices, emb.features, prediction, faces=mesh.faces)
+
+
+c[0].download_button("Prediction (PLY)", lambda: ply_bytes(mesh, {"truth": truth1, "prediction": pred1, "error": error}),
+                     file_name=f"{run_id}.ply", help="Mesh with truth, prediction and error as vertex properties.")
+c[1].download_button("Prediction (reference npz)", reference_npz, file_name=f"{run_id}.npz",
+                     help="The GINR reference layout: points, fourier, target (the prediction), faces.")
+if (run.path / "model.pt").is_file():
+    c[2].download_button("Checkpoint (zip)", lambda: checkpoint_zip_bytes(run.path), file_name=f"{run_id}.zip")
+if viewer == "Plotly":
+    c[3].download_button("Interactive figure (HTML)", lambda: figure_html(fig), file_name=f"{run_id}.html")

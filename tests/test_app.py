@@ -1,0 +1,109 @@
+"""Every dashboard page through Streamlit's AppTest: widgets present, bad input shown as an error, a
+short training run from launch to results."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture
+def app():
+    st.cache_resource.clear()  # the registry and job store follow this test's GINR_RUNS_DIR
+    st.cache_data.clear()
+    at = AppTest.from_file(APP, default_timeout=120)
+    yield at
+    from pages.common import live_jobs
+
+    for job in live_jobs().values():
+        job.cancel()
+        job.join(timeout=30)
+    st.cache_resource.clear()
+
+
+def _button(at, label):
+    matches = [b for b in at.button if b.label == label]
+    assert matches, f"no button {label!r} among {[b.label for b in at.button]}"
+    return matches[0]
+
+
+def test_home_page(app):
+    at = app.run()
+    assert not at.exception
+    assert at.title[0].value == "GINR Studio"
+    _button(at, "Run the demo")
+    assert len(at.get("plotly_chart")) >= 1
+
+
+def test_data_page_computes_an_embedding(app):
+    at = app.switch_page("pages/data.py").run()
+    assert not at.exception
+    assert [r.label for r in at.radio][:2] == ["Mesh source", "Signal source"]
+    assert at.metric[0].value == "2,562"  # default icosphere level 4
+    _button(at, "Compute embedding").click().run()
+    assert not at.exception and not at.error
+    assert any(s.label == "Eigenvector" for s in at.slider)
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("broken.stl", b"\x00 not a mesh " * 50, "contains no mesh"),
+        ("empty.ply", b"", "empty"),
+        ("nan.obj", b"v 0 0 0\nv 1 0 nan\nv 0 1 0\nf 1 2 3\n", "NaN"),
+    ],
+)
+def test_bad_mesh_upload_shows_an_error(app, name, content, message):
+    at = app.switch_page("pages/data.py").run()
+    at.radio[0].set_value("Upload a file").run()
+    at.file_uploader[0].upload(name, content).run()
+    assert not at.exception
+    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+    assert at.metric[0].value == "2,562"  # the previous mesh is kept
+
+
+def test_wrong_signal_length_shows_an_error(app):
+    at = app.switch_page("pages/data.py").run()
+    at.radio[1].set_value("Upload values (.npy / .csv)").run()
+    buffer = io.BytesIO()
+    np.save(buffer, np.arange(10.0))
+    at.file_uploader[0].upload("values.npy", buffer.getvalue()).run()
+    assert not at.exception
+    assert any("10 values" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_short_training_run_reaches_results(app):
+    at = app.switch_page("pages/train.py").run()
+    assert not at.exception
+    budget = [n for n in at.number_input if n.label == "Time budget (s)"][0]
+    budget.set_value(3.0)
+    _button(at, "Launch training").click().run()
+    assert not at.exception and not at.error
+    from pages.common import live_jobs
+
+    (job,) = live_jobs().values()
+    job.join(timeout=60)
+    assert job.state.status == "done"
+    at.run()
+    assert any("Finished (done)" in link.label for link in at.get("page_link"))
+    at.switch_page("pages/results.py").run()
+    assert not at.exception and not at.error
+    assert len(at.dataframe) == 1 and len(at.get("plotly_chart")) >= 2
+    labels = [b.label for b in at.get("download_button")]
+    assert "Prediction (PLY)" in labels and "Checkpoint (zip)" in labels
+
+
+def test_visiting_the_data_page_keeps_the_chosen_domain(app):
+    at = app.switch_page("pages/data.py").run()
+    at.selectbox[0].set_value("torus").run()
+    _button(at, "Use this domain").click().run()
+    assert at.metric[0].value == "4,608"
+    at.switch_page("pages/train.py").run()
+    at.switch_page("pages/data.py").run()
+    assert not at.exception
+    assert at.metric[0].value == "4,608"  # the page's default widgets did not replace the workspace

@@ -1,0 +1,119 @@
+"""The dashboard in a real browser: Debian's chromium driven by Playwright against the app on 127.0.0.1.
+
+Runs the one-click demo, waits for the trained result and checks that the 3D plots really show coloured
+meshes (a failed WebGL context still leaves a canvas element, so we count coloured pixels). Screenshots
+of every page are saved under artifacts/screenshots/ (CI keeps them).
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOTS = REPO / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+playwright = pytest.importorskip("playwright.sync_api")
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`streamlit run app.py` on a free loopback port, with its own cache and runs folders."""
+    tmp = tmp_path_factory.mktemp("server")
+    port = _free_port()
+    env = {**os.environ, "GINR_CACHE_DIR": str(tmp / "cache"), "GINR_RUNS_DIR": str(tmp / "runs")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("the Streamlit server did not start")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        yield page
+        browser.close()
+
+
+def coloured_fraction(png: bytes) -> float:
+    """Share of pixels that are clearly coloured (not white, grey or black)."""
+    from PIL import Image
+    import io
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    saturation = rgb.max(axis=2) - rgb.min(axis=2)
+    return float((saturation > 60).mean())
+
+
+def _shot(page, name: str) -> None:
+    page.mouse.move(0, 0)  # no hover label or pointer over a 3D scene
+    page.wait_for_timeout(500)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def _wait_for_app(page) -> None:
+    page.wait_for_selector("[data-testid='stApp']", timeout=60_000)
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+
+
+def test_one_click_demo_shows_a_coloured_mesh(server, page):
+    page.goto(server)
+    _wait_for_app(page)
+    page.get_by_role("button", name="Run the demo").click()
+    page.get_by_text("Trained in").wait_for(timeout=180_000)
+    chart = page.locator(".stPlotlyChart").last
+    chart.scroll_into_view_if_needed()
+    page.wait_for_timeout(3000)  # WebGL draws after the element appears
+    _shot(page, "home-demo")
+    assert coloured_fraction(chart.screenshot()) > 0.05
+
+
+@pytest.mark.parametrize("title", ["Data", "Train", "Results"])
+def test_pages_render_their_3d_views(server, page, title):
+    """After the demo (same browser session), each page shows its data, run and result in 3D."""
+    page.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
+    page.wait_for_timeout(1000)
+    _wait_for_app(page)
+    page.get_by_role("heading", name=title, exact=True).wait_for(timeout=60_000)
+    chart = page.locator(".stPlotlyChart").last
+    chart.wait_for(timeout=60_000)
+    chart.scroll_into_view_if_needed()
+    page.wait_for_timeout(3000)
+    _shot(page, title.lower())
+    assert not page.locator("[data-testid='stException']").count()
+    assert coloured_fraction(chart.screenshot()) > 0.05
