@@ -25,16 +25,16 @@ def _mesh_from_args(args):
     return make_domain(args.domain)
 
 
-def _add_mesh_options(parser: argparse.ArgumentParser) -> None:
+def _add_mesh_options(parser: argparse.ArgumentParser, default_domain: str | None = "icosphere") -> None:
     from .domains import BUILTIN_DOMAINS
 
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--mesh", metavar="FILE", help="mesh file (ply, obj, off, stl, glb)")
     group.add_argument(
         "--domain",
-        default="icosphere",
+        default=default_domain,
         choices=sorted(BUILTIN_DOMAINS),
-        help="built-in domain used when no --mesh is given (default: icosphere)",
+        help=f"built-in domain used when no --mesh is given (default: {default_domain or 'the run’s own mesh'})",
     )
     parser.add_argument(
         "--components",
@@ -126,6 +126,150 @@ def cmd_signal(args) -> None:
     print(f"wrote {args.out}: {values.shape} values, range {values.min():.4g} .. {values.max():.4g}")
 
 
+def _features_for(mesh, model_input: str, k: int, laplacian: str):
+    """GINR inputs (the spectral embedding, cached on disk) or INR inputs (xyz)."""
+    from .spectral import spectral_embedding
+
+    if model_input == "xyz":
+        return mesh.vertices
+    with _ProgressBar(f"Embedding {mesh.n_vertices:,} nodes, k={k}") as bar:
+        return spectral_embedding(mesh, k=k, laplacian=laplacian, progress=bar).features
+
+
+def cmd_train(args) -> None:
+    import time
+
+    from .models import ModelConfig
+    from .registry import Registry
+    from .training import GINRRegressor, TrainConfig, TrainingJob
+
+    mesh = _mesh_from_args(args)
+    target = _load_signal(args, mesh)
+    model_config = ModelConfig(
+        input_kind=args.input, k=args.k, n_layers=args.layers, hidden=args.hidden, activation=args.activation,
+        omega_0=args.omega0, first_omega_0=args.first_omega0, skip=not args.no_skip,
+    )
+    train_config = TrainConfig(time_budget_s=args.budget, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
+                               seed=args.seed, device=args.device)
+    features = _features_for(mesh, args.input, args.k, args.laplacian)
+    description = {"domain": args.mesh or args.domain, "signal": args.signal, "nodes": mesh.n_vertices,
+                   "input": "INR (xyz)" if args.input == "xyz" else f"GINR ({args.laplacian}, k = {args.k})",
+                   "mesh_hash": mesh.content_hash(), "laplacian": args.laplacian, "k": args.k}
+    job = TrainingJob(GINRRegressor(model_config, train_config), features, target, registry=Registry(),
+                      description=description, inputs={"vertices": mesh.vertices, "faces": mesh.faces, "target": target})
+    from .device import describe_device
+
+    print(f"training on {describe_device(args.device)}: {mesh.n_vertices:,} nodes", file=sys.stderr)
+    job.start()
+    with _ProgressBar("Training") as bar:
+        try:
+            while not job.done:
+                p = job.state.progress
+                if p is not None:
+                    bar(p.elapsed_s / max(p.elapsed_s + p.eta_s, 1e-9), f"step {p.step} R2 {p.r2:.5f}")
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            print("\ncancelling...", file=sys.stderr)
+            job.cancel()
+        state = job.join()
+        bar(1.0)
+    if state.status == "failed":
+        raise GinrError(f"training failed: {state.error}")
+    m = state.metrics
+    print(f"run {state.run_id}: {state.status} after {state.progress.step} steps, {state.progress.elapsed_s:.1f} s")
+    print(f"R2 {m['r2']:.6f}  MSE {m['mse']:.3g}  PSNR {m['psnr']:.2f} dB  max|err| {m['max_abs_error']:.3g}  "
+          f"trimmed R2 (90/95) {m['r2_trimmed_90']:.6f} / {m['r2_trimmed_95']:.6f}")
+
+
+def _run_mesh(registry, run_id: str):
+    from .mesh import Mesh
+
+    inputs = registry.load_arrays(run_id, "inputs")
+    return Mesh(inputs["vertices"], inputs["faces"]), inputs["target"]
+
+
+def cmd_predict(args) -> None:
+    import numpy as np
+
+    from .registry import Registry
+
+    registry = Registry()
+    run = registry.get(args.run)
+    model = run.config["model"]
+    if args.mesh or args.domain:
+        if model["input_kind"] == "spectral":
+            raise GinrError(
+                "This run is a GINR: its input is the spectral embedding of its own mesh. An embedding solved on "
+                "another mesh is not aligned with it (eigenvector signs and rotations differ), so predictions "
+                "there would be meaningless; `ginr predict` only transfers xyz (INR) runs to other meshes."
+            )
+        mesh = _mesh_from_args(args)
+    else:
+        mesh, _ = _run_mesh(registry, args.run)
+    features = _features_for(mesh, model["input_kind"], int(run.description.get("k", model.get("k") or 100)),
+                             run.description.get("laplacian", "combinatorial"))
+    prediction = registry.load_regressor(args.run).predict(features)
+    np.save(args.out, prediction)
+    print(f"wrote {args.out}: {prediction.shape} predictions on {mesh.n_vertices:,} nodes")
+
+
+def cmd_export(args) -> None:
+    from pathlib import Path
+
+    from .export import checkpoint_zip_bytes, ply_bytes, reference_npz_bytes
+    from .registry import Registry
+    from .spectral import spectral_embedding
+
+    registry = Registry()
+    run = registry.get(args.run)
+    out = Path(args.out or f"{args.run}.{ {'checkpoint': 'zip', 'html': 'html'}.get(args.format, args.format)}")
+    if args.format == "checkpoint":
+        data = checkpoint_zip_bytes(run.path)
+    else:
+        mesh, target = _run_mesh(registry, args.run)
+        prediction = registry.load_predictions(args.run)
+        pred1 = prediction if prediction.ndim == 1 else prediction[:, 0]
+        truth1 = target if target.ndim == 1 else target[:, 0]
+        if args.format == "ply":
+            data = ply_bytes(mesh, {"truth": truth1, "prediction": pred1, "error": pred1 - truth1})
+        elif args.format == "npz":
+            emb = spectral_embedding(mesh, k=int(run.description.get("k", 100)),
+                                     laplacian=run.description.get("laplacian", "combinatorial"))
+            data = reference_npz_bytes(mesh.vertices, emb.features, prediction, faces=mesh.faces)
+        else:
+            from .viz import figure_html, side_by_side_figure
+
+            fig = side_by_side_figure(mesh, {"ground truth": truth1, "prediction": pred1, "squared error": (pred1 - truth1) ** 2},
+                                      shared_scale=["ground truth", "prediction"], colorscales={"squared error": "Hot_r"})
+            data = figure_html(fig).encode()
+    out.write_bytes(data)
+    print(f"wrote {out} ({len(data) / 2**20:.2f} MB)")
+
+
+def cmd_runs(args) -> None:
+    import json
+
+    from .registry import Registry
+
+    registry = Registry()
+    if args.run:
+        run = registry.get(args.run)
+        print(json.dumps({"id": run.id, "created": run.created, "status": run.status, "path": str(run.path),
+                          "description": run.description, "config": run.config, "metrics": run.metrics,
+                          "error": run.error}, indent=2))
+        return
+    runs = registry.list_runs(status=args.status, limit=args.limit)
+    if not runs:
+        print("no runs")
+        return
+    print(f"{'id':26s} {'created':19s} {'status':11s} {'R2':>9s}  domain / signal / input")
+    for r in runs:
+        r2 = (r.metrics or {}).get("r2")
+        d = r.description
+        print(f"{r.id:26s} {r.created[:19]:19s} {r.status:11s} {'' if r2 is None else f'{r2:.6f}':>9s}  "
+              f"{d.get('domain', '')} / {d.get('signal', '')} / {d.get('input', '')}")
+
+
 def cmd_domains(args) -> None:
     from .domains import BUILTIN_DOMAINS
 
@@ -171,6 +315,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="recompute even if the embedding is in the cache")
     p.add_argument("--out", default="embedding.npz", help="output file (default embedding.npz)")
     p.set_defaults(func=cmd_embed)
+
+    from .models import ACTIVATIONS, ModelConfig
+    from .training import TrainConfig
+
+    mdef, tdef = ModelConfig(), TrainConfig()
+    p = sub.add_parser("train", help="train a GINR (or a classic INR) on a signal; the run is saved in the registry",
+                       description="Train a neural field on a per-vertex signal. Defaults are the measured CPU recipe "
+                       "(4 x 128 sine MLP, first-layer omega_0 90, full batch, Adam 2e-3, cosine schedule).")
+    _add_mesh_options(p)
+    _add_signal_options(p)
+    p.add_argument("--input", choices=["spectral", "xyz"], default="spectral",
+                   help="spectral: GINR on the Laplacian embedding (default); xyz: classic INR on coordinates")
+    p.add_argument("--k", type=int, default=100, help="embedding size (default 100)")
+    p.add_argument("--laplacian", choices=LAPLACIANS, default="combinatorial", help="Laplacian of the embedding")
+    p.add_argument("--layers", type=int, default=mdef.n_layers, help=f"linear layers in total (default {mdef.n_layers})")
+    p.add_argument("--hidden", type=int, default=mdef.hidden, help=f"hidden width (default {mdef.hidden})")
+    p.add_argument("--activation", choices=ACTIVATIONS, default=mdef.activation, help="activation (default sine = SIREN)")
+    p.add_argument("--omega0", type=float, default=mdef.omega_0, help=f"sine frequency of hidden layers (default {mdef.omega_0:g})")
+    p.add_argument("--first-omega0", type=float, default=mdef.first_omega_0,
+                   help=f"sine frequency of the first layer (default {mdef.first_omega_0:g})")
+    p.add_argument("--no-skip", action="store_true", help="no skip connection to the middle layer")
+    p.add_argument("--budget", type=float, default=tdef.time_budget_s, help=f"time budget in seconds (default {tdef.time_budget_s:g})")
+    p.add_argument("--steps", type=int, default=None, help="maximum steps (default: none, the budget decides)")
+    p.add_argument("--lr", type=float, default=tdef.lr, help=f"learning rate (default {tdef.lr:g})")
+    p.add_argument("--batch-size", type=int, default=None, help="nodes per step (default: all nodes)")
+    p.add_argument("--device", default="auto", help="auto (cuda, then mps, else cpu), cpu, cuda, cuda:1, mps")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="predict a trained run's signal on its mesh (or another) and save .npy")
+    p.add_argument("run", help="run id (see `ginr runs`)")
+    _add_mesh_options(p, default_domain=None)
+    p.add_argument("--out", default="prediction.npy", help="output file (default prediction.npy)")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="export a run: mesh with scalars (ply), reference npz, checkpoint, html figure")
+    p.add_argument("run", help="run id (see `ginr runs`)")
+    p.add_argument("--format", choices=["ply", "npz", "checkpoint", "html"], default="ply", help="what to write (default ply)")
+    p.add_argument("--out", help="output file (default RUN_ID.EXT)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("runs", help="list runs, or show one run's configuration and metrics")
+    p.add_argument("run", nargs="?", help="a run id to show in full")
+    p.add_argument("--status", choices=["running", "done", "failed", "cancelled", "interrupted"], help="only runs with this status")
+    p.add_argument("--limit", type=int, default=30, help="most recent N runs (default 30)")
+    p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("signal", help="generate or load a per-vertex signal and save it as .npy")
     _add_mesh_options(p)

@@ -45,3 +45,39 @@ def test_embed_and_signal_commands_write_their_files(tmp_path, capsys):
     assert np.load(sig).shape == (4608,)
     assert main(["signal", "--domain", "torus", "--signal", "nothing"]) == 2
     assert "Unknown signal 'nothing'" in capsys.readouterr().err
+
+
+def test_train_predict_export_and_runs_end_to_end(tmp_path, capsys):
+    import numpy as np
+
+    assert main(["train", "--domain", "icosphere", "--signal", "sines", "--k", "30", "--budget", "3"]) == 0
+    out = capsys.readouterr().out
+    run_id = out.split()[1].rstrip(":")
+    assert "run " in out and ": done" in out
+    r2 = float(out.split("R2 ")[1].split()[0])
+    assert r2 > 0.99
+    assert main(["runs"]) == 0 and run_id in capsys.readouterr().out
+    assert main(["runs", run_id]) == 0 and '"status": "done"' in capsys.readouterr().out
+    pred = tmp_path / "p.npy"
+    assert main(["predict", run_id, "--out", str(pred)]) == 0
+    from ginr_core.registry import Registry
+
+    np.testing.assert_allclose(np.load(pred), Registry().load_predictions(run_id), rtol=1e-5, atol=1e-6)
+    for fmt in ["ply", "npz", "checkpoint", "html"]:
+        target = tmp_path / f"out.{fmt}"
+        assert main(["export", run_id, "--format", fmt, "--out", str(target)]) == 0
+        assert target.stat().st_size > 1000
+    capsys.readouterr()
+    assert main(["predict", run_id, "--domain", "torus", "--out", str(pred)]) == 2
+    assert "GINR" in capsys.readouterr().err
+    assert main(["runs", "no-such-run"]) == 2
+
+
+def test_xyz_runs_transfer_to_another_mesh(tmp_path, capsys):
+    import numpy as np
+
+    assert main(["train", "--domain", "icosphere", "--signal", "height", "--input", "xyz", "--budget", "2"]) == 0
+    run_id = capsys.readouterr().out.split()[1].rstrip(":")
+    pred = tmp_path / "p.npy"
+    assert main(["predict", run_id, "--domain", "bumpy_sphere", "--out", str(pred)]) == 0
+    assert np.load(pred).shape == (2562,)
