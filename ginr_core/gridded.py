@@ -18,6 +18,7 @@ import numpy as np
 
 from .domains import latlon_grid
 from .errors import GinrError
+from .files import read_input
 from .mesh import Mesh
 
 DEFAULT_MAX_BYTES = 512 * 2**20
@@ -156,23 +157,6 @@ def _find_axis(ds, names: tuple[str, ...], units: tuple[str, ...], standard_name
     return next((d for d in dims if str(d).lower() in names), None)
 
 
-def _read_bytes(source, filename: str | None, max_bytes: int) -> tuple[bytes, str]:
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data, name = bytes(source), filename or "upload.nc"
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise GinrError(f"No such file: {path}")
-        if path.stat().st_size > max_bytes:
-            raise GinrError(f"{path.name} is {path.stat().st_size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit.")
-        data, name = path.read_bytes(), filename or path.name
-    if not data:
-        raise GinrError(f"{name} is empty.")
-    if len(data) > max_bytes:
-        raise GinrError(f"{name} is {len(data) / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit.")
-    return data, name
-
-
 def _open_dataset(data: bytes, name: str):
     """xarray Dataset over an in-memory netCDF3/4 file, CF-decoded; times decoded when possible."""
     import netCDF4
@@ -205,7 +189,7 @@ def open_grid(
     lat, y / longitude, lon, x) and lists the variables defined on them. A last longitude column that
     repeats the first (0 and 360) is dropped. Refuses regional grids: the mesh wraps around in longitude.
     """
-    data, name = _read_bytes(source, filename, max_bytes)
+    data, name, _ = read_input(source, filename, max_bytes, what="netCDF")
     ds = _open_dataset(data, name)
     try:
         return _make_grid(ds, name)

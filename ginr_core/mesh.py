@@ -18,9 +18,9 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from .errors import GinrError
+from .files import DEFAULT_MAX_BYTES, read_input
 
 MESH_EXTENSIONS = ("ply", "obj", "off", "stl", "glb")
-DEFAULT_MAX_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True, eq=False)
@@ -240,25 +240,7 @@ def read_mesh(
     """
     import trimesh
 
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        name = filename or "upload"
-    else:
-        path = Path(source)
-        name = filename or path.name
-        if not path.is_file():
-            raise GinrError(f"No such file: {path}")
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise GinrError(_too_big(size, max_bytes))
-        data = path.read_bytes()
-    ext = Path(name).suffix.lower().lstrip(".")
-    if ext not in MESH_EXTENSIONS:
-        raise GinrError(f"Unsupported mesh format '.{ext}' ({name}). Use one of: {', '.join(MESH_EXTENSIONS)}.")
-    if len(data) == 0:
-        raise GinrError(f"{name} is empty.")
-    if len(data) > max_bytes:
-        raise GinrError(_too_big(len(data), max_bytes))
+    data, name, ext = read_input(source, filename, max_bytes, MESH_EXTENSIONS, what="mesh")
 
     try:
         loaded = trimesh.load(io.BytesIO(data), file_type=ext, process=False)
@@ -294,10 +276,6 @@ def read_mesh(
     mesh = Mesh(vertices, faces, name=Path(name).stem, vertex_data=vertex_data)
     _check_geometry(mesh)
     return mesh
-
-
-def _too_big(size: int, limit: int) -> str:
-    return f"The file is {size / 2**20:.1f} MB, over the {limit / 2**20:.0f} MB limit."
 
 
 def load_mesh(

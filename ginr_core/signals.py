@@ -11,13 +11,13 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
 
 from .errors import GinrError
+from .files import read_input
 from .laplacian import graph_laplacian
 from .mesh import Mesh
 
@@ -347,18 +347,7 @@ def load_vertex_signal(
     `column`, an index or a header name, picks one); the first row may be a header. Returns the
     validated signal on the mesh's vertices (see `validate_signal`).
     """
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data, name = bytes(source), filename or "upload"
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise GinrError(f"No such file: {path}")
-        data, name = path.read_bytes(), filename or path.name
-    ext = Path(name).suffix.lower().lstrip(".")
-    if ext not in SIGNAL_EXTENSIONS:
-        raise GinrError(f"Unsupported signal format '.{ext}' ({name}). Use one of: {', '.join(SIGNAL_EXTENSIONS)}.")
-    if not data:
-        raise GinrError(f"{name} is empty.")
+    data, name, ext = read_input(source, filename, extensions=SIGNAL_EXTENSIONS, what="signal")
     if ext == "npy":
         values = _parse_npy(data, name)
         if column is not None:

@@ -148,10 +148,12 @@ try:
             if st.button("Use this field (and its grid as the domain)", type="primary"):
                 values = grid.field(variable, **selection)
                 grid_mesh = grid.mesh()
-                if ws.mesh.content_hash() != grid_mesh.content_hash():
+                domain_changed = ws.mesh.content_hash() != grid_mesh.content_hash()
+                if domain_changed:
                     ws.set_mesh(grid_mesh, f"{upload.name} grid", grid.notes)
-                    mesh = ws.mesh
                 ws.set_signal(values, f"{variable} {selection}")
+                if domain_changed:
+                    st.rerun()  # the domain section above shows the old mesh: redraw the page
 except Exception as exc:
     show_error(exc)
 

@@ -107,3 +107,22 @@ def test_visiting_the_data_page_keeps_the_chosen_domain(app):
     at.switch_page("pages/data.py").run()
     assert not at.exception
     assert at.metric[0].value == "4,608"  # the page's default widgets did not replace the workspace
+
+
+def test_netcdf_field_replaces_the_domain_with_its_grid(app, tmp_path):
+    import xarray as xr
+
+    lat, lon = np.linspace(90, -90, 19), np.arange(36) * 10.0
+    field = np.cos(np.deg2rad(lat))[:, None] * np.sin(np.deg2rad(lon))[None, :]
+    path = tmp_path / "grid.nc"
+    xr.Dataset({"t2m": (("month", "latitude", "longitude"), np.stack([field, 2 * field]))},
+               coords={"month": [1, 7], "latitude": lat, "longitude": lon}).to_netcdf(path)
+    at = app.switch_page("pages/data.py").run()
+    at.radio[1].set_value("Lat-lon netCDF grid (replaces the domain)").run()
+    at.file_uploader[0].upload("grid.nc", path.read_bytes()).run()
+    assert not at.exception and not at.error
+    _button(at, "Use this field (and its grid as the domain)").click().run()
+    assert not at.exception and not at.error
+    assert at.metric[0].value == f"{19 * 36:,}"
+    ws = at.session_state.workspace
+    np.testing.assert_allclose(ws.signal, field.ravel())
