@@ -20,5 +20,8 @@ navigation = st.navigation(
         st.Page("pages/results.py", title="Results", icon=":material/insights:"),
     ]
 )
+st.session_state.entered_via_app = True
+if "return_to" in st.session_state:  # a page opened without this entry point (see pages.common.enter_via_app)
+    st.switch_page(st.session_state.pop("return_to"))
 st.sidebar.caption(f"Training device: **{device_description()}**")
 navigation.run()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -22,6 +23,18 @@ from ginr_core.spectral import Embedding, spectral_embedding
 from ginr_core.training import GINRRegressor, TrainConfig, TrainingJob
 
 MAX_UPLOAD_MB = 200
+
+
+def enter_via_app(page_file: str) -> None:
+    """Run every page through app.py's navigation.
+
+    Streamlit quirk: with a pages/ folder beside the entry point, the first session after a server start
+    that opens a page URL directly (a reconnecting tab, a bookmark) runs that page alone in the legacy
+    multipage mode: no navigation, no page config. Such a page hands over to app.py, which comes back here.
+    """
+    if not st.session_state.get("entered_via_app"):
+        st.session_state.return_to = f"pages/{Path(page_file).name}"
+        st.switch_page("app.py")
 
 
 @dataclass

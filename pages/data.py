@@ -13,6 +13,7 @@ from ginr_core.signals import ANALYTIC_SIGNALS, analytic_signal, load_vertex_sig
 from ginr_core.sphere import is_sphere, random_sh_field, sphere_harmonic_embedding
 from ginr_core.viz import mesh_figure
 from pages.common import (
+    enter_via_app,
     MAX_UPLOAD_MB,
     builtin_mesh,
     compute_embedding,
@@ -22,6 +23,8 @@ from pages.common import (
     uploaded_mesh,
     workspace,
 )
+
+enter_via_app(__file__)
 
 ws = workspace()
 st.title("Data")

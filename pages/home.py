@@ -6,6 +6,7 @@ from ginr_core.models import ModelConfig
 from ginr_core.training import TrainConfig
 from ginr_core.viz import display_mesh, side_by_side_figure
 from pages.common import (
+    enter_via_app,
     Workspace,
     builtin_mesh,
     compute_embedding,
@@ -15,6 +16,8 @@ from pages.common import (
     progress_callback,
     show_error,
 )
+
+enter_via_app(__file__)
 
 DEMO_DOMAIN = ("torus", (("n_major", 96), ("n_minor", 48)))
 DEMO_BUDGET_S = 20.0

@@ -10,7 +10,9 @@ from ginr_core.mesh import Mesh
 from ginr_core.metrics import evaluate, squared_error
 from ginr_core.spectral import spectral_embedding
 from ginr_core.viz import display_mesh, figure_html, side_by_side_figure, to_pyvista
-from pages.common import registry, show_error
+from pages.common import enter_via_app, registry, show_error
+
+enter_via_app(__file__)
 
 st.title("Results")
 runs = [r for r in registry().list_runs() if r.status in ("done", "cancelled")]
@@ -64,7 +66,8 @@ else:
                                                       ("prediction", pred1, (lo, hi), "viridis"),
                                                       (f"{error_kind} error", error, None, "hot_r")]):
         plotter = pv.Plotter(window_size=[400, 400])
-        plotter.add_mesh(to_pyvista(mesh, values, name), scalars=name, clim=clim, cmap=cmap)
+        plotter.add_mesh(to_pyvista(mesh, values, name), scalars=name, clim=clim, cmap=cmap,
+                         scalar_bar_args={"fmt": "%.2g", "n_labels": 4})
         plotter.view_isometric()
         col.caption(name)
         with col:

@@ -7,7 +7,9 @@ import streamlit as st
 from ginr_core.models import ACTIVATIONS, ModelConfig
 from ginr_core.training import TrainConfig
 from ginr_core.viz import display_mesh, mesh_figure
-from pages.common import launch_training, live_jobs, registry, show_error, workspace
+from pages.common import enter_via_app, launch_training, live_jobs, registry, show_error, workspace
+
+enter_via_app(__file__)
 
 ws = workspace()
 st.title("Train")

@@ -91,6 +91,16 @@ def _wait_for_app(page) -> None:
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
 
 
+def test_a_page_url_opened_first_gets_the_app_navigation(server, page):
+    """The first session after a server start opening a page URL (a reconnecting tab) must not fall back
+    to Streamlit's legacy pages/ mode (see pages.common.enter_via_app)."""
+    page.goto(f"{server}/results")
+    _wait_for_app(page)
+    page.get_by_role("heading", name="Results", exact=True).wait_for(timeout=60_000)
+    nav = page.locator("[data-testid='stSidebarNav']").inner_text()
+    assert "Home" in nav and "common" not in nav
+
+
 def test_one_click_demo_shows_a_coloured_mesh(server, page):
     page.goto(server)
     _wait_for_app(page)
@@ -117,3 +127,16 @@ def test_pages_render_their_3d_views(server, page, title):
     _shot(page, title.lower())
     assert not page.locator("[data-testid='stException']").count()
     assert coloured_fraction(chart.screenshot()) > 0.05
+
+
+def test_results_pyvista_viewer_renders(server, page):
+    """stpyvista (trame backend) draws VTK scenes in iframes: they must show the coloured meshes too."""
+    page.locator("[data-testid='stSidebarNav']").get_by_text("Results", exact=True).click()
+    _wait_for_app(page)
+    page.get_by_text("PyVista", exact=True).click()
+    frames = page.locator("iframe")
+    frames.first.wait_for(timeout=120_000)
+    page.wait_for_timeout(8000)  # vtk.js renders after the iframe loads
+    _shot(page, "results-pyvista")
+    assert frames.count() == 3
+    assert coloured_fraction(frames.first.screenshot()) > 0.05
