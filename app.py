@@ -3,6 +3,7 @@
 import streamlit as st
 
 from ginr_core.device import describe_device
+from pages.common import VIEWERS
 
 st.set_page_config(page_title="GINR Studio", page_icon=":material/blur_on:", layout="wide")
 
@@ -24,4 +25,6 @@ st.session_state.entered_via_app = True
 if "return_to" in st.session_state:  # a page opened without this entry point (see pages.common.enter_via_app)
     st.switch_page(st.session_state.pop("return_to"))
 st.sidebar.caption(f"Training device: **{device_description()}**")
+st.sidebar.radio("3D viewer", VIEWERS, key="viewer", horizontal=True,
+                 help="Plotly renders in your browser; PyVista renders with VTK on the server (stpyvista).")
 navigation.run()

@@ -7,6 +7,7 @@ the user's choices in `st.session_state` so that moving between pages loses noth
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from ginr_core.registry import Registry
 from ginr_core.signals import analytic_signal, gray_scott
 from ginr_core.spectral import Embedding, spectral_embedding
 from ginr_core.training import GINRRegressor, TrainConfig, TrainingJob
+from ginr_core.viz import color_range, display_mesh, side_by_side_figure, to_pyvista
 
 MAX_UPLOAD_MB = 200
 
@@ -84,20 +86,58 @@ def gray_scott_signal(_mesh: Mesh, mesh_key: str, steps: int, Du: float, Dv: flo
     return gray_scott(_mesh, steps=steps, Du=Du, Dv=Dv, F=F, k=k, progress=_progress).v
 
 
-def compute_embedding(mesh: Mesh, k: int, laplacian: str) -> Embedding:
-    """The spectral embedding with a progress bar (the core caches it on disk, so repeats are instant)."""
-    bar = st.progress(0.0, text="Computing the spectral embedding...")
+@contextmanager
+def progress_bar(text: str):
+    """A Streamlit progress bar as the core's `progress(fraction, message)` callback; removed when done."""
+    bar = st.progress(0.0, text=text)
     try:
-        return spectral_embedding(mesh, k=k, laplacian=laplacian,
-                                  progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
+        yield lambda fraction, message="": bar.progress(min(max(fraction, 0.0), 1.0), text=message or text)
     finally:
         bar.empty()
 
 
-def progress_callback(text: str):
-    """A `progress(fraction, message)` callback drawing a Streamlit progress bar, and the bar itself."""
-    bar = st.progress(0.0, text=text)
-    return (lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg or text)), bar
+def compute_embedding(mesh: Mesh, k: int, laplacian: str) -> Embedding:
+    """The spectral embedding with a progress bar (the core caches it on disk, so repeats are instant)."""
+    with progress_bar("Computing the spectral embedding...") as progress:
+        return spectral_embedding(mesh, k=k, laplacian=laplacian, progress=progress)
+
+
+VIEWERS = ("Plotly", "PyVista")
+_PYVISTA_COLORMAPS = {"Viridis": "viridis", "Hot_r": "hot_r"}  # Plotly name -> matplotlib name where they differ
+
+
+def show_meshes(mesh: Mesh, panels: dict[str, np.ndarray], key: str, colorscales: dict[str, str] | None = None,
+                shared_scale: list[str] | None = None, height: int = 460):
+    """Signals on a mesh side by side, drawn with the 3D viewer chosen in the sidebar.
+
+    Plotly renders in the browser (returns the figure, e.g. for an HTML download); PyVista renders with
+    VTK through stpyvista (trame), imported only when chosen since its import takes seconds.
+    """
+    dm = display_mesh(mesh)
+    if dm.note():
+        st.caption(dm.note())
+    colorscales = colorscales or {}
+    if st.session_state.get("viewer", VIEWERS[0]) == "Plotly":
+        fig = side_by_side_figure(dm, panels, colorscales, shared_scale, height=height)
+        st.plotly_chart(fig, key=key)
+        return fig
+    import pyvista as pv
+    from stpyvista import stpyvista
+
+    shared = list(panels) if shared_scale is None else shared_scale
+    shared_range = color_range(*(panels[n] for n in shared)) if shared else None
+    shown = Mesh(dm.vertices, dm.faces)
+    for col, (name, values) in zip(st.columns(len(panels)), panels.items()):
+        plotter = pv.Plotter(window_size=[400, height - 60])
+        cmap = colorscales.get(name, "Viridis")
+        plotter.add_mesh(to_pyvista(shown, dm.values(values), name), scalars=name,
+                         clim=shared_range if name in shared else color_range(values),
+                         cmap=_PYVISTA_COLORMAPS.get(cmap, cmap), scalar_bar_args={"fmt": "%.2g", "n_labels": 4})
+        plotter.view_isometric()
+        with col:
+            st.caption(name)
+            stpyvista(plotter, key=f"{key}-{name}")
+    return None
 
 
 def show_error(exc: Exception) -> None:

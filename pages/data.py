@@ -11,15 +11,15 @@ from ginr_core.laplacian import LAPLACIANS
 from ginr_core.mesh import MESH_EXTENSIONS, load_mesh
 from ginr_core.signals import ANALYTIC_SIGNALS, analytic_signal, load_vertex_signal, vertex_property_signal
 from ginr_core.sphere import is_sphere, random_sh_field, sphere_harmonic_embedding
-from ginr_core.viz import mesh_figure
 from pages.common import (
-    enter_via_app,
     MAX_UPLOAD_MB,
     builtin_mesh,
     compute_embedding,
+    enter_via_app,
     gray_scott_signal,
-    progress_callback,
+    progress_bar,
     show_error,
+    show_meshes,
     uploaded_mesh,
     workspace,
 )
@@ -119,9 +119,8 @@ try:
         F = c[3].number_input("F", 0.0, 0.2, 0.060, format="%.4f")
         k = c[4].number_input("k", 0.0, 0.2, 0.062, format="%.4f")
         if st.button("Generate", type="primary"):
-            progress, bar = progress_callback("Running the reaction-diffusion model...")
-            values = gray_scott_signal(mesh, mesh.content_hash(), int(steps), Du, Dv, F, k, _progress=progress)
-            bar.empty()
+            with progress_bar("Running the reaction-diffusion model...") as progress:
+                values = gray_scott_signal(mesh, mesh.content_hash(), int(steps), Du, Dv, F, k, _progress=progress)
             ws.set_signal(values, f"Gray-Scott v after {int(steps):,} steps")
     elif kind == "Spherical-harmonic random field":
         c = st.columns(2)
@@ -165,8 +164,8 @@ if ws.signal is None:
 else:
     st.caption(f"Signal: {ws.signal_label}")
     values = ws.signal if ws.signal.ndim == 1 else ws.signal[:, 0]
-    st.plotly_chart(mesh_figure(mesh, values, colorscale="Reds" if "Gray" in ws.signal_label else "Viridis"),
-                    key="signal-figure")
+    show_meshes(mesh, {ws.signal_label: values}, key="signal",
+                colorscales={ws.signal_label: "Reds" if "Gray" in ws.signal_label else "Viridis"}, height=520)
 
 # ----------------------------------------------------------------------------------------- embedding
 st.header("3. Spectral embedding")
@@ -195,6 +194,6 @@ if emb is not None:
                            margin=dict(l=0, r=0, t=40, b=0))
     left.plotly_chart(spectrum, key="spectrum")
     index = right.slider("Eigenvector", 0, emb.features.shape[1] - 1, min(3, emb.features.shape[1] - 1))
-    right.plotly_chart(mesh_figure(mesh, emb.features[:, index], colorscale="RdBu", height=420,
-                                   title=f"eigenvector {index} (eigenvalue {emb.eigenvalues[index]:.4g})"),
-                       key="eigenvector")
+    label = f"eigenvector {index} (eigenvalue {emb.eigenvalues[index]:.4g})"
+    with right:
+        show_meshes(mesh, {label: emb.features[:, index]}, key="eigenvector", colorscales={label: "RdBu"}, height=420)

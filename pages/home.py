@@ -6,14 +6,14 @@ from ginr_core.models import ModelConfig
 from ginr_core.training import TrainConfig
 from ginr_core.viz import display_mesh, side_by_side_figure
 from pages.common import (
-    enter_via_app,
     Workspace,
     builtin_mesh,
     compute_embedding,
+    enter_via_app,
     gray_scott_signal,
     launch_training,
     live_jobs,
-    progress_callback,
+    progress_bar,
     show_error,
 )
 
@@ -49,9 +49,8 @@ st.write(f"Grows a Gray-Scott reaction-diffusion texture on a torus (the paper's
          f"{mesh.n_vertices:,} nodes with k = 100 eigenvectors and trains a GINR for {DEMO_BUDGET_S:.0f} seconds.")
 if st.button("Run the demo", type="primary", icon=":material/play_arrow:"):
     try:
-        progress, bar = progress_callback("Growing the texture...")
-        signal = gray_scott_signal(mesh, mesh.content_hash(), 30_000, 0.64, 0.32, 0.060, 0.062, _progress=progress)
-        bar.empty()
+        with progress_bar("Growing the texture...") as progress:
+            signal = gray_scott_signal(mesh, mesh.content_hash(), 30_000, 0.64, 0.32, 0.060, 0.062, _progress=progress)
         ws = Workspace(mesh, "torus (demo)")
         ws.set_signal(signal, "Gray-Scott v after 30,000 steps")
         ws.embedding = compute_embedding(mesh, 100, "combinatorial")

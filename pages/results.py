@@ -9,8 +9,8 @@ from ginr_core.export import checkpoint_zip_bytes, ply_bytes, reference_npz_byte
 from ginr_core.mesh import Mesh
 from ginr_core.metrics import evaluate, squared_error
 from ginr_core.spectral import spectral_embedding
-from ginr_core.viz import display_mesh, figure_html, side_by_side_figure, to_pyvista
-from pages.common import enter_via_app, registry, show_error
+from ginr_core.viz import figure_html
+from pages.common import enter_via_app, registry, show_error, show_meshes
 
 enter_via_app(__file__)
 
@@ -44,34 +44,10 @@ truth1 = truth if truth.ndim == 1 else truth[:, 0]
 pred1 = prediction if prediction.ndim == 1 else prediction[:, 0]
 
 # ---------------------------------------------------------------------------------------- 3D views
-c = st.columns([1, 1, 2])
-error_kind = c[0].radio("Error", ["absolute", "squared"], horizontal=True)
-viewer = c[1].radio("Viewer", ["Plotly", "PyVista"], horizontal=True,
-                    help="PyVista renders with VTK on the server (stpyvista); Plotly renders in the browser.")
+error_kind = st.radio("Error", ["absolute", "squared"], horizontal=True)
 error = np.abs(pred1 - truth1) if error_kind == "absolute" else (pred1 - truth1) ** 2
-dm = display_mesh(mesh)
-if dm.note():
-    st.caption(dm.note())
-if viewer == "Plotly":
-    fig = side_by_side_figure(dm, {"ground truth": truth1, "prediction": pred1, f"{error_kind} error": error},
-                              colorscales={f"{error_kind} error": "Hot_r"}, shared_scale=["ground truth", "prediction"])
-    st.plotly_chart(fig, key="results-figure")
-else:
-    import pyvista as pv
-    from stpyvista import stpyvista  # imported lazily: it takes seconds
-
-    cols = st.columns(3)
-    lo, hi = float(min(truth1.min(), pred1.min())), float(max(truth1.max(), pred1.max()))
-    for col, (name, values, clim, cmap) in zip(cols, [("ground truth", truth1, (lo, hi), "viridis"),
-                                                      ("prediction", pred1, (lo, hi), "viridis"),
-                                                      (f"{error_kind} error", error, None, "hot_r")]):
-        plotter = pv.Plotter(window_size=[400, 400])
-        plotter.add_mesh(to_pyvista(mesh, values, name), scalars=name, clim=clim, cmap=cmap,
-                         scalar_bar_args={"fmt": "%.2g", "n_labels": 4})
-        plotter.view_isometric()
-        col.caption(name)
-        with col:
-            stpyvista(plotter, key=f"pv-{name}")
+fig = show_meshes(mesh, {"ground truth": truth1, "prediction": pred1, f"{error_kind} error": error}, key="results",
+                  colorscales={f"{error_kind} error": "Hot_r"}, shared_scale=["ground truth", "prediction"])
 
 # ------------------------------------------------------------------------------------------ metrics
 left, right = st.columns([1, 1])
@@ -106,5 +82,5 @@ c[1].download_button("Prediction (reference npz)", reference_npz, file_name=f"{r
                      help="The GINR reference layout: points, fourier, target (the prediction), faces.")
 if (run.path / "model.pt").is_file():
     c[2].download_button("Checkpoint (zip)", lambda: checkpoint_zip_bytes(run.path), file_name=f"{run_id}.zip")
-if viewer == "Plotly":
+if fig is not None:
     c[3].download_button("Interactive figure (HTML)", lambda: figure_html(fig), file_name=f"{run_id}.html")
