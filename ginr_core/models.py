@@ -35,8 +35,20 @@ Activation = Literal["sine", "sine_tanh", "relu", "softplus", "gaussian"]
 ACTIVATIONS = ("sine", "sine_tanh", "relu", "softplus", "gaussian")
 
 
+class JsonConfig:
+    """Config dataclasses saved as JSON with every run; unknown keys (from other versions) are ignored."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
 @dataclass
-class ModelConfig:
+class ModelConfig(JsonConfig):
     """Everything needed to rebuild a model; saved as JSON next to every checkpoint.
 
     input_kind: "spectral" (GINR: node features are a spectral embedding) or "xyz" (classic INR).
@@ -75,14 +87,6 @@ class ModelConfig:
             raise GinrError("The network needs at least 2 layers and 1 hidden unit.")
         if self.k is not None and self.k < 1:
             raise GinrError("k (number of embedding columns) must be at least 1.")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in known})
 
 
 class Sine(nn.Module):

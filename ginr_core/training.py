@@ -42,7 +42,7 @@ import threading
 import time
 import traceback
 import weakref
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Literal
 
@@ -52,7 +52,7 @@ import torch
 from .device import pick_device, training_threads
 from .errors import GinrError
 from .metrics import evaluate
-from .models import ModelConfig, NeuralField, build_model, check_inputs
+from .models import JsonConfig, ModelConfig, NeuralField, build_model, check_inputs
 from .registry import atomic_write
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ MODEL_FILE = "model.json"
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(JsonConfig):
     """How to train. Training stops at `steps` or after `time_budget_s` seconds, whichever comes first.
 
     batch_size: nodes per step (None = all nodes, accumulated over `chunk_size` chunks).
@@ -101,14 +101,6 @@ class TrainConfig:
             raise GinrError(f"Unknown schedule {self.schedule!r}; use cosine, constant or plateau.")
         if self.lr <= 0 or (self.batch_size is not None and self.batch_size < 1) or self.chunk_size < 1:
             raise GinrError("Learning rate, batch size and chunk size must be positive.")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in known})
 
 
 @dataclass(frozen=True)
