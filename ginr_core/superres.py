@@ -1,0 +1,348 @@
+"""Features for super-resolution: train on a coarse mesh, predict on a finer mesh of the same surface.
+
+A GINR's inputs are Laplacian eigenvectors, and two separate eigen-solves (coarse and fine) do not agree:
+each eigenvector's sign is arbitrary and, where eigenvalues repeat (symmetric shapes, spheres), any
+rotation within the eigenspace is as valid as another. A model trained on the coarse features then sees
+unrelated inputs on the fine mesh. `transfer_features` returns a pair of feature matrices that DO agree,
+by one of these strategies:
+
+- "kl": the paper's heuristic. Solve both meshes; flip each fine eigenvector when that brings its value
+  histogram closer (KL divergence) to the coarse one. Fixes signs only, and only where the histogram is
+  not symmetric; rotations within repeated eigenvalues are left as they are.
+- "joint": solve the FINE mesh only and read the coarse features off it at the coarse vertices (needs a
+  vertex correspondence). Both are then samples of the same functions: exact agreement by construction.
+- "interp": solve the COARSE mesh only and interpolate its eigenvectors onto the fine vertices
+  (barycentric, from the closest point on the coarse surface). Exact at coarse vertices, piecewise
+  linear in between; no new eigen-solve on the fine mesh.
+- "fmap": solve both with the cotangent Laplacian (which converges under refinement, unlike the graph
+  Laplacians), then express the coarse basis in the fine one with a least-squares functional map C, so
+  the fine features are smooth fine eigenfunction combinations that match the coarse ones.
+- "sh": sphere domains only; analytic spherical harmonics, the same functions at any resolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.spatial import cKDTree
+
+from .errors import GinrError
+from .laplacian import mesh_laplacian
+from .mesh import Mesh
+from .spectral import spectral_embedding
+from .sphere import MAX_DEGREE, is_sphere, sphere_harmonic_embedding
+
+STRATEGIES = ("kl", "joint", "interp", "fmap", "sh")
+KL_AMBIGUOUS = 0.1  # relative KL margin below which a "kl" sign decision is reported as a guess
+KL_SMOOTHING = 0.5  # pseudo-count added to every bin, so empty bins do not make KL infinite
+CANDIDATE_TRIANGLES = 16  # nearest triangles (by centroid) searched for each closest-point query
+
+
+@dataclass(frozen=True, eq=False)
+class TransferResult:
+    """Features to train on (coarse_features, (n_coarse, k)) and to predict on (fine_features, (n_fine, k)).
+
+    `notes` are plain-language remarks on what was done (solver, scale convention, ambiguous signs...).
+    """
+
+    coarse_features: np.ndarray
+    fine_features: np.ndarray
+    strategy: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def k(self) -> int:
+        return self.coarse_features.shape[1]
+
+
+def strategies_for(coarse: Mesh, fine: Mesh, has_correspondence: bool) -> list[str]:
+    """The strategies that apply to this pair of meshes, in STRATEGIES order.
+
+    "joint" needs a vertex correspondence; "sh" needs both meshes to be spheres. The others always apply.
+    """
+    out = []
+    for strategy in STRATEGIES:
+        if strategy == "joint" and not has_correspondence:
+            continue
+        if strategy == "sh" and not (is_sphere(coarse) and is_sphere(fine)):
+            continue
+        out.append(strategy)
+    return out
+
+
+def subset_correspondence(coarse: Mesh, fine: Mesh, tol: float | None = None) -> np.ndarray:
+    """For each coarse vertex, the index of the fine vertex at the same position, as an int64 array.
+
+    Meant for meshes refined without moving the original vertices (midpoint subdivision, nested grids).
+    `tol` is an absolute distance; None means 1e-9 of the fine mesh's bounding-box diagonal. A coarse
+    vertex with no fine vertex within `tol`, or two coarse vertices sharing one, is a GinrError: the
+    meshes are then not nested and "joint" does not apply.
+    """
+    if tol is None:
+        extent = fine.vertices.max(axis=0) - fine.vertices.min(axis=0)
+        tol = 1e-9 * max(float(np.linalg.norm(extent)), 1e-300)
+    if tol < 0:
+        raise GinrError("The correspondence tolerance must be non-negative.")
+    distance, index = cKDTree(fine.vertices).query(coarse.vertices)
+    missing = int((distance > tol).sum())
+    if missing:
+        raise GinrError(
+            f"{missing:,} of the {coarse.n_vertices:,} coarse vertices have no fine vertex at the same position "
+            f"(within {tol:.3g}): the fine mesh does not contain the coarse one, so there is no correspondence."
+        )
+    if len(np.unique(index)) < len(index):
+        raise GinrError("Several coarse vertices match the same fine vertex: the coarse mesh has duplicate vertices.")
+    return index.astype(np.int64)
+
+
+def transfer_features(
+    coarse: Mesh,
+    fine: Mesh,
+    k: int,
+    strategy: str,
+    laplacian: str = "combinatorial",
+    correspondence: np.ndarray | None = None,
+    *,
+    cache: bool = True,
+) -> TransferResult:
+    """Coarse features to train on and fine features to predict on, made to agree by `strategy`.
+
+    `laplacian` is used by "kl", "joint" and "interp" ("fmap" always uses the cotangent Laplacian, "sh" no
+    Laplacian). `correspondence[i]` is the fine vertex at coarse vertex i; "joint" needs it, "fmap" uses it
+    when given (see `subset_correspondence`; for `subdivide(..., method="midpoint")` it is arange(n_coarse)).
+    `cache` is passed on to `spectral_embedding`.
+    """
+    if strategy not in STRATEGIES:
+        raise GinrError(f"Unknown super-resolution strategy '{strategy}'; choose one of {', '.join(STRATEGIES)}.")
+    if correspondence is not None:
+        correspondence = _check_correspondence(correspondence, coarse, fine)
+    if strategy == "kl":
+        return _kl(coarse, fine, k, laplacian, cache)
+    if strategy == "joint":
+        return _joint(coarse, fine, k, laplacian, correspondence, cache)
+    if strategy == "interp":
+        return _interp(coarse, fine, k, laplacian, cache)
+    if strategy == "fmap":
+        return _fmap(coarse, fine, k, correspondence, cache)
+    return _sh(coarse, fine, k)
+
+
+# --- strategies ---------------------------------------------------------------------------------------
+
+
+def _kl(coarse: Mesh, fine: Mesh, k: int, laplacian: str, cache: bool) -> TransferResult:
+    """Separate solves; each fine eigenvector flipped when its flipped histogram is closer to the coarse one."""
+    fc = spectral_embedding(coarse, k, laplacian, cache=cache).features
+    ff = spectral_embedding(fine, k, laplacian, cache=cache).features.copy()
+    flipped, ambiguous = 0, 0
+    for j in range(k):
+        keep, flip = kl_sign_scores(fc[:, j], ff[:, j])
+        if flip < keep:
+            ff[:, j] = -ff[:, j]
+            flipped += 1
+        if abs(flip - keep) <= KL_AMBIGUOUS * max(keep, flip, 1e-12):
+            ambiguous += 1
+    notes = [
+        f"Solved both meshes with the {laplacian} Laplacian and flipped {flipped} of {k} fine eigenvectors "
+        "by the KL divergence of their value histograms.",
+    ]
+    if ambiguous:
+        notes.append(
+            f"{ambiguous} of {k} eigenvectors have (nearly) symmetric histograms, so their sign is a guess; "
+            "rotations within repeated eigenvalues are not corrected at all."
+        )
+    return TransferResult(fc, ff, "kl", tuple(notes))
+
+
+def kl_sign_scores(coarse_values: np.ndarray, fine_values: np.ndarray, bins: int | None = None) -> tuple[float, float]:
+    """(KL(coarse || fine), KL(coarse || -fine)) between value histograms on shared, symmetric bins.
+
+    The bins span [-r, r] with r the largest magnitude in either vector, so flipping maps bins onto bins;
+    a pseudo-count in every bin keeps the divergence finite where a histogram is empty. The default bin
+    count is about sqrt(n_coarse) (fewer samples need wider bins to be more than noise; measured on bumpy
+    spheres, 32+ bins made confident wrong decisions) and odd, so zero is a bin centre and an exactly
+    symmetric histogram gives a tie (no flip) rather than a decision driven by noise.
+    """
+    if bins is None:
+        bins = int(np.clip(np.sqrt(len(coarse_values)), 9, 63)) // 2 * 2 + 1
+    r = max(float(np.abs(coarse_values).max()), float(np.abs(fine_values).max()), 1e-300)
+    edges = np.linspace(-r, r, bins + 1)
+    p = _smoothed_histogram(coarse_values, edges)
+    q = _smoothed_histogram(fine_values, edges)
+    return float(np.sum(p * np.log(p / q))), float(np.sum(p * np.log(p / q[::-1])))
+
+
+def _smoothed_histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    counts = np.histogram(values, bins=edges)[0].astype(np.float64) + KL_SMOOTHING
+    return counts / counts.sum()
+
+
+def _joint(coarse: Mesh, fine: Mesh, k: int, laplacian: str, correspondence, cache: bool) -> TransferResult:
+    """One solve on the fine mesh; the coarse features are its rows at the coarse vertices.
+
+    Scale: both keep the fine embedding's convention (sqrt(n_fine) * unit vectors for graph Laplacians),
+    i.e. the same functions sampled at two sets of nodes. On a roughly uniform refinement the mean square
+    over the coarse rows is still about 1, the paper's sqrt(n_coarse) convention, so nothing is rescaled:
+    rescaling one side would break the agreement that is the point of this strategy.
+    """
+    if correspondence is None:
+        raise GinrError(
+            "The 'joint' strategy needs a correspondence (which fine vertex each coarse vertex is); "
+            "use subset_correspondence(coarse, fine) for nested meshes."
+        )
+    ff = spectral_embedding(fine, k, laplacian, cache=cache).features
+    fc = ff[correspondence]
+    rms = float(np.sqrt(np.mean(fc[:, 1:] ** 2))) if k > 1 else 1.0
+    notes = (
+        f"Solved the fine mesh only ({laplacian} Laplacian); the coarse features are its rows at the coarse "
+        f"vertices, in the fine embedding's scale (root mean square on the coarse rows: {rms:.3g}).",
+    )
+    return TransferResult(np.ascontiguousarray(fc), ff, "joint", notes)
+
+
+def _interp(coarse: Mesh, fine: Mesh, k: int, laplacian: str, cache: bool) -> TransferResult:
+    """One solve on the coarse mesh, interpolated linearly onto the fine vertices."""
+    fc = spectral_embedding(coarse, k, laplacian, cache=cache).features
+    P, distance = barycentric_operator(coarse, fine.vertices)
+    notes = [f"Solved the coarse mesh only ({laplacian} Laplacian) and interpolated it barycentrically."]
+    size = _mesh_size(coarse)
+    if distance.max() > 1e-3 * size:
+        notes.append(
+            f"Some fine vertices lie off the coarse surface (up to {distance.max():.3g}, mesh size {size:.3g}): "
+            "they take the features of the closest coarse surface point."
+        )
+    return TransferResult(fc, P @ fc, "interp", tuple(notes))
+
+
+def _fmap(coarse: Mesh, fine: Mesh, k: int, correspondence, cache: bool) -> TransferResult:
+    """Cotangent eigenbases of both meshes, the coarse one expressed in the fine one by least squares.
+
+    With a correspondence, C minimises sum_i m_i |(F_fine C)(corr_i) - F_coarse(i)|^2 (m: coarse vertex
+    areas), i.e. agreement at the shared vertices. Without, the coarse features are first carried to every
+    fine vertex by barycentric interpolation (P) and C minimises ||F_fine C - P F_coarse|| in the fine mass
+    inner product, i.e. C = (F^T M F)^-1 F^T M P F_coarse, the classical functional map. Either way the
+    fine features F_fine C stay in the span of the first k fine eigenfunctions: smooth, and in the same
+    sqrt(area) scale as the coarse features.
+    """
+    fc = spectral_embedding(coarse, k, "cotangent", cache=cache).features
+    phi = spectral_embedding(fine, k, "cotangent", cache=cache).features
+    if correspondence is not None:
+        rows, target, weights = phi[correspondence], fc, mesh_laplacian(coarse, "cotangent")[1].diagonal()
+        how = "at the corresponding vertices"
+    else:
+        P, _ = barycentric_operator(coarse, fine.vertices)
+        rows, target, weights = phi, P @ fc, mesh_laplacian(fine, "cotangent")[1].diagonal()
+        how = "over the fine mesh (coarse features interpolated barycentrically)"
+    w = np.sqrt(weights)[:, None]  # weighted least squares: argmin_C ||w * (rows C - target)||
+    C = np.linalg.lstsq(w * rows, w * target, rcond=None)[0]
+    ff = phi @ C
+    residual = np.linalg.norm(w * (rows @ C - target), axis=0) / np.linalg.norm(w * target, axis=0)
+    notes = (
+        f"Solved both meshes with the cotangent Laplacian and mapped the coarse basis into the fine one {how}.",
+        f"Relative fit error per column: median {np.median(residual):.2g}, worst {residual.max():.2g} "
+        f"(column {int(residual.argmax())}); high columns fit worst, as the coarse mesh resolves them least.",
+    )
+    return TransferResult(fc, ff, "fmap", notes)
+
+
+def _sh(coarse: Mesh, fine: Mesh, k: int) -> TransferResult:
+    """The first k real spherical harmonics (degree by degree) evaluated on both spheres."""
+    for mesh in (coarse, fine):
+        if not is_sphere(mesh):
+            raise GinrError(
+                f"'{mesh.name}' is not a sphere, so the spherical-harmonic strategy does not apply; "
+                "choose another strategy."
+            )
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= (MAX_DEGREE + 1) ** 2:
+        raise GinrError(f"k must be an integer between 1 and {(MAX_DEGREE + 1) ** 2}, got {k!r}.")
+    degree = int(np.ceil(np.sqrt(k))) - 1
+    fc = sphere_harmonic_embedding(coarse, degree).features[:, :k]
+    ff = sphere_harmonic_embedding(fine, degree).features[:, :k]
+    notes = [f"Spherical harmonics up to degree {degree}: the same functions on both meshes."]
+    if (degree + 1) ** 2 != k:
+        notes.append(f"k = {k} cuts degree {degree} short, so the features are not rotation invariant.")
+    return TransferResult(np.ascontiguousarray(fc), np.ascontiguousarray(ff), "sh", tuple(notes))
+
+
+# --- geometry helpers ---------------------------------------------------------------------------------
+
+
+def barycentric_operator(mesh: Mesh, points: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Sparse P (n_points, n_vertices) interpolating vertex values at the closest point of `mesh`, and the
+    distance from each point to that closest point.
+
+    Closest points are searched among the CANDIDATE_TRIANGLES triangles with the nearest centroids (a
+    KD-tree, as trimesh's exact query needs the optional rtree package), which finds the true closest
+    triangle for points on or near a reasonable mesh. Each row of P holds the barycentric coordinates of
+    the closest point in its triangle (clipped to be non-negative, summing to 1).
+    """
+    import trimesh
+
+    points = np.asarray(points, dtype=np.float64)
+    triangles = mesh.vertices[mesh.faces]
+    n_candidates = min(CANDIDATE_TRIANGLES, mesh.n_faces)
+    _, candidates = cKDTree(triangles.mean(axis=1)).query(points, k=n_candidates)
+    candidates = candidates.reshape(len(points), n_candidates)
+    # also the triangles around the nearest vertex, which the centroid search can miss on skinny triangles
+    _, nearest_vertex = cKDTree(mesh.vertices).query(points)
+    around = _incident_faces(mesh)[nearest_vertex]
+    candidates = np.concatenate([candidates, np.where(around < 0, candidates[:, :1], around)], axis=1)
+    repeated = np.repeat(points, candidates.shape[1], axis=0)
+    closest = trimesh.triangles.closest_point(triangles[candidates.ravel()], repeated)
+    distance = np.linalg.norm(closest - repeated, axis=1).reshape(candidates.shape)
+    best = distance.argmin(axis=1)
+    rows = np.arange(len(points))
+    face = candidates[rows, best]
+    closest = closest.reshape(*candidates.shape, 3)[rows, best]
+    weights = trimesh.triangles.points_to_barycentric(triangles[face], closest)
+    weights = np.clip(np.nan_to_num(weights), 0.0, None)
+    weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-300)
+    P = sp.csr_matrix(
+        (weights.ravel(), (np.repeat(rows, 3), mesh.faces[face].ravel())), shape=(len(points), mesh.n_vertices)
+    )
+    return P, distance[rows, best]
+
+
+def _incident_faces(mesh: Mesh) -> np.ndarray:
+    """(n_vertices, max valence) faces around each vertex, padded with -1."""
+    vertex = mesh.faces.ravel()
+    face = np.repeat(np.arange(mesh.n_faces), 3)
+    order = np.argsort(vertex, kind="stable")
+    vertex, face = vertex[order], face[order]
+    counts = np.bincount(vertex, minlength=mesh.n_vertices)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    slot = np.arange(len(vertex)) - starts[vertex]
+    out = np.full((mesh.n_vertices, max(int(counts.max()), 1)), -1, dtype=np.int64)
+    out[vertex, slot] = face
+    return out
+
+
+def _mesh_size(mesh: Mesh) -> float:
+    return float(np.linalg.norm(mesh.vertices.max(axis=0) - mesh.vertices.min(axis=0)))
+
+
+def _check_correspondence(correspondence, coarse: Mesh, fine: Mesh) -> np.ndarray:
+    c = np.asarray(correspondence)
+    if c.shape != (coarse.n_vertices,) or not np.issubdtype(c.dtype, np.integer):
+        raise GinrError(
+            f"The correspondence must be {coarse.n_vertices:,} integer fine-vertex indices (one per coarse "
+            f"vertex), got an array of shape {c.shape} and type {c.dtype}."
+        )
+    if c.size and (c.min() < 0 or c.max() >= fine.n_vertices):
+        raise GinrError(f"The correspondence refers to fine vertices outside 0..{fine.n_vertices - 1}.")
+    if len(np.unique(c)) < len(c):
+        raise GinrError("The correspondence maps two coarse vertices to the same fine vertex.")
+    return c.astype(np.int64)
+
+
+__all__ = [
+    "STRATEGIES",
+    "TransferResult",
+    "barycentric_operator",
+    "kl_sign_scores",
+    "strategies_for",
+    "subset_correspondence",
+    "transfer_features",
+]

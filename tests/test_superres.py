@@ -1,0 +1,209 @@
+"""Super-resolution feature transfer: coarse and fine features must agree where the meshes meet."""
+
+import numpy as np
+import pytest
+
+from ginr_core.domains import bumpy_sphere, icosphere
+from ginr_core.errors import GinrError
+from ginr_core.mesh import Mesh, subdivide
+from ginr_core.models import ModelConfig
+from ginr_core.superres import (
+    STRATEGIES,
+    TransferResult,
+    barycentric_operator,
+    kl_sign_scores,
+    strategies_for,
+    subset_correspondence,
+    transfer_features,
+)
+from ginr_core.training import GINRRegressor, TrainConfig
+
+K = 16
+LOW = slice(1, 9)  # the first 8 non-constant columns
+
+
+def _on_unit_sphere(mesh: Mesh) -> Mesh:
+    """Midpoints of a sphere's edges lie inside it; push them out so the fine mesh is a sphere too."""
+    return Mesh(mesh.vertices / np.linalg.norm(mesh.vertices, axis=1, keepdims=True), mesh.faces, name="fine sphere")
+
+
+@pytest.fixture(scope="module")
+def bumpy():
+    """A surface without symmetry: its cotangent eigenvalues are simple, so eigenvectors are defined up to sign."""
+    coarse = bumpy_sphere(2)
+    return coarse, subdivide(coarse, 1)
+
+
+@pytest.fixture(scope="module")
+def sphere():
+    coarse = icosphere(2)
+    return coarse, _on_unit_sphere(subdivide(coarse, 1))
+
+
+def _column_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.array([np.corrcoef(a[:, j], b[:, j])[0, 1] for j in range(a.shape[1])])
+
+
+# --- correspondence and applicability -----------------------------------------------------------------
+
+
+def test_subset_correspondence_finds_the_coarse_vertices_in_a_refined_mesh(bumpy):
+    coarse, fine = bumpy
+    assert np.array_equal(subset_correspondence(coarse, fine), np.arange(coarse.n_vertices))
+
+    order = np.random.default_rng(0).permutation(fine.n_vertices)  # fine vertex order shuffled
+    shuffled = Mesh(fine.vertices[order], np.argsort(order)[fine.faces])
+    found = subset_correspondence(coarse, shuffled)
+    assert np.array_equal(shuffled.vertices[found], coarse.vertices)
+
+
+def test_subset_correspondence_refuses_meshes_that_are_not_nested(bumpy, sphere):
+    with pytest.raises(GinrError, match="no fine vertex"):
+        subset_correspondence(bumpy[0], sphere[1])
+
+
+def test_strategies_for_lists_only_what_applies(bumpy, sphere):
+    assert strategies_for(*sphere, has_correspondence=True) == list(STRATEGIES)
+    assert strategies_for(*bumpy, has_correspondence=False) == ["kl", "interp", "fmap"]
+    assert "sh" not in strategies_for(sphere[0], subdivide(sphere[0], 1), has_correspondence=True)
+
+
+# --- every strategy -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_gives_finite_features_of_the_right_shape(strategy, bumpy, sphere):
+    coarse, fine = sphere if strategy == "sh" else bumpy
+    result = transfer_features(coarse, fine, K, strategy, correspondence=np.arange(coarse.n_vertices))
+    assert isinstance(result, TransferResult) and result.strategy == strategy and result.k == K
+    assert result.coarse_features.shape == (coarse.n_vertices, K)
+    assert result.fine_features.shape == (fine.n_vertices, K)
+    assert np.isfinite(result.coarse_features).all() and np.isfinite(result.fine_features).all()
+    assert result.notes and all(isinstance(note, str) for note in result.notes)
+    # O(1) features, as the network's first layer expects
+    assert 0.5 < np.sqrt(np.mean(result.fine_features[:, 1:] ** 2)) < 2.0
+
+
+def test_joint_reads_the_coarse_features_off_the_fine_solve(bumpy):
+    coarse, fine = bumpy
+    order = np.random.default_rng(1).permutation(fine.n_vertices)
+    shuffled = Mesh(fine.vertices[order], np.argsort(order)[fine.faces])
+    correspondence = subset_correspondence(coarse, shuffled)
+    result = transfer_features(coarse, shuffled, K, "joint", correspondence=correspondence)
+    assert np.array_equal(result.coarse_features, result.fine_features[correspondence])
+
+
+def test_sh_gives_identical_features_at_shared_points(sphere):
+    coarse, fine = sphere
+    result = transfer_features(coarse, fine, 10, "sh")  # 10 cuts degree 3 short: still agrees
+    assert np.allclose(result.fine_features[: coarse.n_vertices], result.coarse_features, atol=1e-12)
+    assert any("rotation" in note for note in result.notes)
+
+
+def test_interp_is_exact_at_coarse_vertices_and_linear_along_edges(bumpy):
+    coarse, fine = bumpy
+    result = transfer_features(coarse, fine, K, "interp", laplacian="cotangent")
+    assert np.allclose(result.fine_features[: coarse.n_vertices], result.coarse_features, atol=1e-10)
+    # midpoint subdivision puts every new vertex on a coarse edge: interpolating positions gives it back
+    P, distance = barycentric_operator(coarse, fine.vertices)
+    assert np.allclose(P @ coarse.vertices, fine.vertices, atol=1e-10)
+    assert distance.max() < 1e-10
+    assert np.allclose(P.sum(axis=1), 1.0)
+
+
+def test_barycentric_operator_projects_points_off_the_surface(sphere):
+    coarse, _ = sphere
+    points = 1.05 * coarse.vertices[:20]  # just outside, above each vertex
+    P, distance = barycentric_operator(coarse, points)
+    assert np.allclose(P @ coarse.vertices, coarse.vertices[:20], atol=1e-9)
+    assert np.allclose(distance, 0.05, atol=1e-9)
+
+
+@pytest.mark.parametrize("with_correspondence", [True, False])
+def test_fmap_matches_the_coarse_features_at_shared_vertices(bumpy, with_correspondence):
+    coarse, fine = bumpy
+    correspondence = np.arange(coarse.n_vertices) if with_correspondence else None
+    result = transfer_features(coarse, fine, K, "fmap", correspondence=correspondence)
+    shared = result.fine_features[: coarse.n_vertices]
+    assert (_column_correlations(result.coarse_features[:, LOW], shared[:, LOW]) > 0.99).all()
+    error = np.linalg.norm(shared[:, LOW] - result.coarse_features[:, LOW])
+    assert error < 0.1 * np.linalg.norm(result.coarse_features[:, LOW])
+
+
+def test_fmap_also_resolves_the_rotations_of_repeated_eigenvalues(sphere):
+    """On a sphere two solves disagree by rotations within each degree; the functional map undoes them."""
+    coarse, fine = sphere
+    result = transfer_features(coarse, fine, K, "fmap", correspondence=np.arange(coarse.n_vertices))
+    shared = result.fine_features[: coarse.n_vertices]
+    assert (_column_correlations(result.coarse_features[:, 1:], shared[:, 1:]) > 0.98).all()
+
+
+def test_kl_runs_and_its_confident_sign_decisions_are_right(bumpy):
+    coarse, fine = bumpy
+    result = transfer_features(coarse, fine, K, "kl", laplacian="cotangent")
+    raw = transfer_features(coarse, fine, K, "interp", laplacian="cotangent").coarse_features
+    assert np.array_equal(result.coarse_features, raw)  # the coarse side is the plain coarse solve
+    correlation = _column_correlations(result.coarse_features[:, 1:], result.fine_features[: coarse.n_vertices, 1:])
+    # simple eigenvalues: the two solves agree up to sign on the low columns...
+    assert (np.abs(correlation[:8]) > 0.99).all()
+    # ...and wherever the histograms clearly tell the sign apart, KL picks the right one
+    confident = []
+    for j in range(1, K):
+        keep, flip = kl_sign_scores(result.coarse_features[:, j], result.fine_features[:, j])
+        if abs(keep - flip) > 0.25 * max(keep, flip) and abs(correlation[j - 1]) > 0.9:
+            confident.append(correlation[j - 1])
+    assert len(confident) >= 4 and min(confident) > 0.9
+
+
+def test_kl_sign_scores_prefer_the_matching_sign():
+    values = np.random.default_rng(0).exponential(size=500)  # skewed: the sign shows in the histogram
+    keep, flip = kl_sign_scores(values, values)
+    assert keep < 1e-12 < flip
+    keep, flip = kl_sign_scores(values, -values[:300])
+    assert flip < keep
+
+
+# --- end to end: train on the coarse nodes, predict the new fine nodes --------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["joint", "sh"])
+def test_a_model_trained_on_coarse_nodes_predicts_the_new_fine_nodes(strategy):
+    coarse = icosphere(3)
+    fine = _on_unit_sphere(subdivide(coarse, 1))
+    n = coarse.n_vertices
+    result = transfer_features(coarse, fine, K, strategy, correspondence=np.arange(n))
+
+    def field(v):
+        return v[:, 0] * v[:, 1] + v[:, 2]
+
+    # first_omega_0 = 10: the default 90 memorises the training nodes but does not interpolate between them
+    model = ModelConfig(k=K, n_layers=3, hidden=64, first_omega_0=10.0)
+    regressor = GINRRegressor(model, TrainConfig(steps=300, time_budget_s=None, snapshot_every_s=None))
+    regressor.fit(result.coarse_features, field(coarse.vertices))
+    truth = field(fine.vertices[n:])  # fine-only vertices, never seen in training
+    predicted = regressor.predict(result.fine_features[n:])
+    r2 = 1 - np.mean((predicted - truth) ** 2) / np.var(truth)
+    assert r2 > 0.99
+
+
+# --- errors -------------------------------------------------------------------------------------------
+
+
+def test_bad_requests_are_explained(bumpy, sphere):
+    coarse, fine = bumpy
+    with pytest.raises(GinrError, match="not a sphere"):
+        transfer_features(coarse, fine, K, "sh")
+    with pytest.raises(GinrError, match="not a sphere"):  # midpoints lie inside the sphere
+        transfer_features(sphere[0], subdivide(sphere[0], 1), K, "sh")
+    with pytest.raises(GinrError, match="correspondence"):
+        transfer_features(coarse, fine, K, "joint")
+    with pytest.raises(GinrError, match="Unknown super-resolution strategy"):
+        transfer_features(coarse, fine, K, "nearest")
+    with pytest.raises(GinrError, match="correspondence must be"):
+        transfer_features(coarse, fine, K, "joint", correspondence=np.arange(5))
+    with pytest.raises(GinrError, match="outside"):
+        transfer_features(coarse, fine, K, "joint", correspondence=np.arange(coarse.n_vertices) + fine.n_vertices)
+    with pytest.raises(GinrError, match="same fine vertex"):
+        transfer_features(coarse, fine, K, "joint", correspondence=np.zeros(coarse.n_vertices, dtype=int))
+    with pytest.raises(GinrError, match="k"):
+        transfer_features(coarse, fine, coarse.n_vertices, "interp")
