@@ -270,6 +270,47 @@ def cmd_runs(args) -> None:
               f"{d.get('domain', '')} / {d.get('signal', '')} / {d.get('input', '')}")
 
 
+def cmd_superres(args) -> None:
+    import time
+
+    import numpy as np
+
+    from .mesh import load_mesh, subdivide
+    from .metrics import r2
+    from .superres import strategies_for, subset_correspondence, super_resolve
+    from .training import TrainConfig
+
+    coarse = _mesh_from_args(args)
+    if args.fine:
+        fine, _ = load_mesh(args.fine)
+        try:
+            correspondence = subset_correspondence(coarse, fine)
+        except GinrError:
+            correspondence = None
+    else:
+        fine, correspondence = subdivide(coarse, args.subdivide), np.arange(coarse.n_vertices)
+    allowed = strategies_for(coarse, fine, correspondence is not None)
+    if args.strategy not in allowed:
+        raise GinrError(f"Strategy '{args.strategy}' does not apply to these meshes; choose one of {', '.join(allowed)}.")
+    target = _load_signal(args, coarse)
+    print(f"coarse {coarse.n_vertices:,} nodes -> fine {fine.n_vertices:,} nodes, strategy {args.strategy}", file=sys.stderr)
+    t0 = time.perf_counter()
+    with _ProgressBar("Training on the coarse mesh") as bar:
+        budget = args.budget
+        _, prediction, transfer = super_resolve(
+            coarse, fine, target, args.strategy, k=args.k, laplacian=args.laplacian, correspondence=correspondence,
+            train_config=TrainConfig(time_budget_s=budget), callback=lambda p: bar(p.elapsed_s / budget, f"R2 {p.r2:.5f}"),
+        )
+    for note in transfer.notes:
+        print(f"note: {note}", file=sys.stderr)
+    np.save(args.out, prediction)
+    print(f"wrote {args.out}: prediction on {fine.n_vertices:,} fine nodes ({time.perf_counter() - t0:.1f} s)")
+    if args.signal in ("sines", "height", "bumps", "checker", "sh-field") and correspondence is not None:
+        truth = _load_signal(args, fine)  # resolution-independent signals: the truth is known on the fine mesh
+        fine_only = np.setdiff1d(np.arange(fine.n_vertices), correspondence)
+        print(f"R2 on the {len(fine_only):,} fine-only nodes: {r2(truth[fine_only], prediction[fine_only]):.5f}")
+
+
 def cmd_domains(args) -> None:
     from .domains import BUILTIN_DOMAINS
 
@@ -360,6 +401,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", choices=["running", "done", "failed", "cancelled", "interrupted"], help="only runs with this status")
     p.add_argument("--limit", type=int, default=30, help="most recent N runs (default 30)")
     p.set_defaults(func=cmd_runs)
+
+    from .superres import STRATEGIES
+
+    p = sub.add_parser("superres", help="train on a mesh and predict on a finer one (super-resolution)",
+                       description="Train a GINR on the (coarse) mesh and predict on a finer mesh of the same surface: "
+                       "the mesh subdivided, or --fine FILE. The strategy makes the two meshes' spectral features agree: "
+                       "kl (the paper's histogram sign flips), joint (solve the fine mesh, train on its coarse rows), "
+                       "interp (interpolate the coarse basis), fmap (cotangent bases + functional map), sh (spheres).")
+    _add_mesh_options(p)
+    _add_signal_options(p)
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--fine", metavar="FILE", help="the fine mesh (default: the mesh subdivided)")
+    group.add_argument("--subdivide", type=int, default=1, help="midpoint subdivision levels for the fine mesh (default 1)")
+    p.add_argument("--strategy", choices=STRATEGIES, default="joint", help="feature transfer strategy (default joint)")
+    p.add_argument("--k", type=int, default=36, help="embedding size (default 36; small k interpolates more smoothly)")
+    p.add_argument("--laplacian", choices=LAPLACIANS, default="combinatorial", help="Laplacian (fmap always uses cotangent)")
+    p.add_argument("--budget", type=float, default=60.0, help="training time budget in seconds (default 60)")
+    p.add_argument("--out", default="superres.npy", help="output file (default superres.npy)")
+    p.set_defaults(func=cmd_superres)
 
     p = sub.add_parser("signal", help="generate or load a per-vertex signal and save it as .npy")
     _add_mesh_options(p)

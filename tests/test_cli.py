@@ -81,3 +81,16 @@ def test_xyz_runs_transfer_to_another_mesh(tmp_path, capsys):
     pred = tmp_path / "p.npy"
     assert main(["predict", run_id, "--domain", "bumpy_sphere", "--out", str(pred)]) == 0
     assert np.load(pred).shape == (2562,)
+
+
+def test_superres_command_scores_fine_only_nodes(tmp_path, capsys):
+    import numpy as np
+
+    out = tmp_path / "fine.npy"
+    code = main(["superres", "--domain", "bumpy_sphere", "--signal", "sines", "--k", "16", "--budget", "6",
+                 "--strategy", "joint", "--out", str(out)])
+    assert code == 0
+    assert np.load(out).shape == (10242,)  # bumpy sphere level 4 subdivided once
+    score = float(capsys.readouterr().out.split("fine-only nodes: ")[1])
+    assert score > 0.9
+    assert main(["superres", "--domain", "torus", "--signal", "sines", "--strategy", "sh", "--budget", "1"]) == 2

@@ -207,3 +207,21 @@ def test_bad_requests_are_explained(bumpy, sphere):
         transfer_features(coarse, fine, K, "joint", correspondence=np.zeros(coarse.n_vertices, dtype=int))
     with pytest.raises(GinrError, match="k"):
         transfer_features(coarse, fine, coarse.n_vertices, "interp")
+
+
+def test_super_resolve_end_to_end_scores_the_fine_only_vertices():
+    from ginr_core.domains import bumpy_sphere
+    from ginr_core.mesh import subdivide
+    from ginr_core.metrics import r2
+    from ginr_core.signals import analytic_signal
+    from ginr_core.superres import super_resolve
+    from ginr_core.training import TrainConfig
+
+    coarse = bumpy_sphere(3)
+    fine = subdivide(coarse, 1)
+    truth = analytic_signal(fine, "sines")
+    n = coarse.n_vertices
+    _, prediction, transfer = super_resolve(coarse, fine, truth[:n], "joint", k=16, correspondence=np.arange(n),
+                                            train_config=TrainConfig(steps=300, time_budget_s=None, threads=1))
+    assert transfer.fine_features.shape == (fine.n_vertices, 16)
+    assert r2(truth[n:], prediction[n:]) > 0.99
