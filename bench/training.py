@@ -17,7 +17,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from ginr_core.compare import compare_models  # noqa: E402
 from ginr_core.device import describe_device  # noqa: E402
 from ginr_core.mesh import load_mesh  # noqa: E402
 from ginr_core.metrics import evaluate  # noqa: E402
@@ -103,15 +103,9 @@ def main() -> None:
         final = evaluate(target, reg.predict(features))
 
     print(f"\n4. Table 2 layout, {table_budget:.0f}s each", flush=True)
-    inr_sine = replace(default, input_kind="xyz", first_omega_0=30.0)
-    table = {}
-    for key, model in {
-        "inr_relu": replace(default, input_kind="xyz", activation="relu"),
-        "inr_sine": inr_sine,
-        "ginr_relu": replace(default, activation="relu"),
-        "ginr_sine": default,
-    }.items():
-        table[key] = round(train(key, features if model.input_kind == "spectral" else points, target, model, table_budget)[2]["r2"], 5)
+    results = compare_models(points, features, target, budget_s=table_budget,
+                             callback=lambda name, p: None if p.step % 50 else print(f"  [{name}] {p.elapsed_s:6.1f}s step {p.step:5d}  R^2 {p.r2:.5f}", flush=True))
+    table = {name: round(result.metrics["r2"], 5) for name, result in results.items()}
     print("\n  R^2      ReLU     sine\n  INR   " + f"{table['inr_relu']:8.4f} {table['inr_sine']:8.4f}\n  GINR  {table['ginr_relu']:8.4f} {table['ginr_sine']:8.4f}")
 
     print(

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from ginr_core.compare import TABLE2, compare_models, table2_config
+from ginr_core.domains import icosphere
+from ginr_core.errors import GinrError
+from ginr_core.signals import analytic_signal
+from ginr_core.spectral import spectral_embedding
+from ginr_core.training import TrainConfig
+
+QUICK = TrainConfig(threads=1, steps=150, time_budget_s=None)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    mesh = icosphere(3)
+    return mesh.vertices, spectral_embedding(mesh, 16, cache=False).features, analytic_signal(mesh, "sines")
+
+
+def test_table2_configs_differ_only_in_input_and_activation():
+    configs = {name: table2_config(name, k=16) for name in TABLE2}
+    assert [c.input_kind for c in configs.values()] == ["xyz", "xyz", "spectral", "spectral"]
+    assert [c.activation for c in configs.values()] == ["relu", "sine", "relu", "sine"]
+    assert len({(c.n_layers, c.hidden, c.skip) for c in configs.values()}) == 1
+
+
+def test_fitting_mode_scores_all_nodes(problem):
+    xyz, spectral, target = problem
+    seen = set()
+    results = compare_models(xyz, spectral, target, budget_s=60, models=("inr_relu", "ginr_sine"), train_config=QUICK,
+                             callback=lambda name, p: seen.add(name))
+    assert set(results) == {"inr_relu", "ginr_sine"} == seen
+    assert results["ginr_sine"].scored_on == "all" and results["ginr_sine"].metrics["r2"] > 0.99
+    assert results["ginr_sine"].prediction.shape == target.shape
+
+
+def test_generalisation_mode_scores_held_out_nodes(problem):
+    xyz, spectral, target = problem
+    results = compare_models(xyz, spectral, target, budget_s=60, models=("ginr_sine",), holdout=0.3, train_config=QUICK)
+    r = results["ginr_sine"]
+    assert r.scored_on == "held-out"
+    held_out = np.random.default_rng(0).random(len(target)) < 0.3
+    from ginr_core.metrics import evaluate
+
+    assert r.metrics == evaluate(target[held_out], r.prediction[held_out])
+
+
+@pytest.mark.parametrize("kwargs, match", [({"models": ("mlp",)}, "Unknown model"), ({"holdout": 1.0}, "held-out")])
+def test_bad_requests(problem, kwargs, match):
+    with pytest.raises(GinrError, match=match):
+        compare_models(*problem, **kwargs)
