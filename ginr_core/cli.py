@@ -311,6 +311,24 @@ def cmd_superres(args) -> None:
         print(f"R2 on the {len(fine_only):,} fine-only nodes: {r2(truth[fine_only], prediction[fine_only]):.5f}")
 
 
+def cmd_compare(args) -> None:
+    from .compare import TABLE2, compare_models
+
+    mesh = _mesh_from_args(args)
+    target = _load_signal(args, mesh)
+    spectral = _features_for(mesh, "spectral", args.k, args.laplacian)
+    models = tuple(args.models.split(",")) if args.models else tuple(TABLE2)
+    with _ProgressBar(f"{len(models)} models x {args.budget:g} s") as bar:
+        results = compare_models(
+            mesh.vertices, spectral, target, budget_s=args.budget, models=models, holdout=args.holdout, seed=args.seed,
+            callback=lambda name, p: bar((models.index(name) + min(p.elapsed_s / args.budget, 1.0)) / len(models), f"{name} R2 {p.r2:.4f}"),
+        )
+    scored = next(iter(results.values())).scored_on
+    print(f"R2 on {scored} nodes ({args.budget:g} s each):")
+    for name, result in results.items():
+        print(f"  {name:10s} {result.metrics['r2']:9.5f}   MSE {result.metrics['mse']:.3g}   {result.elapsed_s:.1f} s")
+
+
 def cmd_domains(args) -> None:
     from .domains import BUILTIN_DOMAINS
 
@@ -420,6 +438,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=float, default=60.0, help="training time budget in seconds (default 60)")
     p.add_argument("--out", default="superres.npy", help="output file (default superres.npy)")
     p.set_defaults(func=cmd_superres)
+
+    p = sub.add_parser("compare", help="INR vs GINR, ReLU vs sine, at equal budget (the paper's Table 2)")
+    _add_mesh_options(p)
+    _add_signal_options(p)
+    p.add_argument("--k", type=int, default=100, help="embedding size of the GINRs (default 100)")
+    p.add_argument("--laplacian", choices=LAPLACIANS, default="combinatorial", help="Laplacian of the embedding")
+    p.add_argument("--budget", type=float, default=30.0, help="training seconds per model (default 30)")
+    p.add_argument("--models", help="comma-separated subset of inr_relu,inr_sine,ginr_relu,ginr_sine (default all)")
+    p.add_argument("--holdout", type=float, default=0.0,
+                   help="fraction of nodes held out and scored (generalisation); default 0 = fit and score all nodes")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("signal", help="generate or load a per-vertex signal and save it as .npy")
     _add_mesh_options(p)

@@ -94,3 +94,11 @@ def test_superres_command_scores_fine_only_nodes(tmp_path, capsys):
     score = float(capsys.readouterr().out.split("fine-only nodes: ")[1])
     assert score > 0.9
     assert main(["superres", "--domain", "torus", "--signal", "sines", "--strategy", "sh", "--budget", "1"]) == 2
+
+
+def test_compare_command(capsys):
+    assert main(["compare", "--domain", "icosphere", "--signal", "sines", "--k", "16", "--budget", "2",
+                 "--models", "inr_sine,ginr_sine", "--holdout", "0.2"]) == 0
+    out = capsys.readouterr().out
+    assert "R2 on held-out nodes" in out and "inr_sine" in out and "ginr_sine" in out and "ginr_relu" not in out
+    assert main(["compare", "--models", "nope", "--budget", "1"]) == 2
