@@ -152,11 +152,11 @@ def cmd_train(args) -> None:
     train_config = TrainConfig(time_budget_s=args.budget, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
                                seed=args.seed, device=args.device)
     features = _features_for(mesh, args.input, args.k, args.laplacian)
-    description = {"domain": args.mesh or args.domain, "signal": args.signal, "nodes": mesh.n_vertices,
+    description = {"domain": args.mesh or args.domain, "signal": args.signal,
                    "input": "INR (xyz)" if args.input == "xyz" else f"GINR ({args.laplacian}, k = {args.k})",
-                   "mesh_hash": mesh.content_hash(), "laplacian": args.laplacian, "k": args.k}
-    job = TrainingJob(GINRRegressor(model_config, train_config), features, target, registry=Registry(),
-                      description=description, inputs={"vertices": mesh.vertices, "faces": mesh.faces, "target": target})
+                   "laplacian": args.laplacian, "k": args.k}
+    job = TrainingJob.on_mesh(GINRRegressor(model_config, train_config), mesh, features, target, registry=Registry(),
+                              description=description)
     from .device import describe_device
 
     print(f"training on {describe_device(args.device)}: {mesh.n_vertices:,} nodes", file=sys.stderr)
@@ -181,13 +181,6 @@ def cmd_train(args) -> None:
           f"trimmed R2 (90/95) {m['r2_trimmed_90']:.6f} / {m['r2_trimmed_95']:.6f}")
 
 
-def _run_mesh(registry, run_id: str):
-    from .mesh import Mesh
-
-    inputs = registry.load_arrays(run_id, "inputs")
-    return Mesh(inputs["vertices"], inputs["faces"]), inputs["target"]
-
-
 def cmd_predict(args) -> None:
     import numpy as np
 
@@ -205,7 +198,7 @@ def cmd_predict(args) -> None:
             )
         mesh = _mesh_from_args(args)
     else:
-        mesh, _ = _run_mesh(registry, args.run)
+        mesh, _ = registry.load_domain(args.run)
     features = _features_for(mesh, model["input_kind"], int(run.description.get("k", model.get("k") or 100)),
                              run.description.get("laplacian", "combinatorial"))
     prediction = registry.load_regressor(args.run).predict(features)
@@ -226,7 +219,7 @@ def cmd_export(args) -> None:
     if args.format == "checkpoint":
         data = checkpoint_zip_bytes(run.path)
     else:
-        mesh, target = _run_mesh(registry, args.run)
+        mesh, target = registry.load_domain(args.run)
         prediction = registry.load_predictions(args.run)
         pred1 = prediction if prediction.ndim == 1 else prediction[:, 0]
         truth1 = target if target.ndim == 1 else target[:, 0]

@@ -212,6 +212,13 @@ class Registry:
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
 
+    def load_domain(self, run_id: str):
+        """(Mesh, target) a run was trained on, as saved by TrainingJob.on_mesh."""
+        from .mesh import Mesh
+
+        inputs = self.load_arrays(run_id, "inputs")
+        return Mesh(inputs["vertices"], inputs["faces"]), inputs["target"]
+
     def delete(self, run_id: str) -> None:
         path = self.run_dir(run_id)
         self._execute("DELETE FROM runs WHERE id = ?", (run_id,))

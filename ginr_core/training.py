@@ -422,6 +422,15 @@ class TrainingJob:
         self._state = JobState()
         self._thread: threading.Thread | None = None
 
+    @classmethod
+    def on_mesh(cls, regressor: GINRRegressor, mesh, features: np.ndarray, target: np.ndarray, *,
+                registry: Registry, description: dict) -> TrainingJob:
+        """A registered job for a signal on a mesh: the mesh and target are saved with the run (so its results
+        can be shown later, see Registry.load_domain) and the description gains the node count and mesh hash."""
+        description = {**description, "nodes": mesh.n_vertices, "mesh_hash": mesh.content_hash()}
+        inputs = {"vertices": mesh.vertices, "faces": mesh.faces, "target": target}
+        return cls(regressor, features, target, registry=registry, description=description, inputs=inputs)
+
     @property
     def state(self) -> JobState:
         with self._lock:

@@ -172,13 +172,11 @@ def launch_training(ws: Workspace, model_config: ModelConfig, train_config: Trai
         input_label = f"GINR ({ws.embedding.laplacian}, k = {model_config.k})"
     else:
         features, input_label = ws.mesh.vertices, "INR (xyz)"
-    description = {"domain": ws.mesh_label, "signal": ws.signal_label, "nodes": ws.mesh.n_vertices,
-                   "input": input_label, "mesh_hash": ws.mesh.content_hash()}
+    description = {"domain": ws.mesh_label, "signal": ws.signal_label, "input": input_label}
     if ws.embedding is not None:
         description.update(laplacian=ws.embedding.laplacian, k=ws.embedding.k)
-    job = TrainingJob(GINRRegressor(model_config, train_config), features, ws.signal, registry=registry(),
-                      description=description,
-                      inputs={"vertices": ws.mesh.vertices, "faces": ws.mesh.faces, "target": ws.signal})
+    job = TrainingJob.on_mesh(GINRRegressor(model_config, train_config), ws.mesh, features, ws.signal,
+                              registry=registry(), description=description)
     job.start()
     while job.state.run_id is None and not job.done:  # the run is registered within milliseconds
         time.sleep(0.01)

@@ -30,8 +30,8 @@ run = registry().get(run_id)
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def run_arrays(run_id: str):
-    inputs = registry().load_arrays(run_id, "inputs")
-    return inputs["vertices"], inputs["faces"], inputs["target"], registry().load_predictions(run_id)
+    mesh, target = registry().load_domain(run_id)
+    return mesh.vertices, mesh.faces, target, registry().load_predictions(run_id)
 
 
 try:
