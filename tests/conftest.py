@@ -18,3 +18,31 @@ def _isolated_user_dirs(tmp_path, monkeypatch):
     """Never touch the real cache or runs directories from a test."""
     monkeypatch.setenv("GINR_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("GINR_RUNS_DIR", str(tmp_path / "runs"))
+
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture
+def app():
+    """The dashboard under AppTest, with fresh Streamlit caches and no training job left running."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    st.cache_resource.clear()  # the registry and job store follow this test's GINR_RUNS_DIR
+    st.cache_data.clear()
+    at = AppTest.from_file(APP, default_timeout=120)
+    yield at
+    from pages.common import live_jobs
+
+    for job in live_jobs().values():
+        job.cancel()
+        job.join(timeout=30)
+    st.cache_resource.clear()
+
+
+def button(at, label):
+    """The AppTest button with this label (fails listing the labels there are)."""
+    matches = [b for b in at.button if b.label == label]
+    assert matches, f"no button {label!r} among {[b.label for b in at.button]}"
+    return matches[0]

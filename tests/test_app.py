@@ -2,41 +2,18 @@
 short training run from launch to results."""
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
-
-@pytest.fixture
-def app():
-    st.cache_resource.clear()  # the registry and job store follow this test's GINR_RUNS_DIR
-    st.cache_data.clear()
-    at = AppTest.from_file(APP, default_timeout=120)
-    yield at
-    from pages.common import live_jobs
-
-    for job in live_jobs().values():
-        job.cancel()
-        job.join(timeout=30)
-    st.cache_resource.clear()
-
-
-def _button(at, label):
-    matches = [b for b in at.button if b.label == label]
-    assert matches, f"no button {label!r} among {[b.label for b in at.button]}"
-    return matches[0]
+from conftest import button
 
 
 def test_home_page(app):
     at = app.run()
     assert not at.exception
     assert at.title[0].value == "GINR Studio"
-    _button(at, "Run the demo")
+    button(at, "Run the demo")
     assert len(at.get("plotly_chart")) >= 1
 
 
@@ -45,7 +22,7 @@ def test_data_page_computes_an_embedding(app):
     assert not at.exception
     assert [r.label for r in at.radio][:2] == ["Mesh source", "Signal source"]
     assert at.metric[0].value == "2,562"  # default icosphere level 4
-    _button(at, "Compute embedding").click().run()
+    button(at, "Compute embedding").click().run()
     assert not at.exception and not at.error
     assert any(s.label == "Eigenvector" for s in at.slider)
 
@@ -82,7 +59,7 @@ def test_short_training_run_reaches_results(app):
     assert not at.exception
     budget = [n for n in at.number_input if n.label == "Time budget (s)"][0]
     budget.set_value(3.0)
-    _button(at, "Launch training").click().run()
+    button(at, "Launch training").click().run()
     assert not at.exception and not at.error
     from pages.common import live_jobs
 
@@ -101,7 +78,7 @@ def test_short_training_run_reaches_results(app):
 def test_visiting_the_data_page_keeps_the_chosen_domain(app):
     at = app.switch_page("pages/data.py").run()
     at.selectbox[0].set_value("torus").run()
-    _button(at, "Use this domain").click().run()
+    button(at, "Use this domain").click().run()
     assert at.metric[0].value == "4,608"
     at.switch_page("pages/train.py").run()
     at.switch_page("pages/data.py").run()
@@ -121,7 +98,7 @@ def test_netcdf_field_replaces_the_domain_with_its_grid(app, tmp_path):
     at.radio[1].set_value("Lat-lon netCDF grid (replaces the domain)").run()
     at.file_uploader[0].upload("grid.nc", path.read_bytes()).run()
     assert not at.exception and not at.error
-    _button(at, "Use this field (and its grid as the domain)").click().run()
+    button(at, "Use this field (and its grid as the domain)").click().run()
     assert not at.exception and not at.error
     assert at.metric[0].value == f"{19 * 36:,}"
     ws = at.session_state.workspace
