@@ -284,13 +284,33 @@ def check_inputs(features: np.ndarray, times: np.ndarray | None = None, target: 
     return np.ascontiguousarray(features, dtype=np.float32), times, target
 
 
-def build_model(config: ModelConfig, features: np.ndarray, targets: np.ndarray | None = None, times: np.ndarray | None = None) -> NeuralField:
-    """Build a model sized for these arrays, with input normalisation fitted to them."""
-    features, times, targets = check_inputs(features, times, targets)
-    updates = {"in_features": features.shape[1]}
-    if targets is not None:
-        updates["out_features"] = targets.shape[1]
-    config = ModelConfig.from_dict({**config.to_dict(), **updates})
+def check_series(features: np.ndarray, values: np.ndarray | None, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Validate a time series on fixed nodes: features (n, d), values (T, n) or (T, n, c), times (T,).
+
+    Returns float32 features, float64 times and the values flattened to (T * n, c) rows, frame-major.
+    """
+    features, _, _ = check_inputs(features)
+    times = np.asarray(times, dtype=np.float64).reshape(-1)
+    if len(times) == 0 or not np.isfinite(times).all():
+        raise GinrError("A time series needs at least one finite time stamp.")
+    if values is None:
+        return features, times, None
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim not in (2, 3) or values.shape[:2] != (len(times), len(features)):
+        raise GinrError(
+            f"The series has shape {values.shape}, but {len(times)} time stamps and {len(features)} nodes need "
+            f"({len(times)}, {len(features)}) values (or a trailing channel axis)."
+        )
+    if not np.isfinite(values).all():
+        raise GinrError("The series contains NaN or infinite values.")
+    return features, times, values.reshape(len(times) * len(features), -1)
+
+
+def build_model(config: ModelConfig, features: np.ndarray, out_features: int = 1, times: np.ndarray | None = None) -> NeuralField:
+    """Build a model sized for these features, with input normalisation fitted to them (and to the range of
+    `times`, which need not have one entry per feature row: a time series has one per frame)."""
+    features, _, _ = check_inputs(features)
+    config = ModelConfig.from_dict({**config.to_dict(), "in_features": features.shape[1], "out_features": int(out_features)})
     model = NeuralField(config)
-    model.encoder.fit(features, times)
+    model.encoder.fit(features, None if times is None else np.asarray(times, dtype=np.float64))
     return model

@@ -52,7 +52,7 @@ import torch
 from .device import pick_device, training_threads
 from .errors import GinrError
 from .metrics import evaluate
-from .models import JsonConfig, ModelConfig, NeuralField, build_model, check_inputs
+from .models import JsonConfig, ModelConfig, NeuralField, build_model, check_inputs, check_series
 from .registry import atomic_write
 
 if TYPE_CHECKING:
@@ -139,9 +139,32 @@ class GINRRegressor:
         cancel: threading.Event | None = None,
     ) -> GINRRegressor:
         """Train on all nodes. `signal` gives each row's signal index (autodecoder, latent_dim > 0)."""
-        tc = self.train_config
         features, times, y = check_inputs(features, times, target)
         self.target_1d_ = np.asarray(target).ndim == 1
+        return self._fit(features, y, times, callback, cancel,
+                         lambda model, y_std: _NodeRows(model, features, times, signal, y_std))
+
+    def fit_series(
+        self,
+        features: np.ndarray,
+        values: np.ndarray,
+        times: np.ndarray,
+        callback: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> GINRRegressor:
+        """Train on a signal seen at several times on the same nodes: `values` (T, n) or (T, n, c) at `times` (T,).
+
+        Time becomes an extra model input (time_input is switched on). Rows are (frame, node) pairs drawn
+        without building T * n feature rows, so a long series on a large mesh fits in memory.
+        """
+        features, times, y = check_series(features, values, times)
+        self.target_1d_ = np.asarray(values).ndim == 2
+        self.model_config = replace(self.model_config, time_input=True)
+        return self._fit(features, y, times, callback, cancel,
+                         lambda model, y_std: _SeriesRows(model, features, times, y_std))
+
+    def _fit(self, features, y, times, callback, cancel, make_rows) -> GINRRegressor:
+        tc = self.train_config
         self.target_mean_ = y.mean(axis=0)
         std = y.std(axis=0)
         self.target_std_ = np.where(std > 0, std, 1.0)
@@ -150,11 +173,11 @@ class GINRRegressor:
             torch.set_num_threads(training_threads(tc.threads))
         torch.manual_seed(tc.seed)
         y_std = ((y - self.target_mean_) / self.target_std_).astype(np.float32)
-        self.model_ = build_model(self.model_config, features, y_std, times).to(device)
+        self.model_ = build_model(self.model_config, features, y.shape[1], times).to(device)
         self.model_config = self.model_.config
         self.history_: list[dict] = []
         self.snapshot_seconds_ = 0.0
-        self.stop_reason_ = _Loop(self, features, y_std, times, signal, device, callback, cancel).run()
+        self.stop_reason_ = _Loop(self, make_rows(self.model_, y_std), callback, cancel).run()
         self.model_.eval()
         return self
 
@@ -167,7 +190,19 @@ class GINRRegressor:
     def predict(self, features: np.ndarray, times: np.ndarray | None = None, signal: np.ndarray | None = None) -> np.ndarray:
         """Predictions in the target's original units, shaped like the training target."""
         self._check_fitted()
-        standardised = _predict_standardised(self.model_, *_tensors(self.model_, features, times, signal), self.train_config.chunk_size)
+        rows = _NodeRows(self.model_, features, times, signal)
+        return self._to_units(rows.predict(self.model_, self.train_config.chunk_size))
+
+    @torch.no_grad()
+    def predict_series(self, features: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """Predictions at every node for each of `times`: (T, n), or (T, n, c) for c outputs."""
+        self._check_fitted()
+        features, times, _ = check_series(features, None, times)
+        rows = _SeriesRows(self.model_, features, times)
+        out = self._to_units(rows.predict(self.model_, self.train_config.chunk_size))
+        return out.reshape(len(times), len(features), *out.shape[1:])
+
+    def _to_units(self, standardised: np.ndarray) -> np.ndarray:
         out = standardised * self.target_std_ + self.target_mean_
         return out[:, 0] if self.target_1d_ else out
 
@@ -226,22 +261,51 @@ def _rows(tensor: torch.Tensor | None, rows) -> torch.Tensor | None:
     return None if tensor is None else tensor[rows]
 
 
-@torch.no_grad()
-def _predict_standardised(model: NeuralField, x, t, s, chunk: int) -> np.ndarray:
-    outs = [model(x[i : i + chunk], _rows(t, slice(i, i + chunk)), _rows(s, slice(i, i + chunk))) for i in range(0, len(x), chunk)]
-    return torch.cat(outs).cpu().double().numpy()
+class _NodeRows:
+    """Model inputs, one row per node: features with an optional per-row time and signal id (and target)."""
+
+    def __init__(self, model: NeuralField, features, times, signal, y_std: np.ndarray | None = None):
+        self.x, self.t, self.s = _tensors(model, features, times, signal)
+        self.y = None if y_std is None else torch.from_numpy(y_std).to(self.x.device)
+        self.n = len(self.x)
+
+    def inputs(self, rows) -> tuple:
+        return self.x[rows], _rows(self.t, rows), _rows(self.s, rows)
+
+    @torch.no_grad()
+    def predict(self, model: NeuralField, chunk: int) -> np.ndarray:
+        """Standardised predictions for every row, chunk by chunk."""
+        outs = [model(*self.inputs(slice(i, i + chunk))) for i in range(0, self.n, chunk)]
+        return torch.cat(outs).cpu().double().numpy()
+
+
+class _SeriesRows(_NodeRows):
+    """(frame, node) rows of a time series, numbered frame * n_nodes + node.
+
+    Features are kept once per node and times once per frame; a batch gathers its rows' inputs, so T frames
+    on n nodes never build T * n feature rows (the bunny's 300 frames x 100 columns would take 4 GB).
+    """
+
+    def __init__(self, model: NeuralField, features, times, y_std: np.ndarray | None = None):
+        super().__init__(model, features, None, None, y_std)
+        self.frame_times = torch.as_tensor(times, dtype=torch.float32, device=self.x.device)
+        self.n_nodes = len(self.x)
+        self.n = self.n_nodes * len(self.frame_times)
+
+    def inputs(self, rows) -> tuple:
+        if isinstance(rows, slice):
+            rows = torch.arange(rows.start, min(rows.stop, self.n), device=self.x.device)
+        return self.x[rows % self.n_nodes], self.frame_times[rows // self.n_nodes], None
 
 
 class _Loop:
     """One training run's mutable state: schedule, pacing of callbacks and snapshots, stop conditions."""
 
-    def __init__(self, reg: GINRRegressor, features, y_std, times, signal, device, callback, cancel):
+    def __init__(self, reg: GINRRegressor, data: _NodeRows, callback, cancel):
         self.reg, self.tc, self.model = reg, reg.train_config, reg.model_
         self.callback = callback
         self.cancel = cancel or threading.Event()
-        self.x, self.t, self.s = _tensors(self.model, features, times, signal)
-        self.y = torch.from_numpy(y_std).to(device)
-        self.n = len(self.x)
+        self.data, self.y, self.n = data, data.y, data.n
         params = self.model.parameters()
         opt_cls = torch.optim.AdamW if self.tc.optimizer == "adamw" else torch.optim.Adam
         self.opt = opt_cls(params, lr=self.tc.lr, weight_decay=self.tc.weight_decay)
@@ -275,7 +339,7 @@ class _Loop:
             if self.cancel.is_set():
                 return None
             rows = slice(i, i + chunk)
-            out = self.model(self.x[rows], _rows(self.t, rows), _rows(self.s, rows))
+            out = self.model(*self.data.inputs(rows))
             loss = ((out - self.y[rows]) ** 2).sum() * scale
             loss.backward()
             total += loss.item()
@@ -284,15 +348,11 @@ class _Loop:
         return total, (torch.cat(outs) if want_outputs else None)
 
     def minibatch_step(self) -> float:
-        rows = torch.randint(self.n, (self.tc.batch_size,), generator=self.generator).to(self.x.device)
-        out = self.model(self.x[rows], _rows(self.t, rows), _rows(self.s, rows))
+        rows = torch.randint(self.n, (self.tc.batch_size,), generator=self.generator).to(self.y.device)
+        out = self.model(*self.data.inputs(rows))
         loss = ((out - self.y[rows]) ** 2).mean()
         loss.backward()
         return loss.item()
-
-    def to_units(self, standardised: np.ndarray) -> np.ndarray:
-        out = standardised * self.reg.target_std_ + self.reg.target_mean_
-        return out[:, 0] if self.reg.target_1d_ else out
 
     def run(self) -> str:
         tc, reg = self.tc, self.reg
@@ -319,7 +379,7 @@ class _Loop:
                 r2 = 1.0 - loss
                 if outputs is not None:  # the full-batch forward pass is a free snapshot (pre-step weights)
                     t0 = time.perf_counter()
-                    snapshot = self.to_units(outputs.cpu().double().numpy())
+                    snapshot = reg._to_units(outputs.cpu().double().numpy())
                     reg.snapshot_seconds_ += time.perf_counter() - t0
             else:
                 loss = self.minibatch_step()
@@ -334,10 +394,10 @@ class _Loop:
             if want_snapshot and snapshot is None:
                 t0 = time.perf_counter()
                 self.model.eval()
-                full = _predict_standardised(self.model, self.x, self.t, self.s, tc.chunk_size)
+                full = self.data.predict(self.model, tc.chunk_size)
                 self.model.train()
                 r2 = 1.0 - float(np.mean((full - self.y.cpu().double().numpy()) ** 2))
-                snapshot = self.to_units(full)
+                snapshot = reg._to_units(full)
                 self.snapshot_cost = time.perf_counter() - t0
                 reg.snapshot_seconds_ += self.snapshot_cost
             now = time.perf_counter()
@@ -395,6 +455,7 @@ class JobState:
 class TrainingJob:
     """Run `regressor.fit` in a daemon thread; `state` is safe to read from any thread at any time.
 
+    `series=True` fits a time series instead (`GINRRegressor.fit_series`: target (T, n), times (T,)).
     With a `registry`, the run is recorded there: created as "running" at start, finished as
     "done" / "cancelled" / "failed" with checkpoint, predictions and metrics. `inputs` (e.g. the mesh's
     vertices and faces and the target) are saved with the run at start, so its results can be shown
@@ -412,9 +473,10 @@ class TrainingJob:
         description: dict | None = None,
         inputs: dict[str, np.ndarray] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        series: bool = False,
     ):
         self.regressor = regressor
-        self.features, self.target, self.times = features, target, times
+        self.features, self.target, self.times, self.series = features, target, times, series
         self.registry, self.description, self.inputs = registry, description or {}, inputs
         self.on_progress = on_progress
         self._cancel = threading.Event()
@@ -477,9 +539,15 @@ class TrainingJob:
                 if self.inputs:
                     self.registry.save_arrays(run_id, "inputs", **self.inputs)
             self._update(status="running", run_id=run_id)
-            reg.fit(self.features, self.target, self.times, callback=self._progress, cancel=self._cancel)
-            predictions = reg.predict(self.features, self.times)
-            metrics = evaluate(self.target, predictions)
+            if self.series:
+                reg.fit_series(self.features, self.target, self.times, callback=self._progress, cancel=self._cancel)
+                predictions = reg.predict_series(self.features, self.times)
+                rows = (len(self.times) * len(self.features), -1)
+                metrics = evaluate(np.reshape(self.target, rows), np.reshape(predictions, rows))
+            else:
+                reg.fit(self.features, self.target, self.times, callback=self._progress, cancel=self._cancel)
+                predictions = reg.predict(self.features, self.times)
+                metrics = evaluate(self.target, predictions)
             status = "cancelled" if reg.stop_reason_ == "cancelled" else "done"
             if self.registry is not None:
                 self.registry.finish(run_id, status, regressor=reg, predictions=predictions, metrics=metrics, history=reg.history_)

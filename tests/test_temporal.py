@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+
+from conftest import shared_file
+from ginr_core.domains import make_domain
+from ginr_core.errors import GinrError
+from ginr_core.gridded import open_grid
+from ginr_core.spectral import spectral_embedding
+from ginr_core.temporal import (
+    TimeSeries,
+    fit_time_series,
+    gray_scott_series,
+    grid_series,
+    series_model_config,
+    series_train_config,
+)
+from ginr_core.models import ModelConfig
+from ginr_core.training import GINRRegressor, TrainConfig, TrainingJob
+
+
+@pytest.fixture(scope="module")
+def sphere():
+    mesh = make_domain("icosphere", level=3)
+    return mesh, spectral_embedding(mesh, k=16, cache=False).features
+
+
+def travelling_wave(mesh, times):
+    """A smooth wave moving round the sphere: exact truth at any time."""
+    x, y = mesh.vertices[:, 0], mesh.vertices[:, 1]
+    return np.stack([np.sin(2 * x + 0.1 * t) + np.cos(y - 0.05 * t) for t in times])
+
+
+def test_series_training_interpolates_held_out_times(sphere):
+    mesh, features = sphere
+    times = np.arange(0, 41, 2.0)  # the last frame is trained on: interpolation, not extrapolation
+    series = TimeSeries(travelling_wave(mesh, times), times, [f"t = {t:g}" for t in times])
+    fit = fit_time_series(features, series, stride=2, model_config=series_model_config(hidden=64),
+                          train_config=series_train_config(steps=150, time_budget_s=None, batch_size=None, threads=1))
+    assert fit.prediction.shape == (21, mesh.n_vertices)
+    assert fit.trained.sum() == 11 and not fit.trained[1::2].any()
+    assert fit.held_out["r2"] > 0.999  # frames it never saw
+    assert fit.frame_r2()[~fit.trained].min() > 0.99
+
+
+def test_series_rows_match_flat_rows(sphere):
+    """Training on (frame, node) pairs gives exactly what training on the materialised rows gives."""
+    mesh, features = sphere
+    times = np.array([0.0, 1.0, 3.0])
+    values = travelling_wave(mesh, times)
+    config = ModelConfig(k=8, hidden=16, n_layers=3, time_input=True)
+    train = TrainConfig(steps=5, time_budget_s=None, threads=1, chunk_size=1000, snapshot_every_s=None)
+    series = GINRRegressor(config, train).fit_series(features, values, times)
+    flat = GINRRegressor(config, train).fit(np.tile(features, (3, 1)), values.reshape(-1), np.repeat(times, len(features)))
+    np.testing.assert_allclose(series.predict_series(features, times).reshape(-1),
+                               flat.predict(np.tile(features, (3, 1)), np.repeat(times, len(features))), atol=1e-5)
+
+
+def test_gray_scott_series_frames_and_labels():
+    mesh = make_domain("icosphere", level=2)
+    series = gray_scott_series(mesh, steps=100, save_every=5)
+    assert series.values.shape == (20, mesh.n_vertices)
+    assert series.times[:3].tolist() == [0.0, 5.0, 10.0] and series.labels[2] == "t = 10"
+    assert series.training_frames(2).tolist()[:4] == [True, False, True, False]
+
+
+def test_bad_series_are_explained(sphere):
+    mesh, features = sphere
+    with pytest.raises(GinrError, match="strictly increasing"):
+        TimeSeries(np.zeros((2, 5)), [1.0, 1.0], ["a", "b"])
+    with pytest.raises(GinrError, match="NaN"):
+        TimeSeries(np.full((2, 5), np.nan), [0.0, 1.0], ["a", "b"])
+    with pytest.raises(GinrError, match="shape"):
+        GINRRegressor().fit_series(features, np.zeros((3, 7)), [0.0, 1.0, 2.0])
+    with pytest.raises(GinrError, match="rows"):
+        fit_time_series(features[:10], TimeSeries(np.zeros((2, 5)), [0.0, 1.0], ["a", "b"]))
+
+
+def test_series_job_runs_in_the_background(sphere):
+    mesh, features = sphere
+    times = np.arange(4.0)
+    job = TrainingJob(GINRRegressor(ModelConfig(k=8, hidden=16), TrainConfig(steps=20, time_budget_s=None, batch_size=512, threads=1)),
+                      features, travelling_wave(mesh, times), times, series=True).start()
+    state = job.join(timeout=60)
+    assert state.status == "done" and state.metrics["r2"] > 0 and state.snapshot.shape == (4, mesh.n_vertices)
+
+
+def test_era_levels_as_a_series():
+    grid = open_grid(shared_file("eraint_uvz.nc"))
+    mesh, series = grid_series(grid, "z", "level", stride=4, month=0)
+    assert series.times.tolist() == [200.0, 500.0, 850.0]
+    assert mesh.n_vertices == series.n_nodes == 61 * 120
+    assert series.values[0].mean() > series.values[2].mean()  # geopotential grows with height
+    np.testing.assert_allclose(series.values[1], grid.field("z", month=0, level=1).reshape(241, 480)[::4, ::4].reshape(-1))
