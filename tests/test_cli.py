@@ -102,3 +102,21 @@ def test_compare_command(capsys):
     out = capsys.readouterr().out
     assert "R2 on held-out nodes" in out and "inr_sine" in out and "ginr_sine" in out and "ginr_relu" not in out
     assert main(["compare", "--models", "nope", "--budget", "1"]) == 2
+
+
+def test_timeseries_command_scores_held_out_frames_and_animates(tmp_path, capsys):
+    import numpy as np
+
+    out, video = tmp_path / "series.npz", tmp_path / "series.gif"
+    assert main(["timeseries", "--domain", "icosphere", "--gs-steps", "200", "--save-every", "10", "--k", "16",
+                 "--budget", "3", "--out", str(out), "--animation", str(video), "--fps", "5"]) == 0
+    printed = capsys.readouterr().out
+    assert "R2 on the held-out frames" in printed and video.stat().st_size > 1000
+    with np.load(out) as z:
+        assert z["prediction"].shape == z["truth"].shape == (20, 2562)
+        assert z["trained"].tolist()[:3] == [True, False, True]
+
+
+def test_timeseries_rejects_a_bad_selection(capsys):
+    assert main(["timeseries", "--netcdf", "x.nc", "--select", "month"]) == 2
+    assert "DIM=INDEX" in capsys.readouterr().err
