@@ -14,10 +14,62 @@ import numpy as np
 
 from .errors import GinrError
 from .mesh import Mesh
-from .viz import color_range, display_mesh, to_pyvista
+from .viz import color_range, display_mesh, side_by_side_figure, to_pyvista
 
 FORMATS = ("gif", "mp4")
 MAX_FRAMES = 2000
+MAX_BROWSER_VALUES = 2_000_000  # per-vertex values sent to the browser for an interactive animation (~10 MB)
+
+
+def browser_frames(n_frames: int, n_values_per_frame: int, max_frames: int = 120) -> np.ndarray:
+    """Evenly spaced frame indices (first and last included) that keep an interactive animation light."""
+    keep = int(min(n_frames, max_frames, max(2, MAX_BROWSER_VALUES // max(n_values_per_frame, 1))))
+    return np.unique(np.linspace(0, n_frames - 1, keep).round().astype(int))
+
+
+def animated_figure(
+    mesh: Mesh,
+    panels: dict[str, np.ndarray],
+    labels: list[str],
+    shared_scale: list[str] | None = None,
+    colorscales: dict[str, str] | None = None,
+    frame_ms: int = 120,
+    height: int = 520,
+):
+    """An interactive Plotly figure of (T, n) panels over time: play / pause buttons and a time slider.
+
+    Only the colours change from frame to frame (the geometry is sent once), and each panel's colour scale
+    covers all its frames, so colours mean the same value throughout. Thin out frames with `browser_frames`.
+    """
+    import plotly.graph_objects as go
+
+    dm = display_mesh(mesh)
+    names = list(panels)
+    shared = names if shared_scale is None else shared_scale
+    fig = side_by_side_figure(dm, {name: panels[name][0] for name in names}, colorscales, shared, height=height)
+    shared_range = color_range(*(panels[name] for name in shared)) if shared else None
+    for trace, name in zip(fig.data, names):
+        lo, hi = shared_range if name in shared else color_range(panels[name])
+        trace.update(cmin=lo, cmax=hi)
+    fig.frames = [
+        go.Frame(name=str(i), traces=list(range(len(names))),
+                 data=[go.Mesh3d(intensity=dm.values(panels[name][i]).astype(np.float32)) for name in names])
+        for i in range(len(labels))
+    ]
+    play = dict(frame=dict(duration=frame_ms, redraw=True), transition=dict(duration=0), fromcurrent=True, mode="immediate")
+    pause = dict(frame=dict(duration=0, redraw=False), mode="immediate")
+    fig.update_layout(
+        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=0.0, xanchor="left", yanchor="top", pad=dict(t=10),
+                          buttons=[dict(label="▶ Play", method="animate", args=[None, play]),
+                                   dict(label="❚❚ Pause", method="animate", args=[[None], pause])])],
+        sliders=[dict(x=0.16, y=0.0, len=0.84, yanchor="top", pad=dict(t=10), currentvalue=dict(prefix="", font=dict(size=14)),
+                      font=dict(color="rgba(0,0,0,0)" if len(labels) > 12 else "#444"),  # many tick labels would overlap
+                      steps=[dict(label=label, method="animate",
+                                  args=[[str(i)], dict(frame=dict(duration=0, redraw=True), mode="immediate")])
+                             for i, label in enumerate(labels)])],
+        margin=dict(l=0, r=30, t=30, b=90), height=height + 60,
+    )
+    return fig
 
 
 def render_frames(

@@ -22,17 +22,23 @@ by one of these strategies:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
+from .domains import latlon_grid
 from .errors import GinrError
 from .laplacian import mesh_laplacian
-from .mesh import Mesh
+from .mesh import Mesh, subdivide
+from .metrics import evaluate, r2
+from .models import ModelConfig
 from .spectral import spectral_embedding
-from .sphere import MAX_DEGREE, is_sphere, sphere_harmonic_embedding
+from .sphere import MAX_DEGREE, is_sphere, sphere_center, sphere_harmonic_embedding
+from .training import BackgroundJob, GINRRegressor, TrainConfig
 
 STRATEGIES = ("kl", "joint", "interp", "fmap", "sh")
 KL_AMBIGUOUS = 0.1  # relative KL margin below which a "kl" sign decision is reported as a guess
@@ -339,12 +345,19 @@ def _check_correspondence(correspondence, coarse: Mesh, fine: Mesh) -> np.ndarra
 
 __all__ = [
     "STRATEGIES",
+    "StrategyOutcome",
+    "SuperResolutionJob",
     "TransferResult",
     "barycentric_operator",
+    "coarser_latlon_grid",
+    "finer_latlon_grid",
+    "finer_mesh",
     "kl_sign_scores",
+    "latlon_axes",
     "strategies_for",
     "subset_correspondence",
     "transfer_features",
+    "values_at_coarse_nodes",
 ]
 
 
@@ -366,15 +379,208 @@ def super_resolve(
     model_config=None,
     train_config=None,
     callback=None,
+    cancel: threading.Event | None = None,
 ):
     """Train a GINR on the coarse mesh and predict the signal on the fine one; returns (regressor, prediction,
     TransferResult). Without `model_config`, the network uses a low first-layer frequency
-    (SUPERRES_FIRST_OMEGA_0), which interpolates smoothly between the training nodes."""
-    from .models import ModelConfig
-    from .training import GINRRegressor, TrainConfig
+    (SUPERRES_FIRST_OMEGA_0), which interpolates smoothly between the training nodes. Setting `cancel` stops
+    the training early (checked between steps; the feature transfer runs to its end), as in GINRRegressor.fit."""
 
     transfer = transfer_features(coarse, fine, k, strategy, laplacian, correspondence)
     model_config = model_config or ModelConfig(k=transfer.k, first_omega_0=SUPERRES_FIRST_OMEGA_0)
     regressor = GINRRegressor(model_config, train_config or TrainConfig())
-    regressor.fit(transfer.coarse_features, coarse_target, callback=callback)
+    regressor.fit(transfer.coarse_features, coarse_target, callback=callback, cancel=cancel)
     return regressor, regressor.predict(transfer.fine_features), transfer
+
+
+# --- fine targets -------------------------------------------------------------------------------------
+
+
+def finer_mesh(coarse: Mesh, levels: int = 1, method: str = "midpoint") -> tuple[Mesh, np.ndarray]:
+    """`coarse` subdivided (mesh.subdivide) and its correspondence: the original vertices come first.
+
+    On a sphere domain the new vertices are put on the sphere: midpoints of its chords lie inside it, so a
+    plain subdivision is not the same surface, and "sh" would not apply. Midpoint subdivision leaves the
+    original vertices where they are; loop subdivision moves them (it smooths), here back onto the sphere.
+    """
+
+    fine = subdivide(coarse, levels, method)
+    centre = sphere_center(coarse)
+    if centre is not None:
+        radius = float(np.linalg.norm(coarse.vertices - centre, axis=1).mean())
+        vertices = fine.vertices.copy()
+        moved = slice(coarse.n_vertices, None) if method == "midpoint" else slice(None)
+        offset = vertices[moved] - centre
+        vertices[moved] = centre + radius * offset / np.linalg.norm(offset, axis=1, keepdims=True)
+        fine = Mesh(vertices, fine.faces, name=f"{fine.name} on the sphere")
+    return fine, np.arange(coarse.n_vertices, dtype=np.int64)
+
+
+def latlon_axes(mesh: Mesh) -> tuple[np.ndarray, np.ndarray] | None:
+    """The (lat, lon) axes of a mesh built by domains.latlon_grid (a built-in lat-lon sphere, a netCDF grid),
+    read from its "lat" / "lon" vertex data; None for any other mesh."""
+
+    lat, lon = mesh.vertex_data.get("lat"), mesh.vertex_data.get("lon")
+    if lat is None or lon is None or len(lat) != mesh.n_vertices or mesh.n_vertices < 6:
+        return None
+    n_lon = int(np.argmax(lat != lat[0]))
+    if n_lon < 3 or mesh.n_vertices % n_lon:
+        return None
+    lat_axis, lon_axis = lat[::n_lon], lon[:n_lon]
+    try:
+        grid = latlon_grid(lat_axis, lon_axis, float(np.linalg.norm(mesh.vertices[0])))
+    except GinrError:
+        return None
+    if grid.n_vertices != mesh.n_vertices or not np.allclose(grid.vertices, mesh.vertices, atol=1e-9):
+        return None
+    return lat_axis, lon_axis
+
+
+def finer_latlon_grid(grid: Mesh, factor: int = 2) -> tuple[Mesh, np.ndarray]:
+    """A lat-lon grid `factor` times finer along both axes, containing every node of `grid`; returns
+    (fine, correspondence).
+
+    New latitudes are inserted between the given ones (the first and last stay, so 181 x 360 becomes 361 x 720)
+    and new longitudes between neighbours, across the wrap too. The correspondence is built from the grid
+    indices (coarse (i, j) is fine (factor i, factor j)): pole rows repeat one position, so matching positions
+    (subset_correspondence) cannot tell their nodes apart.
+    """
+
+    axes = latlon_axes(grid)
+    if axes is None:
+        raise GinrError(f"'{grid.name}' is not a latitude-longitude grid, so it has no finer grid.")
+    if not isinstance(factor, (int, np.integer)) or factor < 2:
+        raise GinrError(f"The refinement factor must be a whole number of at least 2, got {factor!r}.")
+    lat, lon = axes
+    steps = np.arange(factor) / factor
+    fine_lat = np.append((lat[:-1, None] + np.diff(lat)[:, None] * steps).ravel(), lat[-1])
+    lon_step = (np.roll(lon, -1) - lon + 180.0) % 360.0 - 180.0  # signed step to the next longitude, wrapping
+    fine_lon = (lon[:, None] + lon_step[:, None] * steps).ravel()
+    fine = latlon_grid(fine_lat, fine_lon, float(np.linalg.norm(grid.vertices[0])))
+    rows, cols = np.meshgrid(factor * np.arange(len(lat)), factor * np.arange(len(lon)), indexing="ij")
+    return fine, (rows * len(fine_lon) + cols).ravel().astype(np.int64)
+
+
+def coarser_latlon_grid(grid: Mesh, step: int = 2) -> tuple[Mesh, np.ndarray]:
+    """Every `step`-th latitude and longitude of a lat-lon grid, and where its nodes are in `grid`; returns
+    (coarse, correspondence). Training on the coarse grid and predicting `grid` scores super-resolution on
+    data whose finer values are known (the held-out rows and columns)."""
+
+    axes = latlon_axes(grid)
+    if axes is None:
+        raise GinrError(f"'{grid.name}' is not a latitude-longitude grid, so it has no coarser grid.")
+    lat, lon = axes
+    if not isinstance(step, (int, np.integer)) or step < 2 or len(lat[::step]) < 2 or len(lon[::step]) < 3:
+        raise GinrError(f"Every {step!r}-th row and column of a {len(lat)} x {len(lon)} grid is not a grid.")
+    coarse = latlon_grid(lat[::step], lon[::step], float(np.linalg.norm(grid.vertices[0])))
+    rows, cols = np.meshgrid(np.arange(0, len(lat), step), np.arange(0, len(lon), step), indexing="ij")
+    return coarse, (rows * len(lon) + cols).ravel().astype(np.int64)
+
+
+# --- scoring and background runs ----------------------------------------------------------------------
+
+
+def values_at_coarse_nodes(coarse: Mesh, fine: Mesh, fine_values: np.ndarray,
+                           correspondence: np.ndarray | None = None) -> np.ndarray:
+    """Fine-mesh values read at the coarse nodes, where the training signal is known: the corresponding fine
+    nodes, or without a correspondence, barycentric interpolation at the closest points of the fine surface."""
+    if correspondence is not None:
+        return fine_values[correspondence]
+    P, _ = barycentric_operator(fine, coarse.vertices)
+    return P @ fine_values
+
+
+@dataclass(frozen=True, eq=False)
+class StrategyOutcome:
+    """One strategy of a SuperResolutionJob, as a UI reads it.
+
+    status: "pending", "transferring" (solving / aligning the features), "training", "done", "cancelled"
+    (stopped early, or never started) or "failed" (`error` says why). Once trained: the model's prediction
+    on the coarse mesh (`coarse_prediction`) and the fine one (`fine_prediction`), the fine one read at the
+    coarse nodes (`shared_prediction`), and `scores`: metrics.evaluate of the shared prediction against the
+    coarse target (self-consistency: the paper's score), "r2_fit" (the coarse prediction, i.e. training fit)
+    and, when the fine truth is known, "r2_fine_only" on the fine nodes that are not coarse nodes.
+    """
+
+    strategy: str
+    status: str = "pending"
+    progress: object = None  # training.Progress, the latest
+    coarse_prediction: np.ndarray | None = None
+    fine_prediction: np.ndarray | None = None
+    shared_prediction: np.ndarray | None = None
+    scores: dict | None = None
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+    seconds: float = 0.0
+
+
+class SuperResolutionJob(BackgroundJob):
+    """Several strategies at equal budget, one after the other, in a background thread for a UI to poll.
+
+    Each strategy is one `super_resolve` call (so the dashboard runs what `ginr superres` runs), with a
+    progress callback and a shared cancel event; a strategy that fails is reported and the next one runs.
+    `fine_truth` (the signal on the fine nodes, when known) adds the real super-resolution score.
+    """
+
+    def __init__(self, coarse: Mesh, fine: Mesh, coarse_target: np.ndarray, strategies, *, k: int,
+                 laplacian: str = "combinatorial", correspondence: np.ndarray | None = None,
+                 fine_truth: np.ndarray | None = None, model_config=None, train_config=None):
+        if not strategies:
+            raise GinrError("Choose at least one strategy.")
+        super().__init__()
+        self.coarse, self.fine, self.coarse_target = coarse, fine, np.asarray(coarse_target)
+        self.k, self.laplacian, self.correspondence = k, laplacian, correspondence
+        self.fine_truth, self.model_config, self.train_config = fine_truth, model_config, train_config
+        if correspondence is None:
+            self.fine_only = np.arange(fine.n_vertices)
+        else:
+            self.fine_only = np.setdiff1d(np.arange(fine.n_vertices), correspondence)
+        self._outcomes = [StrategyOutcome(s) for s in strategies]
+
+    @property
+    def state(self) -> list[StrategyOutcome]:
+        """Each strategy's outcome so far, in the order they run."""
+        with self._lock:
+            return list(self._outcomes)
+
+    @property
+    def done(self) -> bool:
+        return self._thread is not None and not self._thread.is_alive()
+
+    def run(self) -> list[StrategyOutcome]:
+        """Every strategy in the calling thread (what start() runs in the background)."""
+        for i, outcome in enumerate(self.state):
+            if self._cancel.is_set():
+                self._update(i, status="cancelled")
+                continue
+            t0 = time.perf_counter()
+            self._update(i, status="transferring")
+            try:
+                regressor, fine_prediction, transfer = super_resolve(
+                    self.coarse, self.fine, self.coarse_target, outcome.strategy, k=self.k, laplacian=self.laplacian,
+                    correspondence=self.correspondence, model_config=self.model_config, train_config=self.train_config,
+                    callback=lambda p, i=i: self._update(i, status="training", progress=p), cancel=self._cancel,
+                )
+                coarse_prediction = regressor.predict(transfer.coarse_features)
+                shared = values_at_coarse_nodes(self.coarse, self.fine, fine_prediction, self.correspondence)
+                self._update(
+                    i, status="cancelled" if regressor.stop_reason_ == "cancelled" else "done",
+                    coarse_prediction=coarse_prediction, fine_prediction=fine_prediction, shared_prediction=shared,
+                    scores=self._scores(coarse_prediction, shared, fine_prediction), notes=transfer.notes,
+                    seconds=time.perf_counter() - t0,
+                )
+            except Exception as exc:  # one strategy failing (say "sh" with too large a k) does not stop the others
+                message = str(exc) if isinstance(exc, GinrError) else f"{type(exc).__name__}: {exc}"
+                self._update(i, status="failed", error=message, seconds=time.perf_counter() - t0)
+        return self.state
+
+    def _scores(self, coarse_prediction, shared_prediction, fine_prediction) -> dict:
+
+        scores = {**evaluate(self.coarse_target, shared_prediction), "r2_fit": r2(self.coarse_target, coarse_prediction)}
+        if self.fine_truth is not None and len(self.fine_only):
+            scores["r2_fine_only"] = r2(self.fine_truth[self.fine_only], fine_prediction[self.fine_only])
+        return scores
+
+    def _update(self, index: int, **changes) -> None:
+        with self._lock:
+            self._outcomes[index] = replace(self._outcomes[index], **changes)

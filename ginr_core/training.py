@@ -424,7 +424,7 @@ class _Loop:
 
 
 # -- background jobs -------------------------------------------------------------------------------------
-_LIVE_JOBS: weakref.WeakSet[TrainingJob] = weakref.WeakSet()
+_LIVE_JOBS: weakref.WeakSet[BackgroundJob] = weakref.WeakSet()
 
 
 @atexit.register
@@ -433,6 +433,45 @@ def _stop_live_jobs() -> None:
     for job in list(_LIVE_JOBS):
         job.cancel()
         job.join(timeout=10)
+
+
+class BackgroundJob:
+    """Work that runs once in a daemon thread for a UI to poll: start, cancel (an event the work checks) and join.
+
+    Subclasses implement `run()` (also callable synchronously, e.g. from the CLI) and a `state` property that
+    returns a consistent copy of their progress, guarded by `self._lock`. Live jobs are cancelled at exit.
+    """
+
+    thread_name = "ginr-job"
+
+    def __init__(self):
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def state(self):
+        raise NotImplementedError
+
+    def run(self):
+        raise NotImplementedError
+
+    def start(self):
+        if self._thread is not None:
+            raise GinrError("This job has already been started.")
+        self._thread = threading.Thread(target=self.run, name=self.thread_name, daemon=True)
+        _LIVE_JOBS.add(self)
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def join(self, timeout: float | None = None):
+        """Wait for the work to finish (or the timeout to pass); return the state."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.state
 
 
 @dataclass(frozen=True)
@@ -452,7 +491,7 @@ class JobState:
     history: list[dict] = field(default_factory=list)
 
 
-class TrainingJob:
+class TrainingJob(BackgroundJob):
     """Run `regressor.fit` in a daemon thread; `state` is safe to read from any thread at any time.
 
     `series=True` fits a time series instead (`GINRRegressor.fit_series`: target (T, n), times (T,)).
@@ -461,6 +500,8 @@ class TrainingJob:
     vertices and faces and the target) are saved with the run at start, so its results can be shown
     without the session that launched it. `run()` does the same synchronously (for the CLI).
     """
+
+    thread_name = "ginr-training"
 
     def __init__(
         self,
@@ -479,10 +520,8 @@ class TrainingJob:
         self.features, self.target, self.times, self.series = features, target, times, series
         self.registry, self.description, self.inputs = registry, description or {}, inputs
         self.on_progress = on_progress
-        self._cancel = threading.Event()
-        self._lock = threading.Lock()
+        super().__init__()
         self._state = JobState()
-        self._thread: threading.Thread | None = None
 
     @classmethod
     def on_mesh(cls, regressor: GINRRegressor, mesh, features: np.ndarray, target: np.ndarray, *,
@@ -501,22 +540,6 @@ class TrainingJob:
     @property
     def done(self) -> bool:
         return self.state.status in ("done", "cancelled", "failed")
-
-    def start(self) -> TrainingJob:
-        if self._thread is not None:
-            raise GinrError("This job has already been started.")
-        self._thread = threading.Thread(target=self.run, name="ginr-training", daemon=True)
-        _LIVE_JOBS.add(self)
-        self._thread.start()
-        return self
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def join(self, timeout: float | None = None) -> JobState:
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return self.state
 
     def _update(self, **changes) -> None:
         with self._lock:

@@ -159,6 +159,41 @@ def side_by_side_figure(
     return fig
 
 
+def grid_figure(
+    mesh: Mesh | DisplayMesh,
+    rows: list[list[tuple[str, np.ndarray] | None]],
+    colorscales: list[str] | None = None,
+    row_height: int = 340,
+) -> go.Figure:
+    """Signals on the same mesh in a grid of (title, values) panels; None leaves a cell empty.
+
+    Each row shares one colour range and one colour bar (say predictions in one row, errors in the next),
+    so panels in a row compare at a glance.
+    """
+    dm = mesh if isinstance(mesh, DisplayMesh) else display_mesh(mesh)
+    n_cols = max(len(row) for row in rows)
+    specs = [[{"type": "scene"} if i < len(row) and row[i] is not None else None for i in range(n_cols)] for row in rows]
+    titles = [cell[0] for row in rows for cell in row if cell is not None]
+    fig = make_subplots(rows=len(rows), cols=n_cols, specs=specs, subplot_titles=titles,
+                        horizontal_spacing=0.02, vertical_spacing=0.06)
+    colorscales = colorscales or ["Viridis"] * len(rows)
+    for r, row in enumerate(rows):
+        cells = [(c, cell) for c, cell in enumerate(row) if cell is not None]
+        lo, hi = color_range(*(values for _, (_, values) in cells))
+        for c, (_, values) in cells:
+            last = c == cells[-1][0]
+            fig.add_trace(_mesh_trace(dm, values, colorscales[r], lo, hi, show_scale=last), row=r + 1, col=c + 1)
+            if last:
+                scene = fig.get_subplot(r + 1, c + 1)
+                fig.data[-1].update(colorbar=dict(x=scene.domain.x[1], xanchor="left", thickness=12,
+                                                  y=sum(scene.domain.y) / 2, len=0.8 / len(rows)))
+    # narrow panels cut the shape's sides off unless the camera steps back a little
+    camera = dict(CAMERA, eye={k: v * (1 + 0.1 * (n_cols - 1)) for k, v in CAMERA["eye"].items()})
+    fig.update_scenes(_scene_layout(), camera=camera)
+    fig.update_layout(height=row_height * len(rows), margin=dict(l=0, r=40, t=50, b=0), uirevision="keep-camera")
+    return fig
+
+
 def point_cloud_figure(points: np.ndarray, values: np.ndarray, title: str | None = None, size: float = 1.5,
                        colorscale: str = "Viridis", cmin: float | None = None, cmax: float | None = None,
                        height: int = 520) -> go.Figure:
@@ -176,9 +211,34 @@ def point_cloud_figure(points: np.ndarray, values: np.ndarray, title: str | None
     return fig
 
 
-def figure_html(fig: go.Figure) -> str:
-    """A standalone interactive HTML page (plotly.js embedded, so it opens offline)."""
-    return fig.to_html(include_plotlyjs=True, full_html=True)
+# Plotly has no linked 3D cameras: a drag in one scene fires plotly_relayouting (while dragging) and
+# plotly_relayout (at the end) with {"sceneN.camera": camera}; copy that camera to every other scene. Our own
+# relayout fires plotly_relayout again with the camera just copied, which is recognised and ignored.
+_LINK_CAMERAS_JS = """
+var gd = document.getElementById('{plot_id}');
+var scenes = Object.keys(gd._fullLayout).filter(function (key) { return /^scene[0-9]*$/.test(key); });
+var lastCamera = null;
+function followCamera(update) {
+    var key = Object.keys(update).filter(function (k) { return /^scene[0-9]*[.]camera$/.test(k); })[0];
+    if (key === undefined || JSON.stringify(update[key]) === lastCamera) return;
+    lastCamera = JSON.stringify(update[key]);
+    var source = key.split('.')[0], linked = {};
+    scenes.forEach(function (scene) { if (scene !== source) linked[scene + '.camera'] = update[key]; });
+    Plotly.relayout(gd, linked);
+}
+gd.on('plotly_relayouting', followCamera);
+gd.on('plotly_relayout', followCamera);
+"""
+
+
+def figure_html(fig: go.Figure, link_cameras: bool = False) -> str:
+    """A standalone interactive HTML page (plotly.js embedded, so it opens offline).
+
+    `link_cameras`: rotating, zooming or panning one 3D scene moves all the others the same way. The page
+    is the same for the same figure (fixed div id), so a dashboard re-sending it costs nothing.
+    """
+    return fig.to_html(include_plotlyjs=True, full_html=True, div_id="figure",
+                       post_script=_LINK_CAMERAS_JS if link_cameras else None)
 
 
 def to_pyvista(mesh: Mesh, values: np.ndarray | None = None, name: str = "signal"):

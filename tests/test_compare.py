@@ -1,7 +1,11 @@
+import threading
+import time
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from ginr_core.compare import TABLE2, compare_models, table2_config
+from ginr_core.compare import TABLE2, ComparisonJob, compare_models, table2_config
 from ginr_core.domains import icosphere
 from ginr_core.errors import GinrError
 from ginr_core.signals import analytic_signal
@@ -49,3 +53,45 @@ def test_generalisation_mode_scores_held_out_nodes(problem):
 def test_bad_requests(problem, kwargs, match):
     with pytest.raises(GinrError, match=match):
         compare_models(*problem, **kwargs)
+
+
+def test_background_job_matches_the_synchronous_comparison(problem):
+    xyz, spectral, target = problem
+    options = dict(budget_s=60, models=("inr_relu", "ginr_sine"), holdout=0.25, train_config=QUICK)
+    expected = compare_models(xyz, spectral, target, **options)
+    job = ComparisonJob(xyz, spectral, target, **options)
+    assert job.state.status == "pending" and [m.status for m in job.state.models.values()] == ["waiting", "waiting"]
+    state = job.start().join(timeout=120)
+    assert state.status == "done" and state.error is None
+    assert [m.status for m in state.models.values()] == ["done", "done"]
+    for name, result in state.results.items():
+        assert result.metrics == expected[name].metrics  # same seed, same steps: the very same models
+        assert result.n_scored == expected[name].n_scored == (np.random.default_rng(0).random(len(target)) < 0.25).sum()
+        assert result.steps == 150 and state.models[name].history[-1]["step"] == 150
+        assert state.models[name].progress.step == 150
+
+
+def test_cancel_stops_the_model_in_training_and_skips_the_rest(problem):
+    job = ComparisonJob(*problem, budget_s=60, models=("inr_relu", "ginr_sine"),
+                        train_config=replace(QUICK, steps=None, time_budget_s=60)).start()
+    deadline = time.monotonic() + 30
+    while job.state.models["inr_relu"].status != "running" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    job.cancel()
+    state = job.join(timeout=10)
+    assert state.status == "cancelled" and state.results == {}
+    assert [m.status for m in state.models.values()] == ["stopped", "stopped"]
+
+
+def test_cancelled_comparison_returns_the_finished_models_only(problem):
+    cancel = threading.Event()
+    seen = []
+    results = compare_models(*problem, models=("inr_relu", "ginr_sine"), train_config=QUICK, cancel=cancel,
+                             on_result=lambda r: (seen.append(r.name), cancel.set()))
+    assert list(results) == seen == ["inr_relu"]
+
+
+def test_failed_job_reports_the_error(problem):
+    state = ComparisonJob(*problem, models=("mlp",)).start().join(timeout=30)
+    assert state.status == "failed" and "Unknown model 'mlp'" in state.error
+    assert state.models["mlp"].status == "stopped"

@@ -1,5 +1,7 @@
 """Super-resolution feature transfer: coarse and fine features must agree where the meshes meet."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -225,3 +227,141 @@ def test_super_resolve_end_to_end_scores_the_fine_only_vertices():
                                             train_config=TrainConfig(steps=300, time_budget_s=None, threads=1))
     assert transfer.fine_features.shape == (fine.n_vertices, 16)
     assert r2(truth[n:], prediction[n:]) > 0.99
+
+
+# --- fine targets: subdivided meshes and lat-lon grids ------------------------------------------------
+
+
+def test_finer_mesh_puts_the_new_vertices_of_a_sphere_on_it_and_keeps_the_originals(bumpy):
+    from ginr_core.sphere import is_sphere
+    from ginr_core.superres import finer_mesh
+
+    coarse = icosphere(2)
+    fine, correspondence = finer_mesh(coarse)
+    assert np.array_equal(correspondence, np.arange(coarse.n_vertices))
+    assert np.array_equal(fine.vertices[: coarse.n_vertices], coarse.vertices)
+    assert is_sphere(fine) and fine.n_vertices == icosphere(3).n_vertices
+    assert "sh" in strategies_for(coarse, fine, has_correspondence=True)
+    looped, _ = finer_mesh(coarse, method="loop")  # loop shrinks a sphere: pushed back onto it
+    assert np.allclose(np.linalg.norm(looped.vertices, axis=1), 1.0)
+    # any other surface is just subdivided
+    assert np.array_equal(finer_mesh(bumpy[0])[0].vertices, bumpy[1].vertices)
+
+
+@pytest.mark.parametrize("lat, lon", [
+    (np.linspace(90, -90, 7), np.arange(12) * 30.0),  # poles included, 0..330
+    (np.linspace(-75, 75, 6), np.arange(-180, 180, 45.0)),  # no poles, -180..135
+])
+@pytest.mark.parametrize("factor", [2, 3])
+def test_finer_latlon_grid_contains_every_coarse_node(lat, lon, factor):
+    from ginr_core.domains import latlon_grid
+    from ginr_core.superres import finer_latlon_grid, latlon_axes
+
+    coarse = latlon_grid(lat, lon)
+    fine, correspondence = finer_latlon_grid(coarse, factor)
+    fine_lat, fine_lon = latlon_axes(fine)
+    assert len(fine_lat) == factor * (len(lat) - 1) + 1 and len(fine_lon) == factor * len(lon)
+    assert np.allclose(fine_lat[::factor], lat) and np.allclose(fine_lon[::factor], lon)
+    assert np.allclose(np.diff(fine_lat), np.diff(lat)[0] / factor)
+    assert np.isclose((fine_lon[-1] - fine_lon[0]) % 360, 360 - 360 / len(fine_lon))  # evenly spaced across the wrap
+    assert np.allclose(fine.vertices[correspondence], coarse.vertices)
+    assert np.array_equal(fine.vertex_data["lat"][correspondence], coarse.vertex_data["lat"])
+
+
+def test_the_paper_grid_doubles_and_halves():
+    from ginr_core.domains import latlon_sphere
+    from ginr_core.superres import coarser_latlon_grid, finer_latlon_grid
+
+    grid = latlon_sphere(181, 360)  # the paper's 65,160 nodes
+    fine, _ = finer_latlon_grid(grid)
+    assert fine.n_vertices == 361 * 720
+    coarse, correspondence = coarser_latlon_grid(grid)
+    assert coarse.n_vertices == 91 * 180
+    assert np.allclose(grid.vertices[correspondence], coarse.vertices)
+    refined, back = finer_latlon_grid(coarse)  # coarsening then refining gives the grid back, node for node
+    assert np.allclose(refined.vertices, grid.vertices) and np.array_equal(back, correspondence)
+
+
+def test_latlon_helpers_refuse_other_meshes(bumpy):
+    from ginr_core.domains import latlon_sphere
+    from ginr_core.superres import coarser_latlon_grid, finer_latlon_grid, latlon_axes
+
+    assert latlon_axes(bumpy[0]) is None
+    grid = latlon_sphere(5, 8)
+    moved = Mesh(grid.vertices * 1.01 + 0.1, grid.faces, vertex_data=grid.vertex_data)  # stale lat / lon data
+    assert latlon_axes(moved) is None
+    with pytest.raises(GinrError, match="not a latitude-longitude grid"):
+        finer_latlon_grid(bumpy[0])
+    with pytest.raises(GinrError, match="factor"):
+        finer_latlon_grid(grid, 1)
+    with pytest.raises(GinrError, match="not a grid"):
+        coarser_latlon_grid(grid, 4)  # 2 longitudes left
+
+
+# --- scoring and background runs ----------------------------------------------------------------------
+
+FEW_STEPS = TrainConfig(steps=20, time_budget_s=None, snapshot_every_s=None, threads=1)
+
+
+def test_values_at_coarse_nodes_interpolates_without_a_correspondence(bumpy):
+    from ginr_core.superres import values_at_coarse_nodes
+
+    coarse, fine = bumpy
+    values = np.random.default_rng(0).standard_normal(fine.n_vertices)
+    exact = values_at_coarse_nodes(coarse, fine, values, np.arange(coarse.n_vertices))
+    assert np.array_equal(exact, values[: coarse.n_vertices])
+    assert np.allclose(values_at_coarse_nodes(coarse, fine, values), exact, atol=1e-9)  # nested: vertices match
+
+
+def test_super_resolve_stops_when_cancelled(bumpy):
+    import threading
+
+    from ginr_core.superres import super_resolve
+
+    coarse, fine = bumpy
+    cancel = threading.Event()
+    cancel.set()
+    regressor, prediction, _ = super_resolve(coarse, fine, coarse.vertices[:, 0], "interp", k=K, cancel=cancel,
+                                             train_config=TrainConfig(time_budget_s=60.0, threads=1))
+    assert regressor.stop_reason_ == "cancelled" and prediction.shape == (fine.n_vertices,)
+
+
+def test_super_resolution_job_runs_each_strategy_and_reports_failures(bumpy):
+    from ginr_core.superres import SuperResolutionJob
+
+    coarse, fine = bumpy
+    n = coarse.n_vertices
+    truth = fine.vertices[:, 2]
+    job = SuperResolutionJob(coarse, fine, truth[:n], ["joint", "sh", "interp"], k=K, correspondence=np.arange(n),
+                             fine_truth=truth, train_config=FEW_STEPS)
+    assert [o.status for o in job.state] == ["pending"] * 3 and not job.done
+    joint, sh, interp = job.start().join(timeout=60)
+    assert job.done
+    assert sh.status == "failed" and "not a sphere" in sh.error and sh.fine_prediction is None
+    for outcome in (joint, interp):  # a failure does not stop the strategies after it
+        assert outcome.status == "done" and outcome.progress.step == 20 and outcome.notes
+        assert outcome.fine_prediction.shape == (fine.n_vertices,) and outcome.coarse_prediction.shape == (n,)
+        assert np.array_equal(outcome.shared_prediction, outcome.fine_prediction[:n])
+        assert set(outcome.scores) >= {"r2", "r2_trimmed_90", "r2_trimmed_95", "r2_fit", "r2_fine_only"}
+        assert outcome.scores["r2"] == pytest.approx(1 - np.mean((outcome.shared_prediction - truth[:n]) ** 2) / np.var(truth[:n]))
+    # joint trains on the fine features' own rows: its fit and its shared-node score are one number
+    assert joint.scores["r2_fit"] == pytest.approx(joint.scores["r2"])
+
+
+def test_super_resolution_job_cancel_skips_the_remaining_strategies(bumpy):
+    from ginr_core.superres import SuperResolutionJob
+
+    coarse, fine = bumpy
+    job = SuperResolutionJob(coarse, fine, coarse.vertices[:, 0], ["kl", "interp"], k=K,
+                             train_config=TrainConfig(time_budget_s=60.0, snapshot_every_s=None, threads=1))
+    job.start()
+    while not (job.done or any(o.status == "training" for o in job.state)):
+        time.sleep(0.01)
+    job.cancel()
+    kl, interp = job.join(timeout=30)
+    assert job.done and (kl.status, interp.status) == ("cancelled", "cancelled")
+    assert kl.fine_prediction is not None and interp.fine_prediction is None and "r2_fine_only" not in kl.scores
+    with pytest.raises(GinrError, match="already been started"):
+        job.start()
+    with pytest.raises(GinrError, match="at least one strategy"):
+        SuperResolutionJob(coarse, fine, coarse.vertices[:, 0], [], k=K)

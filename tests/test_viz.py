@@ -7,6 +7,7 @@ from ginr_core.viz import (
     color_range,
     display_mesh,
     figure_html,
+    grid_figure,
     mesh_figure,
     point_cloud_figure,
     side_by_side_figure,
@@ -56,3 +57,27 @@ def test_exports():
     poly = to_pyvista(mesh, mesh.vertices[:, 0])
     assert poly.n_points == mesh.n_vertices and poly.n_cells == mesh.n_faces
     np.testing.assert_allclose(poly.point_data["signal"], mesh.vertices[:, 0], rtol=1e-6)
+
+
+def test_grid_rows_share_one_scale_each_and_empty_cells_stay_empty():
+    mesh = icosphere(2)
+    truth = mesh.vertices[:, 0]
+    pred = 2 * truth
+    err = np.abs(pred - truth)
+    fig = grid_figure(mesh, [[("truth", truth), ("model", pred)], [None, ("|error|", err)]], ["Viridis", "Hot_r"])
+    t, p, e = fig.data
+    assert [a.text for a in fig.layout.annotations] == ["truth", "model", "|error|"]
+    assert (t.cmin, t.cmax) == (p.cmin, p.cmax) == color_range(truth, pred)
+    assert (e.cmin, e.cmax) == color_range(err) and e.colorscale != t.colorscale
+    assert [d.showscale for d in fig.data] == [False, True, True]  # one colour bar per row, beside its row
+    assert p.colorbar.y > 0.5 > e.colorbar.y
+    assert [d.scene for d in fig.data] == ["scene", "scene2", "scene3"]  # no scene in the empty cell
+    assert fig.layout.scene.camera == fig.layout.scene3.camera
+
+
+def test_linked_cameras_html():
+    fig = grid_figure(icosphere(1), [[("a", np.zeros(42)), ("b", np.ones(42))]])
+    linked = figure_html(fig, link_cameras=True)
+    assert "plotly_relayouting', " in linked and "getElementById('figure')" in linked
+    assert linked == figure_html(fig, link_cameras=True)  # the same page each time (cheap to re-send)
+    assert "plotly_relayouting', " not in figure_html(fig)
