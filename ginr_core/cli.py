@@ -268,9 +268,9 @@ def cmd_superres(args) -> None:
 
     import numpy as np
 
-    from .mesh import load_mesh, subdivide
+    from .mesh import load_mesh
     from .metrics import r2
-    from .superres import strategies_for, subset_correspondence, super_resolve
+    from .superres import finer_mesh, strategies_for, subset_correspondence, super_resolve
     from .training import TrainConfig
 
     coarse = _mesh_from_args(args)
@@ -281,7 +281,7 @@ def cmd_superres(args) -> None:
         except GinrError:
             correspondence = None
     else:
-        fine, correspondence = subdivide(coarse, args.subdivide), np.arange(coarse.n_vertices)
+        fine, correspondence = finer_mesh(coarse, args.subdivide)  # on a sphere, new vertices go onto the sphere
     allowed = strategies_for(coarse, fine, correspondence is not None)
     if args.strategy not in allowed:
         raise GinrError(f"Strategy '{args.strategy}' does not apply to these meshes; choose one of {', '.join(allowed)}.")

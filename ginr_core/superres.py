@@ -82,13 +82,14 @@ def subset_correspondence(coarse: Mesh, fine: Mesh, tol: float | None = None) ->
     """For each coarse vertex, the index of the fine vertex at the same position, as an int64 array.
 
     Meant for meshes refined without moving the original vertices (midpoint subdivision, nested grids).
-    `tol` is an absolute distance; None means 1e-9 of the fine mesh's bounding-box diagonal. A coarse
+    `tol` is an absolute distance; None means 1e-6 of the fine mesh's bounding-box diagonal (mesh files often
+    store float32 coordinates, rounded to ~1e-7 of the mesh size). A coarse
     vertex with no fine vertex within `tol`, or two coarse vertices sharing one, is a GinrError: the
     meshes are then not nested and "joint" does not apply.
     """
     if tol is None:
         extent = fine.vertices.max(axis=0) - fine.vertices.min(axis=0)
-        tol = 1e-9 * max(float(np.linalg.norm(extent)), 1e-300)
+        tol = 1e-6 * max(float(np.linalg.norm(extent)), 1e-300)
     if tol < 0:
         raise GinrError("The correspondence tolerance must be non-negative.")
     distance, index = cKDTree(fine.vertices).query(coarse.vertices)
@@ -362,10 +363,12 @@ __all__ = [
 
 
 # First-layer sine frequency for super-resolution. The fitting default (90) memorises the coarse nodes and
-# scores R^2 ~0 between them. Measured with "joint" on a bumpy sphere (642 -> 2,562 nodes, smooth field,
-# k = 16, 300 steps), R^2 on the fine-only nodes: omega 3: 0.998, 10: 0.959, 30: 0.889 (k = 36: 0.947,
-# 0.939, 0.870). A smoother network interpolates better; bench/superres.py is where to tune it further.
-SUPERRES_FIRST_OMEGA_0 = 3.0
+# scores R^2 ~0 between them. R^2 on the fine-only nodes, first-layer omega_0 3 vs 10 (bench/superres.py,
+# 60 s per strategy, 2-core CPU): bunny Gray-Scott, k = 100: joint 0.475 / 0.823, interp 0.694 / 0.845,
+# fmap 0.718 / 0.808; k = 36: joint 0.699 / 0.689, interp 0.764 / 0.822, fmap 0.640 / 0.633; ERA z500,
+# k = 100: every strategy 0.999+ at both. A smooth analytic field at small k prefers 3 (bumpy sphere,
+# k = 16, joint: 0.998 at 3, 0.959 at 10), a real texture does not: 10 is the default.
+SUPERRES_FIRST_OMEGA_0 = 10.0
 
 
 def super_resolve(
