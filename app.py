@@ -19,6 +19,9 @@ navigation = st.navigation(
         st.Page("pages/data.py", title="Data", icon=":material/deployed_code:"),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/results.py", title="Results", icon=":material/insights:"),
+        st.Page("pages/super_resolution.py", title="Super-resolution", icon=":material/zoom_in:"),
+        st.Page("pages/compare.py", title="INR vs GINR", icon=":material/compare:"),
+        st.Page("pages/timeseries.py", title="Time series", icon=":material/animation:"),
     ]
 )
 st.session_state.entered_via_app = True

@@ -62,7 +62,7 @@ def animated_figure(
         updatemenus=[dict(type="buttons", direction="left", x=0.0, y=0.0, xanchor="left", yanchor="top", pad=dict(t=10),
                           buttons=[dict(label="▶ Play", method="animate", args=[None, play]),
                                    dict(label="❚❚ Pause", method="animate", args=[[None], pause])])],
-        sliders=[dict(x=0.16, y=0.0, len=0.84, yanchor="top", pad=dict(t=10), currentvalue=dict(prefix="", font=dict(size=14)),
+        sliders=[dict(x=0.16, y=0.0, len=0.84, yanchor="top", pad=dict(t=10), currentvalue=dict(prefix="", font=dict(size=14, color="#333")),
                       font=dict(color="rgba(0,0,0,0)" if len(labels) > 12 else "#444"),  # many tick labels would overlap
                       steps=[dict(label=label, method="animate",
                                   args=[[str(i)], dict(frame=dict(duration=0, redraw=True), mode="immediate")])

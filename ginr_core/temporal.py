@@ -118,8 +118,9 @@ def series_model_config(**changes) -> ModelConfig:
 
 
 def series_train_config(**changes) -> TrainConfig:
-    """The default training recipe with mini-batches of (frame, node) rows."""
-    return replace(TrainConfig(), **{"batch_size": SERIES_BATCH, **changes})
+    """The default training recipe with mini-batches of (frame, node) rows and no live snapshots (a snapshot
+    would predict all T * n rows, seconds on a large series)."""
+    return replace(TrainConfig(), **{"batch_size": SERIES_BATCH, "snapshot_every_s": None, **changes})
 
 
 def score_series(regressor: GINRRegressor, features: np.ndarray, series: TimeSeries, trained: np.ndarray) -> SeriesFit:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import streamlit as st
 
 from ginr_core.domains import make_domain
 from ginr_core.errors import GinrError
+from ginr_core.laplacian import LAPLACIANS
 from ginr_core.mesh import Mesh, load_mesh
 from ginr_core.models import ModelConfig
 from ginr_core.registry import Registry
@@ -41,7 +44,11 @@ def enter_via_app(page_file: str) -> None:
 
 @dataclass
 class Workspace:
-    """The data the Train page learns from, chosen on the Data page."""
+    """The data the Train page learns from, chosen on the Data page.
+
+    `signal_function(mesh)` evaluates the signal on another mesh of the same surface, where it is known
+    everywhere (analytic signals): the Super-resolution page's ground truth on finer meshes. None otherwise.
+    """
 
     mesh: Mesh
     mesh_label: str
@@ -49,13 +56,14 @@ class Workspace:
     signal_label: str = ""
     embedding: Embedding | None = None
     notes: list[str] = field(default_factory=list)
+    signal_function: Callable[[Mesh], np.ndarray] | None = None
 
-    def set_signal(self, values: np.ndarray, label: str) -> None:
-        self.signal, self.signal_label = values, label
+    def set_signal(self, values: np.ndarray, label: str, function: Callable[[Mesh], np.ndarray] | None = None) -> None:
+        self.signal, self.signal_label, self.signal_function = values, label, function
 
     def set_mesh(self, mesh: Mesh, label: str, notes: list[str]) -> None:
         if mesh is not self.mesh:
-            self.signal, self.signal_label, self.embedding = None, "", None
+            self.signal, self.signal_label, self.signal_function, self.embedding = None, "", None, None
         self.mesh, self.mesh_label, self.notes = mesh, label, notes
 
 
@@ -64,9 +72,17 @@ def workspace() -> Workspace:
     if "workspace" not in st.session_state:
         mesh = builtin_mesh("icosphere", (("level", 4),))
         ws = Workspace(mesh, "icosphere (level 4)")
-        ws.set_signal(analytic_signal(mesh, "sines"), "analytic: sines")
+        ws.set_signal(analytic_signal(mesh, "sines"), "analytic: sines", partial(analytic_signal, kind="sines"))
         st.session_state.workspace = ws
     return st.session_state.workspace
+
+
+def require_signal(ws: Workspace) -> None:
+    """Stop a page that learns from the signal while the workspace has none, pointing to the Data page."""
+    if ws.signal is None:
+        st.warning("Choose a signal on the Data page first.")
+        st.page_link("pages/data.py", label="Go to Data", icon=":material/deployed_code:")
+        st.stop()
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -100,6 +116,19 @@ def compute_embedding(mesh: Mesh, k: int, laplacian: str) -> Embedding:
     """The spectral embedding with a progress bar (the core caches it on disk, so repeats are instant)."""
     with progress_bar("Computing the spectral embedding...") as progress:
         return spectral_embedding(mesh, k=k, laplacian=laplacian, progress=progress)
+
+
+def ensure_embedding(ws: Workspace, k: int) -> Embedding:
+    """The workspace's embedding, computed when missing or narrower than `k` columns (at most n - 2).
+
+    A recomputation keeps the workspace's Laplacian; the exact spherical-harmonic embedding has none to
+    keep, so it gets the combinatorial one.
+    """
+    k = min(k, ws.mesh.n_vertices - 2)
+    if ws.embedding is None or ws.embedding.k < k:
+        kept = "combinatorial" if ws.embedding is None else ws.embedding.laplacian
+        ws.embedding = compute_embedding(ws.mesh, k, kept if kept in LAPLACIANS else "combinatorial")
+    return ws.embedding
 
 
 VIEWERS = ("Plotly", "PyVista")
@@ -165,10 +194,7 @@ def launch_training(ws: Workspace, model_config: ModelConfig, train_config: Trai
     if ws.signal is None:
         raise GinrError("Choose a signal on the Data page first.")
     if model_config.input_kind == "spectral":
-        if ws.embedding is None or ws.embedding.k < (model_config.k or 0):
-            laplacian = "combinatorial" if ws.embedding is None else ws.embedding.laplacian
-            ws.embedding = compute_embedding(ws.mesh, min(model_config.k or 100, ws.mesh.n_vertices - 2), laplacian)
-        features = ws.embedding.features
+        features = ensure_embedding(ws, model_config.k or 100).features
         input_label = f"GINR ({ws.embedding.laplacian}, k = {model_config.k})"
     else:
         features, input_label = ws.mesh.vertices, "INR (xyz)"

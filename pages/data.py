@@ -1,5 +1,7 @@
 """Data: choose a domain, a signal on it, and its spectral embedding."""
 
+from functools import partial
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -108,7 +110,7 @@ try:
     if kind == "Analytic":
         which = st.selectbox("Function", ANALYTIC_SIGNALS)
         if st.button("Use this signal", type="primary"):
-            ws.set_signal(analytic_signal(mesh, which), f"analytic: {which}")
+            ws.set_signal(analytic_signal(mesh, which), f"analytic: {which}", partial(analytic_signal, kind=which))
     elif kind == "Gray-Scott reaction-diffusion":
         st.caption("The paper's bunny texture: Du, Dv, F, k = 0.64, 0.32, 0.060, 0.062, 30,000 explicit steps; "
                    "the target is v.")
@@ -127,7 +129,8 @@ try:
         degree = c[0].slider("Maximum degree", 1, 40, 8)
         seed = c[1].number_input("Seed", 0, 10_000, 0)
         if st.button("Use this signal", type="primary"):
-            ws.set_signal(random_sh_field(mesh, max_degree=degree, seed=int(seed)), f"SH field (degree {degree}, seed {seed})")
+            sh_field = partial(random_sh_field, max_degree=degree, seed=int(seed))
+            ws.set_signal(sh_field(mesh), f"SH field (degree {degree}, seed {seed})", sh_field)
     elif kind == "Upload values (.npy / .csv)":
         upload = st.file_uploader("One value per vertex (or a table with one row per vertex)", type=["npy", "csv", "txt"])
         if new_upload(upload):

@@ -7,7 +7,7 @@ import streamlit as st
 from ginr_core.models import ACTIVATIONS, ModelConfig
 from ginr_core.training import TrainConfig
 from ginr_core.viz import display_mesh, mesh_figure
-from pages.common import enter_via_app, launch_training, live_jobs, registry, show_error, workspace
+from pages.common import enter_via_app, launch_training, live_jobs, registry, require_signal, show_error, workspace
 
 enter_via_app(__file__)
 
@@ -15,10 +15,7 @@ ws = workspace()
 st.title("Train")
 st.write(f"**Domain:** {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {ws.signal_label or 'none'} · "
          f"**Embedding:** {'none yet (computed at launch)' if ws.embedding is None else f'{ws.embedding.laplacian}, k = {ws.embedding.k}'}")
-if ws.signal is None:
-    st.warning("Choose a signal on the Data page first.")
-    st.page_link("pages/data.py", label="Go to Data", icon=":material/deployed_code:")
-    st.stop()
+require_signal(ws)
 
 # --------------------------------------------------------------------------------------- settings
 model_defaults, train_defaults = ModelConfig(), TrainConfig()

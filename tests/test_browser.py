@@ -140,3 +140,71 @@ def test_results_pyvista_viewer_renders(server, page):
     _shot(page, "results-pyvista")
     assert frames.count() == 3
     assert coloured_fraction(frames.first.screenshot()) > 0.05
+
+
+def _open_page(page, title: str) -> None:
+    """A tall window (the screenshot shows the whole page) and the Plotly viewer, then the page from the sidebar."""
+    page.set_viewport_size({"width": 1400, "height": 2600})
+    page.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
+    _wait_for_app(page)
+    page.get_by_role("heading", name=title, exact=True).wait_for(timeout=60_000)
+    page.get_by_text("Plotly", exact=True).click()
+    _wait_for_app(page)
+
+
+def _set_number(page, label: str, value: float) -> None:
+    box = page.get_by_label(label)
+    box.fill(str(value))
+    box.press("Enter")
+    _wait_for_app(page)
+
+
+def test_time_series_page_trains_and_plays(server, page):
+    _open_page(page, "Time series")
+    page.get_by_role("button", name="Simulate").click()
+    page.get_by_text("600 frames (t = 0").wait_for(timeout=60_000)
+    _set_number(page, "Time budget (s)", 6)
+    page.get_by_role("button", name="Train on the series", exact=True).click()
+    page.get_by_text("R² on held-out frames").wait_for(timeout=180_000)
+    _wait_for_app(page)
+    animation = page.locator(".stPlotlyChart").last
+    animation.scroll_into_view_if_needed()
+    page.wait_for_timeout(3000)
+    assert coloured_fraction(animation.screenshot()) > 0.05
+    slider_position = "() => { const g = document.querySelectorAll('.js-plotly-plot'); return g[g.length - 1]._fullLayout.sliders[0].active; }"
+    assert page.evaluate(slider_position) == 0
+    animation.locator(".updatemenu-button").first.click()  # ▶ Play
+    page.wait_for_timeout(3000)
+    assert page.evaluate(slider_position) > 0  # the animation runs in the browser
+    _shot(page, "time-series")
+    assert not page.locator("[data-testid='stException']").count()
+
+
+def test_super_resolution_page_scores_strategies(server, page):
+    _open_page(page, "Super-resolution")
+    _set_number(page, "Time budget per strategy (s)", 3)
+    page.get_by_role("button", name="Run super-resolution").click()
+    page.get_by_text("What each strategy did").wait_for(timeout=180_000)
+    _wait_for_app(page)
+    views = page.locator(".stPlotlyChart").last
+    views.scroll_into_view_if_needed()
+    page.wait_for_timeout(3000)
+    _shot(page, "super-resolution")
+    assert not page.locator("[data-testid='stException']").count()
+    assert coloured_fraction(views.screenshot()) > 0.05
+
+
+def test_inr_vs_ginr_page_compares_four_models(server, page):
+    _open_page(page, "INR vs GINR")
+    _set_number(page, "Time budget per model (s)", 3)
+    page.get_by_role("button", name="Train and compare").click()
+    page.get_by_role("button", name="Cancel").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Cancel").wait_for(state="detached", timeout=180_000)
+    _wait_for_app(page)
+    views = page.locator("iframe").last  # the linked-camera figure
+    views.scroll_into_view_if_needed()
+    page.wait_for_timeout(4000)
+    _shot(page, "inr-vs-ginr")
+    assert not page.locator("[data-testid='stException']").count()
+    assert page.get_by_text("R² (all nodes)").count()
+    assert coloured_fraction(views.screenshot()) > 0.05

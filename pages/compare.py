@@ -1,0 +1,164 @@
+"""INR vs GINR: the paper's Table 2 (xyz or spectral input, ReLU or sine) on the workspace's mesh and signal."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from ginr_core.compare import TABLE2, ComparisonJob, ComparisonState
+from ginr_core.errors import GinrError
+from ginr_core.mesh import Mesh
+from ginr_core.viz import display_mesh, figure_html, grid_figure
+from pages.common import VIEWERS, enter_via_app, ensure_embedding, require_signal, show_error, show_meshes, workspace
+
+enter_via_app(__file__)
+
+LABELS = {"inr_relu": "INR · ReLU", "inr_sine": "INR · sine", "ginr_relu": "GINR · ReLU", "ginr_sine": "GINR · sine"}
+PAPER_K = 100  # embedding columns the paper gives its GINRs
+ALL_FOUR, TWO = "All four (the paper's Table 2)", "Two of them"
+
+
+@dataclass
+class Comparison:
+    """A launched comparison and what it learns (the workspace may change while it trains)."""
+
+    job: ComparisonJob
+    mesh: Mesh
+    data_label: str
+    budget_s: float
+    holdout: float
+
+
+def first_channel(values: np.ndarray) -> np.ndarray:
+    """A multi-channel signal is drawn by its first channel, as on the Results page."""
+    return values if values.ndim == 1 else values[:, 0]
+
+
+ws = workspace()
+st.title("INR vs GINR")
+st.caption("A classic INR reads a node's xyz coordinates, a GINR its spectral embedding; each with ReLU or sine "
+           "activations, otherwise the same network and the same time budget (Grattarola & Vandergheynst, Table 2).")
+st.write(f"**Domain:** {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {ws.signal_label or 'none'} · "
+         f"**Embedding:** {'none yet (computed at launch)' if ws.embedding is None else f'{ws.embedding.laplacian}, k = {ws.embedding.k}'}")
+require_signal(ws)
+
+comparison: Comparison | None = st.session_state.get("comparison")
+running = comparison is not None and not comparison.job.done
+
+# --------------------------------------------------------------------------------------- settings
+c = st.columns([2, 1, 1])
+which = c[0].radio("Models", [ALL_FOUR, TWO], horizontal=True)
+if which == TWO:
+    models = (c[1].selectbox("First model", list(TABLE2), index=list(TABLE2).index("inr_sine"), format_func=LABELS.get),
+              c[2].selectbox("Second model", list(TABLE2), index=list(TABLE2).index("ginr_sine"), format_func=LABELS.get))
+else:
+    models = tuple(TABLE2)
+c = st.columns([1, 1, 2])
+budget = c[0].number_input("Time budget per model (s)", 1.0, 3600.0, 15.0, step=5.0)
+generalise = c[1].toggle("Generalisation mode", help="Train on a random part of the nodes and score on the held-out "
+                         "rest: a model that merely memorises the nodes it saw scores badly there.")
+holdout = c[2].slider("Held-out fraction", 0.05, 0.9, 0.2, 0.05) if generalise else 0.0
+total = len(models) * budget
+st.caption(f"About {total:.0f} s in all ({len(models)} models × {budget:g} s). The models train **one after another**, "
+           "each alone on the machine: side by side they would share its cores (perhaps only two) unevenly, and "
+           "equal budgets would no longer be fair.")
+
+if st.button("Train and compare", type="primary", icon=":material/compare:", disabled=running):
+    try:
+        if len(set(models)) < len(models):
+            raise GinrError("Pick two different models.")
+        spectral = ensure_embedding(ws, PAPER_K).features
+        job = ComparisonJob(ws.mesh.vertices, spectral, ws.signal, budget_s=budget, models=models, holdout=holdout)
+        st.session_state.comparison = Comparison(job.start(), ws.mesh, f"{ws.mesh_label} · {ws.signal_label}", budget, holdout)
+    except Exception as exc:
+        show_error(exc)
+    else:
+        st.rerun()  # to draw the page as it is while training: this button disabled, live progress below
+
+
+# ------------------------------------------------------------------------------------ live progress
+def show_progress(comparison: Comparison, state: ComparisonState) -> None:
+    """Each model's status, progress and R², and all loss curves in one chart."""
+    for col, (name, model) in zip(st.columns(len(state.models)), state.models.items()):
+        p = model.progress
+        fraction = 1.0 if model.status == "done" else 0.0 if p is None else min(p.elapsed_s / comparison.budget_s, 1.0)
+        elapsed = f" · {p.elapsed_s:.0f} / {comparison.budget_s:g} s" if model.status == "running" and p else ""
+        col.markdown(f"**{LABELS[name]}**")
+        col.progress(fraction, text=f"{model.status}{elapsed}")
+        col.metric("R² on the training nodes", "–" if p is None else f"{p.r2:.4f}")
+    if state.error:
+        st.error(state.error)
+    elif state.status == "cancelled":
+        st.warning("Cancelled: the model in training and those after it are left out of the table.")
+    if not comparison.job.done and st.button("Cancel", icon=":material/stop_circle:"):
+        comparison.job.cancel()
+    curves = go.Figure([go.Scatter(x=[row["elapsed_s"] for row in model.history], y=[row["loss"] for row in model.history],
+                                   name=LABELS[name]) for name, model in state.models.items() if model.history])
+    curves.update_layout(title="Training loss (standardised MSE)", height=360, margin=dict(l=0, r=0, t=40, b=0),
+                         xaxis_title="training time (s)", legend=dict(orientation="h", y=-0.2),
+                         yaxis=dict(type="log", title="loss", dtick=1, exponentformat="power"))
+    st.plotly_chart(curves, key="compare-curves")
+
+
+@st.fragment(run_every=1.0)
+def live_progress(comparison: Comparison, results_shown: int) -> None:
+    """Refreshes every second; a full rerun when a model finishes (to show it below) and when all are done."""
+    state = comparison.job.state
+    if comparison.job.done or len(state.results) != results_shown:
+        st.rerun()
+    show_progress(comparison, state)
+
+
+if comparison is None:
+    st.info("Train and compare to see the models learn here.")
+    st.stop()
+st.subheader(f"Training on {comparison.data_label}")
+state = comparison.job.state
+if running:
+    live_progress(comparison, len(state.results))
+else:
+    show_progress(comparison, state)
+
+# ------------------------------------------------------------------------------------------ results
+results = state.results
+if not results:
+    st.stop()
+st.subheader("Scores")
+scored_on, n_scored = next((r.scored_on, r.n_scored) for r in results.values())
+table = pd.DataFrame({LABELS[name]: {
+    f"R² ({scored_on} nodes)": f"{r.metrics['r2']:.5f}", "MSE": f"{r.metrics['mse']:.3g}",
+    "PSNR (dB)": f"{r.metrics['psnr']:.1f}", "training time (s)": f"{r.elapsed_s:.1f}", "steps": f"{r.steps:,}",
+} for name, r in results.items()})
+st.dataframe(table, width="stretch")
+best = max(results.values(), key=lambda r: r.metrics["r2"])
+if scored_on == "all":
+    st.caption(f"Scores on all {n_scored:,} nodes: the paper's fitting task. Best R²: **{LABELS[best.name]}**.")
+else:
+    st.caption(f"Scores on the {n_scored:,} held-out nodes ({comparison.holdout:.0%}), never seen in training: "
+               f"how well each model generalises. Best R²: **{LABELS[best.name]}**.")
+
+
+st.subheader("Predictions and errors")
+truth = first_channel(comparison.job.target)
+predictions = {LABELS[name]: first_channel(r.prediction) for name, r in results.items()}
+errors = {f"|error| {label}": np.abs(prediction - truth) for label, prediction in predictions.items()}
+if st.session_state.get("viewer", VIEWERS[0]) == "Plotly":
+    shown = display_mesh(comparison.mesh)
+    if shown.note():
+        st.caption(shown.note())
+    figure = grid_figure(shown, [[("ground truth", truth), *predictions.items()], [None, *errors.items()]],
+                         colorscales=["Viridis", "Hot_r"])
+    html = figure_html(figure, link_cameras=True)
+    st.caption("One colour scale per row (errors: white is none). The cameras are linked: rotate, zoom or pan any "
+               "view and the others follow.")
+    st.iframe(html, height=figure.layout.height + 10)
+    st.download_button("Views (HTML)", lambda: html, file_name="inr-vs-ginr.html", icon=":material/download:")
+else:
+    st.caption("One colour scale per row (errors: white is none). The cameras are linked only in the Plotly viewer "
+               "(sidebar).")
+    show_meshes(comparison.mesh, {"ground truth": truth} | predictions, key="compare-predictions")
+    show_meshes(comparison.mesh, errors, key="compare-errors", colorscales=dict.fromkeys(errors, "Hot_r"))
+if scored_on != "all":
+    st.caption("Errors are drawn on every node; the scores use the held-out ones only.")

@@ -1,0 +1,323 @@
+"""Super-resolution: train on the workspace's mesh, predict the signal on a finer mesh of the same surface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from ginr_core.errors import GinrError
+from ginr_core.export import ply_bytes
+from ginr_core.laplacian import LAPLACIANS
+from ginr_core.mesh import MESH_EXTENSIONS, Mesh
+from ginr_core.models import ModelConfig
+from ginr_core.superres import (
+    STRATEGIES,
+    SUPERRES_FIRST_OMEGA_0,
+    SuperResolutionJob,
+    coarser_latlon_grid,
+    finer_latlon_grid,
+    finer_mesh,
+    latlon_axes,
+    strategies_for,
+    subset_correspondence,
+)
+from ginr_core.training import TrainConfig
+from ginr_core.viz import DisplayMesh, color_range, display_mesh, mesh_figure, point_cloud_figure
+from pages.common import (
+    MAX_UPLOAD_MB,
+    Workspace,
+    enter_via_app,
+    require_signal,
+    show_error,
+    uploaded_mesh,
+    workspace,
+)
+
+enter_via_app(__file__)
+
+EXPLANATIONS = {
+    "kl": "the paper's heuristic: eigenvectors of both meshes, each fine one flipped when its value histogram "
+          "then matches the coarse one better (fixes signs, not rotations within repeated eigenvalues).",
+    "joint": "eigenvectors of the fine mesh only, read at the original vertices for training: the same functions "
+             "on both meshes (needs the original vertices inside the fine mesh).",
+    "interp": "eigenvectors of the coarse mesh only, interpolated barycentrically onto the fine vertices.",
+    "fmap": "cotangent eigenvectors of both meshes, the coarse basis expressed in the fine one by a functional map.",
+    "sh": "analytic spherical harmonics: the same functions on any sphere mesh (spheres only).",
+}
+SUBDIVIDE, UPLOAD, FINER_GRID, HOLD_OUT = (
+    "Subdivide this mesh", "Upload a finer mesh", "Finer lat-lon grid (twice the resolution)",
+    "Hold out every second row and column of this grid",
+)
+MAX_SCATTER_POINTS = 120_000  # the point scatter's browser payload stays a few MB
+SCORE_COLUMNS = {"r2_fit": "R² fit (training)", "r2": "R² shared nodes", "r2_trimmed_90": "R² shared (< 90th pct)",
+                 "r2_trimmed_95": "R² shared (< 95th pct)", "r2_fine_only": "R² fine-only nodes"}
+
+
+@dataclass(frozen=True, eq=False)
+class Target:
+    """A super-resolution problem: train on `coarse`, predict on `fine`; `truth_note` explains `fine_truth`."""
+
+    coarse: Mesh
+    fine: Mesh
+    coarse_target: np.ndarray
+    correspondence: np.ndarray | None
+    fine_truth: np.ndarray | None
+    truth_note: str
+    label: str
+
+
+@st.cache_resource(show_spinner="Building the finer mesh...", max_entries=4)
+def refined(_mesh: Mesh, mesh_key: str, recipe: tuple) -> tuple[Mesh, np.ndarray]:
+    """(mesh, correspondence) of a recipe: ("subdivide", levels, method), ("finer grid",) or ("coarser grid",)."""
+    if recipe[0] == "subdivide":
+        return finer_mesh(_mesh, *recipe[1:])
+    return finer_latlon_grid(_mesh) if recipe[0] == "finer grid" else coarser_latlon_grid(_mesh)
+
+
+@st.cache_resource(show_spinner="Preparing the mesh for display...", max_entries=4)
+def display_arrays(_mesh: Mesh, mesh_key: str) -> tuple:
+    dm = display_mesh(_mesh)
+    return dm.vertices, dm.faces, dm.source_vertex, dm.n_original
+
+
+def shown_mesh(mesh: Mesh) -> DisplayMesh:
+    """The mesh ready to draw. Decimating a large one takes seconds, so its arrays are cached; not the object,
+    whose class goes stale when Streamlit reloads an edited ginr_core.viz."""
+    dm = DisplayMesh(*display_arrays(mesh, mesh.content_hash()))
+    if dm.note():
+        st.caption(dm.note())
+    return dm
+
+
+def scatter_marker_size(n_points: int) -> float:
+    """Pixels per marker so the points cover a surface drawn ~300 px wide: gaps would show the far side through."""
+    return float(np.clip(400 / np.sqrt(n_points), 1.0, 6.0))
+
+
+def first_column(values: np.ndarray) -> np.ndarray:
+    return values if values.ndim == 1 else values[:, 0]
+
+
+def truth_on(ws: Workspace, fine: Mesh, coarse_target: np.ndarray, correspondence) -> tuple[np.ndarray | None, str]:
+    """The workspace signal evaluated on the fine mesh, where it is known there, and what to say about it."""
+    if ws.signal_function is None:
+        return None, (f"The signal ({ws.signal_label}) is only known at the workspace's nodes, so the real "
+                      "super-resolution score (R² at the fine-only nodes) is not available; the table scores the "
+                      "shared nodes only. Analytic and spherical-harmonic signals (Data page) are known everywhere; "
+                      f"on a lat-lon grid, '{HOLD_OUT}' scores any field.")
+    try:
+        truth = ws.signal_function(fine)
+    except GinrError as exc:
+        return None, f"The signal cannot be evaluated on the finer mesh ({exc}), so the fine-only R² is not available."
+    note = f"The signal ({ws.signal_label}) is evaluated on the finer mesh: R² at the fine-only nodes is the real score."
+    if correspondence is not None:
+        mismatch = np.abs(truth[correspondence] - coarse_target).max() / max(np.ptp(coarse_target), 1e-300)
+        if mismatch > 1e-6:
+            note += (f" It differs from the training signal at the shared nodes by up to {mismatch:.1%} of its range "
+                     "(the finer mesh moved them, or changed the bounding box the formula is scaled to): approximate.")
+    return truth, note
+
+
+def choose_target(ws: Workspace) -> Target | None:
+    """The finer mesh chosen on the page, with what is known about the signal there."""
+    mesh, key = ws.mesh, ws.mesh.content_hash()
+    sources = [SUBDIVIDE, UPLOAD] + ([FINER_GRID, HOLD_OUT] if latlon_axes(mesh) is not None else [])
+    source = st.radio("Finer mesh", sources, horizontal=True)
+    if source == HOLD_OUT:
+        coarse, correspondence = refined(mesh, key, ("coarser grid",))
+        return Target(coarse, mesh, ws.signal[correspondence], correspondence, ws.signal,
+                      "Trained on every second latitude and longitude; the workspace signal at the other nodes is "
+                      "the truth: R² at the fine-only nodes is the real score.", f"{coarse.name} -> {mesh.name}")
+    if source == SUBDIVIDE:
+        c = st.columns(2)
+        method = c[0].radio("Subdivision", ["midpoint", "loop"], horizontal=True,
+                            help="Each triangle becomes four. Midpoint keeps the surface (and the original vertices); "
+                                 "loop smooths it, moving the original vertices. On a sphere the new vertices are put "
+                                 "on the sphere.")
+        levels = c[1].radio("Levels", [1, 2], horizontal=True, help="Each level multiplies the node count by about 4.")
+        fine, correspondence = refined(mesh, key, ("subdivide", levels, method))
+    elif source == FINER_GRID:
+        fine, correspondence = refined(mesh, key, ("finer grid",))
+    else:
+        upload = st.file_uploader(f"Finer mesh of the same surface ({', '.join(MESH_EXTENSIONS)}; up to "
+                                  f"{MAX_UPLOAD_MB} MB)", type=list(MESH_EXTENSIONS))
+        if upload is None:
+            return None
+        fine, report = uploaded_mesh(upload.file_id, upload.getvalue(), upload.name, "largest")
+        for message in report.messages():
+            st.caption(message)
+        if fine.n_vertices <= mesh.n_vertices:
+            st.warning(f"{upload.name} has {fine.n_vertices:,} nodes, no more than the workspace's {mesh.n_vertices:,}: "
+                       "it is not finer.")
+        try:
+            correspondence = subset_correspondence(mesh, fine)
+        except GinrError:
+            correspondence = None
+            st.caption("The uploaded mesh does not contain the workspace's vertices: 'joint' does not apply, and "
+                       "shared-node scores read the fine prediction by interpolation at the original vertices.")
+    return Target(mesh, fine, ws.signal, correspondence, *truth_on(ws, fine, ws.signal, correspondence),
+                  f"{mesh.name} -> {fine.name}")
+
+
+# ------------------------------------------------------------------------------------------- page
+ws = workspace()
+st.title("Super-resolution")
+st.write("A GINR trained on a mesh can predict the signal on a finer mesh of the same surface: it only needs the "
+         "spectral features of the new nodes. Two separate eigen-solves do not agree (signs, rotations within "
+         "repeated eigenvalues), so a **transfer strategy** makes the coarse and fine features match.")
+st.write(f"**Domain:** {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {ws.signal_label or 'none'}")
+require_signal(ws)
+
+st.header("1. Finer mesh")
+try:
+    target = choose_target(ws)
+except Exception as exc:  # a bad upload: explain, keep the page
+    show_error(exc)
+    target = None
+if target is not None:
+    c = st.columns(3)
+    c[0].metric("Training (coarse) nodes", f"{target.coarse.n_vertices:,}")
+    c[1].metric("Fine nodes", f"{target.fine.n_vertices:,}")
+    shared = target.coarse.n_vertices if target.correspondence is not None else 0
+    c[2].metric("Fine-only nodes", f"{target.fine.n_vertices - shared:,}")
+    (st.info if target.fine_truth is not None else st.warning)(target.truth_note, icon=":material/fact_check:")
+
+    # ------------------------------------------------------------------------------------- strategies
+    st.header("2. Strategies")
+    available = strategies_for(target.coarse, target.fine, target.correspondence is not None)
+    st.markdown("\n".join(f"- **{s}**: {EXPLANATIONS[s]}" + ("" if s in available else " *Does not apply here.*")
+                          for s in STRATEGIES))
+    job = st.session_state.get("superres_job")
+    running = job is not None and not job.done
+    k_max = max(2, min(400, target.coarse.n_vertices - 2))
+    with st.form("superres-settings"):
+        strategies = st.multiselect("Strategies (trained one after the other, same budget each)", available,
+                                    default=[s for s in ("joint", "kl") if s in available])
+        c = st.columns(4)
+        budget = c[0].number_input("Time budget per strategy (s)", 1.0, 3600.0, 15.0)
+        k = c[1].number_input("Embedding size k", 2, k_max, min(36, k_max),
+                              help="Few columns interpolate more smoothly between the training nodes.")
+        laplacian = c[2].selectbox("Laplacian", LAPLACIANS, help="Used by kl, joint and interp (fmap: cotangent).")
+        first_omega_0 = c[3].number_input("omega_0 (first layer)", 0.5, 300.0, SUPERRES_FIRST_OMEGA_0,
+                                          help="Low values interpolate between the training nodes; the fitting "
+                                               "default (90) memorises them and predicts poorly in between.")
+        launched = st.form_submit_button("Run super-resolution", type="primary", disabled=running,
+                                         help="A run is in progress: cancel it first." if running else None)
+    if launched:
+        try:
+            job = SuperResolutionJob(
+                target.coarse, target.fine, target.coarse_target, strategies, k=int(k), laplacian=laplacian,
+                correspondence=target.correspondence, fine_truth=target.fine_truth,
+                model_config=ModelConfig(k=int(k), first_omega_0=first_omega_0),
+                train_config=TrainConfig(time_budget_s=budget, snapshot_every_s=None),
+            ).start()
+            st.session_state.superres_job, st.session_state.superres_label = job, target.label
+        except Exception as exc:
+            show_error(exc)
+
+
+# ------------------------------------------------------------------------------------------ progress
+STATUS_TEXT = {"pending": "waiting", "transferring": "computing the features", "training": "training",
+               "done": "done", "cancelled": "cancelled", "failed": "failed"}
+
+
+def show_progress(job: SuperResolutionJob) -> None:
+    for outcome in job.state:
+        p = outcome.progress
+        if outcome.status == "training" and p is not None:
+            fraction = p.elapsed_s / max(p.elapsed_s + p.eta_s, 1e-9)
+            text = f"**{outcome.strategy}**: training, step {p.step:,}, R² (training) {p.r2:.4f}, ETA {p.eta_s:.0f} s"
+        else:
+            fraction = 1.0 if outcome.status in ("done", "cancelled", "failed") else 0.0
+            text = f"**{outcome.strategy}**: {STATUS_TEXT[outcome.status]}"
+        st.progress(min(max(fraction, 0.0), 1.0), text=text)
+    if st.button("Cancel", icon=":material/stop_circle:"):
+        job.cancel()
+
+
+@st.fragment(run_every=1.0)
+def live_progress(job: SuperResolutionJob) -> None:
+    """Refreshes every second while the strategies run; one full rerun when they end, to draw the results."""
+    if job.done:
+        st.rerun()
+    show_progress(job)
+
+
+# ------------------------------------------------------------------------------------------- results
+def score_table(job: SuperResolutionJob) -> pd.DataFrame:
+    outcomes = job.state
+    any_failed = any(o.error for o in outcomes)
+    rows = []
+    for o in outcomes:
+        row = {"strategy": o.strategy, "status": o.status}
+        row.update({name: (o.scores or {}).get(key) for key, name in SCORE_COLUMNS.items()
+                    if key != "r2_fine_only" or job.fine_truth is not None})
+        row.update({"steps": o.progress.step if o.progress else None, "seconds": round(o.seconds, 1)})
+        if any_failed:
+            row["error"] = o.error or ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def show_results(job: SuperResolutionJob) -> None:
+    st.caption(f"Results for {st.session_state.get('superres_label', '')}.")
+    st.dataframe(score_table(job), hide_index=True, width="stretch",
+                 column_config={name: st.column_config.NumberColumn(format="%.4f") for name in SCORE_COLUMNS.values()})
+    st.caption("Shared nodes: the training nodes, where the truth is known; the fine prediction read there should "
+               "match it (self-consistency, the paper's score; trimmed: nodes below the 90th / 95th percentile of "
+               "squared error). Fine-only nodes: the new ones, never seen in training."
+               + ("" if job.fine_truth is not None else " **R² at the fine-only nodes is not available: the signal "
+                                                        "is not known there.**"))
+    trained = [o for o in job.state if o.fine_prediction is not None]
+    if not trained:
+        return
+    with st.expander("What each strategy did"):
+        st.markdown("\n".join(f"- **{o.strategy}**: {' '.join(o.notes)}" for o in trained))
+    c = st.columns(2)
+    by_name = {o.strategy: o for o in trained}
+    outcome = by_name[c[0].radio("Strategy shown", list(by_name), horizontal=True)]
+    scatter = c[1].radio("Fine prediction drawn as", ["point scatter", "mesh"], horizontal=True,
+                         help="The point scatter shows every fine node, to make the resolution visible.") == "point scatter"
+    coarse_values, fine_values = first_column(outcome.coarse_prediction), first_column(outcome.fine_prediction)
+    cmin, cmax = color_range(coarse_values, fine_values)
+    error = (first_column(job.coarse_target) - first_column(outcome.shared_prediction)) ** 2
+    c = st.columns(3)
+    with c[0]:
+        coarse_shown = shown_mesh(job.coarse)
+        st.plotly_chart(mesh_figure(coarse_shown, coarse_values, cmin=cmin, cmax=cmax, height=440,
+                                    title=f"Original: {job.coarse.n_vertices:,} nodes"), key="coarse-view")
+    with c[1]:
+        if scatter:
+            points = np.arange(job.fine.n_vertices)
+            if len(points) > MAX_SCATTER_POINTS:
+                points = np.sort(np.random.default_rng(0).choice(points, MAX_SCATTER_POINTS, replace=False))
+            figure = point_cloud_figure(job.fine.vertices[points], fine_values[points], cmin=cmin, cmax=cmax,
+                                        size=scatter_marker_size(len(points)), height=440,
+                                        title=f"Super-resolved: {len(points):,} of {job.fine.n_vertices:,} nodes")
+        else:
+            figure = mesh_figure(shown_mesh(job.fine), fine_values, cmin=cmin, cmax=cmax, height=440,
+                                 title=f"Super-resolved: {job.fine.n_vertices:,} nodes")
+        st.plotly_chart(figure, key="fine-view")
+    with c[2]:
+        st.plotly_chart(mesh_figure(coarse_shown, error, colorscale="Hot_r", height=440,
+                                    title="Squared error at the shared nodes"), key="error-view")
+    if st.session_state.get("viewer", "Plotly") != "Plotly":
+        st.caption("This page draws with Plotly whatever the 3D viewer: the point scatter needs it.")
+    st.download_button("Super-resolved prediction (PLY)", lambda: ply_bytes(job.fine, {"prediction": fine_values}),
+                       file_name=f"superres-{outcome.strategy}.ply",
+                       help="The fine mesh with the selected strategy's prediction as a vertex property.")
+
+
+job = st.session_state.get("superres_job")
+if target is not None or job is not None:
+    st.header("3. Results")
+if job is None:
+    if target is not None:
+        st.info("Run the strategies to compare them here.")
+elif not job.done:
+    live_progress(job)
+else:
+    show_results(job)

@@ -1,0 +1,228 @@
+"""Time series: learn a signal over time (time as an extra model input), score the frames it never saw,
+and play ground truth against prediction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from ginr_core.animation import FORMATS, animated_figure, animation_bytes, browser_frames
+from ginr_core.gridded import open_grid
+from ginr_core.mesh import Mesh
+from ginr_core.temporal import SeriesFit, TimeSeries, gray_scott_series, grid_series, score_series, series_model_config, series_train_config
+from ginr_core.training import GINRRegressor, TrainingJob
+from pages.common import MAX_UPLOAD_MB, compute_embedding, enter_via_app, progress_bar, show_error, workspace
+
+enter_via_app(__file__)
+
+MAX_EXPORT_FRAMES = 300
+
+
+@dataclass
+class SeriesChoice:
+    """The series being studied and the domain it lives on."""
+
+    mesh: Mesh
+    series: TimeSeries
+    label: str
+
+
+@dataclass
+class SeriesRun:
+    """A training job on every `stride`-th frame of a series, and its scores once it is done."""
+
+    job: TrainingJob
+    choice: SeriesChoice
+    features: np.ndarray
+    trained: np.ndarray
+    fit: SeriesFit | None = None
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def uploaded_grid(file_id: str, _data: bytes, filename: str):
+    return open_grid(_data, filename, max_bytes=MAX_UPLOAD_MB * 2**20)
+
+
+ws = workspace()
+st.title("Time series")
+st.write("A signal that changes over time on a fixed domain. A GINR with **time as an extra input** learns every "
+         "*N*-th frame and predicts all of them; the frames in between are never seen in training, so their error "
+         "measures how well the model interpolates in time. The paper: Gray-Scott on the bunny, trained on "
+         "t = 0 mod 10, shown at t = 0 mod 5.")
+
+# ------------------------------------------------------------------------------------------ series
+st.subheader("1 · Series")
+source = st.radio("Series source", ["Gray-Scott on the current domain", "netCDF field along a dimension"], horizontal=True)
+try:
+    if source.startswith("Gray-Scott"):
+        st.caption(f"Domain: {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes); change it on the Data page.")
+        c = st.columns(3)
+        steps = c[0].number_input("Simulation steps", 10, 100_000, 3000, step=500)
+        save_every = c[1].number_input("Keep every Nth step as a frame", 1, 1000, 5)
+        c[2].metric("Frames", f"{len(range(0, int(steps), int(save_every))):,}")
+        if st.button("Simulate", type="primary"):
+            with progress_bar("Simulating Gray-Scott...") as progress:
+                series = gray_scott_series(ws.mesh, steps=int(steps), save_every=int(save_every), progress=progress)
+            st.session_state.series_choice = SeriesChoice(ws.mesh, series, f"Gray-Scott on {ws.mesh_label}")
+    else:
+        st.caption("Any global latitude-longitude netCDF file; one of its dimensions (time, month, level...) plays "
+                   "the role of time. Example: ERA-Interim z, u, v (months x pressure levels).")
+        upload = st.file_uploader("Global latitude-longitude netCDF file", type=["nc", "nc4", "netcdf"], key="series-upload")
+        if upload is not None:
+            grid = uploaded_grid(upload.file_id, upload.getvalue(), upload.name)
+            c = st.columns(4)
+            variable = c[0].selectbox("Variable", list(grid.variables), format_func=lambda v: grid.variables[v].label())
+            dims = [d for d in grid.other_dims(variable) if len(grid.coords.get(d, [])) > 1]
+            if not dims:
+                st.warning(f"'{variable}' has no dimension besides latitude and longitude to play the role of time.")
+            else:
+                over = c[1].selectbox("Dimension used as time", dims)
+                selection = {}
+                for i, dim in enumerate(d for d in dims if d != over):
+                    selection[dim] = c[2 + i % 2].selectbox(dim, range(len(grid.coords[dim])),
+                                                            format_func=lambda j, d=dim: str(grid.coords[d][j]))
+                stride = st.select_slider("Keep every Nth latitude and longitude", [1, 2, 3, 4, 6, 8], 2,
+                                          help="Coarser grids train faster; 1 keeps the file's full resolution.")
+                if st.button("Use this series", type="primary"):
+                    mesh, series = grid_series(grid, variable, over, stride=stride, **selection)
+                    st.session_state.series_choice = SeriesChoice(mesh, series, f"{upload.name}: {series.name}")
+except Exception as exc:
+    show_error(exc)
+
+choice: SeriesChoice | None = st.session_state.get("series_choice")
+if choice is None:
+    st.info("Simulate or load a series to continue.")
+    st.stop()
+series = choice.series
+st.success(f"**{choice.label}**: {series.n_frames:,} frames ({series.labels[0]} … {series.labels[-1]}) on "
+           f"{choice.mesh.n_vertices:,} nodes.")
+
+# ------------------------------------------------------------------------------------------ training
+st.subheader("2 · Train")
+model_defaults, train_defaults = series_model_config(), series_train_config()
+with st.form("series-settings"):
+    c = st.columns(4)
+    stride = c[0].number_input("Train on every Nth frame", 1, max(1, series.n_frames), min(2, series.n_frames),
+                               help="2 = the paper's setting: train on t = 0 mod 10, predict the frames at t = 5 mod 10.")
+    k = c[1].number_input("Embedding columns (k)", 2, max(2, min(256, choice.mesh.n_vertices - 2)), min(64, choice.mesh.n_vertices - 2))
+    budget = c[2].number_input("Time budget (s)", 2.0, 3600.0, 30.0)
+    batch = c[3].number_input("(frame, node) pairs per step", 256, 1_000_000, train_defaults.batch_size)
+    launched = st.form_submit_button("Train on the series", type="primary")
+
+trained = series.training_frames(int(stride))
+if (~trained).sum() == 0:
+    st.caption("Every frame is trained on: the scores below measure fitting, not interpolation in time.")
+elif series.n_frames < 5:
+    st.caption(f"Only {series.n_frames} frames: a held-out frame has little around it to interpolate from.")
+
+if launched:
+    try:
+        run = st.session_state.get("series_run")
+        if run is not None and not run.job.done:
+            run.job.cancel()
+        embedding = compute_embedding(choice.mesh, int(k), "combinatorial")
+        regressor = GINRRegressor(series_model_config(k=int(k)), series_train_config(time_budget_s=budget, batch_size=int(batch)))
+        job = TrainingJob(regressor, embedding.features, series.values[trained], series.times[trained], series=True).start()
+        st.session_state.series_run = SeriesRun(job, choice, embedding.features, trained)
+        st.session_state.pop("series_export", None)
+    except Exception as exc:
+        show_error(exc)
+
+run: SeriesRun | None = st.session_state.get("series_run")
+if run is None:
+    st.stop()
+
+
+@st.fragment(run_every=1.0)
+def live_progress(run: SeriesRun) -> None:
+    """Progress of the running job; hands over to the full page once it has finished."""
+    state = run.job.state
+    if run.job.done:
+        st.rerun()
+    p = state.progress
+    budget_s = run.job.regressor.train_config.time_budget_s or 1.0
+    st.progress(0.0 if p is None else min(p.elapsed_s / budget_s, 1.0),
+                text=f"Training on {int(run.trained.sum())} of {len(run.trained)} frames: {state.status}"
+                     + ("" if p is None else f" · step {p.step:,} · R² ≈ {p.r2:.4f} · {p.eta_s:.0f} s left"))
+    if st.button("Cancel", icon=":material/stop_circle:"):
+        run.job.cancel()
+
+
+if not run.job.done:
+    live_progress(run)
+    st.stop()
+
+state = run.job.state
+if state.status == "failed":
+    st.error(state.error)
+    st.stop()
+if run.fit is None:
+    with st.spinner("Predicting every frame..."):
+        run.fit = score_series(run.job.regressor, run.features, run.choice.series, run.trained)
+fit, series, mesh = run.fit, run.choice.series, run.choice.mesh
+if state.status == "cancelled":
+    st.warning("Training was cancelled; these are the scores of the model as it stood.")
+
+# ------------------------------------------------------------------------------------------ results
+st.subheader("3 · Results")
+frame_r2 = fit.frame_r2()
+c = st.columns(4)
+if fit.held_out is not None:
+    held = np.flatnonzero(~fit.trained)
+    worst = held[np.argmin(frame_r2[held])]
+    c[0].metric("R² on held-out frames", f"{fit.held_out['r2']:.4f}", help="Pooled over every frame not trained on.")
+    c[1].metric("Worst held-out frame", f"{frame_r2[worst]:.3f}", series.labels[worst], delta_color="off")
+else:
+    c[0].metric("R² on held-out frames", "none held out")
+c[2].metric("Mean R² on trained frames", f"{frame_r2[fit.trained].mean():.4f}")
+p = state.progress
+c[3].metric("Training", f"{p.elapsed_s:.0f} s · {p.step:,} steps" if p else "-")
+
+scores = go.Figure()
+x = series.times
+scores.add_trace(go.Scatter(x=x[fit.trained], y=frame_r2[fit.trained], mode="lines+markers", name="trained frames",
+                            marker=dict(size=4)))
+scores.add_trace(go.Scatter(x=x[~fit.trained], y=frame_r2[~fit.trained], mode="markers", name="held-out frames",
+                            marker=dict(symbol="x", size=7)))
+low = max(float(frame_r2.min()), -1.0)
+scores.update_layout(height=300, margin=dict(l=0, r=0, t=30, b=0), title="R² of each frame", xaxis_title="time",
+                     yaxis=dict(title="R²", range=[low - 0.02, 1.01]),
+                     legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"))
+st.plotly_chart(scores, key="frame-scores")
+if frame_r2.min() < -1:
+    st.caption(f"Frames below R² = -1 are off the chart (lowest: {frame_r2.min():.2f} at {series.labels[int(np.argmin(frame_r2))]}). "
+               "A Gray-Scott series starts from random noise, which no smooth model can predict between frames.")
+
+st.markdown("**Ground truth vs prediction over time** (press ▶ Play or drag the slider; ✕ = held-out frame)")
+error = (series.values - fit.prediction) ** 2
+shown = browser_frames(series.n_frames, 3 * mesh.n_vertices)
+labels = [f"{series.labels[i]}{'' if fit.trained[i] else ' ✕'}" for i in shown]
+figure = animated_figure(mesh, {"ground truth": series.values[shown], "prediction": fit.prediction[shown],
+                                "squared error": error[shown]}, labels,
+                         shared_scale=["ground truth", "prediction"], colorscales={"squared error": "Hot_r"})
+if len(shown) < series.n_frames:
+    st.caption(f"Showing {len(shown)} of {series.n_frames} frames, evenly spaced, to keep the page light.")
+st.plotly_chart(figure, key="series-animation")
+
+# ------------------------------------------------------------------------------------------ export
+st.subheader("4 · Export the animation")
+c = st.columns([1, 1, 2])
+fmt = c[0].radio("Format", FORMATS, horizontal=True, format_func=str.upper)
+fps = c[1].number_input("Frames per second", 1, 60, 12)
+export_frames = np.unique(np.linspace(0, series.n_frames - 1, min(series.n_frames, MAX_EXPORT_FRAMES)).round().astype(int))
+if c[2].button(f"Render {len(export_frames)} frames as {fmt.upper()}"):
+    try:
+        with progress_bar("Rendering...") as progress:
+            data = animation_bytes(mesh, {"ground truth": series.values[export_frames], "prediction": fit.prediction[export_frames]},
+                                   [series.labels[i] for i in export_frames], fmt, fps, progress=progress)
+        st.session_state.series_export = (fmt, data)
+    except Exception as exc:
+        show_error(exc)
+export = st.session_state.get("series_export")
+if export is not None:
+    fmt_done, data = export
+    st.download_button(f"Download {fmt_done.upper()} ({len(data) / 2**20:.1f} MB)", data, f"ginr-series.{fmt_done}",
+                       mime="image/gif" if fmt_done == "gif" else "video/mp4")

@@ -1,0 +1,52 @@
+"""The Time series page under AppTest: simulate, train on every second frame, score, render an export."""
+
+import time
+
+from conftest import button, shared_file
+
+
+def _wait_for_training(at, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        at.run()
+        if any(m.label == "R² on held-out frames" for m in at.metric):
+            return at
+        time.sleep(0.5)
+    raise AssertionError("the time series run did not finish")
+
+
+def test_gray_scott_series_end_to_end(app):
+    at = app.switch_page("pages/timeseries.py").run()
+    assert not at.exception
+    assert at.info[0].value.startswith("Simulate or load a series")
+    inputs = {n.label: n for n in at.number_input}
+    inputs["Simulation steps"].set_value(400)
+    inputs["Keep every Nth step as a frame"].set_value(10)
+    button(at, "Simulate").click().run()
+    assert not at.exception and "40 frames" in at.success[0].value
+    inputs = {n.label: n for n in at.number_input}
+    inputs["Embedding columns (k)"].set_value(16)
+    inputs["Time budget (s)"].set_value(2.0)
+    button(at, "Train on the series").click().run()
+    _wait_for_training(at)
+    assert not at.exception and not at.error
+    held_out = next(m for m in at.metric if m.label == "R² on held-out frames")
+    assert float(held_out.value) > -10  # a number, scored on the 20 frames never trained on
+    assert len(at.get("plotly_chart")) == 2  # per-frame scores and the animation
+    button(at, "Render 40 frames as GIF").click().run()
+    assert not at.exception
+    assert at.get("download_button")[0].proto.label.startswith("Download GIF")
+
+
+def test_netcdf_series_from_a_real_file_and_from_garbage(app):
+    at = app.switch_page("pages/timeseries.py").run()
+    at.radio[0].set_value("netCDF field along a dimension").run()
+    at.file_uploader[0].upload("junk.nc", b"CDF\x01 this is not netCDF" * 10).run()
+    assert not at.exception and at.error  # explained, not a traceback
+    at.file_uploader[0].upload("eraint_uvz.nc", shared_file("eraint_uvz.nc").read_bytes()).run()
+    assert not at.exception and not at.error
+    assert at.selectbox[1].label == "Dimension used as time"
+    at.selectbox[1].set_value("level").run()
+    button(at, "Use this series").click().run()
+    assert not at.exception
+    assert "3 frames (level = 200 … level = 850) on 29,040 nodes" in at.success[0].value  # 121 x 240 (stride 2)
