@@ -7,6 +7,7 @@ no traceback is shown for them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .errors import GinrError
@@ -324,7 +325,7 @@ def cmd_compare(args) -> None:
 
 def _series_from_args(args):
     """The mesh and time series of `ginr timeseries`: a netCDF field along one dimension, or Gray-Scott frames."""
-    from .temporal import gray_scott_series, grid_series
+    from .temporal import gray_scott_series, grid_series, series_from_files
 
     if args.netcdf:
         from .gridded import open_grid
@@ -338,6 +339,12 @@ def _series_from_args(args):
         with open_grid(args.netcdf) as grid:
             return grid_series(grid, args.variable, args.over, stride=args.grid_stride, **selection)
     mesh = _mesh_from_args(args)
+    if args.signals:
+        try:
+            times = [float(t) for t in args.times.split(",")] if args.times else None
+        except ValueError:
+            raise GinrError(f"--times takes comma-separated numbers, got '{args.times}'.") from None
+        return mesh, series_from_files([(path, os.path.basename(path)) for path in args.signals], mesh, times)
     with _ProgressBar("Gray-Scott") as bar:
         return mesh, gray_scott_series(mesh, steps=args.gs_steps, save_every=args.save_every, progress=bar)
 
@@ -494,10 +501,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("timeseries", help="learn a signal over time (time as an extra input), score held-out frames",
                        description="Fit a time-conditioned GINR to every --stride-th frame of a series and predict all frames. "
                        "The series is Gray-Scott on the mesh (default; the paper: 3,000 steps, trained on t = 0 mod 10, shown at "
-                       "t = 0 mod 5) or a netCDF field along one dimension (--netcdf FILE --variable z --over level).")
+                       "t = 0 mod 5), per-vertex signal files, one per time (--signals a.npy b.npy ... --times 0,1,...), or a netCDF field "
+                       "along one dimension (--netcdf FILE --variable z --over level).")
     _add_mesh_options(p)
     p.add_argument("--gs-steps", type=int, default=3000, help="Gray-Scott steps (default 3000, as the paper)")
     p.add_argument("--save-every", type=int, default=5, help="keep every Nth Gray-Scott step as a frame (default 5)")
+    p.add_argument("--signals", nargs="+", metavar="FILE", help="per-vertex signal files (.npy/.csv), one per time, on the mesh")
+    p.add_argument("--times", help="comma-separated time stamps of the --signals files (default 0, 1, 2, ...)")
     p.add_argument("--netcdf", metavar="FILE", help="a lat-lon netCDF file instead of Gray-Scott")
     p.add_argument("--variable", default="z", help="netCDF variable (default z)")
     p.add_argument("--over", default="level", help="netCDF dimension that plays the role of time (default level)")

@@ -21,7 +21,7 @@ from .gridded import LatLonGrid
 from .mesh import Mesh
 from .metrics import evaluate
 from .models import ModelConfig, check_series
-from .signals import gray_scott
+from .signals import gray_scott, load_vertex_signal
 from .training import GINRRegressor, Progress, TrainConfig
 
 # Measured on Gray-Scott over an icosphere (2,562 nodes, 600 frames, train on every second frame, k = 64,
@@ -75,6 +75,26 @@ def gray_scott_series(mesh: Mesh, steps: int = 3000, save_every: int = 5, progre
         raise GinrError("The simulation saved no frames: use more steps than save_every.")
     iterations = result.frame_steps - 1
     return TimeSeries(result.frames, iterations.astype(float), [f"t = {t:,}" for t in iterations], "Gray-Scott v")
+
+
+def series_from_files(files: list[tuple[object, str]], mesh: Mesh, times: list[float] | None = None) -> TimeSeries:
+    """Several per-vertex signal files, one per time ((path or bytes, filename) pairs, .npy / .csv / .txt), as a
+    series on `mesh`. `times` gives each file's time stamp (default 0, 1, 2... in the given order); frames are
+    sorted by time."""
+    if not files:
+        raise GinrError("Give at least one signal file.")
+    times = np.arange(len(files), dtype=float) if times is None else np.asarray(times, dtype=float).reshape(-1)
+    if len(times) != len(files):
+        raise GinrError(f"Give one time stamp per file: {len(files)} files, {len(times)} time stamps.")
+    frames = []
+    for source, name in files:
+        values = load_vertex_signal(source, name, mesh)
+        if values.ndim != 1:
+            raise GinrError(f"{name} holds {values.shape[1]} values per vertex; a series frame needs one.")
+        frames.append(values)
+    order = np.argsort(times, kind="stable")
+    labels = [f"{files[i][1]} (t = {times[i]:g})" for i in order]
+    return TimeSeries(np.stack(frames)[order], times[order], labels, "uploaded signals")
 
 
 def grid_series(grid: LatLonGrid, variable: str, dim: str, stride: int = 1, **selection: int) -> tuple[Mesh, TimeSeries]:

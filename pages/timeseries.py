@@ -10,9 +10,19 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ginr_core.animation import FORMATS, animated_figure, animation_bytes, browser_frames
+from ginr_core.errors import GinrError
 from ginr_core.gridded import open_grid
 from ginr_core.mesh import Mesh
-from ginr_core.temporal import SeriesFit, TimeSeries, gray_scott_series, grid_series, score_series, series_model_config, series_train_config
+from ginr_core.temporal import (
+    SeriesFit,
+    TimeSeries,
+    gray_scott_series,
+    grid_series,
+    score_series,
+    series_from_files,
+    series_model_config,
+    series_train_config,
+)
 from ginr_core.training import GINRRegressor, TrainingJob
 from pages.common import MAX_UPLOAD_MB, compute_embedding, enter_via_app, progress_bar, show_error, workspace
 
@@ -55,9 +65,11 @@ st.write("A signal that changes over time on a fixed domain. A GINR with **time 
 
 # ------------------------------------------------------------------------------------------ series
 st.subheader("1 · Series")
-source = st.radio("Series source", ["Gray-Scott on the current domain", "netCDF field along a dimension"], horizontal=True)
+GRAY_SCOTT, FILES, NETCDF = ("Gray-Scott on the current domain", "Signal files, one per time",
+                             "netCDF field along a dimension")
+source = st.radio("Series source", [GRAY_SCOTT, FILES, NETCDF], horizontal=True)
 try:
-    if source.startswith("Gray-Scott"):
+    if source == GRAY_SCOTT:
         st.caption(f"Domain: {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes); change it on the Data page.")
         c = st.columns(3)
         steps = c[0].number_input("Simulation steps", 10, 100_000, 3000, step=500)
@@ -67,6 +79,18 @@ try:
             with progress_bar("Simulating Gray-Scott...") as progress:
                 series = gray_scott_series(ws.mesh, steps=int(steps), save_every=int(save_every), progress=progress)
             st.session_state.series_choice = SeriesChoice(ws.mesh, series, f"Gray-Scott on {ws.mesh_label}")
+    elif source == FILES:
+        st.caption(f"One value per vertex of the current domain ({ws.mesh_label}, {ws.mesh.n_vertices:,} nodes) "
+                   "in each file (.npy, .csv or .txt), one file per time.")
+        uploads = st.file_uploader("Signal files", type=["npy", "csv", "txt"], accept_multiple_files=True, key="series-files")
+        stamps = st.text_input("Time stamps (comma-separated, one per file in upload order; empty: 0, 1, 2, ...)")
+        if uploads and st.button("Use these signals", type="primary"):
+            try:
+                times = [float(t) for t in stamps.split(",")] if stamps.strip() else None
+            except ValueError:
+                raise GinrError(f"Time stamps must be numbers separated by commas, got '{stamps}'.") from None
+            series = series_from_files([(u.getvalue(), u.name) for u in uploads], ws.mesh, times)
+            st.session_state.series_choice = SeriesChoice(ws.mesh, series, f"{len(uploads)} uploaded signals on {ws.mesh_label}")
     else:
         st.caption("Any global latitude-longitude netCDF file; one of its dimensions (time, month, level...) plays "
                    "the role of time. Example: ERA-Interim z, u, v (months x pressure levels).")

@@ -120,3 +120,23 @@ def test_timeseries_command_scores_held_out_frames_and_animates(tmp_path, capsys
 def test_timeseries_rejects_a_bad_selection(capsys):
     assert main(["timeseries", "--netcdf", "x.nc", "--select", "month"]) == 2
     assert "DIM=INDEX" in capsys.readouterr().err
+
+
+def test_timeseries_from_signal_files(tmp_path, capsys):
+    import numpy as np
+
+    from ginr_core.domains import make_domain
+
+    x = make_domain("torus").vertices[:, 0]
+    paths = []
+    for t in range(5):
+        paths.append(str(tmp_path / f"t{t}.npy"))
+        np.save(paths[-1], np.sin(2 * x + 0.2 * t))
+    out = tmp_path / "series.npz"
+    assert main(["timeseries", "--domain", "torus", "--signals", *paths, "--times", "0,1,2,3,4", "--k", "16",
+                 "--budget", "2", "--out", str(out)]) == 0
+    with np.load(out) as z:
+        assert z["times"].tolist() == [0, 1, 2, 3, 4] and z["prediction"].shape == (5, x.size)
+    assert "R2 on the held-out frames" in capsys.readouterr().out
+    assert main(["timeseries", "--domain", "torus", "--signals", *paths, "--times", "0,1,x"]) == 2
+    assert "comma-separated numbers" in capsys.readouterr().err

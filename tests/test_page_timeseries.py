@@ -50,3 +50,27 @@ def test_netcdf_series_from_a_real_file_and_from_garbage(app):
     button(at, "Use this series").click().run()
     assert not at.exception
     assert "3 frames (level = 200 … level = 850) on 29,040 nodes" in at.success[0].value  # 121 x 240 (stride 2)
+
+
+def test_series_from_uploaded_signal_files(app):
+    import io
+
+    import numpy as np
+
+    from ginr_core.domains import make_domain
+
+    x = make_domain("icosphere", level=4).vertices[:, 0]  # the default workspace domain
+    at = app.switch_page("pages/timeseries.py").run()
+    at.radio[0].set_value("Signal files, one per time").run()
+    for t in (0, 1, 2):
+        buffer = io.BytesIO()
+        np.save(buffer, np.sin(3 * x + t))
+        at.file_uploader[0].upload(f"t{t}.npy", buffer.getvalue())
+    at.run()
+    at.text_input[0].set_value("0, 0.5, 1")
+    button(at, "Use these signals").click().run()
+    assert not at.exception and not at.error
+    assert "3 frames (t0.npy (t = 0) … t2.npy (t = 1)) on 2,562 nodes" in at.success[0].value
+    at.text_input[0].set_value("0, 0.5").run()
+    button(at, "Use these signals").click().run()
+    assert any("one time stamp per file" in e.value for e in at.error)

@@ -11,6 +11,7 @@ from ginr_core.temporal import (
     fit_time_series,
     gray_scott_series,
     grid_series,
+    series_from_files,
     series_model_config,
     series_train_config,
 )
@@ -91,3 +92,23 @@ def test_era_levels_as_a_series():
     assert mesh.n_vertices == series.n_nodes == 61 * 120
     assert series.values[0].mean() > series.values[2].mean()  # geopotential grows with height
     np.testing.assert_allclose(series.values[1], grid.field("z", month=0, level=1).reshape(241, 480)[::4, ::4].reshape(-1))
+
+
+def test_series_from_files_sorts_by_time_and_checks_counts(sphere, tmp_path):
+    mesh, _ = sphere
+    waves = travelling_wave(mesh, [0.0, 1.0, 2.0])
+    files = []
+    for i in (2, 0, 1):  # uploaded out of order
+        path = tmp_path / f"frame{i}.npy"
+        np.save(path, waves[i])
+        files.append((str(path), path.name))
+    series = series_from_files(files, mesh, times=[2.0, 0.0, 1.0])
+    np.testing.assert_allclose(series.values, waves)
+    assert series.labels[0] == "frame0.npy (t = 0)"
+    with pytest.raises(GinrError, match="one time stamp per file"):
+        series_from_files(files, mesh, times=[0.0, 1.0])
+    with pytest.raises(GinrError, match="strictly increasing"):
+        series_from_files(files, mesh, times=[1.0, 1.0, 2.0])
+    np.save(tmp_path / "short.npy", np.arange(5.0))
+    with pytest.raises(GinrError, match="5 values"):
+        series_from_files([(str(tmp_path / "short.npy"), "short.npy")], mesh)
