@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import secrets
 import socket
@@ -71,7 +72,19 @@ def atomic_write(path: str | Path, data: bytes | Callable[[IO[bytes]], Any]) -> 
 
 
 def _json_bytes(obj: Any) -> bytes:
-    return json.dumps(obj, indent=2, default=_jsonable).encode()
+    """Strict JSON (other tools and browsers reject Infinity / NaN): non-finite numbers, such as the infinite
+    PSNR of an exact fit, are stored as null."""
+    return json.dumps(_finite(json.loads(json.dumps(obj, default=_jsonable))), indent=2, allow_nan=False).encode()
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {key: _finite(value) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(value) for value in obj]
+    return obj
 
 
 def _jsonable(obj: Any) -> Any:

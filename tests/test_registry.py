@@ -164,3 +164,19 @@ def test_failed_and_deleted_runs(data):
     assert not info.path.exists() and registry.list_runs() == []
     with pytest.raises(GinrError):
         registry.finish(info.id, "finished")
+
+
+def test_metrics_are_strict_json_even_for_an_exact_fit(runs_root):
+    import json
+    import math
+
+    registry = Registry(runs_root)
+    run_id = registry.create_run({"domain": "test"}, ModelConfig(), TrainConfig())
+    registry.finish(run_id, "done", metrics={"r2": 1.0, "psnr": math.inf, "mse": np.float64(0.0)})
+
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    stored = json.loads((registry.run_dir(run_id) / "metrics.json").read_text(), parse_constant=refuse)
+    assert stored == {"r2": 1.0, "psnr": None, "mse": 0.0}
+    assert registry.get(run_id).metrics["psnr"] is None
