@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 
 Schedule = Literal["cosine", "constant", "plateau"]
 WEIGHTS_FILE = "model.pt"
+HISTORY_SAVE_EVERY_S = 10.0  # a registered run's learning curves are saved this often while it trains
 MODEL_FILE = "model.json"
 
 
@@ -529,6 +530,7 @@ class TrainingJob(BackgroundJob):
         self.on_progress = on_progress
         super().__init__()
         self._state = JobState()
+        self._history_saved_at = 0.0
 
     @classmethod
     def on_mesh(cls, regressor: GINRRegressor, mesh, features: np.ndarray, target: np.ndarray, *,
@@ -557,6 +559,10 @@ class TrainingJob(BackgroundJob):
         if progress.snapshot is not None:
             changes.update(snapshot=progress.snapshot, snapshot_step=progress.step)
         self._update(**changes)
+        run_id = self._state.run_id
+        if self.registry is not None and run_id is not None and progress.elapsed_s >= self._history_saved_at + HISTORY_SAVE_EVERY_S:
+            self.registry.save_history(run_id, self.regressor.history_)  # an interrupted run keeps its curves
+            self._history_saved_at = progress.elapsed_s
         if self.on_progress is not None:
             self.on_progress(progress)
 

@@ -180,3 +180,23 @@ def test_metrics_are_strict_json_even_for_an_exact_fit(runs_root):
     stored = json.loads((registry.run_dir(run_id) / "metrics.json").read_text(), parse_constant=refuse)
     assert stored == {"r2": 1.0, "psnr": None, "mse": 0.0}
     assert registry.get(run_id).metrics["psnr"] is None
+
+
+def test_history_is_saved_while_the_run_trains(data, monkeypatch):
+    import time
+
+    import ginr_core.training as training
+
+    monkeypatch.setattr(training, "HISTORY_SAVE_EVERY_S", 0.2)
+    registry = Registry()
+    x, y = data
+    job = TrainingJob(GINRRegressor(SMALL, TrainConfig(threads=1, time_budget_s=30, log_every=1)), x, y,
+                      registry=registry).start()
+    while job.state.run_id is None:
+        time.sleep(0.01)
+    deadline = time.time() + 20
+    while time.time() < deadline and not registry.load_history(job.state.run_id):
+        time.sleep(0.05)
+    assert job.state.status == "running" and len(registry.load_history(job.state.run_id)) > 0
+    job.cancel()
+    job.join(timeout=30)
