@@ -18,13 +18,21 @@ from .viz import color_range, display_mesh, side_by_side_figure, to_pyvista
 
 FORMATS = ("gif", "mp4")
 MAX_FRAMES = 2000
+MAX_FPS = 50  # GIF delays are whole hundredths of a second, and browsers slow delays under 2 to 10
 MAX_BROWSER_VALUES = 2_000_000  # per-vertex values sent to the browser for an interactive animation (~10 MB)
 
 
+MAX_EXPORT_FRAMES = 300  # a GIF / MP4 export renders at most this many frames
+
+
+def evenly_spaced(n_frames: int, most: int) -> np.ndarray:
+    """At most `most` frame indices, evenly spaced, first and last included."""
+    return np.unique(np.linspace(0, n_frames - 1, max(1, min(n_frames, most))).round().astype(int))
+
+
 def browser_frames(n_frames: int, n_values_per_frame: int, max_frames: int = 120) -> np.ndarray:
-    """Evenly spaced frame indices (first and last included) that keep an interactive animation light."""
-    keep = int(min(n_frames, max_frames, max(2, MAX_BROWSER_VALUES // max(n_values_per_frame, 1))))
-    return np.unique(np.linspace(0, n_frames - 1, keep).round().astype(int))
+    """Frame indices that keep an interactive animation light (see MAX_BROWSER_VALUES)."""
+    return evenly_spaced(n_frames, min(max_frames, max(2, MAX_BROWSER_VALUES // max(n_values_per_frame, 1))))
 
 
 def animated_figure(
@@ -120,13 +128,13 @@ def encode(frames: Iterator[np.ndarray], fmt: str = "gif", fps: float = 10.0) ->
     """Encode RGB frames as a looping GIF or an H.264 MP4 (even-sized, yuv420p: plays in every browser)."""
     if fmt not in FORMATS:
         raise GinrError(f"Unknown animation format '{fmt}'; choose gif or mp4.")
-    if fps <= 0:
-        raise GinrError("Frames per second must be positive.")
+    if not 0 < fps <= MAX_FPS:
+        raise GinrError(f"Frames per second must be between 0 and {MAX_FPS}.")
     buffer = io.BytesIO()
     if fmt == "gif":
         from PIL import Image
 
-        images = [Image.fromarray(frame) for frame in frames]
+        images = [Image.fromarray(frame).quantize(256) for frame in frames]  # palette images: a third of RGB
         if not images:
             raise GinrError("No frames to encode.")
         images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)

@@ -352,9 +352,12 @@ def _series_from_args(args):
 def cmd_timeseries(args) -> None:
     import numpy as np
 
-    from .animation import animation_bytes
+    from .animation import FORMATS, MAX_EXPORT_FRAMES, animation_bytes, evenly_spaced
     from .temporal import fit_time_series, series_train_config
 
+    fmt = args.animation.rsplit(".", 1)[-1].lower() if args.animation else None
+    if fmt is not None and fmt not in FORMATS:
+        raise GinrError(f"--animation must end in .gif or .mp4, got '{args.animation}'.")
     mesh, series = _series_from_args(args)
     features = _features_for(mesh, "spectral", args.k, args.laplacian)
     trained = series.training_frames(args.stride)
@@ -368,10 +371,11 @@ def cmd_timeseries(args) -> None:
     if fit.held_out is not None:
         worst = int(np.argmin(np.where(fit.trained, np.inf, fit.frame_r2())))
         print(f"R2 on the held-out frames: {fit.held_out['r2']:.5f} (worst: {series.labels[worst]}, {fit.frame_r2()[worst]:.4f})")
-    if args.animation:
-        fmt = args.animation.rsplit(".", 1)[-1].lower()
-        with _ProgressBar("Rendering") as bar:
-            data = animation_bytes(mesh, {"truth": series.values, "prediction": fit.prediction}, series.labels, fmt, args.fps, progress=bar)
+    if fmt is not None:
+        frames = evenly_spaced(series.n_frames, MAX_EXPORT_FRAMES)
+        with _ProgressBar(f"Rendering {len(frames)} frames") as bar:
+            data = animation_bytes(mesh, {"truth": series.values[frames], "prediction": fit.prediction[frames]},
+                                   [series.labels[i] for i in frames], fmt, args.fps, progress=bar)
         with open(args.animation, "wb") as f:
             f.write(data)
         print(f"wrote {args.animation}")

@@ -215,7 +215,8 @@ class InputEncoder(nn.Module):
             self.center.copy_(torch.as_tensor((lo + hi) / 2))
             self.scale.copy_(torch.as_tensor(max(float((hi - lo).max()) / 2, 1e-12)))
         if self.config.time_input and times is not None:
-            self.time_range.copy_(torch.as_tensor([float(np.min(times)), max(float(np.max(times)), float(np.min(times)) + 1e-12)]))
+            lo, hi = float(np.min(times)), float(np.max(times))
+            self.time_range.copy_(torch.as_tensor([lo, hi if hi > lo else lo + 1.0]))  # one time stamp: span 1
 
     def forward(self, features: torch.Tensor, times: torch.Tensor | None = None, signal: torch.Tensor | None = None) -> torch.Tensor:
         x = features[:, : self.k]

@@ -22,7 +22,7 @@ from .mesh import Mesh
 from .metrics import evaluate
 from .models import ModelConfig, check_series
 from .signals import gray_scott, load_vertex_signal
-from .training import GINRRegressor, Progress, TrainConfig
+from .training import BackgroundJob, GINRRegressor, Progress, TrainConfig
 
 # Measured on Gray-Scott over an icosphere (2,562 nodes, 600 frames, train on every second frame, k = 64,
 # 30 s, one CPU thread), pooled R^2 on the held-out frames: batch 8192 / first-layer omega_0 30: 0.9971;
@@ -61,10 +61,13 @@ class TimeSeries:
         return self.values.shape[1]
 
     def training_frames(self, stride: int) -> np.ndarray:
-        """Boolean mask of the frames a model sees with `stride` (frames 0, stride, 2 stride, ...); the rest are held out."""
+        """Boolean mask of the frames a model sees with `stride`: frames 0, stride, 2 stride, ... and always the
+        last one, so every held-out frame lies between two trained ones (interpolation, never extrapolation)."""
         if stride < 1:
             raise GinrError("The training stride must be 1 or more.")
-        return np.arange(self.n_frames) % stride == 0
+        mask = np.arange(self.n_frames) % stride == 0
+        mask[-1] = True
+        return mask
 
 
 def gray_scott_series(mesh: Mesh, steps: int = 3000, save_every: int = 5, progress=None, **params) -> TimeSeries:
@@ -104,14 +107,17 @@ def grid_series(grid: LatLonGrid, variable: str, dim: str, stride: int = 1, **se
     if dim not in grid.other_dims(variable):
         raise GinrError(f"'{variable}' has no dimension '{dim}'; choose from {', '.join(grid.other_dims(variable)) or 'none'}.")
     coords = np.asarray(grid.coords[dim])
+    if np.issubdtype(coords.dtype, np.datetime64):  # dates keep their spacing, in days since the first
+        coords = (coords - coords.min()) / np.timedelta64(1, "D")
     rows = np.arange(0, len(grid.lat), stride)
     cols = np.arange(0, len(grid.lon), stride)
     frames = [grid.field(variable, **{**selection, dim: i}).reshape(len(grid.lat), len(grid.lon))[np.ix_(rows, cols)].reshape(-1)
               for i in range(len(coords))]
-    numeric = np.issubdtype(coords.dtype, np.number) and len(coords) > 0
+    labels_of = np.asarray(grid.coords[dim])
+    numeric = np.issubdtype(coords.dtype, np.number) and len(np.unique(coords)) == len(coords)
     order = np.argsort(coords) if numeric else np.arange(len(coords))
-    times = coords[order].astype(float) if numeric and len(np.unique(coords)) == len(coords) else np.arange(len(coords), dtype=float)
-    labels = [f"{dim} = {coords[i]}" for i in order]
+    times = coords[order].astype(float) if numeric else np.arange(len(coords), dtype=float)
+    labels = [f"{dim} = {labels_of[i]}" for i in order]
     mesh = latlon_grid(grid.lat[rows], grid.lon[cols])
     series = TimeSeries(np.stack([frames[i] for i in order]), times, labels, f"{variable} over {dim}")
     return mesh, series
@@ -145,7 +151,7 @@ def series_train_config(**changes) -> TrainConfig:
 
 def score_series(regressor: GINRRegressor, features: np.ndarray, series: TimeSeries, trained: np.ndarray) -> SeriesFit:
     """Predict every frame of `series` and score it, frame by frame and pooled over the held-out frames."""
-    prediction = regressor.predict_series(features, series.times)
+    prediction = regressor.predict_series(features, series.times).astype(np.float32)  # half the memory, ample precision
     frame_metrics = [evaluate(series.values[i], prediction[i]) for i in range(series.n_frames)]
     held = ~np.asarray(trained, dtype=bool)
     held_out = evaluate(series.values[held].reshape(-1), prediction[held].reshape(-1)) if held.any() else None
@@ -168,3 +174,51 @@ def fit_time_series(
     regressor = GINRRegressor(model_config or series_model_config(), train_config or series_train_config())
     regressor.fit_series(features, series.values[trained], series.times[trained], callback=callback, cancel=cancel)
     return score_series(regressor, features, series, trained)
+
+
+@dataclass(frozen=True)
+class SeriesJobState:
+    """status: "pending", "running" (training, then predicting every frame), "done", "cancelled" or "failed"."""
+
+    status: str = "pending"
+    progress: Progress | None = None
+    fit: SeriesFit | None = None
+    error: str | None = None
+
+
+class SeriesJob(BackgroundJob):
+    """`fit_time_series` in a background thread: training progress, then the scored fit (every frame predicted
+    in the background too, so a dashboard never blocks on it)."""
+
+    thread_name = "ginr-series"
+
+    def __init__(self, features: np.ndarray, series: TimeSeries, stride: int = 2,
+                 model_config: ModelConfig | None = None, train_config: TrainConfig | None = None):
+        super().__init__()
+        self.features, self.series, self.stride = features, series, stride
+        self.model_config, self.train_config = model_config, train_config
+        self.budget_s = (train_config or series_train_config()).time_budget_s
+        self._state = SeriesJobState()
+
+    @property
+    def state(self) -> SeriesJobState:
+        with self._lock:
+            return self._state
+
+    @property
+    def done(self) -> bool:
+        return self.state.status in ("done", "cancelled", "failed")
+
+    def _set(self, **changes) -> None:
+        with self._lock:
+            self._state = replace(self._state, **changes)
+
+    def run(self) -> SeriesJobState:
+        self._set(status="running")
+        try:
+            fit = fit_time_series(self.features, self.series, self.stride, self.model_config, self.train_config,
+                                  callback=lambda p: self._set(progress=p), cancel=self._cancel)
+            self._set(status="cancelled" if fit.regressor.stop_reason_ == "cancelled" else "done", fit=fit)
+        except Exception as exc:  # the UI shows the message
+            self._set(status="failed", error=str(exc) if isinstance(exc, GinrError) else f"{type(exc).__name__}: {exc}")
+        return self.state

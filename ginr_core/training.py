@@ -198,6 +198,8 @@ class GINRRegressor:
     def predict_series(self, features: np.ndarray, times: np.ndarray) -> np.ndarray:
         """Predictions at every node for each of `times`: (T, n), or (T, n, c) for c outputs."""
         self._check_fitted()
+        if not self.model_config.time_input:
+            raise GinrError("This model has no time input (it was not trained with fit_series): it cannot tell times apart.")
         features, times, _ = check_series(features, None, times)
         rows = _SeriesRows(self.model_, features, times)
         out = self._to_units(rows.predict(self.model_, self.train_config.chunk_size))
@@ -502,7 +504,6 @@ class JobState:
 class TrainingJob(BackgroundJob):
     """Run `regressor.fit` in a daemon thread; `state` is safe to read from any thread at any time.
 
-    `series=True` fits a time series instead (`GINRRegressor.fit_series`: target (T, n), times (T,)).
     With a `registry`, the run is recorded there: created as "running" at start, finished as
     "done" / "cancelled" / "failed" with checkpoint, predictions and metrics. `inputs` (e.g. the mesh's
     vertices and faces and the target) are saved with the run at start, so its results can be shown
@@ -522,10 +523,9 @@ class TrainingJob(BackgroundJob):
         description: dict | None = None,
         inputs: dict[str, np.ndarray] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
-        series: bool = False,
     ):
         self.regressor = regressor
-        self.features, self.target, self.times, self.series = features, target, times, series
+        self.features, self.target, self.times = features, target, times
         self.registry, self.description, self.inputs = registry, description or {}, inputs
         self.on_progress = on_progress
         super().__init__()
@@ -575,15 +575,9 @@ class TrainingJob(BackgroundJob):
                 if self.inputs:
                     self.registry.save_arrays(run_id, "inputs", **self.inputs)
             self._update(status="running", run_id=run_id)
-            if self.series:
-                reg.fit_series(self.features, self.target, self.times, callback=self._progress, cancel=self._cancel)
-                predictions = reg.predict_series(self.features, self.times)
-                rows = (len(self.times) * len(self.features), -1)
-                metrics = evaluate(np.reshape(self.target, rows), np.reshape(predictions, rows))
-            else:
-                reg.fit(self.features, self.target, self.times, callback=self._progress, cancel=self._cancel)
-                predictions = reg.predict(self.features, self.times)
-                metrics = evaluate(self.target, predictions)
+            reg.fit(self.features, self.target, self.times, callback=self._progress, cancel=self._cancel)
+            predictions = reg.predict(self.features, self.times)
+            metrics = evaluate(self.target, predictions)
             status = "cancelled" if reg.stop_reason_ == "cancelled" else "done"
             if self.registry is not None:
                 self.registry.finish(run_id, status, regressor=reg, predictions=predictions, metrics=metrics, history=reg.history_)

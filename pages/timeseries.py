@@ -9,26 +9,30 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ginr_core.animation import FORMATS, animated_figure, animation_bytes, browser_frames
+from ginr_core.animation import (
+    FORMATS,
+    MAX_EXPORT_FRAMES,
+    MAX_FPS,
+    animated_figure,
+    animation_bytes,
+    browser_frames,
+    evenly_spaced,
+)
 from ginr_core.errors import GinrError
 from ginr_core.gridded import open_grid
 from ginr_core.mesh import Mesh
 from ginr_core.temporal import (
-    SeriesFit,
+    SeriesJob,
     TimeSeries,
     gray_scott_series,
     grid_series,
-    score_series,
     series_from_files,
     series_model_config,
     series_train_config,
 )
-from ginr_core.training import GINRRegressor, TrainingJob
 from pages.common import MAX_UPLOAD_MB, compute_embedding, enter_via_app, progress_bar, show_error, workspace
 
 enter_via_app(__file__)
-
-MAX_EXPORT_FRAMES = 300
 
 
 @dataclass
@@ -38,17 +42,23 @@ class SeriesChoice:
     mesh: Mesh
     series: TimeSeries
     label: str
+    source: str
 
 
 @dataclass
 class SeriesRun:
-    """A training job on every `stride`-th frame of a series, and its scores once it is done."""
+    """A training job on a series (the job scores every frame when training ends) and, once drawn, its animation."""
 
-    job: TrainingJob
+    job: SeriesJob
     choice: SeriesChoice
-    features: np.ndarray
-    trained: np.ndarray
-    fit: SeriesFit | None = None
+    animation: go.Figure | None = None
+
+
+def use_series(choice: SeriesChoice) -> None:
+    """Study a new series: the results of the previous one no longer apply."""
+    st.session_state.series_choice = choice
+    st.session_state.pop("series_run", None)
+    st.session_state.pop("series_export", None)
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
@@ -78,7 +88,7 @@ try:
         if st.button("Simulate", type="primary"):
             with progress_bar("Simulating Gray-Scott...") as progress:
                 series = gray_scott_series(ws.mesh, steps=int(steps), save_every=int(save_every), progress=progress)
-            st.session_state.series_choice = SeriesChoice(ws.mesh, series, f"Gray-Scott on {ws.mesh_label}")
+            use_series(SeriesChoice(ws.mesh, series, f"Gray-Scott on {ws.mesh_label}", source))
     elif source == FILES:
         st.caption(f"One value per vertex of the current domain ({ws.mesh_label}, {ws.mesh.n_vertices:,} nodes) "
                    "in each file (.npy, .csv or .txt), one file per time.")
@@ -90,7 +100,7 @@ try:
             except ValueError:
                 raise GinrError(f"Time stamps must be numbers separated by commas, got '{stamps}'.") from None
             series = series_from_files([(u.getvalue(), u.name) for u in uploads], ws.mesh, times)
-            st.session_state.series_choice = SeriesChoice(ws.mesh, series, f"{len(uploads)} uploaded signals on {ws.mesh_label}")
+            use_series(SeriesChoice(ws.mesh, series, f"{len(uploads)} uploaded signals on {ws.mesh_label}", source))
     else:
         st.caption("Any global latitude-longitude netCDF file; one of its dimensions (time, month, level...) plays "
                    "the role of time. Example: ERA-Interim z, u, v (months x pressure levels).")
@@ -112,7 +122,7 @@ try:
                                           help="Coarser grids train faster; 1 keeps the file's full resolution.")
                 if st.button("Use this series", type="primary"):
                     mesh, series = grid_series(grid, variable, over, stride=stride, **selection)
-                    st.session_state.series_choice = SeriesChoice(mesh, series, f"{upload.name}: {series.name}")
+                    use_series(SeriesChoice(mesh, series, f"{upload.name}: {series.name}", source))
 except Exception as exc:
     show_error(exc)
 
@@ -130,7 +140,8 @@ model_defaults, train_defaults = series_model_config(), series_train_config()
 with st.form("series-settings"):
     c = st.columns(4)
     stride = c[0].number_input("Train on every Nth frame", 1, max(1, series.n_frames), min(2, series.n_frames),
-                               help="2 = the paper's setting: train on t = 0 mod 10, predict the frames at t = 5 mod 10.")
+                               help="2 = the paper's setting: train on t = 0 mod 10, predict the frames at t = 5 mod 10. The last "
+                                    "frame is always trained on, so held-out frames are interpolated, never extrapolated.")
     k = c[1].number_input("Embedding columns (k)", 2, max(2, min(256, choice.mesh.n_vertices - 2)), min(64, choice.mesh.n_vertices - 2))
     budget = c[2].number_input("Time budget (s)", 2.0, 3600.0, 30.0)
     batch = c[3].number_input("(frame, node) pairs per step", 256, 1_000_000, train_defaults.batch_size)
@@ -148,9 +159,9 @@ if launched:
         if run is not None and not run.job.done:
             run.job.cancel()
         embedding = compute_embedding(choice.mesh, int(k), "combinatorial")
-        regressor = GINRRegressor(series_model_config(k=int(k)), series_train_config(time_budget_s=budget, batch_size=int(batch)))
-        job = TrainingJob(regressor, embedding.features, series.values[trained], series.times[trained], series=True).start()
-        st.session_state.series_run = SeriesRun(job, choice, embedding.features, trained)
+        job = SeriesJob(embedding.features, series, int(stride), series_model_config(k=int(k)),
+                        series_train_config(time_budget_s=budget, batch_size=int(batch))).start()
+        st.session_state.series_run = SeriesRun(job, choice)
         st.session_state.pop("series_export", None)
     except Exception as exc:
         show_error(exc)
@@ -167,10 +178,13 @@ def live_progress(run: SeriesRun) -> None:
     if run.job.done:
         st.rerun()
     p = state.progress
-    budget_s = run.job.regressor.train_config.time_budget_s or 1.0
-    st.progress(0.0 if p is None else min(p.elapsed_s / budget_s, 1.0),
-                text=f"Training on {int(run.trained.sum())} of {len(run.trained)} frames: {state.status}"
-                     + ("" if p is None else f" · step {p.step:,} · R² ≈ {p.r2:.4f} · {p.eta_s:.0f} s left"))
+    trained = run.choice.series.training_frames(run.job.stride)
+    if p is not None and p.eta_s <= 0:
+        text = "Predicting every frame..."
+    else:
+        text = f"Training on {int(trained.sum())} of {len(trained)} frames" + (
+            "" if p is None else f" · step {p.step:,} · R² ≈ {p.r2:.4f} · {p.eta_s:.0f} s left")
+    st.progress(0.0 if p is None else min(p.elapsed_s / (run.job.budget_s or 1.0), 1.0), text=text)
     if st.button("Cancel", icon=":material/stop_circle:"):
         run.job.cancel()
 
@@ -183,10 +197,7 @@ state = run.job.state
 if state.status == "failed":
     st.error(state.error)
     st.stop()
-if run.fit is None:
-    with st.spinner("Predicting every frame..."):
-        run.fit = score_series(run.job.regressor, run.features, run.choice.series, run.trained)
-fit, series, mesh = run.fit, run.choice.series, run.choice.mesh
+fit, series, mesh = state.fit, run.choice.series, run.choice.mesh
 if state.status == "cancelled":
     st.warning("Training was cancelled; these are the scores of the model as it stood.")
 
@@ -217,26 +228,28 @@ scores.update_layout(height=300, margin=dict(l=0, r=0, t=30, b=0), title="R² of
                      legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"))
 st.plotly_chart(scores, key="frame-scores")
 if frame_r2.min() < -1:
-    st.caption(f"Frames below R² = -1 are off the chart (lowest: {frame_r2.min():.2f} at {series.labels[int(np.argmin(frame_r2))]}). "
-               "A Gray-Scott series starts from random noise, which no smooth model can predict between frames.")
+    st.caption(f"Frames below R² = -1 are off the chart (lowest: {frame_r2.min():.2f} at {series.labels[int(np.argmin(frame_r2))]})."
+               + (" A Gray-Scott series starts from random noise, which no smooth model can predict between frames."
+                  if run.choice.source == GRAY_SCOTT else ""))
 
 st.markdown("**Ground truth vs prediction over time** (press ▶ Play or drag the slider; ✕ = held-out frame)")
-error = (series.values - fit.prediction) ** 2
 shown = browser_frames(series.n_frames, 3 * mesh.n_vertices)
-labels = [f"{series.labels[i]}{'' if fit.trained[i] else ' ✕'}" for i in shown]
-figure = animated_figure(mesh, {"ground truth": series.values[shown], "prediction": fit.prediction[shown],
-                                "squared error": error[shown]}, labels,
-                         shared_scale=["ground truth", "prediction"], colorscales={"squared error": "Hot_r"})
+if run.animation is None:  # built once per run: it holds every shown frame of three panels
+    labels = [f"{series.labels[i]}{'' if fit.trained[i] else ' ✕'}" for i in shown]
+    run.animation = animated_figure(
+        mesh, {"ground truth": series.values[shown], "prediction": fit.prediction[shown],
+               "squared error": (series.values[shown] - fit.prediction[shown]) ** 2}, labels,
+        shared_scale=["ground truth", "prediction"], colorscales={"squared error": "Hot_r"})
 if len(shown) < series.n_frames:
     st.caption(f"Showing {len(shown)} of {series.n_frames} frames, evenly spaced, to keep the page light.")
-st.plotly_chart(figure, key="series-animation")
+st.plotly_chart(run.animation, key="series-animation")
 
 # ------------------------------------------------------------------------------------------ export
 st.subheader("4 · Export the animation")
 c = st.columns([1, 1, 2])
 fmt = c[0].radio("Format", FORMATS, horizontal=True, format_func=str.upper)
-fps = c[1].number_input("Frames per second", 1, 60, 12)
-export_frames = np.unique(np.linspace(0, series.n_frames - 1, min(series.n_frames, MAX_EXPORT_FRAMES)).round().astype(int))
+fps = c[1].number_input("Frames per second", 1, MAX_FPS, 12)
+export_frames = evenly_spaced(series.n_frames, MAX_EXPORT_FRAMES)
 if c[2].button(f"Render {len(export_frames)} frames as {fmt.upper()}"):
     try:
         with progress_bar("Rendering...") as progress:

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from conftest import shared_file
 from ginr_core.domains import make_domain
@@ -7,6 +8,7 @@ from ginr_core.errors import GinrError
 from ginr_core.gridded import open_grid
 from ginr_core.spectral import spectral_embedding
 from ginr_core.temporal import (
+    SeriesJob,
     TimeSeries,
     fit_time_series,
     gray_scott_series,
@@ -16,7 +18,7 @@ from ginr_core.temporal import (
     series_train_config,
 )
 from ginr_core.models import ModelConfig
-from ginr_core.training import GINRRegressor, TrainConfig, TrainingJob
+from ginr_core.training import GINRRegressor, TrainConfig, _SeriesRows
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +78,48 @@ def test_bad_series_are_explained(sphere):
         fit_time_series(features[:10], TimeSeries(np.zeros((2, 5)), [0.0, 1.0], ["a", "b"]))
 
 
-def test_series_job_runs_in_the_background(sphere):
+def test_series_job_trains_and_scores_in_the_background(sphere):
     mesh, features = sphere
-    times = np.arange(4.0)
-    job = TrainingJob(GINRRegressor(ModelConfig(k=8, hidden=16), TrainConfig(steps=20, time_budget_s=None, batch_size=512, threads=1)),
-                      features, travelling_wave(mesh, times), times, series=True).start()
+    times = np.arange(5.0)
+    series = TimeSeries(travelling_wave(mesh, times), times, [str(t) for t in times])
+    job = SeriesJob(features, series, 2, series_model_config(k=8, hidden=16),
+                    series_train_config(steps=20, time_budget_s=None, threads=1)).start()
     state = job.join(timeout=60)
-    assert state.status == "done" and state.metrics["r2"] > 0 and state.snapshot.shape == (4, mesh.n_vertices)
+    assert state.status == "done" and state.progress.step == 20
+    assert state.fit.prediction.shape == (5, mesh.n_vertices) and state.fit.held_out is not None
+
+
+def test_last_frame_is_always_trained_and_single_frames_work(sphere):
+    mesh, features = sphere
+    times = np.array([10.0, 11.0, 12.0, 13.0])
+    series = TimeSeries(travelling_wave(mesh, times), times, [str(t) for t in times])
+    assert series.training_frames(2).tolist() == [True, False, True, True]  # frame 3 would be extrapolated
+    assert series.training_frames(10).tolist() == [True, False, False, True]
+    one = TimeSeries(series.values[:1], times[:1], ["only"])
+    fit = fit_time_series(features, one, model_config=series_model_config(k=8, hidden=16),
+                          train_config=series_train_config(steps=30, time_budget_s=None, threads=1))
+    assert fit.held_out is None and fit.frame_r2()[0] > 0.5  # a time range of one stamp no longer divides by zero
+
+
+def test_series_rows_gather_the_right_frame_and_node(sphere):
+    mesh, features = sphere
+    times = np.array([0.0, 1.0, 3.0])
+    values = travelling_wave(mesh, times)
+    model = GINRRegressor(ModelConfig(k=8, hidden=16, time_input=True), TrainConfig(steps=1, time_budget_s=None))
+    model.fit_series(features, values, times)
+    rows = _SeriesRows(model.model_, features, times, values.reshape(-1, 1).astype(np.float32))
+    picked = torch.tensor([0, 5, mesh.n_vertices + 7, 2 * mesh.n_vertices + 641])
+    x, t, _ = rows.inputs(picked)
+    node, frame = picked % mesh.n_vertices, picked // mesh.n_vertices
+    assert torch.equal(x, rows.x[node]) and t.tolist() == times[frame.numpy()].tolist()
+    assert rows.y[picked, 0].tolist() == pytest.approx(values[frame.numpy(), node.numpy()].tolist(), rel=1e-6)
+
+
+def test_a_model_without_time_input_refuses_to_predict_a_series(sphere):
+    mesh, features = sphere
+    flat = GINRRegressor(ModelConfig(k=8, hidden=16), TrainConfig(steps=1, time_budget_s=None)).fit(features, mesh.vertices[:, 0])
+    with pytest.raises(GinrError, match="no time input"):
+        flat.predict_series(features, [0.0, 1.0])
 
 
 def test_era_levels_as_a_series():
