@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import GinrError
+from .errors import GinrError, error_message
 from .metrics import evaluate
 from .models import ModelConfig
 from .training import BackgroundJob, GINRRegressor, Progress, TrainConfig
@@ -150,20 +150,14 @@ class ComparisonJob(BackgroundJob):
 
     def __init__(self, xyz: np.ndarray, spectral: np.ndarray, target: np.ndarray, **options):
         """`options`: compare_models' keyword arguments (budget_s, models, holdout, seed, train_config)."""
-        super().__init__()
+        super().__init__(ComparisonState(models={name: ModelState() for name in options.get("models", TABLE2)}))
         self.xyz, self.spectral, self.target, self.options = xyz, spectral, target, options
-        self._state = ComparisonState(models={name: ModelState() for name in options.get("models", TABLE2)})
 
     @property
     def state(self) -> ComparisonState:
         with self._lock:
             models = {name: replace(m, history=list(m.history)) for name, m in self._state.models.items()}
             return replace(self._state, models=models)
-
-    @property
-    def done(self) -> bool:
-        with self._lock:
-            return self._state.status in ("done", "cancelled", "failed")
 
     def _set_model(self, name: str, **changes) -> None:
         with self._lock:
@@ -189,15 +183,15 @@ class ComparisonJob(BackgroundJob):
 
     def run(self) -> ComparisonState:
         """Compare in the calling thread (what start() runs in the background)."""
-        with self._lock:
-            self._state = replace(self._state, status="running")
+        self._update(status="running")
         self._start_next()
         try:
             compare_models(self.xyz, self.spectral, self.target, callback=self._progress, on_result=self._result,
                            cancel=self._cancel, **self.options)
-            status, error = ("cancelled" if self._cancel.is_set() else "done"), None
+            finished = sum(m.status == "done" for m in self.state.models.values())
+            status, error = ("done" if finished == len(self.state.models) else "cancelled"), None  # a late cancel stopped nothing
         except Exception as exc:  # the UI shows the message
-            status, error = "failed", str(exc) if isinstance(exc, GinrError) else f"{type(exc).__name__}: {exc}"
+            status, error = "failed", error_message(exc)
         with self._lock:
             models = {name: m if m.status == "done" else replace(m, status="stopped") for name, m in self._state.models.items()}
             self._state = replace(self._state, status=status, error=error, models=models)

@@ -6,3 +6,8 @@ class GinrError(ValueError):
 
     The message is meant to be shown to a user as is, in the UI or on the command line.
     """
+
+
+def error_message(exc: Exception) -> str:
+    """What a user is shown: a GinrError's own words, else the exception's type and message."""
+    return str(exc) if isinstance(exc, GinrError) else f"{type(exc).__name__}: {exc}"

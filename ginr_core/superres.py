@@ -31,14 +31,14 @@ import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
 from .domains import latlon_grid
-from .errors import GinrError
+from .errors import GinrError, error_message
 from .laplacian import mesh_laplacian
 from .mesh import Mesh, subdivide
 from .metrics import evaluate, r2
 from .models import ModelConfig
 from .spectral import spectral_embedding
 from .sphere import MAX_DEGREE, is_sphere, sphere_center, sphere_harmonic_embedding
-from .training import BackgroundJob, GINRRegressor, TrainConfig
+from .training import FINISHED, BackgroundJob, GINRRegressor, TrainConfig
 
 STRATEGIES = ("kl", "joint", "interp", "fmap", "sh")
 KL_AMBIGUOUS = 0.1  # relative KL margin below which a "kl" sign decision is reported as a guess
@@ -530,7 +530,7 @@ class SuperResolutionJob(BackgroundJob):
                  fine_truth: np.ndarray | None = None, model_config=None, train_config=None):
         if not strategies:
             raise GinrError("Choose at least one strategy.")
-        super().__init__()
+        super().__init__([StrategyOutcome(s) for s in strategies])
         self.coarse, self.fine, self.coarse_target = coarse, fine, np.asarray(coarse_target)
         self.k, self.laplacian, self.correspondence = k, laplacian, correspondence
         self.fine_truth, self.model_config, self.train_config = fine_truth, model_config, train_config
@@ -538,52 +538,52 @@ class SuperResolutionJob(BackgroundJob):
             self.fine_only = np.arange(fine.n_vertices)
         else:
             self.fine_only = np.setdiff1d(np.arange(fine.n_vertices), correspondence)
-        self._outcomes = [StrategyOutcome(s) for s in strategies]
 
     @property
     def state(self) -> list[StrategyOutcome]:
         """Each strategy's outcome so far, in the order they run."""
         with self._lock:
-            return list(self._outcomes)
+            return list(self._state)
 
     @property
     def done(self) -> bool:
-        return self._thread is not None and not self._thread.is_alive()
+        return all(outcome.status in FINISHED for outcome in self.state)
 
     def run(self) -> list[StrategyOutcome]:
         """Every strategy in the calling thread (what start() runs in the background)."""
         for i, outcome in enumerate(self.state):
             if self._cancel.is_set():
-                self._update(i, status="cancelled")
+                self._update_outcome(i, status="cancelled")
                 continue
             t0 = time.perf_counter()
-            self._update(i, status="transferring")
+            self._update_outcome(i, status="transferring")
             try:
                 regressor, fine_prediction, transfer = super_resolve(
                     self.coarse, self.fine, self.coarse_target, outcome.strategy, k=self.k, laplacian=self.laplacian,
                     correspondence=self.correspondence, model_config=self.model_config, train_config=self.train_config,
-                    callback=lambda p, i=i: self._update(i, status="training", progress=p), cancel=self._cancel,
+                    callback=lambda p, i=i: self._update_outcome(i, status="training", progress=p), cancel=self._cancel,
                 )
+                if regressor.stop_reason_ == "cancelled" and not regressor.history_:  # cancelled before training
+                    self._update_outcome(i, status="cancelled", notes=transfer.notes, seconds=time.perf_counter() - t0)
+                    continue
                 coarse_prediction = regressor.predict(transfer.coarse_features)
                 shared = values_at_coarse_nodes(self.coarse, self.fine, fine_prediction, self.correspondence)
-                self._update(
+                self._update_outcome(
                     i, status="cancelled" if regressor.stop_reason_ == "cancelled" else "done",
                     coarse_prediction=coarse_prediction, fine_prediction=fine_prediction, shared_prediction=shared,
                     scores=self._scores(coarse_prediction, shared, fine_prediction), notes=transfer.notes,
                     seconds=time.perf_counter() - t0,
                 )
             except Exception as exc:  # one strategy failing (say "sh" with too large a k) does not stop the others
-                message = str(exc) if isinstance(exc, GinrError) else f"{type(exc).__name__}: {exc}"
-                self._update(i, status="failed", error=message, seconds=time.perf_counter() - t0)
+                self._update_outcome(i, status="failed", error=error_message(exc), seconds=time.perf_counter() - t0)
         return self.state
 
     def _scores(self, coarse_prediction, shared_prediction, fine_prediction) -> dict:
-
         scores = {**evaluate(self.coarse_target, shared_prediction), "r2_fit": r2(self.coarse_target, coarse_prediction)}
         if self.fine_truth is not None and len(self.fine_only):
             scores["r2_fine_only"] = r2(self.fine_truth[self.fine_only], fine_prediction[self.fine_only])
         return scores
 
-    def _update(self, index: int, **changes) -> None:
+    def _update_outcome(self, index: int, **changes) -> None:
         with self._lock:
-            self._outcomes[index] = replace(self._outcomes[index], **changes)
+            self._state[index] = replace(self._state[index], **changes)

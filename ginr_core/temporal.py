@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from .domains import latlon_grid
-from .errors import GinrError
+from .errors import GinrError, error_message
 from .gridded import LatLonGrid
 from .mesh import Mesh
 from .metrics import evaluate
@@ -194,31 +194,17 @@ class SeriesJob(BackgroundJob):
 
     def __init__(self, features: np.ndarray, series: TimeSeries, stride: int = 2,
                  model_config: ModelConfig | None = None, train_config: TrainConfig | None = None):
-        super().__init__()
+        super().__init__(SeriesJobState())
         self.features, self.series, self.stride = features, series, stride
         self.model_config, self.train_config = model_config, train_config
         self.budget_s = (train_config or series_train_config()).time_budget_s
-        self._state = SeriesJobState()
-
-    @property
-    def state(self) -> SeriesJobState:
-        with self._lock:
-            return self._state
-
-    @property
-    def done(self) -> bool:
-        return self.state.status in ("done", "cancelled", "failed")
-
-    def _set(self, **changes) -> None:
-        with self._lock:
-            self._state = replace(self._state, **changes)
 
     def run(self) -> SeriesJobState:
-        self._set(status="running")
+        self._update(status="running")
         try:
             fit = fit_time_series(self.features, self.series, self.stride, self.model_config, self.train_config,
-                                  callback=lambda p: self._set(progress=p), cancel=self._cancel)
-            self._set(status="cancelled" if fit.regressor.stop_reason_ == "cancelled" else "done", fit=fit)
+                                  callback=lambda p: self._update(progress=p), cancel=self._cancel)
+            self._update(status="cancelled" if fit.regressor.stop_reason_ == "cancelled" else "done", fit=fit)
         except Exception as exc:  # the UI shows the message
-            self._set(status="failed", error=str(exc) if isinstance(exc, GinrError) else f"{type(exc).__name__}: {exc}")
+            self._update(status="failed", error=error_message(exc))
         return self.state

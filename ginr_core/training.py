@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 from .device import pick_device, training_threads
-from .errors import GinrError
+from .errors import GinrError, error_message
 from .metrics import evaluate
 from .models import JsonConfig, ModelConfig, NeuralField, build_model, check_inputs, check_series
 from .registry import atomic_write
@@ -445,23 +445,37 @@ def _stop_live_jobs() -> None:
         job.join(timeout=10)
 
 
+FINISHED = ("done", "cancelled", "failed")
+
+
 class BackgroundJob:
     """Work that runs once in a daemon thread for a UI to poll: start, cancel (an event the work checks) and join.
 
-    Subclasses implement `run()` (also callable synchronously, e.g. from the CLI) and a `state` property that
-    returns a consistent copy of their progress, guarded by `self._lock`. Live jobs are cancelled at exit.
+    Subclasses implement `run()` (also callable synchronously, e.g. from the CLI), keeping their progress in
+    an immutable state object (with a `status`) that `_update` replaces under the lock, so `state` is always a
+    consistent snapshot. Live jobs are cancelled at exit.
     """
 
     thread_name = "ginr-job"
 
-    def __init__(self):
+    def __init__(self, state):
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._state = state
 
     @property
     def state(self):
-        raise NotImplementedError
+        with self._lock:
+            return self._state
+
+    @property
+    def done(self) -> bool:
+        return self.state.status in FINISHED
+
+    def _update(self, **changes) -> None:
+        with self._lock:
+            self._state = replace(self._state, **changes)
 
     def run(self):
         raise NotImplementedError
@@ -528,8 +542,7 @@ class TrainingJob(BackgroundJob):
         self.features, self.target, self.times = features, target, times
         self.registry, self.description, self.inputs = registry, description or {}, inputs
         self.on_progress = on_progress
-        super().__init__()
-        self._state = JobState()
+        super().__init__(JobState())
         self._history_saved_at = 0.0
 
     @classmethod
@@ -545,14 +558,6 @@ class TrainingJob(BackgroundJob):
     def state(self) -> JobState:
         with self._lock:
             return replace(self._state, history=list(self._state.history))
-
-    @property
-    def done(self) -> bool:
-        return self.state.status in ("done", "cancelled", "failed")
-
-    def _update(self, **changes) -> None:
-        with self._lock:
-            self._state = replace(self._state, **changes)
 
     def _progress(self, progress: Progress) -> None:
         changes = {"progress": replace(progress, snapshot=None), "history": self.regressor.history_}
@@ -583,7 +588,7 @@ class TrainingJob(BackgroundJob):
                 self.registry.finish(run_id, status, regressor=reg, predictions=predictions, metrics=metrics, history=reg.history_)
             self._update(status=status, metrics=metrics, snapshot=predictions, history=list(reg.history_))
         except Exception as exc:  # the UI shows the message; the traceback goes to the run's record
-            message = str(exc) if isinstance(exc, GinrError) else f"{type(exc).__name__}: {exc}"
+            message = error_message(exc)
             if self.registry is not None and run_id is not None:
                 self.registry.finish(run_id, "failed", error=traceback.format_exc())
             self._update(status="failed", error=message)

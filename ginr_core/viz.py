@@ -235,7 +235,8 @@ def figure_html(fig: go.Figure, link_cameras: bool = False) -> str:
     """A standalone interactive HTML page (plotly.js embedded, so it opens offline).
 
     `link_cameras`: rotating, zooming or panning one 3D scene moves all the others the same way. The page
-    is the same for the same figure (fixed div id), so a dashboard re-sending it costs nothing.
+    is the same for the same figure (fixed div id), so a browser showing it again need not redraw it; it is
+    megabytes (plotly.js alone is ~5 MB), so build it once and keep it.
     """
     return fig.to_html(include_plotlyjs=True, full_html=True, div_id="figure",
                        post_script=_LINK_CAMERAS_JS if link_cameras else None)

@@ -77,12 +77,16 @@ def workspace() -> Workspace:
     return st.session_state.workspace
 
 
-def require_signal(ws: Workspace) -> None:
-    """Stop a page that learns from the signal while the workspace has none, pointing to the Data page."""
-    if ws.signal is None:
-        st.warning("Choose a signal on the Data page first.")
-        st.page_link("pages/data.py", label="Go to Data", icon=":material/deployed_code:")
+def require_signal(ws: Workspace, last_run_below: bool = False) -> bool:
+    """Whether the workspace has a signal. Without one, point to the Data page and stop the page, unless the
+    page still has a previous run to show below (changing the domain clears the signal; a run goes on)."""
+    if ws.signal is not None:
+        return True
+    st.warning("Choose a signal on the Data page to start a new run." + (" The last run is shown below." if last_run_below else ""))
+    st.page_link("pages/data.py", label="Go to Data", icon=":material/deployed_code:")
+    if not last_run_below:
         st.stop()
+    return False
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -167,6 +171,11 @@ def show_meshes(mesh: Mesh, panels: dict[str, np.ndarray], key: str, colorscales
             st.caption(name)
             stpyvista(plotter, key=f"{key}-{name}")
     return None
+
+
+def first_channel(values: np.ndarray) -> np.ndarray:
+    """A multi-channel signal is drawn by its first channel."""
+    return values if values.ndim == 1 else values[:, 0]
 
 
 def show_error(exc: Exception) -> None:

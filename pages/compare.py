@@ -11,7 +11,16 @@ from ginr_core.compare import TABLE2, ComparisonJob, ComparisonState
 from ginr_core.errors import GinrError
 from ginr_core.mesh import Mesh
 from ginr_core.viz import display_mesh, figure_html, grid_figure
-from pages.common import VIEWERS, enter_via_app, ensure_embedding, require_signal, show_error, show_meshes, workspace
+from pages.common import (
+    VIEWERS,
+    enter_via_app,
+    ensure_embedding,
+    first_channel,
+    require_signal,
+    show_error,
+    show_meshes,
+    workspace,
+)
 
 enter_via_app(__file__)
 
@@ -29,11 +38,7 @@ class Comparison:
     data_label: str
     budget_s: float
     holdout: float
-
-
-def first_channel(values: np.ndarray) -> np.ndarray:
-    """A multi-channel signal is drawn by its first channel, as on the Results page."""
-    return values if values.ndim == 1 else values[:, 0]
+    views: tuple[int, str, int, str | None] | None = None  # (results drawn, linked-camera HTML, height, note)
 
 
 ws = workspace()
@@ -42,9 +47,8 @@ st.caption("A classic INR reads a node's xyz coordinates, a GINR its spectral em
            "activations, otherwise the same network and the same time budget (Grattarola & Vandergheynst, Table 2).")
 st.write(f"**Domain:** {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {ws.signal_label or 'none'} · "
          f"**Embedding:** {'none yet (computed at launch)' if ws.embedding is None else f'{ws.embedding.laplacian}, k = {ws.embedding.k}'}")
-require_signal(ws)
-
 comparison: Comparison | None = st.session_state.get("comparison")
+has_signal = require_signal(ws, last_run_below=comparison is not None)
 running = comparison is not None and not comparison.job.done
 
 # --------------------------------------------------------------------------------------- settings
@@ -65,7 +69,7 @@ st.caption(f"About {total:.0f} s in all ({len(models)} models × {budget:g} s). 
            "each alone on the machine: side by side they would share its cores (perhaps only two) unevenly, and "
            "equal budgets would no longer be fair.")
 
-if st.button("Train and compare", type="primary", icon=":material/compare:", disabled=running):
+if st.button("Train and compare", type="primary", icon=":material/compare:", disabled=running or not has_signal):
     try:
         if len(set(models)) < len(models):
             raise GinrError("Pick two different models.")
@@ -145,15 +149,17 @@ truth = first_channel(comparison.job.target)
 predictions = {LABELS[name]: first_channel(r.prediction) for name, r in results.items()}
 errors = {f"|error| {label}": np.abs(prediction - truth) for label, prediction in predictions.items()}
 if st.session_state.get("viewer", VIEWERS[0]) == "Plotly":
-    shown = display_mesh(comparison.mesh)
-    if shown.note():
-        st.caption(shown.note())
-    figure = grid_figure(shown, [[("ground truth", truth), *predictions.items()], [None, *errors.items()]],
-                         colorscales=["Viridis", "Hot_r"])
-    html = figure_html(figure, link_cameras=True)
+    if comparison.views is None or comparison.views[0] != len(results):  # megabytes of HTML: built once per result
+        shown = display_mesh(comparison.mesh)
+        figure = grid_figure(shown, [[("ground truth", truth), *predictions.items()], [None, *errors.items()]],
+                             colorscales=["Viridis", "Hot_r"])
+        comparison.views = (len(results), figure_html(figure, link_cameras=True), figure.layout.height, shown.note())
+    _, html, height, note = comparison.views
+    if note:
+        st.caption(note)
     st.caption("One colour scale per row (errors: white is none). The cameras are linked: rotate, zoom or pan any "
                "view and the others follow.")
-    st.iframe(html, height=figure.layout.height + 10)
+    st.iframe(html, height=height + 10)
     st.download_button("Views (HTML)", lambda: html, file_name="inr-vs-ginr.html", icon=":material/download:")
 else:
     st.caption("One colour scale per row (errors: white is none). The cameras are linked only in the Plotly viewer "

@@ -30,6 +30,7 @@ from pages.common import (
     MAX_UPLOAD_MB,
     Workspace,
     enter_via_app,
+    first_channel,
     require_signal,
     show_error,
     uploaded_mesh,
@@ -95,10 +96,6 @@ def shown_mesh(mesh: Mesh) -> DisplayMesh:
 def scatter_marker_size(n_points: int) -> float:
     """Pixels per marker so the points cover a surface drawn ~300 px wide: gaps would show the far side through."""
     return float(np.clip(400 / np.sqrt(n_points), 1.0, 6.0))
-
-
-def first_column(values: np.ndarray) -> np.ndarray:
-    return values if values.ndim == 1 else values[:, 0]
 
 
 def truth_on(ws: Workspace, fine: Mesh, coarse_target: np.ndarray, correspondence) -> tuple[np.ndarray | None, str]:
@@ -169,14 +166,13 @@ st.write("A GINR trained on a mesh can predict the signal on a finer mesh of the
          "spectral features of the new nodes. Two separate eigen-solves do not agree (signs, rotations within "
          "repeated eigenvalues), so a **transfer strategy** makes the coarse and fine features match.")
 st.write(f"**Domain:** {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {ws.signal_label or 'none'}")
-require_signal(ws)
-
-st.header("1. Finer mesh")
-try:
-    target = choose_target(ws)
-except Exception as exc:  # a bad upload: explain, keep the page
-    show_error(exc)
-    target = None
+target = None
+if require_signal(ws, last_run_below=st.session_state.get("superres_job") is not None):
+    st.header("1. Finer mesh")
+    try:
+        target = choose_target(ws)
+    except Exception as exc:  # a bad upload: explain, keep the page
+        show_error(exc)
 if target is not None:
     c = st.columns(3)
     c[0].metric("Training (coarse) nodes", f"{target.coarse.n_vertices:,}")
@@ -281,9 +277,9 @@ def show_results(job: SuperResolutionJob) -> None:
     outcome = by_name[c[0].radio("Strategy shown", list(by_name), horizontal=True)]
     scatter = c[1].radio("Fine prediction drawn as", ["point scatter", "mesh"], horizontal=True,
                          help="The point scatter shows every fine node, to make the resolution visible.") == "point scatter"
-    coarse_values, fine_values = first_column(outcome.coarse_prediction), first_column(outcome.fine_prediction)
+    coarse_values, fine_values = first_channel(outcome.coarse_prediction), first_channel(outcome.fine_prediction)
     cmin, cmax = color_range(coarse_values, fine_values)
-    error = (first_column(job.coarse_target) - first_column(outcome.shared_prediction)) ** 2
+    error = (first_channel(job.coarse_target) - first_channel(outcome.shared_prediction)) ** 2
     c = st.columns(3)
     with c[0]:
         coarse_shown = shown_mesh(job.coarse)

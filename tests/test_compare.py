@@ -95,3 +95,19 @@ def test_failed_job_reports_the_error(problem):
     state = ComparisonJob(*problem, models=("mlp",)).start().join(timeout=30)
     assert state.status == "failed" and "Unknown model 'mlp'" in state.error
     assert state.models["mlp"].status == "stopped"
+
+
+def test_a_cancel_after_the_last_model_leaves_the_comparison_done():
+    rng = np.random.default_rng(1)
+    xyz = rng.normal(size=(80, 3))
+    job = ComparisonJob(xyz, xyz, xyz[:, 0], budget_s=0.2, models=("inr_sine",),
+                        train_config=TrainConfig(threads=1, steps=3, time_budget_s=None))
+    record_result = job._result
+
+    def record_then_cancel(result):  # the user presses Cancel just as the last model finishes
+        record_result(result)
+        job.cancel()
+
+    job._result = record_then_cancel
+    job.run()
+    assert job.state.status == "done" and len(job.state.results) == 1

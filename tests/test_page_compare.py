@@ -93,3 +93,14 @@ def test_without_a_signal_the_page_points_to_data(page):
     assert [link.label for link in page.get("page_link")] == ["Go to Data"]
     assert not page.button
 
+
+
+def test_last_comparison_stays_visible_after_the_domain_changes(page):
+    at = run_comparison(page)
+    workspace = at.session_state.workspace
+    workspace.set_mesh(workspace.mesh.__class__(workspace.mesh.vertices.copy(), workspace.mesh.faces), "other", [])
+    at.run()  # the Data page would do this: a new domain clears the signal
+    assert not at.exception
+    assert any("The last run is shown below" in w.value for w in at.warning)
+    assert len(at.dataframe) == 1  # the results are still there
+    assert button(at, "Train and compare").disabled  # nothing to train on until a signal is chosen
