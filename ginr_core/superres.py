@@ -388,7 +388,6 @@ def super_resolve(
     TransferResult). Without `model_config`, the network uses a low first-layer frequency
     (SUPERRES_FIRST_OMEGA_0), which interpolates smoothly between the training nodes. Setting `cancel` stops
     the training early (checked between steps; the feature transfer runs to its end), as in GINRRegressor.fit."""
-
     transfer = transfer_features(coarse, fine, k, strategy, laplacian, correspondence)
     model_config = model_config or ModelConfig(k=transfer.k, first_omega_0=SUPERRES_FIRST_OMEGA_0)
     regressor = GINRRegressor(model_config, train_config or TrainConfig())
@@ -406,7 +405,6 @@ def finer_mesh(coarse: Mesh, levels: int = 1, method: str = "midpoint") -> tuple
     plain subdivision is not the same surface, and "sh" would not apply. Midpoint subdivision leaves the
     original vertices where they are; loop subdivision moves them (it smooths), here back onto the sphere.
     """
-
     fine = subdivide(coarse, levels, method)
     centre = sphere_center(coarse)
     if centre is not None:
@@ -422,7 +420,6 @@ def finer_mesh(coarse: Mesh, levels: int = 1, method: str = "midpoint") -> tuple
 def latlon_axes(mesh: Mesh) -> tuple[np.ndarray, np.ndarray] | None:
     """The (lat, lon) axes of a mesh built by domains.latlon_grid (a built-in lat-lon sphere, a netCDF grid),
     read from its "lat" / "lon" vertex data; None for any other mesh."""
-
     lat, lon = mesh.vertex_data.get("lat"), mesh.vertex_data.get("lon")
     if lat is None or lon is None or len(lat) != mesh.n_vertices or mesh.n_vertices < 6:
         return None
@@ -448,7 +445,6 @@ def finer_latlon_grid(grid: Mesh, factor: int = 2) -> tuple[Mesh, np.ndarray]:
     indices (coarse (i, j) is fine (factor i, factor j)): pole rows repeat one position, so matching positions
     (subset_correspondence) cannot tell their nodes apart.
     """
-
     axes = latlon_axes(grid)
     if axes is None:
         raise GinrError(f"'{grid.name}' is not a latitude-longitude grid, so it has no finer grid.")
@@ -468,7 +464,6 @@ def coarser_latlon_grid(grid: Mesh, step: int = 2) -> tuple[Mesh, np.ndarray]:
     """Every `step`-th latitude and longitude of a lat-lon grid, and where its nodes are in `grid`; returns
     (coarse, correspondence). Training on the coarse grid and predicting `grid` scores super-resolution on
     data whose finer values are known (the held-out rows and columns)."""
-
     axes = latlon_axes(grid)
     if axes is None:
         raise GinrError(f"'{grid.name}' is not a latitude-longitude grid, so it has no coarser grid.")
