@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ginr_core.device import describe_device
+from ginr_core.learning.device import describe_device
 from pages.common import VIEWERS
 
 st.set_page_config(page_title="GINR Studio", page_icon=":material/blur_on:", layout="wide")

@@ -25,9 +25,9 @@ from scipy.sparse.linalg import eigsh
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ginr_core.laplacian import mesh_laplacian  # noqa: E402
-from ginr_core.mesh import Mesh, load_mesh, subdivide  # noqa: E402
-from ginr_core.spectral import eigenpairs  # noqa: E402
+from ginr_core.geometry.laplacian import mesh_laplacian  # noqa: E402
+from ginr_core.geometry.mesh import Mesh, load_mesh, subdivide  # noqa: E402
+from ginr_core.geometry.spectral import eigenpairs  # noqa: E402
 
 BUNNY = REPO.parent / "shared" / "data" / "bunny.ply"
 
@@ -87,7 +87,7 @@ def main() -> None:
 
     (values, vectors), ours_s = timed(eigenpairs, L, k)
     residual = max_residual(L, values, vectors)
-    print(f"  ginr_core.spectral.eigenpairs:        {ours_s:8.2f} s   max residual {residual:.1e}")
+    print(f"  ginr_core.geometry.spectral.eigenpairs:        {ours_s:8.2f} s   max residual {residual:.1e}")
     print(f"  speedup {reference_s / ours_s:.1f}x; largest eigenvalue difference {np.abs(values - ref_values).max():.1e}")
 
     print(f"{large_mesh.name}: k={large_k} in a child process ...", flush=True)

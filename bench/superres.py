@@ -3,14 +3,14 @@
     python bench/superres.py           # k=100, 60 s per strategy; ~13 min on a 2-core CPU
     python bench/superres.py --quick   # k=36, 20 s per strategy; ~5 min
 
-Two setups with ground truth, every strategy of ginr_core.superres at the same model and training budget:
+Two setups with ground truth, every strategy of ginr_core.tasks.superres at the same model and training budget:
 - bunny: fine = the cleaned bunny with the paper's Gray-Scott texture (computed on the fine mesh); coarse =
   a pyvista decimation to ~25% of the vertices, each vertex snapped to its nearest fine vertex, so the coarse
   vertices are a subset of the fine ones. "sh" does not apply (not a sphere).
 - era: fine = eraint_uvz.nc z at 500 hPa, January, 241 x 480; coarse = every second latitude and longitude
   (121 x 240), coarse node (i, j) = fine node (2i, 2j).
 Reported per strategy: R^2 on the fine-only nodes (the score), R^2 on the coarse training nodes, seconds.
-Training goes through ginr_core.superres.super_resolve with its low first-layer omega_0 (the fitting
+Training goes through ginr_core.tasks.superres.super_resolve with its low first-layer omega_0 (the fitting
 default, 90, memorises the coarse nodes and generalises badly to the nodes between them; --first-omega).
 Ends with one JSON line {"bunny": {strategy: R^2 fine-only, ...}, "era": {...}} (null: does not apply / failed).
 """
@@ -30,14 +30,14 @@ from scipy.spatial import cKDTree
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ginr_core.domains import latlon_grid  # noqa: E402
-from ginr_core.gridded import open_grid  # noqa: E402
-from ginr_core.mesh import Mesh, clean_mesh, load_mesh  # noqa: E402
-from ginr_core.metrics import r2  # noqa: E402
-from ginr_core.models import ModelConfig  # noqa: E402
-from ginr_core.signals import gray_scott  # noqa: E402
-from ginr_core.superres import SUPERRES_FIRST_OMEGA_0, STRATEGIES, strategies_for, subset_correspondence, super_resolve  # noqa: E402
-from ginr_core.training import TrainConfig  # noqa: E402
+from ginr_core.geometry.domains import latlon_grid  # noqa: E402
+from ginr_core.data.gridded import open_grid  # noqa: E402
+from ginr_core.geometry.mesh import Mesh, clean_mesh, load_mesh  # noqa: E402
+from ginr_core.learning.metrics import r2  # noqa: E402
+from ginr_core.learning.models import ModelConfig  # noqa: E402
+from ginr_core.data.signals import gray_scott  # noqa: E402
+from ginr_core.tasks.superres import SUPERRES_FIRST_OMEGA_0, STRATEGIES, strategies_for, subset_correspondence, super_resolve  # noqa: E402
+from ginr_core.learning.training import TrainConfig  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 BUNNY = DATA / "bunny.ply"

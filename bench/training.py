@@ -4,7 +4,7 @@
     python bench/training.py --quick   # ~3 min, shorter budgets
 
 Measures, on all 34,834 nodes (full-domain R^2; the task is fitting, as in the paper):
-1. the default recipe (ginr_core.training defaults): time to R^2 >= 0.99 and >= 0.999, snapshot overhead;
+1. the default recipe (ginr_core.learning.training defaults): time to R^2 >= 0.99 and >= 0.999, snapshot overhead;
 2. the reference recipe (6 x 512 sine, skip, AdamW 1e-4, 5000-node batches, plateau) for the same wall time;
 3. final MSE / R^2 of a longer default run;
 4. Table 2 of the paper at equal budget: INR (xyz input) and GINR (spectral input), ReLU and sine.
@@ -24,14 +24,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ginr_core.compare import compare_models  # noqa: E402
-from ginr_core.device import describe_device  # noqa: E402
-from ginr_core.mesh import load_mesh  # noqa: E402
-from ginr_core.metrics import evaluate  # noqa: E402
-from ginr_core.models import ModelConfig  # noqa: E402
-from ginr_core.signals import gray_scott  # noqa: E402
-from ginr_core.spectral import spectral_embedding  # noqa: E402
-from ginr_core.training import GINRRegressor, Progress, TrainConfig  # noqa: E402
+from ginr_core.tasks.compare import compare_models  # noqa: E402
+from ginr_core.learning.device import describe_device  # noqa: E402
+from ginr_core.geometry.mesh import load_mesh  # noqa: E402
+from ginr_core.learning.metrics import evaluate  # noqa: E402
+from ginr_core.learning.models import ModelConfig  # noqa: E402
+from ginr_core.data.signals import gray_scott  # noqa: E402
+from ginr_core.geometry.spectral import spectral_embedding  # noqa: E402
+from ginr_core.learning.training import GINRRegressor, Progress, TrainConfig  # noqa: E402
 
 BUNNY = REPO.parent / "shared" / "data" / "bunny.ply"
 K = 100

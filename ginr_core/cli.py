@@ -15,8 +15,8 @@ from .errors import GinrError
 
 def _mesh_from_args(args):
     """A mesh from `--mesh FILE` or `--domain NAME` (built-in), with cleaning messages printed."""
-    from .domains import make_domain
-    from .mesh import load_mesh
+    from .geometry.domains import make_domain
+    from .geometry.mesh import load_mesh
 
     if args.mesh:
         mesh, report = load_mesh(args.mesh, components=args.components)
@@ -27,7 +27,7 @@ def _mesh_from_args(args):
 
 
 def _add_mesh_options(parser: argparse.ArgumentParser, default_domain: str | None = "icosphere") -> None:
-    from .domains import BUILTIN_DOMAINS
+    from .geometry.domains import BUILTIN_DOMAINS
 
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--mesh", metavar="FILE", help="mesh file (ply, obj, off, stl, glb)")
@@ -72,8 +72,8 @@ def _load_signal(args, mesh):
     """A per-vertex signal: a file, a PLY property, or a generated one (see `ginr signal`)."""
     from pathlib import Path
 
-    from .signals import ANALYTIC_SIGNALS, analytic_signal, gray_scott, load_vertex_signal, vertex_property_signal
-    from .sphere import random_sh_field
+    from .data.signals import ANALYTIC_SIGNALS, analytic_signal, gray_scott, load_vertex_signal, vertex_property_signal
+    from .geometry.sphere import random_sh_field
 
     spec = args.signal
     if spec == "gray-scott":
@@ -108,7 +108,7 @@ def _add_signal_options(parser: argparse.ArgumentParser) -> None:
 def cmd_embed(args) -> None:
     import numpy as np
 
-    from .spectral import spectral_embedding
+    from .geometry.spectral import spectral_embedding
 
     mesh = _mesh_from_args(args)
     with _ProgressBar(f"Embedding {mesh.n_vertices:,} nodes, k={args.k}") as bar:
@@ -129,7 +129,7 @@ def cmd_signal(args) -> None:
 
 def _features_for(mesh, model_input: str, k: int, laplacian: str):
     """GINR inputs (the spectral embedding, cached on disk) or INR inputs (xyz)."""
-    from .spectral import spectral_embedding
+    from .geometry.spectral import spectral_embedding
 
     if model_input == "xyz":
         return mesh.vertices
@@ -140,9 +140,9 @@ def _features_for(mesh, model_input: str, k: int, laplacian: str):
 def cmd_train(args) -> None:
     import time
 
-    from .models import ModelConfig
-    from .registry import Registry
-    from .training import GINRRegressor, TrainConfig, TrainingJob
+    from .learning.models import ModelConfig
+    from .runs.registry import Registry
+    from .learning.training import GINRRegressor, TrainConfig, TrainingJob
 
     mesh = _mesh_from_args(args)
     target = _load_signal(args, mesh)
@@ -158,7 +158,7 @@ def cmd_train(args) -> None:
                    "laplacian": args.laplacian, "k": args.k}
     job = TrainingJob.on_mesh(GINRRegressor(model_config, train_config), mesh, features, target, registry=Registry(),
                               description=description)
-    from .device import describe_device
+    from .learning.device import describe_device
 
     print(f"training on {describe_device(args.device)}: {mesh.n_vertices:,} nodes", file=sys.stderr)
     job.start()
@@ -185,7 +185,7 @@ def cmd_train(args) -> None:
 def cmd_predict(args) -> None:
     import numpy as np
 
-    from .registry import Registry
+    from .runs.registry import Registry
 
     registry = Registry()
     run = registry.get(args.run)
@@ -210,9 +210,9 @@ def cmd_predict(args) -> None:
 def cmd_export(args) -> None:
     from pathlib import Path
 
-    from .export import checkpoint_zip_bytes, ply_bytes, reference_npz_bytes
-    from .registry import Registry
-    from .spectral import spectral_embedding
+    from .io.export import checkpoint_zip_bytes, ply_bytes, reference_npz_bytes
+    from .runs.registry import Registry
+    from .geometry.spectral import spectral_embedding
 
     registry = Registry()
     run = registry.get(args.run)
@@ -231,7 +231,7 @@ def cmd_export(args) -> None:
                                      laplacian=run.description.get("laplacian", "combinatorial"))
             data = reference_npz_bytes(mesh.vertices, emb.features, prediction, faces=mesh.faces)
         else:
-            from .viz import figure_html, side_by_side_figure
+            from .viz.figures import figure_html, side_by_side_figure
 
             fig = side_by_side_figure(mesh, {"ground truth": truth1, "prediction": pred1, "squared error": (pred1 - truth1) ** 2},
                                       shared_scale=["ground truth", "prediction"], colorscales={"squared error": "Hot_r"})
@@ -243,7 +243,7 @@ def cmd_export(args) -> None:
 def cmd_runs(args) -> None:
     import json
 
-    from .registry import Registry
+    from .runs.registry import Registry
 
     registry = Registry()
     if args.run:
@@ -269,10 +269,10 @@ def cmd_superres(args) -> None:
 
     import numpy as np
 
-    from .mesh import load_mesh
-    from .metrics import r2
-    from .superres import finer_mesh, strategies_for, subset_correspondence, super_resolve
-    from .training import TrainConfig
+    from .geometry.mesh import load_mesh
+    from .learning.metrics import r2
+    from .tasks.superres import finer_mesh, strategies_for, subset_correspondence, super_resolve
+    from .learning.training import TrainConfig
 
     coarse = _mesh_from_args(args)
     if args.fine:
@@ -306,7 +306,7 @@ def cmd_superres(args) -> None:
 
 
 def cmd_compare(args) -> None:
-    from .compare import TABLE2, compare_models
+    from .tasks.compare import TABLE2, compare_models
 
     mesh = _mesh_from_args(args)
     target = _load_signal(args, mesh)
@@ -325,10 +325,10 @@ def cmd_compare(args) -> None:
 
 def _series_from_args(args):
     """The mesh and time series of `ginr timeseries`: a netCDF field along one dimension, or Gray-Scott frames."""
-    from .temporal import gray_scott_series, grid_series, series_from_files
+    from .tasks.temporal import gray_scott_series, grid_series, series_from_files
 
     if args.netcdf:
-        from .gridded import open_grid
+        from .data.gridded import open_grid
 
         selection = {}
         for item in args.select or []:
@@ -352,8 +352,8 @@ def _series_from_args(args):
 def cmd_timeseries(args) -> None:
     import numpy as np
 
-    from .animation import FORMATS, MAX_EXPORT_FRAMES, animation_bytes, evenly_spaced
-    from .temporal import fit_time_series, series_train_config
+    from .viz.animation import FORMATS, MAX_EXPORT_FRAMES, animation_bytes, evenly_spaced
+    from .tasks.temporal import fit_time_series, series_train_config
 
     fmt = args.animation.rsplit(".", 1)[-1].lower() if args.animation else None
     if fmt is not None and fmt not in FORMATS:
@@ -382,7 +382,7 @@ def cmd_timeseries(args) -> None:
 
 
 def cmd_domains(args) -> None:
-    from .domains import BUILTIN_DOMAINS
+    from .geometry.domains import BUILTIN_DOMAINS
 
     for name, domain in BUILTIN_DOMAINS.items():
         params = ", ".join(f"{k}={v}" for k, v in domain.defaults.items())
@@ -416,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mesh_options(p)
     p.set_defaults(func=cmd_info)
 
-    from .laplacian import LAPLACIANS
+    from .geometry.laplacian import LAPLACIANS
 
     p = sub.add_parser("embed", help="compute a spectral embedding and save it as .npz")
     _add_mesh_options(p)
@@ -427,8 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="embedding.npz", help="output file (default embedding.npz)")
     p.set_defaults(func=cmd_embed)
 
-    from .models import ACTIVATIONS, ModelConfig
-    from .training import TrainConfig
+    from .learning.models import ACTIVATIONS, ModelConfig
+    from .learning.training import TrainConfig
 
     mdef, tdef = ModelConfig(), TrainConfig()
     p = sub.add_parser("train", help="train a GINR (or a classic INR) on a signal; the run is saved in the registry",
@@ -472,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=30, help="most recent N runs (default 30)")
     p.set_defaults(func=cmd_runs)
 
-    from .superres import STRATEGIES
+    from .tasks.superres import STRATEGIES
 
     p = sub.add_parser("superres", help="train on a mesh and predict on a finer one (super-resolution)",
                        description="Train a GINR on the (coarse) mesh and predict on a finer mesh of the same surface: "

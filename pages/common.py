@@ -16,16 +16,16 @@ from typing import Callable
 import numpy as np
 import streamlit as st
 
-from ginr_core.domains import make_domain
+from ginr_core.geometry.domains import make_domain
 from ginr_core.errors import GinrError
-from ginr_core.laplacian import LAPLACIANS
-from ginr_core.mesh import Mesh, load_mesh
-from ginr_core.models import ModelConfig
-from ginr_core.registry import Registry
-from ginr_core.signals import analytic_signal, gray_scott
-from ginr_core.spectral import Embedding, spectral_embedding
-from ginr_core.training import GINRRegressor, TrainConfig, TrainingJob
-from ginr_core.viz import color_range, display_mesh, side_by_side_figure, to_pyvista
+from ginr_core.geometry.laplacian import LAPLACIANS
+from ginr_core.geometry.mesh import Mesh, load_mesh
+from ginr_core.learning.models import ModelConfig
+from ginr_core.runs.registry import Registry
+from ginr_core.data.signals import analytic_signal, gray_scott
+from ginr_core.geometry.spectral import Embedding, spectral_embedding
+from ginr_core.learning.training import GINRRegressor, TrainConfig, TrainingJob
+from ginr_core.viz.figures import color_range, display_mesh, side_by_side_figure, to_pyvista
 
 MAX_UPLOAD_MB = 200
 

@@ -7,10 +7,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ginr_core.compare import TABLE2, ComparisonJob, ComparisonState
+from ginr_core.tasks.compare import TABLE2, ComparisonJob, ComparisonState
 from ginr_core.errors import GinrError
-from ginr_core.mesh import Mesh
-from ginr_core.viz import display_mesh, figure_html, grid_figure
+from ginr_core.geometry.mesh import Mesh
+from ginr_core.viz.figures import display_mesh, figure_html, grid_figure
 from pages.common import (
     VIEWERS,
     enter_via_app,

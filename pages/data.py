@@ -6,13 +6,13 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ginr_core.datasets import stanford_bunny
-from ginr_core.domains import BUILTIN_DOMAINS
-from ginr_core.gridded import open_grid
-from ginr_core.laplacian import LAPLACIANS
-from ginr_core.mesh import MESH_EXTENSIONS, load_mesh
-from ginr_core.signals import ANALYTIC_SIGNALS, analytic_signal, load_vertex_signal, vertex_property_signal
-from ginr_core.sphere import is_sphere, random_sh_field, sphere_harmonic_embedding
+from ginr_core.data.datasets import stanford_bunny
+from ginr_core.geometry.domains import BUILTIN_DOMAINS
+from ginr_core.data.gridded import open_grid
+from ginr_core.geometry.laplacian import LAPLACIANS
+from ginr_core.geometry.mesh import MESH_EXTENSIONS, load_mesh
+from ginr_core.data.signals import ANALYTIC_SIGNALS, analytic_signal, load_vertex_signal, vertex_property_signal
+from ginr_core.geometry.sphere import is_sphere, random_sh_field, sphere_harmonic_embedding
 from pages.common import (
     MAX_UPLOAD_MB,
     builtin_mesh,

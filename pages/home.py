@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from ginr_core.models import ModelConfig
-from ginr_core.training import TrainConfig
-from ginr_core.viz import display_mesh, side_by_side_figure
+from ginr_core.learning.models import ModelConfig
+from ginr_core.learning.training import TrainConfig
+from ginr_core.viz.figures import display_mesh, side_by_side_figure
 from pages.common import (
     Workspace,
     builtin_mesh,

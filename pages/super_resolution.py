@@ -9,11 +9,11 @@ import pandas as pd
 import streamlit as st
 
 from ginr_core.errors import GinrError
-from ginr_core.export import ply_bytes
-from ginr_core.laplacian import LAPLACIANS
-from ginr_core.mesh import MESH_EXTENSIONS, Mesh
-from ginr_core.models import ModelConfig
-from ginr_core.superres import (
+from ginr_core.io.export import ply_bytes
+from ginr_core.geometry.laplacian import LAPLACIANS
+from ginr_core.geometry.mesh import MESH_EXTENSIONS, Mesh
+from ginr_core.learning.models import ModelConfig
+from ginr_core.tasks.superres import (
     STRATEGIES,
     SUPERRES_FIRST_OMEGA_0,
     SuperResolutionJob,
@@ -24,8 +24,8 @@ from ginr_core.superres import (
     strategies_for,
     subset_correspondence,
 )
-from ginr_core.training import TrainConfig
-from ginr_core.viz import DisplayMesh, color_range, display_mesh, mesh_figure, point_cloud_figure
+from ginr_core.learning.training import TrainConfig
+from ginr_core.viz.figures import DisplayMesh, color_range, display_mesh, mesh_figure, point_cloud_figure
 from pages.common import (
     MAX_UPLOAD_MB,
     Workspace,
@@ -86,7 +86,7 @@ def display_arrays(_mesh: Mesh, mesh_key: str) -> tuple:
 
 def shown_mesh(mesh: Mesh) -> DisplayMesh:
     """The mesh ready to draw. Decimating a large one takes seconds, so its arrays are cached; not the object,
-    whose class goes stale when Streamlit reloads an edited ginr_core.viz."""
+    whose class goes stale when Streamlit reloads an edited ginr_core.viz.figures."""
     dm = DisplayMesh(*display_arrays(mesh, mesh.content_hash()))
     if dm.note():
         st.caption(dm.note())

@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ginr_core.animation import (
+from ginr_core.viz.animation import (
     FORMATS,
     MAX_EXPORT_FRAMES,
     MAX_FPS,
@@ -19,9 +19,9 @@ from ginr_core.animation import (
     evenly_spaced,
 )
 from ginr_core.errors import GinrError
-from ginr_core.gridded import open_grid
-from ginr_core.mesh import Mesh
-from ginr_core.temporal import (
+from ginr_core.data.gridded import open_grid
+from ginr_core.geometry.mesh import Mesh
+from ginr_core.tasks.temporal import (
     SeriesJob,
     TimeSeries,
     gray_scott_series,

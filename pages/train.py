@@ -4,9 +4,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ginr_core.models import ACTIVATIONS, ModelConfig
-from ginr_core.training import TrainConfig
-from ginr_core.viz import display_mesh, mesh_figure
+from ginr_core.learning.models import ACTIVATIONS, ModelConfig
+from ginr_core.learning.training import TrainConfig
+from ginr_core.viz.figures import display_mesh, mesh_figure
 from pages.common import enter_via_app, launch_training, live_jobs, registry, require_signal, show_error, workspace
 
 enter_via_app(__file__)

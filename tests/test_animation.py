@@ -3,8 +3,8 @@ import io
 import numpy as np
 import pytest
 
-from ginr_core.animation import animation_bytes, render_frames
-from ginr_core.domains import make_domain
+from ginr_core.viz.animation import animation_bytes, render_frames
+from ginr_core.geometry.domains import make_domain
 from ginr_core.errors import GinrError
 
 

@@ -60,7 +60,7 @@ def test_train_predict_export_and_runs_end_to_end(tmp_path, capsys):
     assert main(["runs", run_id]) == 0 and '"status": "done"' in capsys.readouterr().out
     pred = tmp_path / "p.npy"
     assert main(["predict", run_id, "--out", str(pred)]) == 0
-    from ginr_core.registry import Registry
+    from ginr_core.runs.registry import Registry
 
     np.testing.assert_allclose(np.load(pred), Registry().load_predictions(run_id), rtol=1e-5, atol=1e-6)
     for fmt in ["ply", "npz", "checkpoint", "html"]:
@@ -125,7 +125,7 @@ def test_timeseries_rejects_a_bad_selection(capsys):
 def test_timeseries_from_signal_files(tmp_path, capsys):
     import numpy as np
 
-    from ginr_core.domains import make_domain
+    from ginr_core.geometry.domains import make_domain
 
     x = make_domain("torus").vertices[:, 0]
     paths = []

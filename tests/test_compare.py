@@ -5,12 +5,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from ginr_core.compare import TABLE2, ComparisonJob, compare_models, table2_config
-from ginr_core.domains import icosphere
+from ginr_core.tasks.compare import TABLE2, ComparisonJob, compare_models, table2_config
+from ginr_core.geometry.domains import icosphere
 from ginr_core.errors import GinrError
-from ginr_core.signals import analytic_signal
-from ginr_core.spectral import spectral_embedding
-from ginr_core.training import TrainConfig
+from ginr_core.data.signals import analytic_signal
+from ginr_core.geometry.spectral import spectral_embedding
+from ginr_core.learning.training import TrainConfig
 
 QUICK = TrainConfig(threads=1, steps=150, time_budget_s=None)
 
@@ -44,7 +44,7 @@ def test_generalisation_mode_scores_held_out_nodes(problem):
     r = results["ginr_sine"]
     assert r.scored_on == "held-out"
     held_out = np.random.default_rng(0).random(len(target)) < 0.3
-    from ginr_core.metrics import evaluate
+    from ginr_core.learning.metrics import evaluate
 
     assert r.metrics == evaluate(target[held_out], r.prediction[held_out])
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from ginr_core.dataset_io import read_reference_dataset, write_reference_dataset
-from ginr_core.domains import icosphere
+from ginr_core.io.reference_dataset import read_reference_dataset, write_reference_dataset
+from ginr_core.geometry.domains import icosphere
 from ginr_core.errors import GinrError
 
 

@@ -4,9 +4,9 @@ import tarfile
 import pytest
 import trimesh
 
-from ginr_core.datasets import BUNNY_MEMBER, stanford_bunny
+from ginr_core.data.datasets import BUNNY_MEMBER, stanford_bunny
 from ginr_core.errors import GinrError
-from ginr_core.mesh import load_mesh
+from ginr_core.geometry.mesh import load_mesh
 
 
 def test_bunny_download_extracts_and_caches(tmp_path):

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from ginr_core.domains import BUILTIN_DOMAINS, latlon_grid, latlon_sphere, make_domain
+from ginr_core.geometry.domains import BUILTIN_DOMAINS, latlon_grid, latlon_sphere, make_domain
 from ginr_core.errors import GinrError
-from ginr_core.mesh import _face_areas
+from ginr_core.geometry.mesh import _face_areas
 
 
 def _directed_edge_counts(faces):

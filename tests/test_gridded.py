@@ -4,9 +4,9 @@ import xarray as xr
 from scipy.io import netcdf_file
 
 from conftest import shared_file
-from ginr_core.domains import lat_lon_to_xyz
+from ginr_core.geometry.domains import lat_lon_to_xyz
 from ginr_core.errors import GinrError
-from ginr_core.gridded import open_grid
+from ginr_core.data.gridded import open_grid
 
 LAT = np.array([60.0, 20.0, -20.0, -60.0])
 LON = np.arange(6) * 60.0

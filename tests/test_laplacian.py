@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from ginr_core.domains import icosphere, latlon_sphere, square_grid
-from ginr_core.laplacian import mesh_laplacian
+from ginr_core.geometry.domains import icosphere, latlon_sphere, square_grid
+from ginr_core.geometry.laplacian import mesh_laplacian
 
 
 @pytest.mark.parametrize("kind", ["combinatorial", "normalized", "cotangent"])

@@ -4,7 +4,7 @@ import trimesh
 
 from conftest import shared_file
 from ginr_core.errors import GinrError
-from ginr_core.mesh import Mesh, clean_mesh, load_mesh, read_mesh, subdivide
+from ginr_core.geometry.mesh import Mesh, clean_mesh, load_mesh, read_mesh, subdivide
 
 
 def _sphere(level=2, offset=(0.0, 0.0, 0.0)):

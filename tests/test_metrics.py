@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ginr_core.errors import GinrError
-from ginr_core import metrics
+from ginr_core.learning import metrics
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ginr_core.errors import GinrError
-from ginr_core.models import MLP, ModelConfig, Sine, build_model
+from ginr_core.learning.models import MLP, ModelConfig, Sine, build_model
 
 
 def test_mlp_shapes_and_skip_position():

@@ -80,7 +80,7 @@ def test_bad_upload_shows_an_error(app):
 def test_an_uploaded_finer_mesh_is_used(app, nested):
     import trimesh
 
-    from ginr_core.domains import bumpy_sphere, icosphere
+    from ginr_core.geometry.domains import bumpy_sphere, icosphere
 
     fine = icosphere(5) if nested else bumpy_sphere(5)
     at = _page(app)
@@ -94,7 +94,7 @@ def test_an_uploaded_finer_mesh_is_used(app, nested):
 
 
 def test_without_a_signal_the_page_points_to_the_data_page(app):
-    from ginr_core.domains import icosphere
+    from ginr_core.geometry.domains import icosphere
     from pages.common import Workspace
 
     at = _page(app, Workspace(icosphere(2), "icosphere (level 2)"))
@@ -107,8 +107,8 @@ def test_without_a_signal_the_page_points_to_the_data_page(app):
 def test_a_latlon_grid_offers_a_finer_grid_and_a_hold_out(app, known_everywhere):
     from functools import partial
 
-    from ginr_core.domains import latlon_sphere
-    from ginr_core.signals import analytic_signal
+    from ginr_core.geometry.domains import latlon_sphere
+    from ginr_core.data.signals import analytic_signal
     from pages.common import Workspace
 
     mesh = latlon_sphere(19, 36)

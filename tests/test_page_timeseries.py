@@ -59,7 +59,7 @@ def test_series_from_uploaded_signal_files(app):
 
     import numpy as np
 
-    from ginr_core.domains import make_domain
+    from ginr_core.geometry.domains import make_domain
 
     x = make_domain("icosphere", level=4).vertices[:, 0]  # the default workspace domain
     at = app.switch_page("pages/timeseries.py").run()

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from ginr_core.errors import GinrError
-from ginr_core.models import ModelConfig
-from ginr_core.registry import Registry, atomic_write
-from ginr_core.training import GINRRegressor, TrainConfig, TrainingJob
+from ginr_core.learning.models import ModelConfig
+from ginr_core.io.files import atomic_write
+from ginr_core.runs.registry import Registry
+from ginr_core.learning.training import GINRRegressor, TrainConfig, TrainingJob
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ModelConfig(k=4, n_layers=3, hidden=16)
@@ -76,9 +77,9 @@ def test_ids_are_generated_not_taken_from_user_text(runs_root):
 def test_crashed_process_leaves_an_interrupted_run(runs_root):
     script = (
         "import os\n"
-        "from ginr_core.registry import Registry\n"
-        "from ginr_core.models import ModelConfig\n"
-        "from ginr_core.training import TrainConfig\n"
+        "from ginr_core.runs.registry import Registry\n"
+        "from ginr_core.learning.models import ModelConfig\n"
+        "from ginr_core.learning.training import TrainConfig\n"
         "run_id = Registry().create_run('crash', ModelConfig(), TrainConfig())\n"
         "print(run_id, flush=True)\n"
         "os._exit(1)\n"
@@ -185,7 +186,7 @@ def test_metrics_are_strict_json_even_for_an_exact_fit(runs_root):
 def test_history_is_saved_while_the_run_trains(data, monkeypatch):
     import time
 
-    import ginr_core.training as training
+    import ginr_core.learning.training as training
 
     monkeypatch.setattr(training, "HISTORY_SAVE_EVERY_S", 0.2)
     registry = Registry()

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
-from ginr_core.domains import icosphere
+from ginr_core.geometry.domains import icosphere
 from ginr_core.errors import GinrError
-from ginr_core.laplacian import graph_laplacian
-from ginr_core.mesh import Mesh, clean_mesh, load_mesh
-from ginr_core.signals import (
+from ginr_core.geometry.laplacian import graph_laplacian
+from ginr_core.geometry.mesh import Mesh, clean_mesh, load_mesh
+from ginr_core.data.signals import (
     ANALYTIC_SIGNALS,
     analytic_signal,
     gray_scott,

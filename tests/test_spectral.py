@@ -7,11 +7,11 @@ import pytest
 import scipy.sparse as sp
 import trimesh
 
-from ginr_core import spectral
+from ginr_core.geometry import spectral
 from ginr_core.errors import GinrError
-from ginr_core.laplacian import graph_laplacian, mesh_laplacian
-from ginr_core.mesh import Mesh, load_mesh
-from ginr_core.spectral import Embedding, eigenpairs, spectral_embedding
+from ginr_core.geometry.laplacian import graph_laplacian, mesh_laplacian
+from ginr_core.geometry.mesh import Mesh, load_mesh
+from ginr_core.geometry.spectral import Embedding, eigenpairs, spectral_embedding
 
 BUNNY = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bunny.ply"
 

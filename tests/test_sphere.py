@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 from scipy.special import roots_legendre
 
-from ginr_core.domains import icosphere, latlon_sphere, torus
+from ginr_core.geometry.domains import icosphere, latlon_sphere, torus
 from ginr_core.errors import GinrError
-from ginr_core.laplacian import mesh_laplacian
-from ginr_core.mesh import Mesh
-from ginr_core.spectral import Embedding
-from ginr_core.sphere import (
+from ginr_core.geometry.laplacian import mesh_laplacian
+from ginr_core.geometry.mesh import Mesh
+from ginr_core.geometry.spectral import Embedding
+from ginr_core.geometry.sphere import (
     is_sphere,
     random_sh_field,
     real_sph_harm,

@@ -5,11 +5,11 @@ import time
 import numpy as np
 import pytest
 
-from ginr_core.domains import bumpy_sphere, icosphere
+from ginr_core.geometry.domains import bumpy_sphere, icosphere
 from ginr_core.errors import GinrError
-from ginr_core.mesh import Mesh, subdivide
-from ginr_core.models import ModelConfig
-from ginr_core.superres import (
+from ginr_core.geometry.mesh import Mesh, subdivide
+from ginr_core.learning.models import ModelConfig
+from ginr_core.tasks.superres import (
     STRATEGIES,
     TransferResult,
     barycentric_operator,
@@ -18,7 +18,7 @@ from ginr_core.superres import (
     subset_correspondence,
     transfer_features,
 )
-from ginr_core.training import GINRRegressor, TrainConfig
+from ginr_core.learning.training import GINRRegressor, TrainConfig
 
 K = 16
 LOW = slice(1, 9)  # the first 8 non-constant columns
@@ -212,12 +212,12 @@ def test_bad_requests_are_explained(bumpy, sphere):
 
 
 def test_super_resolve_end_to_end_scores_the_fine_only_vertices():
-    from ginr_core.domains import bumpy_sphere
-    from ginr_core.mesh import subdivide
-    from ginr_core.metrics import r2
-    from ginr_core.signals import analytic_signal
-    from ginr_core.superres import super_resolve
-    from ginr_core.training import TrainConfig
+    from ginr_core.geometry.domains import bumpy_sphere
+    from ginr_core.geometry.mesh import subdivide
+    from ginr_core.learning.metrics import r2
+    from ginr_core.data.signals import analytic_signal
+    from ginr_core.tasks.superres import super_resolve
+    from ginr_core.learning.training import TrainConfig
 
     coarse = bumpy_sphere(3)
     fine = subdivide(coarse, 1)
@@ -235,8 +235,8 @@ def test_super_resolve_end_to_end_scores_the_fine_only_vertices():
 
 
 def test_finer_mesh_puts_the_new_vertices_of_a_sphere_on_it_and_keeps_the_originals(bumpy):
-    from ginr_core.sphere import is_sphere
-    from ginr_core.superres import finer_mesh
+    from ginr_core.geometry.sphere import is_sphere
+    from ginr_core.tasks.superres import finer_mesh
 
     coarse = icosphere(2)
     fine, correspondence = finer_mesh(coarse)
@@ -256,8 +256,8 @@ def test_finer_mesh_puts_the_new_vertices_of_a_sphere_on_it_and_keeps_the_origin
 ])
 @pytest.mark.parametrize("factor", [2, 3])
 def test_finer_latlon_grid_contains_every_coarse_node(lat, lon, factor):
-    from ginr_core.domains import latlon_grid
-    from ginr_core.superres import finer_latlon_grid, latlon_axes
+    from ginr_core.geometry.domains import latlon_grid
+    from ginr_core.tasks.superres import finer_latlon_grid, latlon_axes
 
     coarse = latlon_grid(lat, lon)
     fine, correspondence = finer_latlon_grid(coarse, factor)
@@ -271,8 +271,8 @@ def test_finer_latlon_grid_contains_every_coarse_node(lat, lon, factor):
 
 
 def test_the_paper_grid_doubles_and_halves():
-    from ginr_core.domains import latlon_sphere
-    from ginr_core.superres import coarser_latlon_grid, finer_latlon_grid
+    from ginr_core.geometry.domains import latlon_sphere
+    from ginr_core.tasks.superres import coarser_latlon_grid, finer_latlon_grid
 
     grid = latlon_sphere(181, 360)  # the paper's 65,160 nodes
     fine, _ = finer_latlon_grid(grid)
@@ -285,8 +285,8 @@ def test_the_paper_grid_doubles_and_halves():
 
 
 def test_latlon_helpers_refuse_other_meshes(bumpy):
-    from ginr_core.domains import latlon_sphere
-    from ginr_core.superres import coarser_latlon_grid, finer_latlon_grid, latlon_axes
+    from ginr_core.geometry.domains import latlon_sphere
+    from ginr_core.tasks.superres import coarser_latlon_grid, finer_latlon_grid, latlon_axes
 
     assert latlon_axes(bumpy[0]) is None
     grid = latlon_sphere(5, 8)
@@ -306,7 +306,7 @@ FEW_STEPS = TrainConfig(steps=20, time_budget_s=None, snapshot_every_s=None, thr
 
 
 def test_values_at_coarse_nodes_interpolates_without_a_correspondence(bumpy):
-    from ginr_core.superres import values_at_coarse_nodes
+    from ginr_core.tasks.superres import values_at_coarse_nodes
 
     coarse, fine = bumpy
     values = np.random.default_rng(0).standard_normal(fine.n_vertices)
@@ -318,7 +318,7 @@ def test_values_at_coarse_nodes_interpolates_without_a_correspondence(bumpy):
 def test_super_resolve_stops_when_cancelled(bumpy):
     import threading
 
-    from ginr_core.superres import super_resolve
+    from ginr_core.tasks.superres import super_resolve
 
     coarse, fine = bumpy
     cancel = threading.Event()
@@ -329,7 +329,7 @@ def test_super_resolve_stops_when_cancelled(bumpy):
 
 
 def test_super_resolution_job_runs_each_strategy_and_reports_failures(bumpy):
-    from ginr_core.superres import SuperResolutionJob
+    from ginr_core.tasks.superres import SuperResolutionJob
 
     coarse, fine = bumpy
     n = coarse.n_vertices
@@ -351,7 +351,7 @@ def test_super_resolution_job_runs_each_strategy_and_reports_failures(bumpy):
 
 
 def test_super_resolution_job_cancel_skips_the_remaining_strategies(bumpy):
-    from ginr_core.superres import SuperResolutionJob
+    from ginr_core.tasks.superres import SuperResolutionJob
 
     coarse, fine = bumpy
     job = SuperResolutionJob(coarse, fine, coarse.vertices[:, 0], ["kl", "interp"], k=K,

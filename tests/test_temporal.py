@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from conftest import shared_file
-from ginr_core.domains import make_domain
+from ginr_core.geometry.domains import make_domain
 from ginr_core.errors import GinrError
-from ginr_core.gridded import open_grid
-from ginr_core.spectral import spectral_embedding
-from ginr_core.temporal import (
+from ginr_core.data.gridded import open_grid
+from ginr_core.geometry.spectral import spectral_embedding
+from ginr_core.tasks.temporal import (
     SeriesJob,
     TimeSeries,
     fit_time_series,
@@ -17,8 +17,8 @@ from ginr_core.temporal import (
     series_model_config,
     series_train_config,
 )
-from ginr_core.models import ModelConfig
-from ginr_core.training import GINRRegressor, TrainConfig, _SeriesRows
+from ginr_core.learning.models import ModelConfig
+from ginr_core.learning.training import GINRRegressor, TrainConfig, _SeriesRows
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
 import numpy as np
 
 from conftest import shared_file
-from ginr_core.domains import icosphere
-from ginr_core.mesh import load_mesh
-from ginr_core.viz import (
+from ginr_core.geometry.domains import icosphere
+from ginr_core.geometry.mesh import load_mesh
+from ginr_core.viz.figures import (
     color_range,
     display_mesh,
     figure_html,

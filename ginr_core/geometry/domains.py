@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import GinrError
+from ..errors import GinrError
 from .mesh import Mesh
 
 

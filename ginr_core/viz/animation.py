@@ -12,9 +12,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .errors import GinrError
-from .mesh import Mesh
-from .viz import color_range, display_mesh, side_by_side_figure, to_pyvista
+from ..errors import GinrError
+from ..geometry.mesh import Mesh
+from .figures import color_range, display_mesh, side_by_side_figure, to_pyvista
 
 FORMATS = ("gif", "mp4")
 MAX_FRAMES = 2000

@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from .errors import GinrError
+from ..errors import GinrError
 
 
 def pick_device(preference: str | None = None) -> torch.device:

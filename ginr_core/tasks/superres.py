@@ -30,15 +30,15 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from .domains import latlon_grid
-from .errors import GinrError, error_message
-from .laplacian import mesh_laplacian
-from .mesh import Mesh, subdivide
-from .metrics import evaluate, r2
-from .models import ModelConfig
-from .spectral import spectral_embedding
-from .sphere import MAX_DEGREE, is_sphere, sphere_center, sphere_harmonic_embedding
-from .training import FINISHED, BackgroundJob, GINRRegressor, TrainConfig
+from ..geometry.domains import latlon_grid
+from ..errors import GinrError, error_message
+from ..geometry.laplacian import mesh_laplacian
+from ..geometry.mesh import Mesh, subdivide
+from ..learning.metrics import evaluate, r2
+from ..learning.models import ModelConfig
+from ..geometry.spectral import spectral_embedding
+from ..geometry.sphere import MAX_DEGREE, is_sphere, sphere_center, sphere_harmonic_embedding
+from ..learning.training import FINISHED, BackgroundJob, GINRRegressor, TrainConfig
 
 STRATEGIES = ("kl", "joint", "interp", "fmap", "sh")
 KL_AMBIGUOUS = 0.1  # relative KL margin below which a "kl" sign decision is reported as a guess

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+from typing import IO, Any, Callable
 
-from .errors import GinrError
+from ..errors import GinrError
 
 DEFAULT_MAX_BYTES = 256 * 2**20
 
@@ -41,3 +43,21 @@ def read_input(
     if len(data) > max_bytes:
         raise _too_big(name, len(data), max_bytes)
     return data, name, ext
+
+
+def atomic_write(path: str | Path, data: bytes | Callable[[IO[bytes]], Any]) -> None:
+    """Write bytes (or whatever `data(file)` writes) to a temp file beside `path`, fsync, os.replace."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .mesh import Mesh
+from ..geometry.mesh import Mesh
 
 DEFAULT_MAX_DISPLAY_VERTICES = 150_000
 CAMERA = dict(eye=dict(x=1.4, y=1.4, z=1.0), up=dict(x=0, y=0, z=1))

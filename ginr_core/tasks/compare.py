@@ -14,10 +14,10 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import GinrError, error_message
-from .metrics import evaluate
-from .models import ModelConfig
-from .training import BackgroundJob, GINRRegressor, Progress, TrainConfig
+from ..errors import GinrError, error_message
+from ..learning.metrics import evaluate
+from ..learning.models import ModelConfig
+from ..learning.training import BackgroundJob, GINRRegressor, Progress, TrainConfig
 
 TABLE2 = {  # name -> (input kind, activation), in the paper's column order
     "inr_relu": ("xyz", "relu"),

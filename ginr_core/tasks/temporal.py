@@ -15,14 +15,14 @@ from typing import Callable
 
 import numpy as np
 
-from .domains import latlon_grid
-from .errors import GinrError, error_message
-from .gridded import LatLonGrid
-from .mesh import Mesh
-from .metrics import evaluate
-from .models import ModelConfig, check_series
-from .signals import gray_scott, load_vertex_signal
-from .training import BackgroundJob, GINRRegressor, Progress, TrainConfig
+from ..geometry.domains import latlon_grid
+from ..errors import GinrError, error_message
+from ..data.gridded import LatLonGrid
+from ..geometry.mesh import Mesh
+from ..learning.metrics import evaluate
+from ..learning.models import ModelConfig, check_series
+from ..data.signals import gray_scott, load_vertex_signal
+from ..learning.training import BackgroundJob, GINRRegressor, Progress, TrainConfig
 
 # Measured on Gray-Scott over an icosphere (2,562 nodes, 600 frames, train on every second frame, k = 64,
 # 30 s, one CPU thread), pooled R^2 on the held-out frames: batch 8192 / first-layer omega_0 30: 0.9971;

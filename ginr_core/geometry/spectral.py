@@ -25,8 +25,6 @@ k=100: about 15x faster than `eigsh(L, k, which="SM")` and 3x faster than `eigsh
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from typing import Callable
@@ -36,10 +34,11 @@ import scipy.linalg as la
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 
-from .errors import GinrError
+from ..errors import GinrError
+from ..io.files import atomic_write
 from .laplacian import LAPLACIANS, mesh_laplacian
 from .mesh import Mesh
-from .paths import cache_dir
+from ..io.paths import cache_dir
 
 try:  # optional: a faster sparse Cholesky (see _factorize)
     import cholespy as _cholespy
@@ -413,19 +412,8 @@ def _load_cached(path, n: int, laplacian: str, k: int) -> Embedding | None:
 
 
 def _save_cached(path, embedding: Embedding) -> None:
-    """Write atomically (temporary file, then rename) so readers never see a half-written file."""
+    """Written atomically, so readers never see a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f,
-                eigenvalues=embedding.eigenvalues,
-                features=embedding.features,
-                laplacian=np.array(embedding.laplacian),
-                k=np.array(embedding.k),
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    arrays = dict(eigenvalues=embedding.eigenvalues, features=embedding.features,
+                  laplacian=np.array(embedding.laplacian), k=np.array(embedding.k))
+    atomic_write(path, lambda f: np.savez(f, **arrays))

@@ -4,7 +4,7 @@ runs_dir()/index.sqlite         id, created, status, description, config, final 
 runs_dir()/<id>/config.json     model + train configs and the description
 runs_dir()/<id>/history.json    progress rows (step, loss, r2, lr, ...)
 runs_dir()/<id>/predictions.npy final full-domain prediction (original units)
-runs_dir()/<id>/metrics.json    final metrics (ginr_core.metrics.evaluate)
+runs_dir()/<id>/metrics.json    final metrics (ginr_core.learning.metrics.evaluate)
 runs_dir()/<id>/model.pt, model.json   checkpoint (GINRRegressor.save)
 
 Every file is written to a temporary name and moved into place with os.replace, and a run is marked
@@ -22,19 +22,19 @@ import os
 import secrets
 import socket
 import sqlite3
-import tempfile
 import threading
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import GinrError
-from .paths import runs_dir
+from ..errors import GinrError
+from ..io.files import atomic_write
+from ..io.paths import runs_dir
 
 if TYPE_CHECKING:
-    from .training import GINRRegressor
+    from ..learning.training import GINRRegressor
 
 STATUSES = ("running", "done", "failed", "cancelled", "interrupted")
 _SCHEMA = """
@@ -51,24 +51,6 @@ CREATE TABLE IF NOT EXISTS runs (
     pid INTEGER NOT NULL
 )
 """
-
-
-def atomic_write(path: str | Path, data: bytes | Callable[[IO[bytes]], Any]) -> None:
-    """Write bytes (or whatever `data(file)` writes) to a temp file beside `path`, fsync, os.replace."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if callable(data):
-                data(f)
-            else:
-                f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -227,7 +209,7 @@ class Registry:
 
     def load_domain(self, run_id: str):
         """(Mesh, target) a run was trained on, as saved by TrainingJob.on_mesh."""
-        from .mesh import Mesh
+        from ..geometry.mesh import Mesh
 
         inputs = self.load_arrays(run_id, "inputs")
         return Mesh(inputs["vertices"], inputs["faces"]), inputs["target"]
@@ -273,7 +255,7 @@ class Registry:
         return np.load(path, allow_pickle=False)
 
     def load_regressor(self, run_id: str, device: str = "cpu") -> GINRRegressor:
-        from .training import GINRRegressor  # training imports this module
+        from ..learning.training import GINRRegressor  # training imports this module
 
         return GINRRegressor.load(self.run_dir(run_id), device=device)
 

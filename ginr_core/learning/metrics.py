@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .errors import GinrError
+from ..errors import GinrError
 
 
 def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:

@@ -50,13 +50,13 @@ import numpy as np
 import torch
 
 from .device import pick_device, training_threads
-from .errors import GinrError, error_message
+from ..errors import GinrError, error_message
 from .metrics import evaluate
 from .models import JsonConfig, ModelConfig, NeuralField, build_model, check_inputs, check_series
-from .registry import atomic_write
+from ..io.files import atomic_write
 
 if TYPE_CHECKING:
-    from .registry import Registry
+    from ..runs.registry import Registry
 
 Schedule = Literal["cosine", "constant", "plateau"]
 WEIGHTS_FILE = "model.pt"

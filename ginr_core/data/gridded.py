@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .domains import latlon_grid
-from .errors import GinrError
-from .files import read_input
-from .mesh import Mesh
+from ..geometry.domains import latlon_grid
+from ..errors import GinrError
+from ..io.files import read_input
+from ..geometry.mesh import Mesh
 
 DEFAULT_MAX_BYTES = 512 * 2**20
 LAT_NAMES = ("latitude", "lat", "lats", "y")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import GinrError
+from ..errors import GinrError
 from .mesh import Mesh
 from .spectral import Embedding
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import GinrError
-from .mesh import Mesh
+from ..errors import GinrError
+from ..geometry.mesh import Mesh
 
 
 def ply_bytes(mesh: Mesh, scalars: dict[str, np.ndarray]) -> bytes:

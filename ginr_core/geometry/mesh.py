@@ -17,8 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from .errors import GinrError
-from .files import DEFAULT_MAX_BYTES, read_input
+from ..errors import GinrError
+from ..io.files import DEFAULT_MAX_BYTES, read_input
 
 MESH_EXTENSIONS = ("ply", "obj", "off", "stl", "glb")
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import GinrError
+from ..errors import GinrError
 
 InputKind = Literal["spectral", "xyz"]
 Activation = Literal["sine", "sine_tanh", "relu", "softplus", "gaussian"]

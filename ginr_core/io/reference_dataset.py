@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import GinrError
+from ..errors import GinrError
 
 NPZ_DIR = "npz_files"
 SHARED_FILES = ("fourier", "points", "faces")
