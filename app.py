@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ginr_core.learning.device import describe_device
-from pages.common import VIEWERS
+from pages.shared.widgets import VIEWERS
 
 st.set_page_config(page_title="GINR Studio", page_icon=":material/blur_on:", layout="wide")
 
@@ -25,7 +25,7 @@ navigation = st.navigation(
     ]
 )
 st.session_state.entered_via_app = True
-if "return_to" in st.session_state:  # a page opened without this entry point (see pages.common.enter_via_app)
+if "return_to" in st.session_state:  # a page opened without this entry point (see pages.shared.widgets.enter_via_app)
     st.switch_page(st.session_state.pop("return_to"))
 st.sidebar.caption(f"Training device: **{device_description()}**")
 st.sidebar.radio("3D viewer", VIEWERS, key="viewer", horizontal=True,

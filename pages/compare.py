@@ -7,20 +7,18 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ginr_core.tasks.compare import TABLE2, ComparisonJob, ComparisonState
 from ginr_core.errors import GinrError
 from ginr_core.geometry.mesh import Mesh
+from ginr_core.tasks.compare import TABLE2, ComparisonJob, ComparisonState
 from ginr_core.viz.figures import display_mesh, figure_html, grid_figure
-from pages.common import (
+from pages.shared.widgets import (
     VIEWERS,
     enter_via_app,
-    ensure_embedding,
     first_channel,
-    require_signal,
     show_error,
     show_meshes,
-    workspace,
 )
+from pages.shared.workspace import ensure_embedding, require_signal, workspace
 
 enter_via_app(__file__)
 

@@ -7,21 +7,27 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ginr_core.data.datasets import stanford_bunny
-from ginr_core.geometry.domains import BUILTIN_DOMAINS
 from ginr_core.data.gridded import open_grid
+from ginr_core.data.signals import (
+    ANALYTIC_SIGNALS,
+    analytic_signal,
+    load_vertex_signal,
+    vertex_property_signal,
+)
+from ginr_core.geometry.domains import BUILTIN_DOMAINS
 from ginr_core.geometry.laplacian import LAPLACIANS
 from ginr_core.geometry.mesh import MESH_EXTENSIONS, load_mesh
-from ginr_core.data.signals import ANALYTIC_SIGNALS, analytic_signal, load_vertex_signal, vertex_property_signal
-from ginr_core.geometry.sphere import is_sphere, random_sh_field, sphere_harmonic_embedding
-from pages.common import (
+from ginr_core.geometry.sphere import (
+    is_sphere,
+    random_sh_field,
+    sphere_harmonic_embedding,
+)
+from pages.shared.widgets import enter_via_app, progress_bar, show_error, show_meshes
+from pages.shared.workspace import (
     MAX_UPLOAD_MB,
     builtin_mesh,
     compute_embedding,
-    enter_via_app,
     gray_scott_signal,
-    progress_bar,
-    show_error,
-    show_meshes,
     uploaded_mesh,
     workspace,
 )

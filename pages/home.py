@@ -5,16 +5,13 @@ import streamlit as st
 from ginr_core.learning.models import ModelConfig
 from ginr_core.learning.training import TrainConfig
 from ginr_core.viz.figures import display_mesh, side_by_side_figure
-from pages.common import (
+from pages.shared.runs import launch_training, live_jobs
+from pages.shared.widgets import enter_via_app, progress_bar, show_error
+from pages.shared.workspace import (
     Workspace,
     builtin_mesh,
     compute_embedding,
-    enter_via_app,
     gray_scott_signal,
-    launch_training,
-    live_jobs,
-    progress_bar,
-    show_error,
 )
 
 enter_via_app(__file__)

@@ -5,12 +5,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ginr_core.io.export import checkpoint_zip_bytes, ply_bytes, reference_npz_bytes
 from ginr_core.geometry.mesh import Mesh
-from ginr_core.learning.metrics import evaluate, squared_error
 from ginr_core.geometry.spectral import spectral_embedding
+from ginr_core.io.export import checkpoint_zip_bytes, ply_bytes, reference_npz_bytes
+from ginr_core.learning.metrics import evaluate, squared_error
 from ginr_core.viz.figures import figure_html
-from pages.common import enter_via_app, registry, show_error, show_meshes
+from pages.shared.runs import registry
+from pages.shared.widgets import enter_via_app, show_error, show_meshes
 
 enter_via_app(__file__)
 

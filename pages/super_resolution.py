@@ -9,10 +9,11 @@ import pandas as pd
 import streamlit as st
 
 from ginr_core.errors import GinrError
-from ginr_core.io.export import ply_bytes
 from ginr_core.geometry.laplacian import LAPLACIANS
 from ginr_core.geometry.mesh import MESH_EXTENSIONS, Mesh
+from ginr_core.io.export import ply_bytes
 from ginr_core.learning.models import ModelConfig
+from ginr_core.learning.training import TrainConfig
 from ginr_core.tasks.superres import (
     STRATEGIES,
     SUPERRES_FIRST_OMEGA_0,
@@ -24,15 +25,18 @@ from ginr_core.tasks.superres import (
     strategies_for,
     subset_correspondence,
 )
-from ginr_core.learning.training import TrainConfig
-from ginr_core.viz.figures import DisplayMesh, color_range, display_mesh, mesh_figure, point_cloud_figure
-from pages.common import (
+from ginr_core.viz.figures import (
+    DisplayMesh,
+    color_range,
+    display_mesh,
+    mesh_figure,
+    point_cloud_figure,
+)
+from pages.shared.widgets import enter_via_app, first_channel, show_error
+from pages.shared.workspace import (
     MAX_UPLOAD_MB,
     Workspace,
-    enter_via_app,
-    first_channel,
     require_signal,
-    show_error,
     uploaded_mesh,
     workspace,
 )

@@ -9,17 +9,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ginr_core.viz.animation import (
-    FORMATS,
-    MAX_EXPORT_FRAMES,
-    MAX_FPS,
-    animated_figure,
-    animation_bytes,
-    browser_frames,
-    evenly_spaced,
-)
-from ginr_core.errors import GinrError
 from ginr_core.data.gridded import open_grid
+from ginr_core.errors import GinrError
 from ginr_core.geometry.mesh import Mesh
 from ginr_core.tasks.temporal import (
     SeriesJob,
@@ -30,7 +21,17 @@ from ginr_core.tasks.temporal import (
     series_model_config,
     series_train_config,
 )
-from pages.common import MAX_UPLOAD_MB, compute_embedding, enter_via_app, progress_bar, show_error, workspace
+from ginr_core.viz.animation import (
+    FORMATS,
+    MAX_EXPORT_FRAMES,
+    MAX_FPS,
+    animated_figure,
+    animation_bytes,
+    browser_frames,
+    evenly_spaced,
+)
+from pages.shared.widgets import enter_via_app, progress_bar, show_error
+from pages.shared.workspace import MAX_UPLOAD_MB, compute_embedding, workspace
 
 enter_via_app(__file__)
 

@@ -7,7 +7,9 @@ import streamlit as st
 from ginr_core.learning.models import ACTIVATIONS, ModelConfig
 from ginr_core.learning.training import TrainConfig
 from ginr_core.viz.figures import display_mesh, mesh_figure
-from pages.common import enter_via_app, launch_training, live_jobs, registry, require_signal, show_error, workspace
+from pages.shared.runs import launch_training, live_jobs, registry
+from pages.shared.widgets import enter_via_app, show_error
+from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
 

@@ -33,7 +33,7 @@ def app():
     st.cache_data.clear()
     at = AppTest.from_file(APP, default_timeout=120)
     yield at
-    from pages.common import live_jobs
+    from pages.shared.runs import live_jobs
 
     for job in live_jobs().values():
         job.cancel()

@@ -3,9 +3,9 @@ import io
 import numpy as np
 import pytest
 
-from ginr_core.viz.animation import animation_bytes, render_frames
-from ginr_core.geometry.domains import make_domain
 from ginr_core.errors import GinrError
+from ginr_core.geometry.domains import make_domain
+from ginr_core.viz.animation import animation_bytes, render_frames
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +26,8 @@ def test_frames_show_the_signal_changing(wave):
 
 
 def test_gif_and_mp4_decode(wave):
-    from PIL import Image
     import av
+    from PIL import Image
 
     mesh, truth, labels = wave
     gif = animation_bytes(mesh, {"truth": truth}, labels, "gif", fps=5, panel_size=(160, 120))

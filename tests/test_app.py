@@ -5,7 +5,6 @@ import io
 
 import numpy as np
 import pytest
-
 from conftest import button
 
 
@@ -61,7 +60,7 @@ def test_short_training_run_reaches_results(app):
     budget.set_value(3.0)
     button(at, "Launch training").click().run()
     assert not at.exception and not at.error
-    from pages.common import live_jobs
+    from pages.shared.runs import live_jobs
 
     (job,) = live_jobs().values()
     job.join(timeout=60)

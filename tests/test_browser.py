@@ -71,8 +71,9 @@ def page(server):
 
 def coloured_fraction(png: bytes) -> float:
     """Share of pixels that are clearly coloured (not white, grey or black)."""
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
     saturation = rgb.max(axis=2) - rgb.min(axis=2)
@@ -93,7 +94,7 @@ def _wait_for_app(page) -> None:
 
 def test_a_page_url_opened_first_gets_the_app_navigation(server, page):
     """The first session after a server start opening a page URL (a reconnecting tab) must not fall back
-    to Streamlit's legacy pages/ mode (see pages.common.enter_via_app)."""
+    to Streamlit's legacy pages/ mode (see pages.shared.widgets.enter_via_app)."""
     page.goto(f"{server}/results")
     _wait_for_app(page)
     page.get_by_role("heading", name="Results", exact=True).wait_for(timeout=60_000)

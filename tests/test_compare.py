@@ -5,12 +5,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from ginr_core.tasks.compare import TABLE2, ComparisonJob, compare_models, table2_config
-from ginr_core.geometry.domains import icosphere
-from ginr_core.errors import GinrError
 from ginr_core.data.signals import analytic_signal
+from ginr_core.errors import GinrError
+from ginr_core.geometry.domains import icosphere
 from ginr_core.geometry.spectral import spectral_embedding
 from ginr_core.learning.training import TrainConfig
+from ginr_core.tasks.compare import TABLE2, ComparisonJob, compare_models, table2_config
 
 QUICK = TrainConfig(threads=1, steps=150, time_budget_s=None)
 

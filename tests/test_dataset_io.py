@@ -1,9 +1,12 @@
 import numpy as np
 import pytest
 
-from ginr_core.io.reference_dataset import read_reference_dataset, write_reference_dataset
-from ginr_core.geometry.domains import icosphere
 from ginr_core.errors import GinrError
+from ginr_core.geometry.domains import icosphere
+from ginr_core.io.reference_dataset import (
+    read_reference_dataset,
+    write_reference_dataset,
+)
 
 
 @pytest.fixture()

@@ -1,8 +1,13 @@
 import numpy as np
 import pytest
 
-from ginr_core.geometry.domains import BUILTIN_DOMAINS, latlon_grid, latlon_sphere, make_domain
 from ginr_core.errors import GinrError
+from ginr_core.geometry.domains import (
+    BUILTIN_DOMAINS,
+    latlon_grid,
+    latlon_sphere,
+    make_domain,
+)
 from ginr_core.geometry.mesh import _face_areas
 
 

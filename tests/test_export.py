@@ -4,10 +4,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from ginr_core.geometry.domains import icosphere
 from ginr_core.errors import GinrError
-from ginr_core.io.export import checkpoint_zip_bytes, ply_bytes, reference_npz_bytes
+from ginr_core.geometry.domains import icosphere
 from ginr_core.geometry.mesh import read_mesh
+from ginr_core.io.export import checkpoint_zip_bytes, ply_bytes, reference_npz_bytes
 
 
 def test_ply_with_scalars_round_trips_through_our_reader():

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import shared_file
 from scipy.io import netcdf_file
 
-from conftest import shared_file
-from ginr_core.geometry.domains import lat_lon_to_xyz
-from ginr_core.errors import GinrError
 from ginr_core.data.gridded import open_grid
+from ginr_core.errors import GinrError
+from ginr_core.geometry.domains import lat_lon_to_xyz
 
 LAT = np.array([60.0, 20.0, -20.0, -60.0])
 LON = np.arange(6) * 60.0

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import trimesh
-
 from conftest import shared_file
+
 from ginr_core.errors import GinrError
 from ginr_core.geometry.mesh import Mesh, clean_mesh, load_mesh, read_mesh, subdivide
 

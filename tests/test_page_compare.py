@@ -1,7 +1,6 @@
 """The INR vs GINR page through Streamlit's AppTest, on the default icosphere workspace with 1 s budgets."""
 
 import pytest
-
 from conftest import button
 
 PAGE = "pages/compare.py"

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from conftest import button
 
 PAGE = "pages/super_resolution.py"
@@ -95,7 +94,7 @@ def test_an_uploaded_finer_mesh_is_used(app, nested):
 
 def test_without_a_signal_the_page_points_to_the_data_page(app):
     from ginr_core.geometry.domains import icosphere
-    from pages.common import Workspace
+    from pages.shared.workspace import Workspace
 
     at = _page(app, Workspace(icosphere(2), "icosphere (level 2)"))
     assert not at.exception
@@ -107,9 +106,9 @@ def test_without_a_signal_the_page_points_to_the_data_page(app):
 def test_a_latlon_grid_offers_a_finer_grid_and_a_hold_out(app, known_everywhere):
     from functools import partial
 
-    from ginr_core.geometry.domains import latlon_sphere
     from ginr_core.data.signals import analytic_signal
-    from pages.common import Workspace
+    from ginr_core.geometry.domains import latlon_sphere
+    from pages.shared.workspace import Workspace
 
     mesh = latlon_sphere(19, 36)
     ws = Workspace(mesh, "lat-lon 19 x 36")

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from ginr_core.errors import GinrError
-from ginr_core.learning.models import ModelConfig
 from ginr_core.io.files import atomic_write
-from ginr_core.runs.registry import Registry
+from ginr_core.learning.models import ModelConfig
 from ginr_core.learning.training import GINRRegressor, TrainConfig, TrainingJob
+from ginr_core.runs.registry import Registry
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ModelConfig(k=4, n_layers=3, hidden=16)

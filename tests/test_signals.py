@@ -2,12 +2,8 @@ import io
 
 import numpy as np
 import pytest
-
 from conftest import shared_file
-from ginr_core.geometry.domains import icosphere
-from ginr_core.errors import GinrError
-from ginr_core.geometry.laplacian import graph_laplacian
-from ginr_core.geometry.mesh import Mesh, clean_mesh, load_mesh
+
 from ginr_core.data.signals import (
     ANALYTIC_SIGNALS,
     analytic_signal,
@@ -16,6 +12,10 @@ from ginr_core.data.signals import (
     validate_signal,
     vertex_property_signal,
 )
+from ginr_core.errors import GinrError
+from ginr_core.geometry.domains import icosphere
+from ginr_core.geometry.laplacian import graph_laplacian
+from ginr_core.geometry.mesh import Mesh, clean_mesh, load_mesh
 
 
 def _reference_gray_scott(mesh, steps):

@@ -7,8 +7,8 @@ import pytest
 import scipy.sparse as sp
 import trimesh
 
-from ginr_core.geometry import spectral
 from ginr_core.errors import GinrError
+from ginr_core.geometry import spectral
 from ginr_core.geometry.laplacian import graph_laplacian, mesh_laplacian
 from ginr_core.geometry.mesh import Mesh, load_mesh
 from ginr_core.geometry.spectral import Embedding, eigenpairs, spectral_embedding

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from scipy.special import roots_legendre
 
-from ginr_core.geometry.domains import icosphere, latlon_sphere, torus
 from ginr_core.errors import GinrError
+from ginr_core.geometry.domains import icosphere, latlon_sphere, torus
 from ginr_core.geometry.laplacian import mesh_laplacian
 from ginr_core.geometry.mesh import Mesh
 from ginr_core.geometry.spectral import Embedding

@@ -5,10 +5,11 @@ import time
 import numpy as np
 import pytest
 
-from ginr_core.geometry.domains import bumpy_sphere, icosphere
 from ginr_core.errors import GinrError
+from ginr_core.geometry.domains import bumpy_sphere, icosphere
 from ginr_core.geometry.mesh import Mesh, subdivide
 from ginr_core.learning.models import ModelConfig
+from ginr_core.learning.training import GINRRegressor, TrainConfig
 from ginr_core.tasks.superres import (
     STRATEGIES,
     TransferResult,
@@ -18,7 +19,6 @@ from ginr_core.tasks.superres import (
     subset_correspondence,
     transfer_features,
 )
-from ginr_core.learning.training import GINRRegressor, TrainConfig
 
 K = 16
 LOW = slice(1, 9)  # the first 8 non-constant columns
@@ -212,12 +212,12 @@ def test_bad_requests_are_explained(bumpy, sphere):
 
 
 def test_super_resolve_end_to_end_scores_the_fine_only_vertices():
+    from ginr_core.data.signals import analytic_signal
     from ginr_core.geometry.domains import bumpy_sphere
     from ginr_core.geometry.mesh import subdivide
     from ginr_core.learning.metrics import r2
-    from ginr_core.data.signals import analytic_signal
-    from ginr_core.tasks.superres import super_resolve
     from ginr_core.learning.training import TrainConfig
+    from ginr_core.tasks.superres import super_resolve
 
     coarse = bumpy_sphere(3)
     fine = subdivide(coarse, 1)
@@ -286,7 +286,11 @@ def test_the_paper_grid_doubles_and_halves():
 
 def test_latlon_helpers_refuse_other_meshes(bumpy):
     from ginr_core.geometry.domains import latlon_sphere
-    from ginr_core.tasks.superres import coarser_latlon_grid, finer_latlon_grid, latlon_axes
+    from ginr_core.tasks.superres import (
+        coarser_latlon_grid,
+        finer_latlon_grid,
+        latlon_axes,
+    )
 
     assert latlon_axes(bumpy[0]) is None
     grid = latlon_sphere(5, 8)

@@ -1,12 +1,14 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import shared_file
-from ginr_core.geometry.domains import make_domain
-from ginr_core.errors import GinrError
+
 from ginr_core.data.gridded import open_grid
+from ginr_core.errors import GinrError
+from ginr_core.geometry.domains import make_domain
 from ginr_core.geometry.spectral import spectral_embedding
+from ginr_core.learning.models import ModelConfig
+from ginr_core.learning.training import GINRRegressor, TrainConfig, _SeriesRows
 from ginr_core.tasks.temporal import (
     SeriesJob,
     TimeSeries,
@@ -17,8 +19,6 @@ from ginr_core.tasks.temporal import (
     series_model_config,
     series_train_config,
 )
-from ginr_core.learning.models import ModelConfig
-from ginr_core.learning.training import GINRRegressor, TrainConfig, _SeriesRows
 
 
 @pytest.fixture(scope="module")

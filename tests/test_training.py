@@ -7,7 +7,12 @@ import torch
 
 from ginr_core.errors import GinrError
 from ginr_core.learning.models import ModelConfig
-from ginr_core.learning.training import GINRRegressor, Progress, TrainConfig, TrainingJob
+from ginr_core.learning.training import (
+    GINRRegressor,
+    Progress,
+    TrainConfig,
+    TrainingJob,
+)
 
 SMALL = ModelConfig(k=6, n_layers=3, hidden=64, first_omega_0=10.0)
 

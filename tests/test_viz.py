@@ -1,6 +1,6 @@
 import numpy as np
-
 from conftest import shared_file
+
 from ginr_core.geometry.domains import icosphere
 from ginr_core.geometry.mesh import load_mesh
 from ginr_core.viz.figures import (

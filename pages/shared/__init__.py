@@ -1,0 +1,1 @@
+"""Helpers the dashboard pages share (not pages themselves)."""

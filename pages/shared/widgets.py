@@ -1,0 +1,93 @@
+"""Pieces every page draws with: navigation guard, progress bars, errors, 3D views."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from ginr_core.errors import GinrError
+from ginr_core.geometry.mesh import Mesh
+from ginr_core.viz.figures import (
+    color_range,
+    display_mesh,
+    side_by_side_figure,
+    to_pyvista,
+)
+
+
+def enter_via_app(page_file: str) -> None:
+    """Run every page through app.py's navigation.
+
+    Streamlit quirk: with a pages/ folder beside the entry point, the first session after a server start
+    that opens a page URL directly (a reconnecting tab, a bookmark) runs that page alone in the legacy
+    multipage mode: no navigation, no page config. Such a page hands over to app.py, which comes back here.
+    """
+    if not st.session_state.get("entered_via_app"):
+        st.session_state.return_to = f"pages/{Path(page_file).name}"
+        st.switch_page("app.py")
+
+
+@contextmanager
+def progress_bar(text: str):
+    """A Streamlit progress bar as the core's `progress(fraction, message)` callback; removed when done."""
+    bar = st.progress(0.0, text=text)
+    try:
+        yield lambda fraction, message="": bar.progress(min(max(fraction, 0.0), 1.0), text=message or text)
+    finally:
+        bar.empty()
+
+
+VIEWERS = ("Plotly", "PyVista")
+
+
+_PYVISTA_COLORMAPS = {"Viridis": "viridis", "Hot_r": "hot_r"}  # Plotly name -> matplotlib name where they differ
+
+
+def show_meshes(mesh: Mesh, panels: dict[str, np.ndarray], key: str, colorscales: dict[str, str] | None = None,
+                shared_scale: list[str] | None = None, height: int = 460):
+    """Signals on a mesh side by side, drawn with the 3D viewer chosen in the sidebar.
+
+    Plotly renders in the browser (returns the figure, e.g. for an HTML download); PyVista renders with
+    VTK through stpyvista (trame), imported only when chosen since its import takes seconds.
+    """
+    dm = display_mesh(mesh)
+    if dm.note():
+        st.caption(dm.note())
+    colorscales = colorscales or {}
+    if st.session_state.get("viewer", VIEWERS[0]) == "Plotly":
+        fig = side_by_side_figure(dm, panels, colorscales, shared_scale, height=height)
+        st.plotly_chart(fig, key=key)
+        return fig
+    import pyvista as pv
+    from stpyvista import stpyvista
+
+    shared = list(panels) if shared_scale is None else shared_scale
+    shared_range = color_range(*(panels[n] for n in shared)) if shared else None
+    shown = Mesh(dm.vertices, dm.faces)
+    for col, (name, values) in zip(st.columns(len(panels)), panels.items()):
+        plotter = pv.Plotter(window_size=[400, height - 60])
+        cmap = colorscales.get(name, "Viridis")
+        plotter.add_mesh(to_pyvista(shown, dm.values(values), name), scalars=name,
+                         clim=shared_range if name in shared else color_range(values),
+                         cmap=_PYVISTA_COLORMAPS.get(cmap, cmap), scalar_bar_args={"fmt": "%.2g", "n_labels": 4})
+        plotter.view_isometric()
+        with col:
+            st.caption(name)
+            stpyvista(plotter, key=f"{key}-{name}")
+    return None
+
+
+def first_channel(values: np.ndarray) -> np.ndarray:
+    """A multi-channel signal is drawn by its first channel."""
+    return values if values.ndim == 1 else values[:, 0]
+
+
+def show_error(exc: Exception) -> None:
+    """Bad input is explained, never a traceback; anything else is shown as an unexpected error."""
+    if isinstance(exc, GinrError):
+        st.error(str(exc), icon=":material/error:")
+    else:
+        st.error(f"Unexpected error: {type(exc).__name__}: {exc}", icon=":material/bug_report:")
