@@ -24,9 +24,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ginr_core.tasks.compare import compare_models  # noqa: E402
+from ginr_core.tasks.compare import ComparisonRequest, compare_models  # noqa: E402
+from ginr_core.geometry.features import FeatureSpec  # noqa: E402
+from ginr_core.runs.spec import RunInputs  # noqa: E402
 from ginr_core.learning.device import describe_device  # noqa: E402
-from ginr_core.geometry.mesh import load_mesh  # noqa: E402
+from ginr_core.geometry.mesh import Mesh, load_mesh  # noqa: E402
 from ginr_core.learning.metrics import evaluate  # noqa: E402
 from ginr_core.learning.models import ModelConfig  # noqa: E402
 from ginr_core.data.signals import gray_scott  # noqa: E402
@@ -37,8 +39,8 @@ BUNNY = REPO.parent / "shared" / "data" / "bunny.ply"
 K = 100
 
 
-def load_bunny_problem() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(spectral features (n, K), xyz points (n, 3), Gray-Scott target (n,)) on the bunny, as the paper:
+def load_bunny_problem() -> tuple[np.ndarray, Mesh, np.ndarray]:
+    """(spectral features (n, K), the mesh, Gray-Scott target (n,)) on the bunny, as the paper:
     the cleaned bun_zipper mesh, 30,000 Gray-Scott steps, combinatorial Laplacian embedding."""
     if not BUNNY.is_file():
         sys.exit(f"The Stanford bunny is needed at {BUNNY} (../shared/data beside the repository).")
@@ -47,7 +49,7 @@ def load_bunny_problem() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     target = gray_scott(mesh).v
     features = spectral_embedding(mesh, k=K).features
     print(f"Gray-Scott target and k={K} embedding ready in {time.perf_counter() - t0:.1f}s", flush=True)
-    return features.astype(np.float32), mesh.vertices, target
+    return features.astype(np.float32), mesh, target
 
 
 class Recorder:
@@ -82,7 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     budget, long_budget, table_budget = (60.0, None, 15.0) if args.quick else (150.0, 300.0, 45.0)
 
-    features, points, target = load_bunny_problem()
+    features, mesh, target = load_bunny_problem()
     print(f"Bunny: {len(target)} nodes, {features.shape[1]} spectral columns", flush=True)
 
     default = ModelConfig()
@@ -103,8 +105,9 @@ def main() -> None:
         final = evaluate(target, reg.predict(features))
 
     print(f"\n4. Table 2 layout, {table_budget:.0f}s each", flush=True)
-    results = compare_models(points, features, target, budget_s=table_budget,
-                             callback=lambda name, p: None if p.step % 50 else print(f"  [{name}] {p.elapsed_s:6.1f}s step {p.step:5d}  R^2 {p.r2:.5f}", flush=True))
+    results = compare_models(ComparisonRequest(RunInputs(mesh, target), FeatureSpec("combinatorial", K), table_budget))
+    for name, result in results.items():
+        print(f"  [{name}] {result.elapsed_s:6.1f}s step {result.steps:5d}  R^2 {result.metrics['r2']:.5f}", flush=True)
     table = {name: round(result.metrics["r2"], 5) for name, result in results.items()}
     print("\n  R^2      ReLU     sine\n  INR   " + f"{table['inr_relu']:8.4f} {table['inr_sine']:8.4f}\n  GINR  {table['ginr_relu']:8.4f} {table['ginr_sine']:8.4f}")
 

@@ -15,15 +15,21 @@ from .errors import GinrError
 
 def _mesh_from_args(args):
     """A mesh from `--mesh FILE` or `--domain NAME` (built-in), with cleaning messages printed."""
+    return _mesh_and_source(args)[0]
+
+
+def _mesh_and_source(args):
+    """(mesh, Source) from `--mesh FILE` or `--domain NAME`: the run spec records where the domain came from."""
     from .geometry.domains import make_domain
     from .geometry.mesh import load_mesh
+    from .runs.spec import Source
 
     if args.mesh:
         mesh, report = load_mesh(args.mesh, components=args.components)
         for message in report.messages():
             print(f"note: {message}", file=sys.stderr)
-        return mesh
-    return make_domain(args.domain)
+        return mesh, Source("file", args.mesh, {"components": args.components}, mesh.content_hash(), os.path.basename(args.mesh))
+    return make_domain(args.domain), Source("builtin", args.domain, {}, None, args.domain)
 
 
 def _add_mesh_options(parser: argparse.ArgumentParser, default_domain: str | None = "icosphere") -> None:
@@ -72,7 +78,13 @@ def _load_signal(args, mesh):
     """A per-vertex signal: a file, a PLY property, or a generated one (see `ginr signal`)."""
     from pathlib import Path
 
-    from .data.signals import ANALYTIC_SIGNALS, analytic_signal, gray_scott, load_vertex_signal, vertex_property_signal
+    from .data.signals import (
+        ANALYTIC_SIGNALS,
+        analytic_signal,
+        gray_scott,
+        load_vertex_signal,
+        vertex_property_signal,
+    )
     from .geometry.sphere import random_sh_field
 
     spec = args.signal
@@ -127,47 +139,26 @@ def cmd_signal(args) -> None:
     print(f"wrote {args.out}: {values.shape} values, range {values.min():.4g} .. {values.max():.4g}")
 
 
-def _features_for(mesh, model_input: str, k: int, laplacian: str):
-    """GINR inputs (the spectral embedding, cached on disk) or INR inputs (xyz)."""
-    from .geometry.spectral import spectral_embedding
+def _features_for(mesh, kind: str, k: int | None):
+    """A run's features (FeatureSpec.build: the spectral embedding, cached on disk, or xyz) with a progress bar."""
+    from .geometry.features import FeatureSpec
 
-    if model_input == "xyz":
-        return mesh.vertices
-    with _ProgressBar(f"Embedding {mesh.n_vertices:,} nodes, k={k}") as bar:
-        return spectral_embedding(mesh, k=k, laplacian=laplacian, progress=bar).features
+    spec = FeatureSpec(kind, k)
+    with _ProgressBar(f"Features of {mesh.n_vertices:,} nodes: {spec.label}") as bar:
+        return spec.build(mesh, progress=bar)
 
 
-def cmd_train(args) -> None:
+def _follow(job, what: str):
+    """Run a job in the background with a progress bar until it ends (Ctrl-C cancels it); its final state."""
     import time
 
-    from .learning.models import ModelConfig
-    from .runs.registry import Registry
-    from .learning.training import GINRRegressor, TrainConfig, TrainingJob
-
-    mesh = _mesh_from_args(args)
-    target = _load_signal(args, mesh)
-    model_config = ModelConfig(
-        input_kind=args.input, k=args.k, n_layers=args.layers, hidden=args.hidden, activation=args.activation,
-        omega_0=args.omega0, first_omega_0=args.first_omega0, skip=not args.no_skip,
-    )
-    train_config = TrainConfig(time_budget_s=args.budget, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
-                               seed=args.seed, device=args.device)
-    features = _features_for(mesh, args.input, args.k, args.laplacian)
-    description = {"domain": args.mesh or args.domain, "signal": args.signal,
-                   "input": "INR (xyz)" if args.input == "xyz" else f"GINR ({args.laplacian}, k = {args.k})",
-                   "laplacian": args.laplacian, "k": args.k}
-    job = TrainingJob.on_mesh(GINRRegressor(model_config, train_config), mesh, features, target, registry=Registry(),
-                              description=description)
-    from .learning.device import describe_device
-
-    print(f"training on {describe_device(args.device)}: {mesh.n_vertices:,} nodes", file=sys.stderr)
     job.start()
-    with _ProgressBar("Training") as bar:
+    with _ProgressBar(what) as bar:
         try:
             while not job.done:
                 p = job.state.progress
                 if p is not None:
-                    bar(p.elapsed_s / max(p.elapsed_s + p.eta_s, 1e-9), f"step {p.step} R2 {p.r2:.5f}")
+                    bar(p.fraction, p.message)
                 time.sleep(0.2)
         except KeyboardInterrupt:
             print("\ncancelling...", file=sys.stderr)
@@ -175,34 +166,81 @@ def cmd_train(args) -> None:
         state = job.join()
         bar(1.0)
     if state.status == "failed":
-        raise GinrError(f"training failed: {state.error}")
-    m = state.metrics
-    print(f"run {state.run_id}: {state.status} after {state.progress.step} steps, {state.progress.elapsed_s:.1f} s")
+        raise GinrError(f"{what.lower()} failed: {state.error}")
+    return state
+
+
+def _print_fit(state) -> None:
+    outcome, m = state.result, state.result.metrics
+    where = "all nodes" if "r2_fit" not in m else f"{m['n_scored']:,} held-out nodes (R2 on the training nodes {m['r2_fit']:.6f})"
+    print(f"run {outcome.run_id}: {state.status} after {outcome.steps} steps, {state.progress.elapsed_s:.1f} s")
+    print(f"scored on {where}")
     print(f"R2 {m['r2']:.6f}  MSE {m['mse']:.3g}  PSNR {m['psnr']:.2f} dB  max|err| {m['max_abs_error']:.3g}  "
           f"trimmed R2 (90/95) {m['r2_trimmed_90']:.6f} / {m['r2_trimmed_95']:.6f}")
+
+
+def cmd_train(args) -> None:
+    from .geometry.features import SPHERE_EMBEDDING, XYZ, FeatureSpec
+    from .learning.device import describe_device
+    from .learning.models import ModelConfig
+    from .learning.training import TrainConfig
+    from .runs.actions import launch
+    from .runs.registry import Registry
+    from .runs.spec import RunInputs, RunRequest, RunSpec, Source
+
+    if args.reference:
+        mesh, target, domain, signal = _reference_sample(args.reference)
+    else:
+        mesh, domain = _mesh_and_source(args)
+        target, signal = _load_signal(args, mesh), Source("generated", args.signal, {}, None, args.signal)
+    kind = XYZ if args.input == "xyz" else {"sh": SPHERE_EMBEDDING}.get(args.embedding, args.embedding)
+    model_config = ModelConfig(n_layers=args.layers, hidden=args.hidden, activation=args.activation,
+                               omega_0=args.omega0, first_omega_0=args.first_omega0, skip=not args.no_skip)
+    train_config = TrainConfig(time_budget_s=args.budget, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
+                               seed=args.seed, device=args.device)
+    options = {"fraction": args.holdout, "seed": args.seed} if args.holdout else {}
+    spec = RunSpec("heldout" if args.holdout else "fit", domain, signal, FeatureSpec(kind, args.k), model_config,
+                   train_config, options)
+    print(f"training on {describe_device(args.device)}: {mesh.n_vertices:,} nodes, {spec.label}", file=sys.stderr)
+    _print_fit(_follow(launch(RunRequest(spec, RunInputs(mesh, target)), Registry(), start=False), "Training"))
+
+
+def _reference_sample(path: str):
+    """(mesh, target, domain source, signal source) of one npz file in the reference implementation's layout."""
+    from .io.reference_dataset import read_reference_sample, sample_mesh
+    from .runs.spec import Source
+
+    sample = read_reference_sample(path)
+    mesh = sample_mesh(sample)
+    target = sample.target[:, 0] if sample.target.shape[1] == 1 else sample.target
+    data = open(path, "rb").read()
+    return mesh, target, Source.of_bytes("reference", os.path.basename(path), data), Source.of_bytes(
+        "reference", os.path.basename(path), data, label=f"target of {os.path.basename(path)}")
+
+
+def cmd_rerun(args) -> None:
+    from dataclasses import replace
+
+    from .runs.actions import launch, rerun_request
+    from .runs.registry import Registry
+
+    registry = Registry()
+    request = rerun_request(registry, args.run)
+    if args.budget is not None:
+        request = replace(request, spec=replace(request.spec, train=replace(request.spec.train, time_budget_s=args.budget)))
+    print(f"re-running {args.run}: {request.spec.label}", file=sys.stderr)
+    _print_fit(_follow(launch(request, registry, start=False), "Training"))
 
 
 def cmd_predict(args) -> None:
     import numpy as np
 
+    from .runs.actions import predict_run
     from .runs.registry import Registry
 
-    registry = Registry()
-    run = registry.get(args.run)
-    model = run.config["model"]
-    if args.mesh or args.domain:
-        if model["input_kind"] == "spectral":
-            raise GinrError(
-                "This run is a GINR: its input is the spectral embedding of its own mesh. An embedding solved on "
-                "another mesh is not aligned with it (eigenvector signs and rotations differ), so predictions "
-                "there would be meaningless; `ginr predict` only transfers xyz (INR) runs to other meshes."
-            )
-        mesh = _mesh_from_args(args)
-    else:
-        mesh, _ = registry.load_domain(args.run)
-    features = _features_for(mesh, model["input_kind"], int(run.description.get("k", model.get("k") or 100)),
-                             run.description.get("laplacian", "combinatorial"))
-    prediction = registry.load_regressor(args.run).predict(features)
+    mesh = _mesh_from_args(args) if (args.mesh or args.domain) else None
+    with _ProgressBar("Predicting") as bar:
+        mesh, prediction = predict_run(Registry(), args.run, mesh, progress=bar)
     np.save(args.out, prediction)
     print(f"wrote {args.out}: {prediction.shape} predictions on {mesh.n_vertices:,} nodes")
 
@@ -210,32 +248,11 @@ def cmd_predict(args) -> None:
 def cmd_export(args) -> None:
     from pathlib import Path
 
-    from .io.export import checkpoint_zip_bytes, ply_bytes, reference_npz_bytes
+    from .runs.actions import export_run
     from .runs.registry import Registry
-    from .geometry.spectral import spectral_embedding
 
-    registry = Registry()
-    run = registry.get(args.run)
-    out = Path(args.out or f"{args.run}.{ {'checkpoint': 'zip', 'html': 'html'}.get(args.format, args.format)}")
-    if args.format == "checkpoint":
-        data = checkpoint_zip_bytes(run.path)
-    else:
-        mesh, target = registry.load_domain(args.run)
-        prediction = registry.load_predictions(args.run)
-        pred1 = prediction if prediction.ndim == 1 else prediction[:, 0]
-        truth1 = target if target.ndim == 1 else target[:, 0]
-        if args.format == "ply":
-            data = ply_bytes(mesh, {"truth": truth1, "prediction": pred1, "error": pred1 - truth1})
-        elif args.format == "npz":
-            emb = spectral_embedding(mesh, k=int(run.description.get("k", 100)),
-                                     laplacian=run.description.get("laplacian", "combinatorial"))
-            data = reference_npz_bytes(mesh.vertices, emb.features, prediction, faces=mesh.faces)
-        else:
-            from .viz.figures import figure_html, side_by_side_figure
-
-            fig = side_by_side_figure(mesh, {"ground truth": truth1, "prediction": pred1, "squared error": (pred1 - truth1) ** 2},
-                                      shared_scale=["ground truth", "prediction"], colorscales={"squared error": "Hot_r"})
-            data = figure_html(fig).encode()
+    data, name = export_run(Registry(), args.run, args.format)
+    out = Path(args.out or name)
     out.write_bytes(data)
     print(f"wrote {out} ({len(data) / 2**20:.2f} MB)")
 
@@ -265,16 +282,22 @@ def cmd_runs(args) -> None:
 
 
 def cmd_superres(args) -> None:
-    import time
-
     import numpy as np
 
     from .geometry.mesh import load_mesh
-    from .learning.metrics import r2
-    from .tasks.superres import finer_mesh, strategies_for, subset_correspondence, super_resolve
     from .learning.training import TrainConfig
+    from .runs.actions import submit
+    from .runs.registry import Registry
+    from .runs.spec import Source
+    from .tasks.superres import (
+        SuperResolutionRequest,
+        finer_mesh,
+        strategies_for,
+        subset_correspondence,
+        superres_task,
+    )
 
-    coarse = _mesh_from_args(args)
+    coarse, domain = _mesh_and_source(args)
     if args.fine:
         fine, _ = load_mesh(args.fine)
         try:
@@ -287,40 +310,45 @@ def cmd_superres(args) -> None:
     if args.strategy not in allowed:
         raise GinrError(f"Strategy '{args.strategy}' does not apply to these meshes; choose one of {', '.join(allowed)}.")
     target = _load_signal(args, coarse)
+    known = args.signal in ("sines", "height", "bumps", "checker", "sh-field") and correspondence is not None
+    fine_truth = _load_signal(args, fine) if known else None  # resolution-independent signals: the truth is known on the fine mesh
     print(f"coarse {coarse.n_vertices:,} nodes -> fine {fine.n_vertices:,} nodes, strategy {args.strategy}", file=sys.stderr)
-    t0 = time.perf_counter()
-    with _ProgressBar("Training on the coarse mesh") as bar:
-        budget = args.budget
-        _, prediction, transfer = super_resolve(
-            coarse, fine, target, args.strategy, k=args.k, laplacian=args.laplacian, correspondence=correspondence,
-            train_config=TrainConfig(time_budget_s=budget), callback=lambda p: bar(p.elapsed_s / budget, f"R2 {p.r2:.5f}"),
-        )
-    for note in transfer.notes:
+    request = SuperResolutionRequest(coarse, fine, target, (args.strategy,), k=args.k, laplacian=args.laplacian,
+                                     correspondence=correspondence, fine_truth=fine_truth,
+                                     train_config=TrainConfig(time_budget_s=args.budget), domain=domain,
+                                     signal=Source("generated", args.signal, {}, None, args.signal))
+    state = _follow(submit(superres_task, request, Registry(), label="super-resolution", start=False), "Training on the coarse mesh")
+    outcome = state.result[0]
+    if outcome.status == "failed":
+        raise GinrError(outcome.error)
+    for note in outcome.notes:
         print(f"note: {note}", file=sys.stderr)
-    np.save(args.out, prediction)
-    print(f"wrote {args.out}: prediction on {fine.n_vertices:,} fine nodes ({time.perf_counter() - t0:.1f} s)")
-    if args.signal in ("sines", "height", "bumps", "checker", "sh-field") and correspondence is not None:
-        truth = _load_signal(args, fine)  # resolution-independent signals: the truth is known on the fine mesh
-        fine_only = np.setdiff1d(np.arange(fine.n_vertices), correspondence)
-        print(f"R2 on the {len(fine_only):,} fine-only nodes: {r2(truth[fine_only], prediction[fine_only]):.5f}")
+    np.save(args.out, outcome.fine_prediction)
+    print(f"run {outcome.run_id}: wrote {args.out}: prediction on {fine.n_vertices:,} fine nodes ({outcome.seconds:.1f} s)")
+    if "r2_fine_only" in outcome.scores:
+        print(f"R2 on the {len(request.fine_only):,} fine-only nodes: {outcome.scores['r2_fine_only']:.5f}")
 
 
 def cmd_compare(args) -> None:
-    from .tasks.compare import TABLE2, compare_models
+    from .geometry.features import FeatureSpec
+    from .learning.training import TrainConfig
+    from .runs.actions import submit
+    from .runs.registry import Registry
+    from .runs.spec import RunInputs, Source
+    from .tasks.compare import TABLE2, ComparisonRequest, comparison_task
 
-    mesh = _mesh_from_args(args)
+    mesh, domain = _mesh_and_source(args)
     target = _load_signal(args, mesh)
-    spectral = _features_for(mesh, "spectral", args.k, args.laplacian)
     models = tuple(args.models.split(",")) if args.models else tuple(TABLE2)
-    with _ProgressBar(f"{len(models)} models x {args.budget:g} s") as bar:
-        results = compare_models(
-            mesh.vertices, spectral, target, budget_s=args.budget, models=models, holdout=args.holdout, seed=args.seed,
-            callback=lambda name, p: bar((models.index(name) + min(p.elapsed_s / args.budget, 1.0)) / len(models), f"{name} R2 {p.r2:.4f}"),
-        )
-    scored = next(iter(results.values())).scored_on
+    request = ComparisonRequest(RunInputs(mesh, target), FeatureSpec(args.laplacian, args.k), args.budget, models,
+                                args.holdout, args.seed, TrainConfig(), domain, Source("generated", args.signal, {}, None, args.signal))
+    state = _follow(submit(comparison_task, request, Registry(), label="comparison", start=False),
+                    f"{len(models)} models x {args.budget:g} s")
+    results = state.result
+    scored = next(iter(results.values())).scored_on if results else "no"
     print(f"R2 on {scored} nodes ({args.budget:g} s each):")
     for name, result in results.items():
-        print(f"  {name:10s} {result.metrics['r2']:9.5f}   MSE {result.metrics['mse']:.3g}   {result.elapsed_s:.1f} s")
+        print(f"  {name:10s} {result.metrics['r2']:9.5f}   MSE {result.metrics['mse']:.3g}   {result.elapsed_s:.1f} s   run {result.run_id}")
 
 
 def _series_from_args(args):
@@ -352,22 +380,33 @@ def _series_from_args(args):
 def cmd_timeseries(args) -> None:
     import numpy as np
 
-    from .viz.animation import FORMATS, MAX_EXPORT_FRAMES, animation_bytes, evenly_spaced
-    from .tasks.temporal import fit_time_series, series_train_config
+    from .geometry.features import FeatureSpec
+    from .runs.actions import submit
+    from .runs.registry import Registry
+    from .runs.spec import Source
+    from .tasks.temporal import SeriesRequest, series_task, series_train_config
+    from .viz.animation import (
+        FORMATS,
+        MAX_EXPORT_FRAMES,
+        animation_bytes,
+        evenly_spaced,
+    )
 
     fmt = args.animation.rsplit(".", 1)[-1].lower() if args.animation else None
     if fmt is not None and fmt not in FORMATS:
         raise GinrError(f"--animation must end in .gif or .mp4, got '{args.animation}'.")
     mesh, series = _series_from_args(args)
-    features = _features_for(mesh, "spectral", args.k, args.laplacian)
     trained = series.training_frames(args.stride)
     print(f"{series.name}: {series.n_frames} frames on {mesh.n_vertices:,} nodes; training on {int(trained.sum())}, "
           f"holding out {int((~trained).sum())}", file=sys.stderr)
-    with _ProgressBar("Training") as bar:
-        fit = fit_time_series(features, series, stride=args.stride, train_config=series_train_config(time_budget_s=args.budget),
-                              callback=lambda p: bar(p.elapsed_s / args.budget, f"R2 {p.r2:.4f}"))
+    request = SeriesRequest(mesh, series, FeatureSpec(args.laplacian, args.k), args.stride,
+                            train_config=series_train_config(time_budget_s=args.budget),
+                            domain=Source("netcdf" if args.netcdf else "series", args.netcdf or args.mesh or args.domain),
+                            signal=Source("series", series.name, {}, None, series.name))
+    state = _follow(submit(series_task, request, Registry(), label="series", start=False), "Training")
+    fit = state.result
     np.savez_compressed(args.out, prediction=fit.prediction, truth=series.values, times=series.times, trained=fit.trained)
-    print(f"wrote {args.out}: prediction at {series.n_frames} times")
+    print(f"run {state.run_id}: wrote {args.out}: prediction at {series.n_frames} times")
     if fit.held_out is not None:
         worst = int(np.argmin(np.where(fit.trained, np.inf, fit.frame_r2())))
         print(f"R2 on the held-out frames: {fit.held_out['r2']:.5f} (worst: {series.labels[worst]}, {fit.frame_r2()[worst]:.4f})")
@@ -427,8 +466,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="embedding.npz", help="output file (default embedding.npz)")
     p.set_defaults(func=cmd_embed)
 
+    from .geometry.features import DEFAULT_K
     from .learning.models import ACTIVATIONS, ModelConfig
     from .learning.training import TrainConfig
+    from .runs.actions import EXPORT_FORMATS
+
+    EMBEDDINGS = [*LAPLACIANS, "sh"]
 
     mdef, tdef = ModelConfig(), TrainConfig()
     p = sub.add_parser("train", help="train a GINR (or a classic INR) on a signal; the run is saved in the registry",
@@ -436,10 +479,17 @@ def build_parser() -> argparse.ArgumentParser:
                        "(4 x 128 sine MLP, first-layer omega_0 90, full batch, Adam 2e-3, cosine schedule).")
     _add_mesh_options(p)
     _add_signal_options(p)
+    p.add_argument("--reference", metavar="FILE.npz",
+                   help="train on a file of the reference implementation's dataset layout (points, faces, target; its "
+                   "features are rebuilt from the mesh) instead of --mesh/--domain and --signal")
     p.add_argument("--input", choices=["spectral", "xyz"], default="spectral",
-                   help="spectral: GINR on the Laplacian embedding (default); xyz: classic INR on coordinates")
-    p.add_argument("--k", type=int, default=100, help="embedding size (default 100)")
-    p.add_argument("--laplacian", choices=LAPLACIANS, default="combinatorial", help="Laplacian of the embedding")
+                   help="spectral: GINR on a spectral embedding (default); xyz: classic INR on coordinates")
+    p.add_argument("--embedding", choices=EMBEDDINGS, default="combinatorial",
+                   help="the GINR's embedding: a Laplacian (combinatorial, the paper's; normalized; cotangent) or sh, the "
+                   "exact spherical harmonics of a sphere domain (k is rounded up to whole degrees, then cut to k)")
+    p.add_argument("--k", type=int, default=DEFAULT_K, help=f"embedding size (default {DEFAULT_K})")
+    p.add_argument("--holdout", type=float, default=0.0,
+                   help="fraction of nodes held out of training and scored (generalisation); default 0 = fit all nodes")
     p.add_argument("--layers", type=int, default=mdef.n_layers, help=f"linear layers in total (default {mdef.n_layers})")
     p.add_argument("--hidden", type=int, default=mdef.hidden, help=f"hidden width (default {mdef.hidden})")
     p.add_argument("--activation", choices=ACTIVATIONS, default=mdef.activation, help="activation (default sine = SIREN)")
@@ -454,6 +504,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, else cpu), cpu, cuda, cuda:1, mps")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("rerun", help="train a registered run again from its spec (same data, model and recipe)")
+    p.add_argument("run", help="run id (see `ginr runs`)")
+    p.add_argument("--budget", type=float, default=None, help="a new time budget in seconds (default: the run's own)")
+    p.set_defaults(func=cmd_rerun)
+
     p = sub.add_parser("predict", help="predict a trained run's signal on its mesh (or another) and save .npy")
     p.add_argument("run", help="run id (see `ginr runs`)")
     _add_mesh_options(p, default_domain=None)
@@ -462,7 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export a run: mesh with scalars (ply), reference npz, checkpoint, html figure")
     p.add_argument("run", help="run id (see `ginr runs`)")
-    p.add_argument("--format", choices=["ply", "npz", "checkpoint", "html"], default="ply", help="what to write (default ply)")
+    p.add_argument("--format", choices=list(EXPORT_FORMATS), default="ply",
+                   help="what to write (default ply); npz is the reference implementation's dataset layout")
     p.add_argument("--out", help="output file (default RUN_ID.EXT)")
     p.set_defaults(func=cmd_export)
 

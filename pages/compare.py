@@ -9,16 +9,16 @@ import streamlit as st
 
 from ginr_core.errors import GinrError
 from ginr_core.geometry.mesh import Mesh
-from ginr_core.tasks.compare import TABLE2, ComparisonJob, ComparisonState
+from ginr_core.learning.metrics import first_channel
+from ginr_core.learning.training import TrainConfig
+from ginr_core.runs.actions import submit
+from ginr_core.runs.jobs import JobState
+from ginr_core.runs.spec import RunInputs
+from ginr_core.tasks.compare import TABLE2, ComparisonRequest, comparison_task
 from ginr_core.viz.figures import display_mesh, figure_html, grid_figure
-from pages.shared.widgets import (
-    VIEWERS,
-    enter_via_app,
-    first_channel,
-    show_error,
-    show_meshes,
-)
-from pages.shared.workspace import ensure_embedding, require_signal, workspace
+from pages.shared.runs import FollowedJob, registry, workspace_features
+from pages.shared.widgets import VIEWERS, enter_via_app, show_error, show_meshes
+from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
 
@@ -31,12 +31,22 @@ ALL_FOUR, TWO = "All four (the paper's Table 2)", "Two of them"
 class Comparison:
     """A launched comparison and what it learns (the workspace may change while it trains)."""
 
-    job: ComparisonJob
-    mesh: Mesh
+    job: FollowedJob
+    request: ComparisonRequest
     data_label: str
-    budget_s: float
-    holdout: float
     views: tuple[int, str, int, str | None] | None = None  # (results drawn, linked-camera HTML, height, note)
+
+    @property
+    def mesh(self) -> Mesh:
+        return self.request.inputs.mesh
+
+    def model_status(self, name: str) -> str:
+        state = self.job.state
+        if name in (state.result or {}):
+            return "done"
+        if state.done:
+            return "stopped"
+        return "running" if state.progress is not None and state.progress.part == name else "waiting"
 
 
 ws = workspace()
@@ -71,9 +81,10 @@ if st.button("Train and compare", type="primary", icon=":material/compare:", dis
     try:
         if len(set(models)) < len(models):
             raise GinrError("Pick two different models.")
-        spectral = ensure_embedding(ws, PAPER_K).features
-        job = ComparisonJob(ws.mesh.vertices, spectral, ws.signal, budget_s=budget, models=models, holdout=holdout)
-        st.session_state.comparison = Comparison(job.start(), ws.mesh, f"{ws.mesh_label} · {ws.signal_label}", budget, holdout)
+        request = ComparisonRequest(RunInputs(ws.mesh, ws.require_signal()), workspace_features(ws, "spectral", PAPER_K),
+                                    budget, models, holdout, 0, TrainConfig(), ws.domain_source, ws.signal_source)
+        job = submit(comparison_task, request, registry(), label="comparison")
+        st.session_state.comparison = Comparison(FollowedJob(job), request, f"{ws.mesh_label} · {ws.signal_label}")
     except Exception as exc:
         show_error(exc)
     else:
@@ -81,23 +92,28 @@ if st.button("Train and compare", type="primary", icon=":material/compare:", dis
 
 
 # ------------------------------------------------------------------------------------ live progress
-def show_progress(comparison: Comparison, state: ComparisonState) -> None:
+def show_progress(comparison: Comparison, state: JobState) -> None:
     """Each model's status, progress and R², and all loss curves in one chart."""
-    for col, (name, model) in zip(st.columns(len(state.models)), state.models.items()):
-        p = model.progress
-        fraction = 1.0 if model.status == "done" else 0.0 if p is None else min(p.elapsed_s / comparison.budget_s, 1.0)
-        elapsed = f" · {p.elapsed_s:.0f} / {comparison.budget_s:g} s" if model.status == "running" and p else ""
+    budget_s, results = comparison.request.budget_s, state.result or {}
+    histories = {name: r.history for name, r in results.items()}
+    for col, name in zip(st.columns(len(comparison.request.models)), comparison.request.models):
+        status, record = comparison.model_status(name), state.parts.get(name)
+        values = {} if record is None else record.values
+        if status == "running" and state.history:
+            histories[name] = state.history
+        fraction = 1.0 if status == "done" else min(values.get("fit_elapsed_s", 0.0) / budget_s, 1.0)
+        elapsed = f" · {values['fit_elapsed_s']:.0f} / {budget_s:g} s" if status == "running" and "fit_elapsed_s" in values else ""
         col.markdown(f"**{LABELS[name]}**")
-        col.progress(fraction, text=f"{model.status}{elapsed}")
-        col.metric("R² on the training nodes", "–" if p is None else f"{p.r2:.4f}")
+        col.progress(fraction, text=f"{status}{elapsed}")
+        col.metric("R² on the training nodes", f"{values['r2']:.4f}" if "r2" in values else "–")
     if state.error:
         st.error(state.error)
     elif state.status == "cancelled":
         st.warning("Cancelled: the model in training and those after it are left out of the table.")
     if not comparison.job.done and st.button("Cancel", icon=":material/stop_circle:"):
         comparison.job.cancel()
-    curves = go.Figure([go.Scatter(x=[row["elapsed_s"] for row in model.history], y=[row["loss"] for row in model.history],
-                                   name=LABELS[name]) for name, model in state.models.items() if model.history])
+    curves = go.Figure([go.Scatter(x=[row["elapsed_s"] for row in history], y=[row["loss"] for row in history],
+                                   name=LABELS[name]) for name, history in histories.items() if history])
     curves.update_layout(title="Training loss (standardised MSE)", height=360, margin=dict(l=0, r=0, t=40, b=0),
                          xaxis_title="training time (s)", legend=dict(orientation="h", y=-0.2),
                          yaxis=dict(type="log", title="loss", dtick=1, exponentformat="power"))
@@ -108,7 +124,7 @@ def show_progress(comparison: Comparison, state: ComparisonState) -> None:
 def live_progress(comparison: Comparison, results_shown: int) -> None:
     """Refreshes every second; a full rerun when a model finishes (to show it below) and when all are done."""
     state = comparison.job.state
-    if comparison.job.done or len(state.results) != results_shown:
+    if state.done or len(state.result or {}) != results_shown:
         st.rerun()
     show_progress(comparison, state)
 
@@ -119,12 +135,12 @@ if comparison is None:
 st.subheader(f"Training on {comparison.data_label}")
 state = comparison.job.state
 if running:
-    live_progress(comparison, len(state.results))
+    live_progress(comparison, len(state.result or {}))
 else:
     show_progress(comparison, state)
 
 # ------------------------------------------------------------------------------------------ results
-results = state.results
+results = state.result or {}
 if not results:
     st.stop()
 st.subheader("Scores")
@@ -138,12 +154,12 @@ best = max(results.values(), key=lambda r: r.metrics["r2"])
 if scored_on == "all":
     st.caption(f"Scores on all {n_scored:,} nodes: the paper's fitting task. Best R²: **{LABELS[best.name]}**.")
 else:
-    st.caption(f"Scores on the {n_scored:,} held-out nodes ({comparison.holdout:.0%}), never seen in training: "
+    st.caption(f"Scores on the {n_scored:,} held-out nodes ({comparison.request.holdout:.0%}), never seen in training: "
                f"how well each model generalises. Best R²: **{LABELS[best.name]}**.")
 
 
 st.subheader("Predictions and errors")
-truth = first_channel(comparison.job.target)
+truth = first_channel(comparison.request.inputs.target)
 predictions = {LABELS[name]: first_channel(r.prediction) for name, r in results.items()}
 errors = {f"|error| {label}": np.abs(prediction - truth) for label, prediction in predictions.items()}
 if st.session_state.get("viewer", VIEWERS[0]) == "Plotly":

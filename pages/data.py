@@ -1,8 +1,8 @@
 """Data: choose a domain, a signal on it, and its spectral embedding."""
 
+from dataclasses import replace
 from functools import partial
 
-import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -15,13 +15,12 @@ from ginr_core.data.signals import (
     vertex_property_signal,
 )
 from ginr_core.geometry.domains import BUILTIN_DOMAINS
+from ginr_core.geometry.features import DEFAULT_K, MAX_UI_K, FeatureSpec, max_k
 from ginr_core.geometry.laplacian import LAPLACIANS
 from ginr_core.geometry.mesh import MESH_EXTENSIONS, load_mesh
-from ginr_core.geometry.sphere import (
-    is_sphere,
-    random_sh_field,
-    sphere_harmonic_embedding,
-)
+from ginr_core.geometry.sphere import SPHERE_EMBEDDING, is_sphere, random_sh_field
+from ginr_core.io.reference_dataset import read_reference_sample, sample_mesh
+from ginr_core.runs.spec import Source
 from pages.shared.widgets import enter_via_app, progress_bar, show_error, show_meshes
 from pages.shared.workspace import (
     MAX_UPLOAD_MB,
@@ -48,7 +47,8 @@ DOMAIN_PARAMS = {  # widget ranges for each built-in domain's parameters
     "square_grid": {"n": (4, 400)},
 }
 st.caption("Nothing changes until you load a domain: the current one stays in use on every page.")
-source = st.radio("Mesh source", ["Built-in", "Upload a file", "Local file path", "Stanford bunny (download)"],
+REFERENCE = "Reference dataset file (.npz)"
+source = st.radio("Mesh source", ["Built-in", "Upload a file", REFERENCE, "Local file path", "Stanford bunny (download)"],
                   horizontal=True)
 
 
@@ -69,7 +69,8 @@ try:
             for col, (p, (lo, hi)) in zip(cols, DOMAIN_PARAMS[name].items())
         )
         if st.button("Use this domain", type="primary"):
-            ws.set_mesh(builtin_mesh(name, params), f"{name} ({', '.join(f'{p}={v}' for p, v in params)})", [])
+            label = f"{name} ({', '.join(f'{p}={v}' for p, v in params)})"
+            ws.set_mesh(builtin_mesh(name, params), label, [], Source("builtin", name, dict(params), label=label))
     elif source == "Upload a file":
         components = st.radio("Disconnected meshes", ["largest", "error"], horizontal=True,
                               format_func={"largest": "keep the largest piece", "error": "refuse"}.get)
@@ -77,7 +78,18 @@ try:
                                   type=list(MESH_EXTENSIONS))
         if new_upload(upload):
             mesh, report = uploaded_mesh(upload.file_id, upload.getvalue(), upload.name, components)
-            ws.set_mesh(mesh, upload.name, report.messages())
+            ws.set_mesh(mesh, upload.name, report.messages(), Source.of_bytes("upload", upload.name, upload.getvalue(),
+                                                                              components=components))
+    elif source == REFERENCE:
+        st.caption("One npz file of the reference implementation's layout (points, faces, fourier, target): its mesh "
+                   "becomes the domain and its target the signal; the features are rebuilt from the mesh.")
+        upload = st.file_uploader(f"Reference npz (up to {MAX_UPLOAD_MB} MB)", type=["npz"])
+        if new_upload(upload):
+            sample = read_reference_sample(upload.getvalue(), upload.name, max_bytes=MAX_UPLOAD_MB * 2**20)
+            source_of = Source.of_bytes("reference", upload.name, upload.getvalue())
+            ws.set_mesh(sample_mesh(sample), upload.name, [], source_of)
+            target = sample.target[:, 0] if sample.target.shape[1] == 1 else sample.target
+            ws.set_signal(target, f"target of {upload.name}", source=replace(source_of, label=f"target of {upload.name}"))
     elif source == "Local file path":
         path = st.text_input("Path of a mesh file on the server", placeholder="../shared/data/bunny.ply")
         if st.button("Load", disabled=not path):
@@ -116,7 +128,8 @@ try:
     if kind == "Analytic":
         which = st.selectbox("Function", ANALYTIC_SIGNALS)
         if st.button("Use this signal", type="primary"):
-            ws.set_signal(analytic_signal(mesh, which), f"analytic: {which}", partial(analytic_signal, kind=which))
+            ws.set_signal(analytic_signal(mesh, which), f"analytic: {which}", partial(analytic_signal, kind=which),
+                          Source("analytic", which, label=f"analytic: {which}"))
     elif kind == "Gray-Scott reaction-diffusion":
         st.caption("The paper's bunny texture: Du, Dv, F, k = 0.64, 0.32, 0.060, 0.062, 30,000 explicit steps; "
                    "the target is v.")
@@ -129,22 +142,26 @@ try:
         if st.button("Generate", type="primary"):
             with progress_bar("Running the reaction-diffusion model...") as progress:
                 values = gray_scott_signal(mesh, mesh.content_hash(), int(steps), Du, Dv, F, k, _progress=progress)
-            ws.set_signal(values, f"Gray-Scott v after {int(steps):,} steps")
+            label = f"Gray-Scott v after {int(steps):,} steps"
+            ws.set_signal(values, label, source=Source("gray-scott", "v", dict(steps=int(steps), Du=Du, Dv=Dv, F=F, k=k), label=label))
     elif kind == "Spherical-harmonic random field":
         c = st.columns(2)
         degree = c[0].slider("Maximum degree", 1, 40, 8)
         seed = c[1].number_input("Seed", 0, 10_000, 0)
         if st.button("Use this signal", type="primary"):
             sh_field = partial(random_sh_field, max_degree=degree, seed=int(seed))
-            ws.set_signal(sh_field(mesh), f"SH field (degree {degree}, seed {seed})", sh_field)
+            label = f"SH field (degree {degree}, seed {seed})"
+            ws.set_signal(sh_field(mesh), label, sh_field, Source("sh-field", "random", dict(max_degree=degree, seed=int(seed)), label=label))
     elif kind == "Upload values (.npy / .csv)":
         upload = st.file_uploader("One value per vertex (or a table with one row per vertex)", type=["npy", "csv", "txt"])
         if new_upload(upload):
-            ws.set_signal(load_vertex_signal(upload.getvalue(), upload.name, mesh), f"upload: {upload.name}")
+            ws.set_signal(load_vertex_signal(upload.getvalue(), upload.name, mesh), f"upload: {upload.name}",
+                          source=Source.of_bytes("upload", upload.name, upload.getvalue(), label=f"upload: {upload.name}"))
     elif kind == "Mesh vertex property":
         prop = st.selectbox("Property", list(mesh.vertex_data))
         if st.button("Use this signal", type="primary"):
-            ws.set_signal(vertex_property_signal(mesh, prop), f"vertex property: {prop}")
+            ws.set_signal(vertex_property_signal(mesh, prop), f"vertex property: {prop}",
+                          source=Source("property", prop, label=f"vertex property: {prop}"))
     else:
         upload = st.file_uploader("Global latitude-longitude netCDF file", type=["nc", "nc4", "netcdf"])
         if upload is not None:
@@ -161,8 +178,9 @@ try:
                 grid_mesh = grid.mesh()
                 domain_changed = ws.mesh.content_hash() != grid_mesh.content_hash()
                 if domain_changed:
-                    ws.set_mesh(grid_mesh, f"{upload.name} grid", grid.notes)
-                ws.set_signal(values, f"{variable} {selection}")
+                    ws.set_mesh(grid_mesh, f"{upload.name} grid", grid.notes, Source.of_bytes("netcdf", upload.name, upload.getvalue()))
+                ws.set_signal(values, f"{variable} {selection}", source=Source.of_bytes(
+                    "netcdf", upload.name, upload.getvalue(), label=f"{variable} {selection}", variable=variable, selection=selection))
                 if domain_changed:
                     st.rerun()  # the domain section above shows the old mesh: redraw the page
 except Exception as exc:
@@ -183,13 +201,12 @@ st.caption("Each node is described by the first k eigenvectors of a Laplacian, s
 methods = list(LAPLACIANS) + (["spherical harmonics (exact)"] if sphere else [])
 c = st.columns(2)
 method = c[0].selectbox("Laplacian", methods)
-k_max = max(2, min(400, mesh.n_vertices - 2))
-k = int(c[1].number_input("Embedding size k", 2, k_max, min(100, k_max)))
+k_max = max(2, min(MAX_UI_K, max_k(mesh.n_vertices)))
+k = int(c[1].number_input("Embedding size k", 2, k_max, min(DEFAULT_K, k_max)))
 if st.button("Compute embedding", type="primary"):
     try:
         if method.startswith("spherical"):
-            degree = int(np.ceil(np.sqrt(k))) - 1
-            ws.embedding = sphere_harmonic_embedding(mesh, degree)
+            ws.embedding = FeatureSpec(SPHERE_EMBEDDING, k).embedding(mesh)
         else:
             ws.embedding = compute_embedding(mesh, k, method)
     except Exception as exc:

@@ -2,10 +2,13 @@
 
 import streamlit as st
 
+from ginr_core.geometry.features import DEFAULT_K, FeatureSpec
 from ginr_core.learning.models import ModelConfig
 from ginr_core.learning.training import TrainConfig
+from ginr_core.runs.actions import result_panels
+from ginr_core.runs.spec import Source
 from ginr_core.viz.figures import display_mesh, side_by_side_figure
-from pages.shared.runs import launch_training, live_jobs
+from pages.shared.runs import launch_training, live_jobs, registry
 from pages.shared.widgets import enter_via_app, progress_bar, show_error
 from pages.shared.workspace import (
     Workspace,
@@ -48,41 +51,47 @@ if st.button("Run the demo", type="primary", icon=":material/play_arrow:"):
     try:
         with progress_bar("Growing the texture...") as progress:
             signal = gray_scott_signal(mesh, mesh.content_hash(), 30_000, 0.64, 0.32, 0.060, 0.062, _progress=progress)
-        ws = Workspace(mesh, "torus (demo)")
-        ws.set_signal(signal, "Gray-Scott v after 30,000 steps")
+        ws = Workspace(mesh, "torus (demo)", domain_source=Source("builtin", "torus", dict(DEMO_DOMAIN[1]), label="torus (demo)"))
+        ws.set_signal(signal, "Gray-Scott v after 30,000 steps",
+                      source=Source("gray-scott", "v", dict(steps=30_000, Du=0.64, Dv=0.32, F=0.060, k=0.062), label="Gray-Scott v"))
         ws.embedding = compute_embedding(mesh, 100, "combinatorial")
         st.session_state.workspace = ws
-        st.session_state.watching = launch_training(ws, ModelConfig(), TrainConfig(time_budget_s=DEMO_BUDGET_S))
+        st.session_state.watching = launch_training(ws, ModelConfig(), TrainConfig(time_budget_s=DEMO_BUDGET_S),
+                                                    FeatureSpec("combinatorial", DEFAULT_K))
         st.session_state.demo_run = st.session_state.watching
     except Exception as exc:
         show_error(exc)
 
 
 @st.fragment(run_every=1.0)
-def demo_progress(job):
+def demo_progress(run_id: str):
     """Polls the running demo; one full rerun when it ends, so the result is drawn once, statically."""
-    if job.done:
+    job = live_jobs().get(run_id)
+    if job is None:
         st.rerun()
     p = job.state.progress
-    fraction = 0.0 if p is None else p.elapsed_s / max(p.elapsed_s + p.eta_s, 1e-9)
-    text = "Starting..." if p is None else f"Training: step {p.step:,}, R² {p.r2:.4f}, ETA {p.eta_s:.0f} s"
-    st.progress(min(max(fraction, 0.0), 1.0), text=text)
+    text = "Starting..." if p is None else f"Training: {p.message}" + ("" if p.eta_s is None else f", ETA {p.eta_s:.0f} s")
+    st.progress(0.0 if p is None else p.fraction, text=text)
 
 
-job = live_jobs().get(st.session_state.get("demo_run"))
-if job is not None and not job.done:
-    demo_progress(job)
-elif job is not None and job.state.status != "done":
-    st.error(job.state.error or f"The demo run ended: {job.state.status}.")
-elif job is not None:
-    ws = st.session_state.workspace
-    state = job.state
-    prediction = job.regressor.predict(job.features)
-    st.success(f"Trained in {state.progress.elapsed_s:.0f} s: R² = {state.metrics['r2']:.4f} over all "
-               f"{ws.mesh.n_vertices:,} nodes. The Train and Results pages now hold this run.")
-    st.plotly_chart(side_by_side_figure(display_mesh(ws.mesh), {"ground truth": ws.signal, "GINR prediction": prediction},
-                                        colorscales={"ground truth": "Reds", "GINR prediction": "Reds"}, height=420),
-                    key="demo-result")
+demo_run = st.session_state.get("demo_run")
+if demo_run in live_jobs():
+    demo_progress(demo_run)
+elif demo_run is not None:
+    try:
+        run = registry().get(demo_run)
+        if run.status != "done":
+            st.error(f"The demo run ended: {run.status}.")
+        else:
+            inputs, panels = result_panels(registry(), demo_run)
+            st.success(f"Trained in {registry().load_history(demo_run)[-1]['elapsed_s']:.0f} s: R² = {run.metrics['r2']:.4f} "
+                       f"over all {inputs.mesh.n_vertices:,} nodes. The Train and Results pages now hold this run.")
+            st.plotly_chart(side_by_side_figure(display_mesh(inputs.mesh), {"ground truth": panels["ground truth"],
+                                                                            "GINR prediction": panels["prediction"]},
+                                                colorscales={"ground truth": "Reds", "GINR prediction": "Reds"}, height=420),
+                            key="demo-result")
+    except Exception as exc:
+        show_error(exc)
 
 st.header("Explore")
 c = st.columns(3)

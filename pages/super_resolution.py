@@ -9,21 +9,26 @@ import pandas as pd
 import streamlit as st
 
 from ginr_core.errors import GinrError
+from ginr_core.geometry.features import MAX_UI_K, max_k
 from ginr_core.geometry.laplacian import LAPLACIANS
 from ginr_core.geometry.mesh import MESH_EXTENSIONS, Mesh
 from ginr_core.io.export import ply_bytes
+from ginr_core.learning.metrics import first_channel
 from ginr_core.learning.models import ModelConfig
 from ginr_core.learning.training import TrainConfig
+from ginr_core.runs.actions import submit
 from ginr_core.tasks.superres import (
     STRATEGIES,
     SUPERRES_FIRST_OMEGA_0,
-    SuperResolutionJob,
+    StrategyOutcome,
+    SuperResolutionRequest,
     coarser_latlon_grid,
     finer_latlon_grid,
     finer_mesh,
     latlon_axes,
     strategies_for,
     subset_correspondence,
+    superres_task,
 )
 from ginr_core.viz.figures import (
     DisplayMesh,
@@ -32,7 +37,8 @@ from ginr_core.viz.figures import (
     mesh_figure,
     point_cloud_figure,
 )
-from pages.shared.widgets import enter_via_app, first_channel, show_error
+from pages.shared.runs import FollowedJob, registry
+from pages.shared.widgets import enter_via_app, show_error
 from pages.shared.workspace import (
     MAX_UPLOAD_MB,
     Workspace,
@@ -42,6 +48,20 @@ from pages.shared.workspace import (
 )
 
 enter_via_app(__file__)
+
+
+class SuperResolutionRun(FollowedJob):
+    """A launched super-resolution job and its request."""
+
+    def __init__(self, job, request: SuperResolutionRequest):
+        super().__init__(job)
+        self.request = request
+        self.coarse, self.fine, self.coarse_target, self.fine_truth = request.coarse, request.fine, request.coarse_target, request.fine_truth
+
+    @property
+    def outcomes(self) -> list[StrategyOutcome]:
+        return self.state.result or [StrategyOutcome(s) for s in self.request.strategies]
+
 
 EXPLANATIONS = {
     "kl": "the paper's heuristic: eigenvectors of both meshes, each fine one flipped when its value histogram "
@@ -192,7 +212,7 @@ if target is not None:
                           for s in STRATEGIES))
     job = st.session_state.get("superres_job")
     running = job is not None and not job.done
-    k_max = max(2, min(400, target.coarse.n_vertices - 2))
+    k_max = max(2, min(MAX_UI_K, max_k(target.coarse.n_vertices)))
     with st.form("superres-settings"):
         strategies = st.multiselect("Strategies (trained one after the other, same budget each)", available,
                                     default=[s for s in ("joint", "kl") if s in available])
@@ -208,28 +228,33 @@ if target is not None:
                                          help="A run is in progress: cancel it first." if running else None)
     if launched:
         try:
-            job = SuperResolutionJob(
-                target.coarse, target.fine, target.coarse_target, strategies, k=int(k), laplacian=laplacian,
+            request = SuperResolutionRequest(
+                target.coarse, target.fine, target.coarse_target, tuple(strategies), k=int(k), laplacian=laplacian,
                 correspondence=target.correspondence, fine_truth=target.fine_truth,
-                model_config=ModelConfig(k=int(k), first_omega_0=first_omega_0),
+                model_config=ModelConfig(first_omega_0=first_omega_0),
                 train_config=TrainConfig(time_budget_s=budget, snapshot_every_s=None),
-            ).start()
+                domain=ws.domain_source, signal=ws.signal_source,
+            )
+            job = SuperResolutionRun(submit(superres_task, request, registry(), label="super-resolution"), request)
             st.session_state.superres_job, st.session_state.superres_label = job, target.label
         except Exception as exc:
             show_error(exc)
 
 
 # ------------------------------------------------------------------------------------------ progress
-STATUS_TEXT = {"pending": "waiting", "transferring": "computing the features", "training": "training",
-               "done": "done", "cancelled": "cancelled", "failed": "failed"}
+STATUS_TEXT = {"pending": "waiting", "running": "computing the features", "done": "done", "cancelled": "cancelled",
+               "failed": "failed"}
 
 
-def show_progress(job: SuperResolutionJob) -> None:
-    for outcome in job.state:
-        p = outcome.progress
-        if outcome.status == "training" and p is not None:
-            fraction = p.elapsed_s / max(p.elapsed_s + p.eta_s, 1e-9)
-            text = f"**{outcome.strategy}**: training, step {p.step:,}, R² (training) {p.r2:.4f}, ETA {p.eta_s:.0f} s"
+def show_progress(job: SuperResolutionRun) -> None:
+    parts = job.state.parts
+    for outcome in job.outcomes:
+        values = parts[outcome.strategy].values if outcome.strategy in parts else {}
+        if outcome.status == "running" and "step" in values:
+            fit_eta = values["fit_eta_s"]
+            fraction = values["fit_elapsed_s"] / max(values["fit_elapsed_s"] + fit_eta, 1e-9)
+            text = (f"**{outcome.strategy}**: training, step {values['step']:,}, R² (training) {values['r2']:.4f}, "
+                    f"ETA {fit_eta:.0f} s")
         else:
             fraction = 1.0 if outcome.status in ("done", "cancelled", "failed") else 0.0
             text = f"**{outcome.strategy}**: {STATUS_TEXT[outcome.status]}"
@@ -239,7 +264,7 @@ def show_progress(job: SuperResolutionJob) -> None:
 
 
 @st.fragment(run_every=1.0)
-def live_progress(job: SuperResolutionJob) -> None:
+def live_progress(job: SuperResolutionRun) -> None:
     """Refreshes every second while the strategies run; one full rerun when they end, to draw the results."""
     if job.done:
         st.rerun()
@@ -247,22 +272,23 @@ def live_progress(job: SuperResolutionJob) -> None:
 
 
 # ------------------------------------------------------------------------------------------- results
-def score_table(job: SuperResolutionJob) -> pd.DataFrame:
-    outcomes = job.state
+def score_table(job: SuperResolutionRun) -> pd.DataFrame:
+    outcomes, parts = job.outcomes, job.state.parts
     any_failed = any(o.error for o in outcomes)
     rows = []
     for o in outcomes:
         row = {"strategy": o.strategy, "status": o.status}
         row.update({name: (o.scores or {}).get(key) for key, name in SCORE_COLUMNS.items()
                     if key != "r2_fine_only" or job.fine_truth is not None})
-        row.update({"steps": o.progress.step if o.progress else None, "seconds": round(o.seconds, 1)})
+        steps = parts[o.strategy].values.get("step") if o.strategy in parts else None
+        row.update({"steps": steps, "seconds": round(o.seconds, 1), "run": o.run_id or ""})
         if any_failed:
             row["error"] = o.error or ""
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def show_results(job: SuperResolutionJob) -> None:
+def show_results(job: SuperResolutionRun) -> None:
     st.caption(f"Results for {st.session_state.get('superres_label', '')}.")
     st.dataframe(score_table(job), hide_index=True, width="stretch",
                  column_config={name: st.column_config.NumberColumn(format="%.4f") for name in SCORE_COLUMNS.values()})
@@ -271,7 +297,7 @@ def show_results(job: SuperResolutionJob) -> None:
                "squared error). Fine-only nodes: the new ones, never seen in training."
                + ("" if job.fine_truth is not None else " **R² at the fine-only nodes is not available: the signal "
                                                         "is not known there.**"))
-    trained = [o for o in job.state if o.fine_prediction is not None]
+    trained = [o for o in job.outcomes if o.fine_prediction is not None]
     if not trained:
         return
     with st.expander("What each strategy did"):

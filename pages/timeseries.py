@@ -11,14 +11,19 @@ import streamlit as st
 
 from ginr_core.data.gridded import open_grid
 from ginr_core.errors import GinrError
+from ginr_core.geometry.features import FeatureSpec
 from ginr_core.geometry.mesh import Mesh
+from ginr_core.runs.actions import submit
+from ginr_core.runs.spec import Source
 from ginr_core.tasks.temporal import (
-    SeriesJob,
+    PREDICTING,
+    SeriesRequest,
     TimeSeries,
     gray_scott_series,
     grid_series,
     series_from_files,
     series_model_config,
+    series_task,
     series_train_config,
 )
 from ginr_core.viz.animation import (
@@ -30,8 +35,9 @@ from ginr_core.viz.animation import (
     browser_frames,
     evenly_spaced,
 )
+from pages.shared.runs import FollowedJob, registry
 from pages.shared.widgets import enter_via_app, progress_bar, show_error
-from pages.shared.workspace import MAX_UPLOAD_MB, compute_embedding, workspace
+from pages.shared.workspace import MAX_UPLOAD_MB, workspace
 
 enter_via_app(__file__)
 
@@ -50,7 +56,8 @@ class SeriesChoice:
 class SeriesRun:
     """A training job on a series (the job scores every frame when training ends) and, once drawn, its animation."""
 
-    job: SeriesJob
+    job: FollowedJob
+    request: SeriesRequest
     choice: SeriesChoice
     animation: go.Figure | None = None
 
@@ -159,10 +166,11 @@ if launched:
         run = st.session_state.get("series_run")
         if run is not None and not run.job.done:
             run.job.cancel()
-        embedding = compute_embedding(choice.mesh, int(k), "combinatorial")
-        job = SeriesJob(embedding.features, series, int(stride), series_model_config(k=int(k)),
-                        series_train_config(time_budget_s=budget, batch_size=int(batch))).start()
-        st.session_state.series_run = SeriesRun(job, choice)
+        request = SeriesRequest(choice.mesh, series, FeatureSpec("combinatorial", int(k)), int(stride), series_model_config(),
+                                series_train_config(time_budget_s=budget, batch_size=int(batch)),
+                                Source("series", choice.label, label=choice.label), Source("series", series.name, label=series.name))
+        job = submit(series_task, request, registry(), label="series")
+        st.session_state.series_run = SeriesRun(FollowedJob(job), request, choice)
         st.session_state.pop("series_export", None)
     except Exception as exc:
         show_error(exc)
@@ -179,13 +187,14 @@ def live_progress(run: SeriesRun) -> None:
     if run.job.done:
         st.rerun()
     p = state.progress
-    trained = run.choice.series.training_frames(run.job.stride)
-    if p is not None and p.eta_s <= 0:
-        text = "Predicting every frame..."
+    values = {} if p is None else p.values
+    trained = run.choice.series.training_frames(run.request.stride)
+    if p is not None and p.message == PREDICTING:
+        text = PREDICTING
     else:
         text = f"Training on {int(trained.sum())} of {len(trained)} frames" + (
-            "" if p is None else f" · step {p.step:,} · R² ≈ {p.r2:.4f} · {p.eta_s:.0f} s left")
-    st.progress(0.0 if p is None else min(p.elapsed_s / (run.job.budget_s or 1.0), 1.0), text=text)
+            "" if "step" not in values else f" · step {values['step']:,} · R² ≈ {values['r2']:.4f} · {values['fit_eta_s']:.0f} s left")
+    st.progress(0.0 if p is None else p.fraction, text=text)
     if st.button("Cancel", icon=":material/stop_circle:"):
         run.job.cancel()
 
@@ -198,7 +207,7 @@ state = run.job.state
 if state.status == "failed":
     st.error(state.error)
     st.stop()
-fit, series, mesh = state.fit, run.choice.series, run.choice.mesh
+fit, series, mesh = state.result, run.choice.series, run.choice.mesh
 if state.status == "cancelled":
     st.warning("Training was cancelled; these are the scores of the model as it stood.")
 
@@ -214,8 +223,8 @@ if fit.held_out is not None:
 else:
     c[0].metric("R² on held-out frames", "none held out")
 c[2].metric("Mean R² on trained frames", f"{frame_r2[fit.trained].mean():.4f}")
-p = state.progress
-c[3].metric("Training", f"{p.elapsed_s:.0f} s · {p.step:,} steps" if p else "-")
+history = fit.regressor.history_
+c[3].metric("Training", f"{history[-1]['elapsed_s']:.0f} s · {history[-1]['step']:,} steps" if history else "-")
 
 scores = go.Figure()
 x = series.times

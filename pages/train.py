@@ -4,10 +4,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from ginr_core.geometry.features import DEFAULT_K, MAX_UI_K, max_k
+from ginr_core.learning.metrics import first_channel
 from ginr_core.learning.models import ACTIVATIONS, ModelConfig
 from ginr_core.learning.training import TrainConfig
+from ginr_core.runs.actions import result_panels
 from ginr_core.viz.figures import display_mesh, mesh_figure
-from pages.shared.runs import launch_training, live_jobs, registry
+from pages.shared.runs import launch_training, live_jobs, registry, workspace_features
 from pages.shared.widgets import enter_via_app, show_error
 from pages.shared.workspace import require_signal, workspace
 
@@ -16,11 +19,12 @@ enter_via_app(__file__)
 ws = workspace()
 st.title("Train")
 st.write(f"**Domain:** {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {ws.signal_label or 'none'} · "
-         f"**Embedding:** {'none yet (computed at launch)' if ws.embedding is None else f'{ws.embedding.laplacian}, k = {ws.embedding.k}'}")
+         f"**Embedding:** {'combinatorial Laplacian (none chosen on the Data page)' if ws.embedding is None else ws.embedding.laplacian}")
 require_signal(ws)
 
 # --------------------------------------------------------------------------------------- settings
 model_defaults, train_defaults = ModelConfig(), TrainConfig()
+k_max = max(1, min(MAX_UI_K, max_k(ws.mesh.n_vertices)))
 with st.form("train-settings"):
     st.subheader("Model")
     c = st.columns(4)
@@ -33,85 +37,111 @@ with st.form("train-settings"):
     omega_0 = c[0].number_input("omega_0 (hidden)", 1.0, 200.0, model_defaults.omega_0)
     first_omega_0 = c[1].number_input("omega_0 (first layer)", 1.0, 300.0, model_defaults.first_omega_0 or model_defaults.omega_0,
                                       help="The spectral features reach about ±5: a higher first-layer frequency resolves fine detail sooner.")
-    k_available = ws.embedding.k if ws.embedding is not None else 100
-    k = c[2].number_input("Embedding columns used (k)", 1, max(1, k_available), min(100, k_available))
-    skip = c[3].checkbox("Skip connection to the middle layer", True)
+    k_default = min(ws.embedding.k if ws.embedding is not None else DEFAULT_K, k_max)
+    k = c[2].number_input("Embedding size (k)", 1, k_max, k_default,
+                          help="Eigenvectors of the Data page's Laplacian (or spherical harmonics) the GINR reads.")
+    skip = c[3].checkbox("Skip connection", True, help="The network input is fed again to the middle layer.")
     st.subheader("Training")
-    c = st.columns(5)
+    c = st.columns(6)
     budget = c[0].number_input("Time budget (s)", 2.0, 3600.0, 30.0)
     steps = c[1].number_input("Max steps (0 = no limit)", 0, 1_000_000, 0)
     lr = c[2].number_input("Learning rate", 1e-6, 1.0, train_defaults.lr, format="%.0e")
     batch = c[3].number_input("Batch size (0 = all nodes)", 0, 10_000_000, 0)
     seed = c[4].number_input("Seed", 0, 1_000_000, 0)
+    holdout = c[5].number_input("Held-out nodes", 0.0, 0.9, 0.0, step=0.05,
+                                help="Fraction of the nodes left out of training and scored (generalisation); 0 = fit every node.")
     launched = st.form_submit_button("Launch training", type="primary")
 
 if launched:
     try:
-        model_config = ModelConfig(input_kind=input_kind, k=int(k), n_layers=n_layers, hidden=int(hidden),
-                                   activation=activation, omega_0=omega_0, first_omega_0=first_omega_0, skip=skip)
+        model_config = ModelConfig(n_layers=n_layers, hidden=int(hidden), activation=activation, omega_0=omega_0,
+                                   first_omega_0=first_omega_0, skip=skip)
         train_config = TrainConfig(time_budget_s=budget, steps=int(steps) or None, lr=lr,
                                    batch_size=int(batch) or None, seed=int(seed))
-        run_id = launch_training(ws, model_config, train_config)
-        st.session_state.watching = run_id
+        features = workspace_features(ws, input_kind, int(k))
+        st.session_state.watching = launch_training(ws, model_config, train_config, features, holdout=float(holdout))
     except Exception as exc:
         show_error(exc)
 
 
 # ------------------------------------------------------------------------------------ live progress
+def learning_curves(history: list[dict] | tuple[dict, ...]) -> go.Figure:
+    frame = pd.DataFrame(list(history))
+    curves = go.Figure()
+    curves.add_trace(go.Scatter(x=frame["step"], y=frame["loss"], name="loss"))
+    curves.add_trace(go.Scatter(x=frame["step"], y=frame["r2"].clip(lower=0), name="R² (training)", yaxis="y2"))
+    curves.update_layout(height=380, margin=dict(l=0, r=0, t=30, b=0), title="Learning curves",
+                         yaxis=dict(type="log", title="loss"), xaxis_title="step",
+                         yaxis2=dict(title="R²", overlaying="y", side="right", range=[0, 1]),
+                         legend=dict(orientation="h", y=-0.2))
+    return curves
+
+
 def show_job(run_id: str, job) -> None:
-    """Progress, metrics, learning curves and the latest prediction of one job."""
-    state = job.state
+    """Progress, live numbers, learning curves and the latest prediction of a running job."""
+    state, spec = job.state, job.spec.spec
     p = state.progress
-    budget_s = job.regressor.train_config.time_budget_s
-    fraction = 0.0 if p is None else (1.0 if job.done else p.elapsed_s / max(p.elapsed_s + p.eta_s, 1e-9))
-    eta = "" if p is None or job.done else f" · ETA {p.eta_s:.0f} s"
-    st.progress(min(max(fraction, 0.0), 1.0), text=f"Run {run_id}: {state.status}{eta}")
-    if state.error:
-        st.error(state.error)
-    if p is not None:
+    eta = "" if p is None or p.eta_s is None else f" · ETA {p.eta_s:.0f} s"
+    st.progress(0.0 if p is None else p.fraction, text=f"Run {run_id}: {state.status}{eta}" + ("" if p is None else f" · {p.message}"))
+    values = {} if p is None else p.values
+    if "step" in values:
         c = st.columns(5)
-        c[0].metric("Step", f"{p.step:,}")
-        c[1].metric("Loss", f"{p.loss:.3g}")
-        c[2].metric("R²", f"{p.r2:.4f}")
-        c[3].metric("Steps / s", f"{p.steps_per_s:.1f}")
-        c[4].metric("Elapsed", f"{p.elapsed_s:.0f} / {budget_s or 0:.0f} s")
-    if not job.done and st.button("Cancel", icon=":material/stop_circle:"):
+        c[0].metric("Step", f"{values['step']:,}")
+        c[1].metric("Loss", f"{values['loss']:.3g}")
+        c[2].metric("R² (training)", f"{values['r2']:.4f}")
+        c[3].metric("Steps / s", f"{values['steps_per_s']:.1f}")
+        c[4].metric("Elapsed", f"{values['fit_elapsed_s']:.0f} / {spec.train.time_budget_s or 0:.0f} s")
+    if st.button("Cancel", icon=":material/stop_circle:"):
         job.cancel()
     left, right = st.columns([1, 1])
     if state.history:
-        history = pd.DataFrame(state.history)
-        curves = go.Figure()
-        curves.add_trace(go.Scatter(x=history["step"], y=history["loss"], name="loss"))
-        curves.add_trace(go.Scatter(x=history["step"], y=history["r2"].clip(lower=0), name="R²", yaxis="y2"))
-        curves.update_layout(height=380, margin=dict(l=0, r=0, t=30, b=0), title="Learning curves",
-                             yaxis=dict(type="log", title="loss"), xaxis_title="step",
-                             yaxis2=dict(title="R²", overlaying="y", side="right", range=[0, 1]),
-                             legend=dict(orientation="h", y=-0.2))
-        left.plotly_chart(curves, key="curves")
-    if state.snapshot is not None and job.description.get("mesh_hash") == ws.mesh.content_hash():
-        values = state.snapshot if state.snapshot.ndim == 1 else state.snapshot[:, 0]
-        right.plotly_chart(mesh_figure(display_mesh(ws.mesh), values, height=380,
+        left.plotly_chart(learning_curves(state.history), key="curves")
+    snapshot = state.snapshot
+    if snapshot is not None and len(snapshot) == ws.mesh.n_vertices and job.spec.inputs.mesh is ws.mesh:
+        right.plotly_chart(mesh_figure(display_mesh(ws.mesh), first_channel(snapshot), height=380,
                                        title=f"Prediction at step {state.snapshot_step:,}"), key="preview")
-    if job.done:
-        st.page_link("pages/results.py", label=f"Finished ({state.status}): open Results", icon=":material/insights:")
+
+
+def show_finished(run_id: str) -> None:
+    """A finished run, read back from the registry."""
+    try:
+        run = registry().get(run_id)
+    except Exception as exc:
+        show_error(exc)
+        return
+    metrics = run.metrics or {}
+    where = "held-out nodes" if "r2_fit" in metrics else "all nodes"
+    summary = f"Run {run_id}: {run.status}" + (f" · R² {metrics['r2']:.4f} on {where}" if "r2" in metrics else "")
+    (st.success if run.status == "done" else st.warning)(summary)
+    if run.error:
+        st.error(run.error.strip().splitlines()[-1])
+    left, right = st.columns([1, 1])
+    history = registry().load_history(run_id)
+    if history:
+        left.plotly_chart(learning_curves(history), key="curves")
+    if run.status in ("done", "cancelled") and run.description.get("task") in ("fit", "heldout"):
+        inputs, panels = result_panels(registry(), run_id)
+        right.plotly_chart(mesh_figure(display_mesh(inputs.mesh), panels["prediction"], height=380,
+                                       title="Final prediction"), key="preview")
+    st.page_link("pages/results.py", label="Open Results", icon=":material/insights:")
 
 
 @st.fragment(run_every=1.0)
-def live_view(run_id: str, job) -> None:
-    """Refreshes every second while the job runs; one full rerun when it ends, then it stops polling."""
-    if job.done:
+def live_view(run_id: str) -> None:
+    """Refreshes every second while the job runs; one full rerun when it ends, then the registry has it."""
+    job = live_jobs().get(run_id)
+    if job is None:
         st.rerun()
     show_job(run_id, job)
 
 
 watching = st.session_state.get("watching")
-job = live_jobs().get(watching)
-if job is None:
+if watching is None:
     st.info("Launch a run to watch it train here.")
-elif job.done:
-    show_job(watching, job)
+elif watching in live_jobs():
+    live_view(watching)
 else:
-    live_view(watching, job)
+    show_finished(watching)
 
 # ------------------------------------------------------------------------------------------ all runs
 st.subheader("Runs")
@@ -121,7 +151,8 @@ if runs:
         pd.DataFrame([{
             "id": r.id, "created": r.created[:19], "status": r.status,
             "domain": r.description.get("domain", ""), "signal": r.description.get("signal", ""),
-            "input": r.config.get("model", {}).get("input_kind"), "R²": (r.metrics or {}).get("r2"),
+            "input": r.description.get("input", ""), "task": r.description.get("task", ""),
+            "R²": (r.metrics or {}).get("r2"),
         } for r in runs]),
         hide_index=True, width="stretch",
     )

@@ -66,7 +66,9 @@ def test_short_training_run_reaches_results(app):
     job.join(timeout=60)
     assert job.state.status == "done"
     at.run()
-    assert any("Finished (done)" in link.label for link in at.get("page_link"))
+    assert not live_jobs()  # finished: dropped from the server's memory, read back from the registry
+    assert any(link.label == "Open Results" for link in at.get("page_link"))
+    assert any(": done · R²" in s.value for s in at.success)
     at.switch_page("pages/results.py").run()
     assert not at.exception and not at.error
     assert len(at.dataframe) == 1 and len(at.get("plotly_chart")) >= 2

@@ -1,113 +1,116 @@
-import threading
 import time
 from dataclasses import replace
 
-import numpy as np
 import pytest
 
 from ginr_core.data.signals import analytic_signal
 from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import icosphere
-from ginr_core.geometry.spectral import spectral_embedding
+from ginr_core.geometry.features import FeatureSpec
+from ginr_core.learning.metrics import evaluate
 from ginr_core.learning.training import TrainConfig
-from ginr_core.tasks.compare import TABLE2, ComparisonJob, compare_models, table2_config
+from ginr_core.runs.fitting import heldout_mask
+from ginr_core.runs.jobs import Job
+from ginr_core.runs.registry import Registry
+from ginr_core.runs.spec import RunInputs
+from ginr_core.tasks.compare import (
+    TABLE2,
+    ComparisonRequest,
+    compare_models,
+    comparison_task,
+    table2_config,
+)
 
 QUICK = TrainConfig(threads=1, steps=150, time_budget_s=None)
 
 
 @pytest.fixture(scope="module")
-def problem():
+def inputs():
     mesh = icosphere(3)
-    return mesh.vertices, spectral_embedding(mesh, 16, cache=False).features, analytic_signal(mesh, "sines")
+    return RunInputs(mesh, analytic_signal(mesh, "sines"))
+
+
+def request(inputs, **changes):
+    return ComparisonRequest(inputs, **{"features": FeatureSpec("combinatorial", 16), "budget_s": 60, "train": QUICK, **changes})
 
 
 def test_table2_configs_differ_only_in_input_and_activation():
-    configs = {name: table2_config(name, k=16) for name in TABLE2}
+    configs = {name: table2_config(name) for name in TABLE2}
     assert [c.input_kind for c in configs.values()] == ["xyz", "xyz", "spectral", "spectral"]
     assert [c.activation for c in configs.values()] == ["relu", "sine", "relu", "sine"]
     assert len({(c.n_layers, c.hidden, c.skip) for c in configs.values()}) == 1
 
 
-def test_fitting_mode_scores_all_nodes(problem):
-    xyz, spectral, target = problem
-    seen = set()
-    results = compare_models(xyz, spectral, target, budget_s=60, models=("inr_relu", "ginr_sine"), train_config=QUICK,
-                             callback=lambda name, p: seen.add(name))
-    assert set(results) == {"inr_relu", "ginr_sine"} == seen
+def test_fitting_mode_scores_all_nodes(inputs):
+    results = compare_models(request(inputs, models=("inr_relu", "ginr_sine")))
+    assert set(results) == {"inr_relu", "ginr_sine"}
     assert results["ginr_sine"].scored_on == "all" and results["ginr_sine"].metrics["r2"] > 0.99
-    assert results["ginr_sine"].prediction.shape == target.shape
+    assert results["ginr_sine"].prediction.shape == inputs.target.shape
+    assert results["ginr_sine"].steps == 150
 
 
-def test_generalisation_mode_scores_held_out_nodes(problem):
-    xyz, spectral, target = problem
-    results = compare_models(xyz, spectral, target, budget_s=60, models=("ginr_sine",), holdout=0.3, train_config=QUICK)
-    r = results["ginr_sine"]
+def test_generalisation_mode_scores_held_out_nodes(inputs):
+    r = compare_models(request(inputs, models=("ginr_sine",), holdout=0.3))["ginr_sine"]
     assert r.scored_on == "held-out"
-    held_out = np.random.default_rng(0).random(len(target)) < 0.3
-    from ginr_core.learning.metrics import evaluate
+    held_out = heldout_mask(len(inputs.target), 0.3, 0)
+    assert {k: v for k, v in r.metrics.items() if k not in ("r2_fit", "n_scored")} == evaluate(
+        inputs.target[held_out], r.prediction[held_out])
+    assert r.n_scored == held_out.sum()
 
-    assert r.metrics == evaluate(target[held_out], r.prediction[held_out])
 
-
-@pytest.mark.parametrize("kwargs, match", [({"models": ("mlp",)}, "Unknown model"), ({"holdout": 1.0}, "held-out")])
-def test_bad_requests(problem, kwargs, match):
+@pytest.mark.parametrize("changes, match", [({"models": ("mlp",)}, "Unknown model"), ({"holdout": 1.0}, "held-out"),
+                                            ({"features": FeatureSpec("xyz")}, "spectral")])
+def test_bad_requests(inputs, changes, match):
     with pytest.raises(GinrError, match=match):
-        compare_models(*problem, **kwargs)
+        request(inputs, **changes)
 
 
-def test_background_job_matches_the_synchronous_comparison(problem):
-    xyz, spectral, target = problem
-    options = dict(budget_s=60, models=("inr_relu", "ginr_sine"), holdout=0.25, train_config=QUICK)
-    expected = compare_models(xyz, spectral, target, **options)
-    job = ComparisonJob(xyz, spectral, target, **options)
-    assert job.state.status == "pending" and [m.status for m in job.state.models.values()] == ["waiting", "waiting"]
+def test_every_model_is_a_registered_run_of_one_group(inputs):
+    registry = Registry()
+    results = compare_models(request(inputs, models=("inr_sine", "ginr_sine"), holdout=0.25), registry)
+    runs = {r.id: r for r in registry.list_runs()}
+    assert set(runs) == {r.run_id for r in results.values()}
+    specs = [runs[r.run_id].spec for r in results.values()]
+    assert [s.features.kind for s in specs] == ["xyz", "combinatorial"] and {s.task for s in specs} == {"heldout"}
+    assert len({s.options["group"] for s in specs}) == 1
+    for result in results.values():
+        assert runs[result.run_id].metrics["r2"] == pytest.approx(result.metrics["r2"])
+
+
+def test_background_job_matches_the_synchronous_comparison(inputs):
+    req = request(inputs, models=("inr_relu", "ginr_sine"), holdout=0.25)
+    expected = compare_models(req)
+    job = Job(comparison_task, req)
+    assert job.state.status == "pending"
     state = job.start().join(timeout=120)
     assert state.status == "done" and state.error is None
-    assert [m.status for m in state.models.values()] == ["done", "done"]
-    for name, result in state.results.items():
+    assert set(state.parts) == {"inr_relu", "ginr_sine"}
+    for name, result in state.result.items():
         assert result.metrics == expected[name].metrics  # same seed, same steps: the very same models
-        assert result.n_scored == expected[name].n_scored == (np.random.default_rng(0).random(len(target)) < 0.25).sum()
-        assert result.steps == 150 and state.models[name].history[-1]["step"] == 150
-        assert state.models[name].progress.step == 150
+        assert result.steps == 150 and state.parts[name].values["step"] == 150
 
 
-def test_cancel_stops_the_model_in_training_and_skips_the_rest(problem):
-    job = ComparisonJob(*problem, budget_s=60, models=("inr_relu", "ginr_sine"),
-                        train_config=replace(QUICK, steps=None, time_budget_s=60)).start()
+def test_cancel_stops_the_model_in_training_and_skips_the_rest(inputs):
+    job = Job(comparison_task, request(inputs, models=("inr_relu", "ginr_sine"),
+                                       train=replace(QUICK, steps=None, time_budget_s=60))).start()
     deadline = time.monotonic() + 30
-    while job.state.models["inr_relu"].status != "running" and time.monotonic() < deadline:
+    while "inr_relu" not in job.state.parts and time.monotonic() < deadline:
         time.sleep(0.01)
     job.cancel()
     state = job.join(timeout=10)
-    assert state.status == "cancelled" and state.results == {}
-    assert [m.status for m in state.models.values()] == ["stopped", "stopped"]
+    assert state.status == "cancelled" and state.result == {}
 
 
-def test_cancelled_comparison_returns_the_finished_models_only(problem):
-    cancel = threading.Event()
-    seen = []
-    results = compare_models(*problem, models=("inr_relu", "ginr_sine"), train_config=QUICK, cancel=cancel,
-                             on_result=lambda r: (seen.append(r.name), cancel.set()))
-    assert list(results) == seen == ["inr_relu"]
+def test_a_cancel_after_the_last_model_leaves_the_comparison_done(inputs, monkeypatch):
+    job = Job(comparison_task, request(inputs, models=("inr_sine",), train=replace(QUICK, steps=3)))
+    from ginr_core.runs import jobs
 
+    original = jobs.JobContext.publish
 
-def test_failed_job_reports_the_error(problem):
-    state = ComparisonJob(*problem, models=("mlp",)).start().join(timeout=30)
-    assert state.status == "failed" and "Unknown model 'mlp'" in state.error
-    assert state.models["mlp"].status == "stopped"
-
-
-def test_a_cancel_after_the_last_model_leaves_the_comparison_done():
-    rng = np.random.default_rng(1)
-    xyz = rng.normal(size=(80, 3))
-    job = ComparisonJob(xyz, xyz, xyz[:, 0], budget_s=0.2, models=("inr_sine",),
-                        train_config=TrainConfig(threads=1, steps=3, time_budget_s=None))
-    record_result = job._result
-
-    def record_then_cancel(result):  # the user presses Cancel just as the last model finishes
-        record_result(result)
+    def publish_then_cancel(ctx, result):  # the user presses Cancel just as the last model finishes
+        original(ctx, result)
         job.cancel()
 
-    job._result = record_then_cancel
-    job.run()
-    assert job.state.status == "done" and len(job.state.results) == 1
+    monkeypatch.setattr(jobs.JobContext, "publish", publish_then_cancel)
+    state = job.run()
+    assert state.status == "done" and len(state.result) == 1

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ginr_core.errors import GinrError
-from ginr_core.learning.models import MLP, ModelConfig, Sine, build_model
+from ginr_core.learning.models import ACTIVATIONS, MLP, ModelConfig, Sine, build_model
 
 
 def test_mlp_shapes_and_skip_position():
@@ -58,9 +58,23 @@ def test_first_omega_and_sine_tanh():
     assert all(isinstance(a, torch.nn.Tanh) for a in mixed.activations[1:])
 
 
-@pytest.mark.parametrize("activation", ["relu", "softplus", "gaussian", "sine_tanh"])
-def test_other_activations_run(activation):
-    mlp = MLP(4, 2, 16, 3, activation=activation)
+EXPECTED_ACTIVATION = {  # (layer 0, layer 1) functions of each activation, as the models module documents them
+    "sine": (lambda x: torch.sin(60 * x), lambda x: torch.sin(30 * x)),
+    "sine_tanh": (lambda x: torch.sin(60 * x), torch.tanh),
+    "relu": (torch.relu, torch.relu),
+    "softplus": (torch.nn.functional.softplus, torch.nn.functional.softplus),
+    "gaussian": (lambda x: torch.exp(-0.5 * (x / 0.1) ** 2), lambda x: torch.exp(-0.5 * (x / 0.1) ** 2)),
+}
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_each_activation_computes_its_function(activation):
+    """The layers apply the named function itself (not merely something finite), first layer and hidden ones."""
+    mlp = MLP(4, 1, 16, 4, activation=activation, omega_0=30, first_omega_0=60)
+    x = torch.linspace(-2, 2, 101).reshape(-1, 1)
+    first, hidden = EXPECTED_ACTIVATION[activation]
+    torch.testing.assert_close(mlp.activations[0](x), first(x))
+    torch.testing.assert_close(mlp.activations[1](x), hidden(x))
     assert torch.isfinite(mlp(torch.randn(9, 4))).all()
 
 

@@ -47,7 +47,10 @@ def test_four_models_train_and_fill_table_2(page):
     assert any("all 2,562 nodes" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 1  # the loss curves
     assert len(at.get("iframe")) == 1  # the linked 3D views
-    assert at.session_state.workspace.embedding.k == 100  # computed at launch, kept for the other pages
+    from pages.shared.runs import registry
+
+    runs = registry().list_runs()  # every model is a registered run of one group
+    assert len(runs) == 4 and len({r.spec.options["group"] for r in runs}) == 1
 
 
 def test_generalisation_mode_scores_two_models_on_held_out_nodes(page):
@@ -59,7 +62,7 @@ def test_generalisation_mode_scores_two_models_on_held_out_nodes(page):
     table = at.dataframe[0].value
     assert list(table.columns) == ["INR · sine", "GINR · sine"]
     assert table.index[0] == "R² (held-out nodes)"
-    n_scored = at.session_state.comparison.job.state.results["ginr_sine"].n_scored
+    n_scored = at.session_state.comparison.job.state.result["ginr_sine"].n_scored
     assert 0.25 * 2562 < n_scored < 0.35 * 2562
     assert any(f"the {n_scored:,} held-out nodes (30%)" in c.value for c in at.caption)
 

@@ -44,7 +44,7 @@ def _launch(app, budget_s):
 
 def test_two_strategies_run_in_turn_and_score_the_fine_only_nodes(app):
     at, job = _launch(app, 1.0)
-    assert [o.strategy for o in job.join(timeout=60)] == ["joint", "kl"]
+    assert [o.strategy for o in job.join(timeout=60).result] == ["joint", "kl"]
     at.run()
     assert not at.exception and not at.error
     table = at.dataframe[0].value
@@ -62,7 +62,7 @@ def test_cancel_stops_the_run(app):
     at, job = _launch(app, 60.0)
     assert not job.done and len(at.get("progress")) == 2  # one bar per strategy
     button(at, "Cancel").click().run()
-    outcomes = job.join(timeout=30)
+    outcomes = job.join(timeout=30).result
     assert job.done and [o.status for o in outcomes] == ["cancelled", "cancelled"]
 
 

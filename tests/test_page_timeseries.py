@@ -31,7 +31,7 @@ def test_gray_scott_series_end_to_end(app):
     _wait_for_training(at)
     assert not at.exception and not at.error
     held_out = next(m for m in at.metric if m.label == "R² on held-out frames")
-    fit = at.session_state["series_run"].job.state.fit
+    fit = at.session_state["series_run"].job.state.result
     assert (~fit.trained).sum() == 19  # frames 1, 3, ..., 37: the last one (39) is trained on
     assert held_out.value == f"{fit.held_out['r2']:.4f}"  # the page shows the held-out score, not another
     assert len(at.get("plotly_chart")) == 2  # per-frame scores and the animation

@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,14 +10,20 @@ import pytest
 import torch
 
 from ginr_core.errors import GinrError
+from ginr_core.geometry.domains import icosphere
+from ginr_core.geometry.features import FeatureSpec
 from ginr_core.io.files import atomic_write
 from ginr_core.learning.models import ModelConfig
-from ginr_core.learning.training import GINRRegressor, TrainConfig, TrainingJob
+from ginr_core.learning.training import GINRRegressor, TrainConfig
+from ginr_core.runs.actions import launch
 from ginr_core.runs.registry import Registry
+from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec, Source
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = ModelConfig(k=4, n_layers=3, hidden=16)
+SMALL = ModelConfig(n_layers=3, hidden=16)
 QUICK = TrainConfig(threads=1, steps=10, time_budget_s=None)
+SPEC = RunSpec("fit", Source("builtin", "icosphere", {"level": 2}), Source("generated", "sin"), FeatureSpec("combinatorial", 4),
+               SMALL, QUICK)
 
 
 @pytest.fixture(autouse=True)
@@ -27,49 +34,52 @@ def runs_root(tmp_path, monkeypatch):
 
 @pytest.fixture
 def data():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(300, 4))
-    return x, np.sin(x[:, 0]) + x[:, 1]
+    mesh = icosphere(2)
+    return mesh, np.sin(3 * mesh.vertices[:, 0]) + mesh.vertices[:, 1]
+
+
+@pytest.fixture
+def xy(data):
+    mesh, y = data
+    return mesh.vertices, y
 
 
 def test_job_records_a_complete_run(data, runs_root):
     registry = Registry()
     assert registry.root == runs_root
-    job = TrainingJob(GINRRegressor(SMALL, QUICK), *data, registry=registry, description={"mesh": "toy", "signal": "sin"})
-    state = job.start().join(timeout=30)
+    mesh, y = data
+    state = launch(RunRequest(SPEC, RunInputs(mesh, y)), registry).join(timeout=30)
     assert state.status == "done", state.error
     info = registry.get(state.run_id)
-    assert info.status == "done" and info.description == {"mesh": "toy", "signal": "sin"}
+    assert info.status == "done" and info.description == {"domain": "icosphere", "signal": "sin",
+                                                           "input": "GINR (combinatorial, k = 4)", "task": "fit"}
     assert info.config["model"]["hidden"] == 16 and info.config["train"]["steps"] == 10
-    assert info.metrics["r2"] == pytest.approx(state.metrics["r2"])
+    assert info.spec == SPEC
+    assert info.metrics["r2"] == pytest.approx(state.result.metrics["r2"])
     files = sorted(p.name for p in info.path.iterdir())
-    assert files == ["config.json", "history.json", "metrics.json", "model.json", "model.pt", "predictions.npy"]
-    np.testing.assert_array_equal(registry.load_predictions(info.id), state.snapshot)
-    np.testing.assert_array_equal(registry.load_regressor(info.id).predict(data[0]), state.snapshot)
+    assert files == ["config.json", "history.json", "inputs.npz", "metrics.json", "model.json", "model.pt", "predictions.npy"]
+    np.testing.assert_array_equal(registry.load_predictions(info.id), state.result.prediction)
+    features = SPEC.features.build(mesh)
+    np.testing.assert_array_equal(registry.load_regressor(info.id).predict(features), state.result.prediction)
     assert registry.load_history(info.id)[-1]["step"] == 10
     assert [r.id for r in registry.list_runs(status="done")] == [info.id]
 
 
 def test_job_saves_its_inputs_with_the_run(data):
     registry = Registry()
-    x, y = data
-    faces = np.array([[0, 1, 2]])
-    job = TrainingJob(GINRRegressor(SMALL, QUICK), x, y, registry=registry, inputs={"target": y, "faces": faces})
-    state = job.start().join(timeout=30)
-    arrays = registry.load_arrays(state.run_id, "inputs")
-    np.testing.assert_array_equal(arrays["target"], y)
-    np.testing.assert_array_equal(arrays["faces"], faces)
-    with pytest.raises(GinrError, match="no saved 'other'"):
-        registry.load_arrays(state.run_id, "other")
-    with pytest.raises(GinrError, match="Invalid"):
-        registry.save_arrays(state.run_id, "../escape", a=y)
+    mesh, y = data
+    state = launch(RunRequest(SPEC, RunInputs(mesh, y, {"mask": y > 0})), registry).join(timeout=30)
+    inputs = registry.load_inputs(state.run_id)
+    np.testing.assert_array_equal(inputs.target, y)
+    np.testing.assert_array_equal(inputs.mesh.faces, mesh.faces)
+    np.testing.assert_array_equal(inputs.extra["mask"], y > 0)
 
 
 def test_ids_are_generated_not_taken_from_user_text(runs_root):
     registry = Registry()
-    run_id = registry.create_run("../../etc/passwd", SMALL, QUICK)
+    run_id = registry.create_run(RunSpec(domain=Source(label="../../etc/passwd")))
     assert (runs_root / run_id).is_dir() and ".." not in run_id and "/" not in run_id
-    assert registry.get(run_id).description == {"text": "../../etc/passwd"}
+    assert registry.get(run_id).description["domain"] == "../../etc/passwd"
     with pytest.raises(GinrError):
         registry.run_dir("../outside")
 
@@ -78,9 +88,8 @@ def test_crashed_process_leaves_an_interrupted_run(runs_root):
     script = (
         "import os\n"
         "from ginr_core.runs.registry import Registry\n"
-        "from ginr_core.learning.models import ModelConfig\n"
-        "from ginr_core.learning.training import TrainConfig\n"
-        "run_id = Registry().create_run('crash', ModelConfig(), TrainConfig())\n"
+        "from ginr_core.runs.spec import RunSpec\n"
+        "run_id = Registry().create_run(RunSpec())\n"
         "print(run_id, flush=True)\n"
         "os._exit(1)\n"
     )
@@ -94,14 +103,14 @@ def test_crashed_process_leaves_an_interrupted_run(runs_root):
 
 def test_own_running_runs_are_not_interrupted():
     registry = Registry()
-    run_id = registry.create_run("live", SMALL, QUICK)
+    run_id = registry.create_run(SPEC)
     assert Registry().get(run_id).status == "running"
 
 
-def test_crash_while_saving_never_marks_done(data, monkeypatch):
+def test_crash_while_saving_never_marks_done(xy, monkeypatch):
     registry = Registry()
-    reg = GINRRegressor(SMALL, QUICK).fit(*data)
-    run_id = registry.create_run("boom", SMALL, QUICK)
+    reg = GINRRegressor(SMALL, QUICK).fit(*xy)
+    run_id = registry.create_run(SPEC)
     real_save = torch.save
 
     def torn_save(obj, f, *args, **kwargs):  # writes half a file, then the "power goes out"
@@ -111,7 +120,7 @@ def test_crash_while_saving_never_marks_done(data, monkeypatch):
 
     monkeypatch.setattr(torch, "save", torn_save)
     with pytest.raises(OSError):
-        registry.finish(run_id, "done", regressor=reg, predictions=reg.predict(data[0]))
+        registry.finish(run_id, "done", regressor=reg, predictions=reg.predict(xy[0]))
     info = registry.get(run_id)
     assert info.status == "running"
     assert not (info.path / "model.pt").exists()
@@ -138,7 +147,7 @@ def test_registry_is_thread_safe():
 
     def worker():
         for _ in range(10):
-            run_id = registry.create_run("t", SMALL, QUICK)
+            run_id = registry.create_run(SPEC)
             registry.finish(run_id, "done", metrics={"r2": 1.0}, history=[{"step": 1}])
             ids.append(run_id)
 
@@ -154,9 +163,10 @@ def test_registry_is_thread_safe():
 
 def test_failed_and_deleted_runs(data):
     registry = Registry()
-    job = TrainingJob(GINRRegressor(SMALL, QUICK), data[0], data[1][:-1], registry=registry)
-    state = job.run()
-    assert state.status == "failed"
+    mesh, y = data
+    bad = RunSpec("fit", features=FeatureSpec("combinatorial", 4), model=SMALL, train=replace(QUICK, lr=1e9))
+    state = launch(RunRequest(bad, RunInputs(mesh, y)), registry, start=False).run()
+    assert state.status == "failed" and "diverged" in state.error
     info = registry.get(state.run_id)
     assert info.status == "failed" and "GinrError" in info.error
     with pytest.raises(GinrError):
@@ -172,7 +182,7 @@ def test_metrics_are_strict_json_even_for_an_exact_fit(runs_root):
     import math
 
     registry = Registry(runs_root)
-    run_id = registry.create_run({"domain": "test"}, ModelConfig(), TrainConfig())
+    run_id = registry.create_run(RunSpec())
     registry.finish(run_id, "done", metrics={"r2": 1.0, "psnr": math.inf, "mse": np.float64(0.0)})
 
     def refuse(constant):
@@ -186,15 +196,14 @@ def test_metrics_are_strict_json_even_for_an_exact_fit(runs_root):
 def test_history_is_saved_while_the_run_trains(data, monkeypatch):
     import time
 
-    import ginr_core.learning.training as training
+    import ginr_core.runs.jobs as jobs
 
-    monkeypatch.setattr(training, "HISTORY_SAVE_EVERY_S", 0.2)
+    monkeypatch.setattr(jobs, "HISTORY_SAVE_EVERY_S", 0.2)
     registry = Registry()
-    x, y = data
-    job = TrainingJob(GINRRegressor(SMALL, TrainConfig(threads=1, time_budget_s=30, log_every=1)), x, y,
-                      registry=registry).start()
-    while job.state.run_id is None:
-        time.sleep(0.01)
+    mesh, y = data
+    spec = replace(SPEC, train=TrainConfig(threads=1, time_budget_s=30, log_every=1))
+    job = launch(RunRequest(spec, RunInputs(mesh, y)), registry)
+    job.wait_for_run()
     deadline = time.time() + 20
     while time.time() < deadline and not registry.load_history(job.state.run_id):
         time.sleep(0.05)

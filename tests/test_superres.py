@@ -332,20 +332,26 @@ def test_super_resolve_stops_when_cancelled(bumpy):
     assert regressor.stop_reason_ == "cancelled" and prediction.shape == (fine.n_vertices,)
 
 
-def test_super_resolution_job_runs_each_strategy_and_reports_failures(bumpy):
-    from ginr_core.tasks.superres import SuperResolutionJob
+def superres_job(coarse, fine, target, strategies, **options):
+    from ginr_core.runs.jobs import Job
+    from ginr_core.tasks.superres import SuperResolutionRequest, superres_task
 
+    return Job(superres_task, SuperResolutionRequest(coarse, fine, target, tuple(strategies), k=K, **options))
+
+
+def test_super_resolution_job_runs_each_strategy_and_reports_failures(bumpy):
     coarse, fine = bumpy
     n = coarse.n_vertices
     truth = fine.vertices[:, 2]
-    job = SuperResolutionJob(coarse, fine, truth[:n], ["joint", "sh", "interp"], k=K, correspondence=np.arange(n),
-                             fine_truth=truth, train_config=FEW_STEPS)
-    assert [o.status for o in job.state] == ["pending"] * 3 and not job.done
-    joint, sh, interp = job.start().join(timeout=60)
-    assert job.done
+    job = superres_job(coarse, fine, truth[:n], ["joint", "sh", "interp"], correspondence=np.arange(n),
+                       fine_truth=truth, train_config=FEW_STEPS)
+    assert job.state.status == "pending" and not job.done
+    state = job.start().join(timeout=60)
+    joint, sh, interp = state.result
+    assert job.done and state.status == "done"
     assert sh.status == "failed" and "not a sphere" in sh.error and sh.fine_prediction is None
     for outcome in (joint, interp):  # a failure does not stop the strategies after it
-        assert outcome.status == "done" and outcome.progress.step == 20 and outcome.notes
+        assert outcome.status == "done" and state.parts[outcome.strategy].values["step"] == 20 and outcome.notes
         assert outcome.fine_prediction.shape == (fine.n_vertices,) and outcome.coarse_prediction.shape == (n,)
         assert np.array_equal(outcome.shared_prediction, outcome.fine_prediction[:n])
         assert set(outcome.scores) >= {"r2", "r2_trimmed_90", "r2_trimmed_95", "r2_fit", "r2_fine_only"}
@@ -354,20 +360,31 @@ def test_super_resolution_job_runs_each_strategy_and_reports_failures(bumpy):
     assert joint.scores["r2_fit"] == pytest.approx(joint.scores["r2"])
 
 
-def test_super_resolution_job_cancel_skips_the_remaining_strategies(bumpy):
-    from ginr_core.tasks.superres import SuperResolutionJob
+def test_each_strategy_is_a_registered_superres_run(bumpy):
+    from ginr_core.runs.jobs import Job
+    from ginr_core.runs.registry import Registry
+    from ginr_core.tasks.superres import SuperResolutionRequest, superres_task
 
     coarse, fine = bumpy
-    job = SuperResolutionJob(coarse, fine, coarse.vertices[:, 0], ["kl", "interp"], k=K,
-                             train_config=TrainConfig(time_budget_s=60.0, snapshot_every_s=None, threads=1))
+    registry = Registry()
+    request = SuperResolutionRequest(coarse, fine, coarse.vertices[:, 2], ("joint", "interp"), k=K,
+                                     correspondence=np.arange(coarse.n_vertices), train_config=FEW_STEPS)
+    state = Job(superres_task, request, registry=registry).run()
+    runs = [registry.get(o.run_id) for o in state.result]
+    assert [r.spec.options["strategy"] for r in runs] == ["joint", "interp"] and {r.status for r in runs} == {"done"}
+    assert runs[0].metrics["r2"] == pytest.approx(state.result[0].scores["r2"])
+    assert registry.load_inputs(runs[0].id).extra["fine_vertices"].shape == fine.vertices.shape
+
+
+def test_super_resolution_job_cancel_skips_the_remaining_strategies(bumpy):
+    coarse, fine = bumpy
+    job = superres_job(coarse, fine, coarse.vertices[:, 0], ["kl", "interp"],
+                       train_config=TrainConfig(time_budget_s=60.0, snapshot_every_s=None, threads=1))
     job.start()
-    while not (job.done or any(o.status == "training" for o in job.state)):
+    while not (job.done or "kl" in job.state.parts and "step" in job.state.parts["kl"].values):
         time.sleep(0.01)
     job.cancel()
-    kl, interp = job.join(timeout=30)
-    assert job.done and (kl.status, interp.status) == ("cancelled", "cancelled")
+    state = job.join(timeout=30)
+    kl, interp = state.result
+    assert state.status == "cancelled" and (kl.status, interp.status) == ("cancelled", "cancelled")
     assert kl.fine_prediction is not None and interp.fine_prediction is None and "r2_fine_only" not in kl.scores
-    with pytest.raises(GinrError, match="already been started"):
-        job.start()
-    with pytest.raises(GinrError, match="at least one strategy"):
-        SuperResolutionJob(coarse, fine, coarse.vertices[:, 0], [], k=K)

@@ -6,17 +6,22 @@ from conftest import shared_file
 from ginr_core.data.gridded import open_grid
 from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import make_domain
+from ginr_core.geometry.features import FeatureSpec
 from ginr_core.geometry.spectral import spectral_embedding
 from ginr_core.learning.models import ModelConfig
 from ginr_core.learning.training import GINRRegressor, TrainConfig, _SeriesRows
+from ginr_core.runs.actions import predict_run
+from ginr_core.runs.jobs import Job
+from ginr_core.runs.registry import Registry
 from ginr_core.tasks.temporal import (
-    SeriesJob,
+    SeriesRequest,
     TimeSeries,
     fit_time_series,
     gray_scott_series,
     grid_series,
     series_from_files,
     series_model_config,
+    series_task,
     series_train_config,
 )
 
@@ -82,11 +87,16 @@ def test_series_job_trains_and_scores_in_the_background(sphere):
     mesh, features = sphere
     times = np.arange(5.0)
     series = TimeSeries(travelling_wave(mesh, times), times, [str(t) for t in times])
-    job = SeriesJob(features, series, 2, series_model_config(k=8, hidden=16),
-                    series_train_config(steps=20, time_budget_s=None, threads=1)).start()
-    state = job.join(timeout=60)
-    assert state.status == "done" and state.progress.step == 20
-    assert state.fit.prediction.shape == (5, mesh.n_vertices) and state.fit.held_out is not None
+    request = SeriesRequest(mesh, series, FeatureSpec("combinatorial", 8), 2, series_model_config(hidden=16),
+                            series_train_config(steps=20, time_budget_s=None, threads=1))
+    registry = Registry()
+    state = Job(series_task, request, registry=registry).start().join(timeout=60)
+    assert state.status == "done" and state.history[-1]["step"] == 20
+    assert state.result.prediction.shape == (5, mesh.n_vertices) and state.result.held_out is not None
+    run = registry.get(state.run_id)
+    assert run.spec.task == "series" and run.metrics["r2"] == pytest.approx(state.result.held_out["r2"])
+    _, predicted = predict_run(registry, run.id)  # rebuilt from the spec: the same prediction at every frame
+    np.testing.assert_allclose(predicted, state.result.prediction, atol=1e-5)
 
 
 def test_last_frame_is_always_trained_and_single_frames_work(sphere):

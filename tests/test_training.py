@@ -6,13 +6,18 @@ import pytest
 import torch
 
 from ginr_core.errors import GinrError
+from ginr_core.learning.metrics import evaluate
 from ginr_core.learning.models import ModelConfig
-from ginr_core.learning.training import (
-    GINRRegressor,
-    Progress,
-    TrainConfig,
-    TrainingJob,
-)
+from ginr_core.learning.training import GINRRegressor, Progress, TrainConfig
+from ginr_core.runs.jobs import Job
+
+
+def train_arrays(spec, ctx):
+    """A minimal task: fit a regressor to arrays under the job contract."""
+    regressor, x, y = spec
+    regressor.fit(x, y, callback=ctx.training_callback(), cancel=ctx.cancel_event)
+    ctx.stopped_early = regressor.stop_reason_ == "cancelled"
+    return evaluate(y, regressor.predict(x))
 
 SMALL = ModelConfig(k=6, n_layers=3, hidden=64, first_omega_0=10.0)
 
@@ -79,7 +84,7 @@ def test_time_budget_and_callback(problem):
 def test_cancel_stops_within_a_second(problem, jobs):
     x, y = problem
     reg = GINRRegressor(SMALL, TrainConfig(threads=1, steps=None, time_budget_s=60))
-    job = TrainingJob(reg, x, y).start()
+    job = Job(train_arrays, (reg, x, y)).start()
     jobs.append(job)
     while job.state.progress is None:
         time.sleep(0.02)
@@ -87,13 +92,13 @@ def test_cancel_stops_within_a_second(problem, jobs):
     job.cancel()
     state = job.join(timeout=5)
     assert time.perf_counter() - asked < 1.0
-    assert state.status == "cancelled" and state.metrics is not None
+    assert state.status == "cancelled" and state.result is not None
 
 
 def test_background_job_snapshots_do_not_block(problem, jobs):
     x, y = problem
     config = TrainConfig(threads=1, steps=300, time_budget_s=None, batch_size=512, snapshot_every_s=0.05)
-    job = TrainingJob(GINRRegressor(SMALL, config), x, y)
+    job = Job(train_arrays, (GINRRegressor(SMALL, config), x, y))
     jobs.append(job)
     start = time.perf_counter()
     job.start()
@@ -107,12 +112,12 @@ def test_background_job_snapshots_do_not_block(problem, jobs):
         time.sleep(0.01)
     final = job.join()
     assert final.status == "done", final.error
-    assert len(steps_seen) >= 2 and final.metrics["r2"] > 0.8
+    assert len(steps_seen) >= 2 and final.result["r2"] > 0.8
     assert final.history and final.history[-1]["step"] == 300
 
 
 def test_failed_job_reports_a_message(jobs):
-    job = TrainingJob(GINRRegressor(SMALL, TrainConfig(threads=1, steps=5, time_budget_s=None)), np.zeros((10, 6)), np.zeros(9))
+    job = Job(train_arrays, (GINRRegressor(SMALL, TrainConfig(threads=1, steps=5, time_budget_s=None)), np.zeros((10, 6)), np.zeros(9)))
     jobs.append(job)
     state = job.start().join(timeout=10)
     assert state.status == "failed" and "values" in state.error
@@ -127,7 +132,7 @@ def test_checkpoint_round_trip_predicts_identically(problem, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.pt"]
     loaded = GINRRegressor.load(tmp_path)
     np.testing.assert_array_equal(loaded.predict(x, times), reg.predict(x, times))
-    assert loaded.model_config == reg.model_config
+    assert loaded.model_.config == reg.model_.config
 
 
 def test_checkpoint_is_a_plain_state_dict(problem, tmp_path):

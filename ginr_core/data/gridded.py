@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..geometry.domains import latlon_grid
 from ..errors import GinrError
-from ..io.files import read_input
+from ..geometry.domains import latlon_grid
 from ..geometry.mesh import Mesh
+from ..io.files import read_input
 
 DEFAULT_MAX_BYTES = 512 * 2**20
 LAT_NAMES = ("latitude", "lat", "lats", "y")

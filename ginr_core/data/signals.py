@@ -17,9 +17,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import GinrError
-from ..io.files import read_input
 from ..geometry.laplacian import graph_laplacian
 from ..geometry.mesh import Mesh
+from ..io.files import read_input
 
 try:  # Y += A @ X without allocating: the kernel behind scipy's own `A @ x`, ~20% faster per step here
     from scipy.sparse._sparsetools import csr_matvec as _csr_matvec

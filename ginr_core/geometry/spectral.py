@@ -36,9 +36,9 @@ import scipy.sparse.linalg as sla
 
 from ..errors import GinrError
 from ..io.files import atomic_write
+from ..io.paths import cache_dir
 from .laplacian import LAPLACIANS, mesh_laplacian
 from .mesh import Mesh
-from ..io.paths import cache_dir
 
 try:  # optional: a faster sparse Cholesky (see _factorize)
     import cholespy as _cholespy

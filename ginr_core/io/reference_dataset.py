@@ -11,6 +11,7 @@ numbers (bunny_time_20 before bunny_time_100), and never with pickle.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import zipfile
@@ -20,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GinrError
+from ..geometry.mesh import Mesh
+from .files import DEFAULT_MAX_BYTES, read_input
 
 NPZ_DIR = "npz_files"
 SHARED_FILES = ("fourier", "points", "faces")
@@ -128,6 +131,34 @@ def _check_sample(name: str, fourier, target, points=None, faces=None, time=None
     return ReferenceSample(name=name, fourier=fourier, target=target, points=points, faces=faces, time=time)
 
 
+def read_reference_sample(source: str | os.PathLike | bytes, filename: str | None = None,
+                          max_bytes: int = DEFAULT_MAX_BYTES) -> ReferenceSample:
+    """One npz file of the reference layout (a path, or an upload's bytes and name), validated; for a folder,
+    see read_reference_dataset."""
+    data, name, _ = read_input(source, filename, max_bytes, extensions=("npz",), what="reference dataset file")
+    if not data.startswith(ZIP_MAGIC):
+        raise GinrError(f"{name} is not a valid .npz file.")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise GinrError(f"{name} is not a valid .npz file ({exc}).") from exc
+    except ValueError as exc:
+        raise GinrError(f"{name} holds Python objects (pickled data), which are not loaded for safety.") from exc
+    missing = [key for key in ("target", "fourier") if key not in arrays]
+    if missing:
+        raise GinrError(f"{name} has no {' or '.join(repr(m) for m in missing)} array (it has: {', '.join(arrays) or 'nothing'}).")
+    return _check_sample(name, arrays["fourier"], arrays["target"], points=arrays.get("points"),
+                         faces=arrays.get("faces"), time=arrays.get("time"))
+
+
+def sample_mesh(sample: ReferenceSample) -> Mesh:
+    """The domain of a reference sample, which GINR Studio rebuilds its features from: its points and faces."""
+    if sample.points is None or sample.faces is None or not len(sample.faces):
+        raise GinrError(f"{sample.name} has no points and faces: GINR Studio needs the mesh to rebuild the features.")
+    return Mesh(sample.points.astype(np.float64), sample.faces.astype(np.int64), name=sample.name)
+
+
 def read_reference_dataset(folder: str | os.PathLike) -> ReferenceDataset:
     """Read a reference dataset folder (either layout) into validated samples, in file-name order."""
     folder = Path(folder)
@@ -234,4 +265,5 @@ def write_reference_dataset(
     return paths
 
 
-__all__ = ["ReferenceDataset", "ReferenceSample", "read_reference_dataset", "write_reference_dataset"]
+__all__ = ["ReferenceDataset", "ReferenceSample", "read_reference_dataset", "read_reference_sample", "sample_mesh",
+           "write_reference_dataset"]

@@ -37,6 +37,21 @@ def training_threads(requested: int | None = None) -> int:
     return requested or max(1, (os.cpu_count() or 2) - 1)
 
 
+_THREADS_SET: list[int] = []
+
+
+def set_training_threads(requested: int | None = None) -> int:
+    """Set torch's CPU thread count once per process, before the first training; later calls change nothing.
+
+    torch's thread pool is process-wide: a job that set it would change the speed of every other job running
+    in the same process (the dashboard trains for several sessions at once).
+    """
+    if not _THREADS_SET:
+        _THREADS_SET.append(training_threads(requested))
+        torch.set_num_threads(_THREADS_SET[0])
+    return _THREADS_SET[0]
+
+
 def describe_device(device: torch.device | str | None = None) -> str:
     """E.g. "NVIDIA H100 80GB HBM3 (cuda:0)", "Apple GPU (mps)" or "CPU (1 thread)"."""
     device = pick_device(None if device is None else str(device))

@@ -96,3 +96,9 @@ def evaluate(y_true, y_pred) -> dict[str, float]:
         "r2_trimmed_90": trimmed_r2(y_true, y_pred, 90.0),
         "r2_trimmed_95": trimmed_r2(y_true, y_pred, 95.0),
     }
+
+
+def first_channel(values: np.ndarray) -> np.ndarray:
+    """A multi-channel signal (n, c) is drawn and exported by its first channel; a 1-D signal as it is."""
+    values = np.asarray(values)
+    return values if values.ndim == 1 else values[:, 0]

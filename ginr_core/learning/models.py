@@ -76,7 +76,6 @@ class ModelConfig(JsonConfig):
     latent_dim: int = 0
     in_features: int | None = None
     out_features: int = 1
-    seed: int = 0
 
     def __post_init__(self):
         if self.input_kind not in ("spectral", "xyz"):
@@ -131,6 +130,7 @@ class MLP(nn.Module):
         skip: bool = True,
         omega_0: float = 30.0,
         first_omega_0: float | None = None,
+        generator: torch.Generator | None = None,
     ):
         super().__init__()
         first_omega_0 = omega_0 if first_omega_0 is None else first_omega_0
@@ -145,23 +145,23 @@ class MLP(nn.Module):
             self.linears.append(nn.Linear(d_in, d_out))
             if i < n_layers - 1:
                 self.activations.append(_activation(activation, i, omega_0, first_omega_0))
-        if activation in ("sine", "sine_tanh"):
-            self._siren_init(activation, omega_0)
+        self._init(activation, omega_0, generator or torch.Generator().manual_seed(0))
 
     @torch.no_grad()
-    def _siren_init(self, activation: str, omega_0: float) -> None:
-        """SIREN init: U(-1/in, 1/in) for the first layer, U(+-sqrt(6/in)/omega_0) after a sine."""
+    def _init(self, activation: str, omega_0: float, generator: torch.Generator) -> None:
+        """Every weight drawn from `generator`, never from torch's global RNG, so models built at the same time in
+        several threads do not disturb each other's initialisation. PyTorch's default U(+-1/sqrt(in)) for weights
+        and biases, then SIREN's weights: U(-1/in, 1/in) for the first layer, U(+-sqrt(6/in)/omega_0) after a sine."""
+        sine = activation in ("sine", "sine_tanh")
         for i, linear in enumerate(self.linears):
             fan_in = linear.in_features
-            if i == 0:
+            bound = 1.0 / math.sqrt(fan_in)
+            if sine and i == 0:
                 bound = 1.0 / fan_in
-            elif activation == "sine":
+            elif activation == "sine" or (activation == "sine_tanh" and i == 1):  # sine_tanh: right after its one sine
                 bound = math.sqrt(6.0 / fan_in) / omega_0
-            elif i == 1:  # sine_tanh: the layer right after the one sine
-                bound = math.sqrt(6.0 / fan_in) / omega_0
-            else:
-                continue
-            linear.weight.uniform_(-bound, bound)
+            linear.weight.uniform_(-bound, bound, generator=generator)
+            linear.bias.uniform_(-1.0 / math.sqrt(fan_in), 1.0 / math.sqrt(fan_in), generator=generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x
@@ -182,7 +182,7 @@ class InputEncoder(nn.Module):
     sees exactly the inputs it was trained on.
     """
 
-    def __init__(self, config: ModelConfig, in_features: int):
+    def __init__(self, config: ModelConfig, in_features: int, generator: torch.Generator):
         super().__init__()
         self.config = config
         if config.input_kind == "spectral":
@@ -194,12 +194,12 @@ class InputEncoder(nn.Module):
         self.register_buffer("center", torch.zeros(self.k))
         self.register_buffer("scale", torch.ones(()))
         self.register_buffer("time_range", torch.tensor([0.0, 1.0]))
-        generator = torch.Generator().manual_seed(config.seed + 1)
         n_ff = config.fourier_features if config.input_kind == "xyz" else 0
         self.register_buffer("fourier", torch.randn(self.k, n_ff, generator=generator) * config.fourier_scale)
         self.latents = nn.Embedding(config.n_signals, config.latent_dim) if config.latent_dim else None
         if self.latents is not None:
-            nn.init.normal_(self.latents.weight, std=0.01)
+            with torch.no_grad():
+                self.latents.weight.normal_(0.0, 0.01, generator=generator)
 
     @property
     def out_features(self) -> int:
@@ -239,15 +239,16 @@ class InputEncoder(nn.Module):
 
 
 class NeuralField(nn.Module):
-    """Encoder + MLP: maps node features (n, d) to predictions (n, out_features)."""
+    """Encoder + MLP: maps node features (n, d) to predictions (n, out_features). `seed` draws the initial weights
+    (and Fourier frequencies) from a generator of the model's own."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, seed: int = 0):
         super().__init__()
         if config.in_features is None:
             raise GinrError("ModelConfig.in_features must be set (use build_model with the data).")
         self.config = config
-        torch.manual_seed(config.seed)
-        self.encoder = InputEncoder(config, config.in_features)
+        generator = torch.Generator().manual_seed(seed)
+        self.encoder = InputEncoder(config, config.in_features, generator)
         self.mlp = MLP(
             self.encoder.out_features,
             config.out_features,
@@ -257,6 +258,7 @@ class NeuralField(nn.Module):
             config.skip,
             config.omega_0,
             config.first_omega_0,
+            generator,
         )
 
     def forward(self, features: torch.Tensor, times: torch.Tensor | None = None, signal: torch.Tensor | None = None) -> torch.Tensor:
@@ -307,11 +309,12 @@ def check_series(features: np.ndarray, values: np.ndarray | None, times: np.ndar
     return features, times, values.reshape(len(times) * len(features), -1)
 
 
-def build_model(config: ModelConfig, features: np.ndarray, out_features: int = 1, times: np.ndarray | None = None) -> NeuralField:
+def build_model(config: ModelConfig, features: np.ndarray, out_features: int = 1, times: np.ndarray | None = None,
+                seed: int = 0) -> NeuralField:
     """Build a model sized for these features, with input normalisation fitted to them (and to the range of
     `times`, which need not have one entry per feature row: a time series has one per frame)."""
     features, _, _ = check_inputs(features)
     config = ModelConfig.from_dict({**config.to_dict(), "in_features": features.shape[1], "out_features": int(out_features)})
-    model = NeuralField(config)
+    model = NeuralField(config, seed)
     model.encoder.fit(features, None if times is None else np.asarray(times, dtype=np.float64))
     return model

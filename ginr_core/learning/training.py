@@ -1,8 +1,8 @@
 """The one trainer behind the CLI, the dashboard and the tests.
 
 `GINRRegressor(model_config, train_config).fit(features, target)` fits a neural field to a signal on a
-graph's nodes (scikit-learn style); `TrainingJob` runs the same fit in a background thread for a UI to
-poll, optionally recording the run in a `Registry`.
+graph's nodes (scikit-learn style); `ginr_core.runs` runs the same fit as a background job, recorded in the
+registry.
 
 Default CPU recipe (measured on the Stanford-bunny Gray-Scott texture, 34,834 nodes, k = 100 spectral
 columns, 2-core CPU shared with another CPU-bound process; full-domain R^2 on all nodes):
@@ -35,32 +35,32 @@ is scale-free and, for full batches, R^2 = 1 - loss exactly; predictions come ba
 
 from __future__ import annotations
 
-import atexit
 import json
 import math
 import threading
 import time
-import traceback
-import weakref
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import Callable, Literal
 
 import numpy as np
 import torch
 
-from .device import pick_device, training_threads
-from ..errors import GinrError, error_message
-from .metrics import evaluate
-from .models import JsonConfig, ModelConfig, NeuralField, build_model, check_inputs, check_series
+from ..errors import GinrError
 from ..io.files import atomic_write
-
-if TYPE_CHECKING:
-    from ..runs.registry import Registry
+from .device import pick_device, set_training_threads
+from .metrics import evaluate
+from .models import (
+    JsonConfig,
+    ModelConfig,
+    NeuralField,
+    build_model,
+    check_inputs,
+    check_series,
+)
 
 Schedule = Literal["cosine", "constant", "plateau"]
 WEIGHTS_FILE = "model.pt"
-HISTORY_SAVE_EVERY_S = 10.0  # a registered run's learning curves are saved this often while it trains
 MODEL_FILE = "model.json"
 
 
@@ -118,6 +118,12 @@ class Progress:
     eta_s: float
     snapshot: np.ndarray | None = None
 
+    @property
+    def fraction(self) -> float:
+        """How much of the budget (steps or seconds, whichever runs out first) is spent."""
+        total = self.elapsed_s + self.eta_s
+        return min(self.elapsed_s / total, 1.0) if 0 < total < math.inf else 0.0
+
     def row(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "snapshot"}
 
@@ -142,7 +148,7 @@ class GINRRegressor:
         """Train on all nodes. `signal` gives each row's signal index (autodecoder, latent_dim > 0)."""
         features, times, y = check_inputs(features, times, target)
         self.target_1d_ = np.asarray(target).ndim == 1
-        return self._fit(features, y, times, callback, cancel,
+        return self._fit(self.model_config, features, y, times, callback, cancel,
                          lambda model, y_std: _NodeRows(model, features, times, signal, y_std))
 
     def fit_series(
@@ -160,22 +166,19 @@ class GINRRegressor:
         """
         features, times, y = check_series(features, values, times)
         self.target_1d_ = np.asarray(values).ndim == 2
-        self.model_config = replace(self.model_config, time_input=True)
-        return self._fit(features, y, times, callback, cancel,
+        return self._fit(replace(self.model_config, time_input=True), features, y, times, callback, cancel,
                          lambda model, y_std: _SeriesRows(model, features, times, y_std))
 
-    def _fit(self, features, y, times, callback, cancel, make_rows) -> GINRRegressor:
+    def _fit(self, model_config, features, y, times, callback, cancel, make_rows) -> GINRRegressor:
         tc = self.train_config
         self.target_mean_ = y.mean(axis=0)
         std = y.std(axis=0)
         self.target_std_ = np.where(std > 0, std, 1.0)
         device = pick_device(tc.device)
         if device.type == "cpu":
-            torch.set_num_threads(training_threads(tc.threads))
-        torch.manual_seed(tc.seed)
+            set_training_threads(tc.threads)
         y_std = ((y - self.target_mean_) / self.target_std_).astype(np.float32)
-        self.model_ = build_model(self.model_config, features, y.shape[1], times).to(device)
-        self.model_config = self.model_.config
+        self.model_ = build_model(model_config, features, y.shape[1], times, seed=tc.seed).to(device)
         self.history_: list[dict] = []
         self.snapshot_seconds_ = 0.0
         self.stop_reason_ = _Loop(self, make_rows(self.model_, y_std), callback, cancel).run()
@@ -198,7 +201,7 @@ class GINRRegressor:
     def predict_series(self, features: np.ndarray, times: np.ndarray) -> np.ndarray:
         """Predictions at every node for each of `times`: (T, n), or (T, n, c) for c outputs."""
         self._check_fitted()
-        if not self.model_config.time_input:
+        if not self.model_.config.time_input:
             raise GinrError("This model has no time input (it was not trained with fit_series): it cannot tell times apart.")
         features, times, _ = check_series(features, None, times)
         rows = _SeriesRows(self.model_, features, times)
@@ -222,7 +225,7 @@ class GINRRegressor:
         state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
         atomic_write(directory / WEIGHTS_FILE, lambda f: torch.save(state, f))
         meta = {
-            "model": self.model_config.to_dict(),
+            "model": self.model_.config.to_dict(),  # as fitted: input width, outputs, time input
             "train": self.train_config.to_dict(),
             "target_mean": self.target_mean_.tolist(),
             "target_std": self.target_std_.tolist(),
@@ -431,165 +434,3 @@ class _Loop:
         if self.tc.steps and steps_per_s > 0:
             etas.append(max(self.tc.steps - step, 0) / steps_per_s)
         return min(etas) if etas else math.inf
-
-
-# -- background jobs -------------------------------------------------------------------------------------
-_LIVE_JOBS: weakref.WeakSet[BackgroundJob] = weakref.WeakSet()
-
-
-@atexit.register
-def _stop_live_jobs() -> None:
-    """A torch thread still running at interpreter exit can crash the process: stop them first."""
-    for job in list(_LIVE_JOBS):
-        job.cancel()
-        job.join(timeout=10)
-
-
-FINISHED = ("done", "cancelled", "failed")
-
-
-class BackgroundJob:
-    """Work that runs once in a daemon thread for a UI to poll: start, cancel (an event the work checks) and join.
-
-    Subclasses implement `run()` (also callable synchronously, e.g. from the CLI), keeping their progress in
-    an immutable state object (with a `status`) that `_update` replaces under the lock, so `state` is always a
-    consistent snapshot. Live jobs are cancelled at exit.
-    """
-
-    thread_name = "ginr-job"
-
-    def __init__(self, state):
-        self._cancel = threading.Event()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._state = state
-
-    @property
-    def state(self):
-        with self._lock:
-            return self._state
-
-    @property
-    def done(self) -> bool:
-        return self.state.status in FINISHED
-
-    def _update(self, **changes) -> None:
-        with self._lock:
-            self._state = replace(self._state, **changes)
-
-    def run(self):
-        raise NotImplementedError
-
-    def start(self):
-        if self._thread is not None:
-            raise GinrError("This job has already been started.")
-        self._thread = threading.Thread(target=self.run, name=self.thread_name, daemon=True)
-        _LIVE_JOBS.add(self)
-        self._thread.start()
-        return self
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def join(self, timeout: float | None = None):
-        """Wait for the work to finish (or the timeout to pass); return the state."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return self.state
-
-
-@dataclass(frozen=True)
-class JobState:
-    """A consistent copy of a job's state for a UI to poll.
-
-    status: "pending", "running", "done", "cancelled" or "failed".
-    """
-
-    status: str = "pending"
-    progress: Progress | None = None
-    snapshot: np.ndarray | None = None
-    snapshot_step: int = -1
-    metrics: dict | None = None
-    error: str | None = None
-    run_id: str | None = None
-    history: list[dict] = field(default_factory=list)
-
-
-class TrainingJob(BackgroundJob):
-    """Run `regressor.fit` in a daemon thread; `state` is safe to read from any thread at any time.
-
-    With a `registry`, the run is recorded there: created as "running" at start, finished as
-    "done" / "cancelled" / "failed" with checkpoint, predictions and metrics. `inputs` (e.g. the mesh's
-    vertices and faces and the target) are saved with the run at start, so its results can be shown
-    without the session that launched it. `run()` does the same synchronously (for the CLI).
-    """
-
-    thread_name = "ginr-training"
-
-    def __init__(
-        self,
-        regressor: GINRRegressor,
-        features: np.ndarray,
-        target: np.ndarray,
-        times: np.ndarray | None = None,
-        *,
-        registry: Registry | None = None,
-        description: dict | None = None,
-        inputs: dict[str, np.ndarray] | None = None,
-        on_progress: Callable[[Progress], None] | None = None,
-    ):
-        self.regressor = regressor
-        self.features, self.target, self.times = features, target, times
-        self.registry, self.description, self.inputs = registry, description or {}, inputs
-        self.on_progress = on_progress
-        super().__init__(JobState())
-        self._history_saved_at = 0.0
-
-    @classmethod
-    def on_mesh(cls, regressor: GINRRegressor, mesh, features: np.ndarray, target: np.ndarray, *,
-                registry: Registry, description: dict) -> TrainingJob:
-        """A registered job for a signal on a mesh: the mesh and target are saved with the run (so its results
-        can be shown later, see Registry.load_domain) and the description gains the node count and mesh hash."""
-        description = {**description, "nodes": mesh.n_vertices, "mesh_hash": mesh.content_hash()}
-        inputs = {"vertices": mesh.vertices, "faces": mesh.faces, "target": target}
-        return cls(regressor, features, target, registry=registry, description=description, inputs=inputs)
-
-    @property
-    def state(self) -> JobState:
-        with self._lock:
-            return replace(self._state, history=list(self._state.history))
-
-    def _progress(self, progress: Progress) -> None:
-        changes = {"progress": replace(progress, snapshot=None), "history": self.regressor.history_}
-        if progress.snapshot is not None:
-            changes.update(snapshot=progress.snapshot, snapshot_step=progress.step)
-        self._update(**changes)
-        run_id = self._state.run_id
-        if self.registry is not None and run_id is not None and progress.elapsed_s >= self._history_saved_at + HISTORY_SAVE_EVERY_S:
-            self.registry.save_history(run_id, self.regressor.history_)  # an interrupted run keeps its curves
-            self._history_saved_at = progress.elapsed_s
-        if self.on_progress is not None:
-            self.on_progress(progress)
-
-    def run(self) -> JobState:
-        """Train in the calling thread (what start() runs in the background)."""
-        reg, run_id = self.regressor, None
-        try:
-            if self.registry is not None:
-                run_id = self.registry.create_run(self.description, reg.model_config, reg.train_config)
-                if self.inputs:
-                    self.registry.save_arrays(run_id, "inputs", **self.inputs)
-            self._update(status="running", run_id=run_id)
-            reg.fit(self.features, self.target, self.times, callback=self._progress, cancel=self._cancel)
-            predictions = reg.predict(self.features, self.times)
-            metrics = evaluate(self.target, predictions)
-            status = "cancelled" if reg.stop_reason_ == "cancelled" else "done"
-            if self.registry is not None:
-                self.registry.finish(run_id, status, regressor=reg, predictions=predictions, metrics=metrics, history=reg.history_)
-            self._update(status=status, metrics=metrics, snapshot=predictions, history=list(reg.history_))
-        except Exception as exc:  # the UI shows the message; the traceback goes to the run's record
-            message = error_message(exc)
-            if self.registry is not None and run_id is not None:
-                self.registry.finish(run_id, "failed", error=traceback.format_exc())
-            self._update(status="failed", error=message)
-        return self.state

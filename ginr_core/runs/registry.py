@@ -1,7 +1,8 @@
 """Where runs live: one folder per run under runs_dir(), indexed in a small SQLite database.
 
 runs_dir()/index.sqlite         id, created, status, description, config, final metrics, owner pid
-runs_dir()/<id>/config.json     model + train configs and the description
+runs_dir()/<id>/config.json     the run spec (runs.spec.RunSpec) and the description
+runs_dir()/<id>/inputs.npz      the arrays it was trained on (runs.spec.RunInputs)
 runs_dir()/<id>/history.json    progress rows (step, loss, r2, lr, ...)
 runs_dir()/<id>/predictions.npy final full-domain prediction (original units)
 runs_dir()/<id>/metrics.json    final metrics (ginr_core.learning.metrics.evaluate)
@@ -35,6 +36,7 @@ from ..io.paths import runs_dir
 
 if TYPE_CHECKING:
     from ..learning.training import GINRRegressor
+    from .spec import RunInputs, RunSpec
 
 STATUSES = ("running", "done", "failed", "cancelled", "interrupted")
 _SCHEMA = """
@@ -115,6 +117,13 @@ class RunInfo:
     error: str | None
     path: Path
 
+    @property
+    def spec(self) -> RunSpec:
+        """The run spec it was launched from (GinrError for runs recorded before specs existed)."""
+        from .spec import RunSpec
+
+        return RunSpec.from_dict(self.config)
+
 
 class Registry:
     """The run index. Safe to share between threads (one lock, one short connection per call)."""
@@ -147,15 +156,16 @@ class Registry:
         return dead
 
     # -- writing -------------------------------------------------------------------------------------
-    def create_run(self, description: dict | str, model_config: Any, train_config: Any) -> str:
-        """Create a run folder and index row with status "running"; return the generated id."""
-        if isinstance(description, str):
-            description = {"text": description}
+    def create_run(self, spec: RunSpec, inputs: RunInputs | None = None) -> str:
+        """Create a run folder and index row with status "running" from its spec (and arrays); return the new id."""
+        description = spec.description()
         run_id = f"{dt.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
         path = self.root / run_id
         path.mkdir()
-        config = {"model": model_config, "train": train_config}
+        config = spec.to_dict()
         atomic_write(path / "config.json", _json_bytes({"id": run_id, "description": description, **config}))
+        if inputs is not None:
+            atomic_write(path / "inputs.npz", lambda f: np.savez(f, **inputs.arrays()))
         now = _now()
         self._execute(
             "INSERT INTO runs (id, created, updated, status, description, config, host, pid) VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
@@ -194,25 +204,15 @@ class Registry:
             (status, _now(), None if metrics is None else _json_bytes(metrics).decode(), error, run_id),
         )
 
-    def save_arrays(self, run_id: str, name: str, **arrays: np.ndarray) -> None:
-        """Store named arrays with a run (`name`.npz), e.g. the mesh and target it was trained on."""
-        if not name.isidentifier():
-            raise GinrError(f"Invalid array file name {name!r}.")
-        atomic_write(self.run_dir(run_id) / f"{name}.npz", lambda f: np.savez(f, **arrays))
+    def load_inputs(self, run_id: str) -> RunInputs:
+        """The arrays a run was trained on (its mesh, target and task arrays)."""
+        from .spec import RunInputs
 
-    def load_arrays(self, run_id: str, name: str) -> dict[str, np.ndarray]:
-        path = self.run_dir(run_id) / f"{name}.npz"
-        if not name.isidentifier() or not path.exists():
-            raise GinrError(f"Run {run_id} has no saved {name!r} arrays.")
+        path = self.run_dir(run_id) / "inputs.npz"
+        if not path.exists():
+            raise GinrError(f"Run {run_id} has no saved inputs.")
         with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-
-    def load_domain(self, run_id: str):
-        """(Mesh, target) a run was trained on, as saved by TrainingJob.on_mesh."""
-        from ..geometry.mesh import Mesh
-
-        inputs = self.load_arrays(run_id, "inputs")
-        return Mesh(inputs["vertices"], inputs["faces"]), inputs["target"]
+            return RunInputs.from_arrays({key: data[key] for key in data.files}, name=self.get(run_id).description.get("domain", ""))
 
     def delete(self, run_id: str) -> None:
         path = self.run_dir(run_id)

@@ -22,23 +22,27 @@ by one of these strategies:
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from ..geometry.domains import latlon_grid
 from ..errors import GinrError, error_message
-from ..geometry.laplacian import mesh_laplacian
+from ..geometry.domains import latlon_grid
+from ..geometry.features import FeatureSpec, sh_degree, sh_features
+from ..geometry.laplacian import LAPLACIANS, mesh_laplacian
 from ..geometry.mesh import Mesh, subdivide
+from ..geometry.spectral import spectral_embedding
+from ..geometry.sphere import is_sphere, sphere_center
 from ..learning.metrics import evaluate, r2
 from ..learning.models import ModelConfig
-from ..geometry.spectral import spectral_embedding
-from ..geometry.sphere import MAX_DEGREE, is_sphere, sphere_center, sphere_harmonic_embedding
-from ..learning.training import FINISHED, BackgroundJob, GINRRegressor, TrainConfig
+from ..learning.training import GINRRegressor, TrainConfig
+from ..runs.jobs import JobContext
+from ..runs.spec import RunInputs, RunSpec, Source
 
 STRATEGIES = ("kl", "joint", "interp", "fmap", "sh")
 KL_AMBIGUOUS = 0.1  # relative KL margin below which a "kl" sign decision is reported as a guess
@@ -262,15 +266,12 @@ def _sh(coarse: Mesh, fine: Mesh, k: int) -> TransferResult:
                 f"'{mesh.name}' is not a sphere, so the spherical-harmonic strategy does not apply; "
                 "choose another strategy."
             )
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= (MAX_DEGREE + 1) ** 2:
-        raise GinrError(f"k must be an integer between 1 and {(MAX_DEGREE + 1) ** 2}, got {k!r}.")
-    degree = int(np.ceil(np.sqrt(k))) - 1
-    fc = sphere_harmonic_embedding(coarse, degree).features[:, :k]
-    ff = sphere_harmonic_embedding(fine, degree).features[:, :k]
+    degree = sh_degree(k)
+    fc, ff = sh_features(coarse, k), sh_features(fine, k)
     notes = [f"Spherical harmonics up to degree {degree}: the same functions on both meshes."]
     if (degree + 1) ** 2 != k:
         notes.append(f"k = {k} cuts degree {degree} short, so the features are not rotation invariant.")
-    return TransferResult(np.ascontiguousarray(fc), np.ascontiguousarray(ff), "sh", tuple(notes))
+    return TransferResult(fc, ff, "sh", tuple(notes))
 
 
 # --- geometry helpers ---------------------------------------------------------------------------------
@@ -347,7 +348,7 @@ def _check_correspondence(correspondence, coarse: Mesh, fine: Mesh) -> np.ndarra
 __all__ = [
     "STRATEGIES",
     "StrategyOutcome",
-    "SuperResolutionJob",
+    "SuperResolutionRequest",
     "TransferResult",
     "barycentric_operator",
     "coarser_latlon_grid",
@@ -490,19 +491,18 @@ def values_at_coarse_nodes(coarse: Mesh, fine: Mesh, fine_values: np.ndarray,
 
 @dataclass(frozen=True, eq=False)
 class StrategyOutcome:
-    """One strategy of a SuperResolutionJob, as a UI reads it.
+    """One strategy of a super-resolution job, as a UI reads it.
 
-    status: "pending", "transferring" (solving / aligning the features), "training", "done", "cancelled"
-    (stopped early, or never started) or "failed" (`error` says why). Once trained: the model's prediction
-    on the coarse mesh (`coarse_prediction`) and the fine one (`fine_prediction`), the fine one read at the
-    coarse nodes (`shared_prediction`), and `scores`: metrics.evaluate of the shared prediction against the
-    coarse target (self-consistency: the paper's score), "r2_fit" (the coarse prediction, i.e. training fit)
-    and, when the fine truth is known, "r2_fine_only" on the fine nodes that are not coarse nodes.
+    status: "pending", "running" (transferring the features, then training), "done", "cancelled" (stopped early,
+    or never started) or "failed" (`error` says why). Once trained: the model's prediction on the coarse mesh
+    (`coarse_prediction`) and the fine one (`fine_prediction`), the fine one read at the coarse nodes
+    (`shared_prediction`), and `scores`: metrics.evaluate of the shared prediction against the coarse target
+    (self-consistency: the paper's score), "r2_fit" (the coarse prediction, i.e. training fit) and, when the
+    fine truth is known, "r2_fine_only" on the fine nodes that are not coarse nodes. `run_id`: its registered run.
     """
 
     strategy: str
     status: str = "pending"
-    progress: object = None  # training.Progress, the latest
     coarse_prediction: np.ndarray | None = None
     fine_prediction: np.ndarray | None = None
     shared_prediction: np.ndarray | None = None
@@ -510,75 +510,108 @@ class StrategyOutcome:
     notes: tuple[str, ...] = ()
     error: str | None = None
     seconds: float = 0.0
+    run_id: str | None = None
 
 
-class SuperResolutionJob(BackgroundJob):
-    """Several strategies at equal budget, one after the other, in a background thread for a UI to poll.
+@dataclass(frozen=True, eq=False)
+class SuperResolutionRequest:
+    """Several strategies at equal budget on one coarse -> fine pair. `fine_truth` (the signal on the fine nodes,
+    when known) adds the real super-resolution score."""
 
-    Each strategy is one `super_resolve` call (so the dashboard runs what `ginr superres` runs), with a
-    progress callback and a shared cancel event; a strategy that fails is reported and the next one runs.
-    `fine_truth` (the signal on the fine nodes, when known) adds the real super-resolution score.
-    """
+    coarse: Mesh
+    fine: Mesh
+    coarse_target: np.ndarray
+    strategies: tuple[str, ...]
+    k: int = 100
+    laplacian: str = "combinatorial"
+    correspondence: np.ndarray | None = None
+    fine_truth: np.ndarray | None = None
+    model_config: ModelConfig | None = None
+    train_config: TrainConfig = field(default_factory=TrainConfig)
+    domain: Source = field(default_factory=Source)
+    signal: Source = field(default_factory=Source)
 
-    def __init__(self, coarse: Mesh, fine: Mesh, coarse_target: np.ndarray, strategies, *, k: int,
-                 laplacian: str = "combinatorial", correspondence: np.ndarray | None = None,
-                 fine_truth: np.ndarray | None = None, model_config=None, train_config=None):
-        if not strategies:
+    def __post_init__(self):
+        if not self.strategies:
             raise GinrError("Choose at least one strategy.")
-        super().__init__([StrategyOutcome(s) for s in strategies])
-        self.coarse, self.fine, self.coarse_target = coarse, fine, np.asarray(coarse_target)
-        self.k, self.laplacian, self.correspondence = k, laplacian, correspondence
-        self.fine_truth, self.model_config, self.train_config = fine_truth, model_config, train_config
-        if correspondence is None:
-            self.fine_only = np.arange(fine.n_vertices)
-        else:
-            self.fine_only = np.setdiff1d(np.arange(fine.n_vertices), correspondence)
 
     @property
-    def state(self) -> list[StrategyOutcome]:
-        """Each strategy's outcome so far, in the order they run."""
-        with self._lock:
-            return list(self._state)
+    def fine_only(self) -> np.ndarray:
+        if self.correspondence is None:
+            return np.arange(self.fine.n_vertices)
+        return np.setdiff1d(np.arange(self.fine.n_vertices), self.correspondence)
 
-    @property
-    def done(self) -> bool:
-        return all(outcome.status in FINISHED for outcome in self.state)
+    def spec(self, strategy: str, k: int, group: str) -> RunSpec:
+        model = self.model_config or ModelConfig(first_omega_0=SUPERRES_FIRST_OMEGA_0)
+        features = FeatureSpec(self.laplacian if self.laplacian in LAPLACIANS else "combinatorial", k)
+        return RunSpec("superres", self.domain, self.signal, features, model, self.train_config,
+                       {"strategy": strategy, "group": group, "fine_nodes": self.fine.n_vertices})
 
-    def run(self) -> list[StrategyOutcome]:
-        """Every strategy in the calling thread (what start() runs in the background)."""
-        for i, outcome in enumerate(self.state):
-            if self._cancel.is_set():
-                self._update_outcome(i, status="cancelled")
-                continue
-            t0 = time.perf_counter()
-            self._update_outcome(i, status="transferring")
-            try:
-                regressor, fine_prediction, transfer = super_resolve(
-                    self.coarse, self.fine, self.coarse_target, outcome.strategy, k=self.k, laplacian=self.laplacian,
-                    correspondence=self.correspondence, model_config=self.model_config, train_config=self.train_config,
-                    callback=lambda p, i=i: self._update_outcome(i, status="training", progress=p), cancel=self._cancel,
-                )
-                if regressor.stop_reason_ == "cancelled" and not regressor.history_:  # cancelled before training
-                    self._update_outcome(i, status="cancelled", notes=transfer.notes, seconds=time.perf_counter() - t0)
-                    continue
-                coarse_prediction = regressor.predict(transfer.coarse_features)
-                shared = values_at_coarse_nodes(self.coarse, self.fine, fine_prediction, self.correspondence)
-                self._update_outcome(
-                    i, status="cancelled" if regressor.stop_reason_ == "cancelled" else "done",
-                    coarse_prediction=coarse_prediction, fine_prediction=fine_prediction, shared_prediction=shared,
-                    scores=self._scores(coarse_prediction, shared, fine_prediction), notes=transfer.notes,
-                    seconds=time.perf_counter() - t0,
-                )
-            except Exception as exc:  # one strategy failing (say "sh" with too large a k) does not stop the others
-                self._update_outcome(i, status="failed", error=error_message(exc), seconds=time.perf_counter() - t0)
-        return self.state
+    def inputs(self) -> RunInputs:
+        extra = {"fine_vertices": self.fine.vertices, "fine_faces": self.fine.faces}
+        if self.correspondence is not None:
+            extra["correspondence"] = self.correspondence
+        return RunInputs(self.coarse, np.asarray(self.coarse_target), extra)
 
-    def _scores(self, coarse_prediction, shared_prediction, fine_prediction) -> dict:
+    def scores(self, coarse_prediction, shared_prediction, fine_prediction) -> dict:
         scores = {**evaluate(self.coarse_target, shared_prediction), "r2_fit": r2(self.coarse_target, coarse_prediction)}
-        if self.fine_truth is not None and len(self.fine_only):
-            scores["r2_fine_only"] = r2(self.fine_truth[self.fine_only], fine_prediction[self.fine_only])
+        fine_only = self.fine_only
+        if self.fine_truth is not None and len(fine_only):
+            scores["r2_fine_only"] = r2(self.fine_truth[fine_only], fine_prediction[fine_only])
         return scores
 
-    def _update_outcome(self, index: int, **changes) -> None:
-        with self._lock:
-            self._state[index] = replace(self._state[index], **changes)
+
+def superres_task(request: SuperResolutionRequest, ctx: JobContext) -> list[StrategyOutcome]:
+    """Every strategy in turn, each one registered run trained on the coarse mesh (so the dashboard runs what
+    `ginr superres` runs); a strategy that fails is reported and the next one runs. The outcomes so far are
+    published as they change."""
+    outcomes = [StrategyOutcome(s) for s in request.strategies]
+    group = f"superres-{secrets.token_hex(4)}"
+    n = len(outcomes)
+
+    def update(i: int, **changes) -> None:
+        outcomes[i] = replace(outcomes[i], **changes)
+        ctx.publish(list(outcomes))
+
+    ctx.publish(list(outcomes))
+    for i, outcome in enumerate(outcomes):
+        if ctx.cancelled():
+            ctx.stopped_early = True
+            update(i, status="cancelled")
+            continue
+        t0 = time.perf_counter()
+        update(i, status="running")
+        ctx.report(i / n, "Transferring the features", part=outcome.strategy)
+        run_id = None
+        try:
+            transfer = transfer_features(request.coarse, request.fine, request.k, outcome.strategy, request.laplacian,
+                                         request.correspondence)
+            spec = request.spec(outcome.strategy, transfer.k, group)
+            run_id = ctx.registry.create_run(spec, request.inputs()) if ctx.registry is not None else None
+            ctx.set_run(run_id)
+            regressor = GINRRegressor(spec.model, spec.train)
+            regressor.fit(transfer.coarse_features, request.coarse_target, cancel=ctx.cancel_event,
+                          callback=ctx.training_callback(outcome.strategy, i / n, 1 / n))
+            stopped = regressor.stop_reason_ == "cancelled"
+            ctx.stopped_early = ctx.stopped_early or stopped
+            if stopped and not regressor.history_:  # cancelled before training
+                if run_id is not None:
+                    ctx.registry.finish(run_id, "cancelled")
+                update(i, status="cancelled", notes=transfer.notes, seconds=time.perf_counter() - t0, run_id=run_id)
+                continue
+            coarse_prediction = regressor.predict(transfer.coarse_features)
+            fine_prediction = regressor.predict(transfer.fine_features)
+            shared = values_at_coarse_nodes(request.coarse, request.fine, fine_prediction, request.correspondence)
+            scores = request.scores(coarse_prediction, shared, fine_prediction)
+            if run_id is not None:
+                ctx.registry.finish(run_id, "cancelled" if stopped else "done", regressor=regressor,
+                                    predictions=coarse_prediction, metrics=scores, history=regressor.history_)
+            update(i, status="cancelled" if stopped else "done", coarse_prediction=coarse_prediction,
+                   fine_prediction=fine_prediction, shared_prediction=shared, scores=scores, notes=transfer.notes,
+                   seconds=time.perf_counter() - t0, run_id=run_id)
+        except Exception as exc:  # one strategy failing (say "sh" with too large a k) does not stop the others
+            if run_id is not None:
+                ctx.registry.finish(run_id, "failed", error=error_message(exc))
+            update(i, status="failed", error=error_message(exc), seconds=time.perf_counter() - t0, run_id=run_id)
+    return outcomes
+

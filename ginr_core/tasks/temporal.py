@@ -10,19 +10,22 @@ levels of a weather field (`grid_series`) work the same way.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
-from ..geometry.domains import latlon_grid
-from ..errors import GinrError, error_message
 from ..data.gridded import LatLonGrid
+from ..data.signals import gray_scott, load_vertex_signal
+from ..errors import GinrError
+from ..geometry.domains import latlon_grid
+from ..geometry.features import FeatureSpec
 from ..geometry.mesh import Mesh
 from ..learning.metrics import evaluate
 from ..learning.models import ModelConfig, check_series
-from ..data.signals import gray_scott, load_vertex_signal
-from ..learning.training import BackgroundJob, GINRRegressor, Progress, TrainConfig
+from ..learning.training import GINRRegressor, Progress, TrainConfig
+from ..runs.jobs import JobContext
+from ..runs.spec import RunInputs, RunSpec, Source
 
 # Measured on Gray-Scott over an icosphere (2,562 nodes, 600 frames, train on every second frame, k = 64,
 # 30 s, one CPU thread), pooled R^2 on the held-out frames: batch 8192 / first-layer omega_0 30: 0.9971;
@@ -176,35 +179,49 @@ def fit_time_series(
     return score_series(regressor, features, series, trained)
 
 
-@dataclass(frozen=True)
-class SeriesJobState:
-    """status: "pending", "running" (training, then predicting every frame), "done", "cancelled" or "failed"."""
+@dataclass(frozen=True, eq=False)
+class SeriesRequest:
+    """A time-conditioned fit: train on every `stride`-th frame of `series` on `mesh`, score every frame."""
 
-    status: str = "pending"
-    progress: Progress | None = None
-    fit: SeriesFit | None = None
-    error: str | None = None
+    mesh: Mesh
+    series: TimeSeries
+    features: FeatureSpec = field(default_factory=lambda: FeatureSpec("combinatorial", 64))
+    stride: int = 2
+    model_config: ModelConfig | None = None
+    train_config: TrainConfig | None = None
+    domain: Source = field(default_factory=Source)
+    signal: Source = field(default_factory=Source)
+
+    def spec(self) -> RunSpec:
+        return RunSpec("series", self.domain, self.signal, self.features, self.model_config or series_model_config(),
+                       self.train_config or series_train_config(), {"stride": self.stride, "frames": self.series.n_frames})
 
 
-class SeriesJob(BackgroundJob):
-    """`fit_time_series` in a background thread: training progress, then the scored fit (every frame predicted
-    in the background too, so a dashboard never blocks on it)."""
+PREDICTING = "Predicting every frame..."
 
-    thread_name = "ginr-series"
 
-    def __init__(self, features: np.ndarray, series: TimeSeries, stride: int = 2,
-                 model_config: ModelConfig | None = None, train_config: TrainConfig | None = None):
-        super().__init__(SeriesJobState())
-        self.features, self.series, self.stride = features, series, stride
-        self.model_config, self.train_config = model_config, train_config
-        self.budget_s = (train_config or series_train_config()).time_budget_s
-
-    def run(self) -> SeriesJobState:
-        self._update(status="running")
-        try:
-            fit = fit_time_series(self.features, self.series, self.stride, self.model_config, self.train_config,
-                                  callback=lambda p: self._update(progress=p), cancel=self._cancel)
-            self._update(status="cancelled" if fit.regressor.stop_reason_ == "cancelled" else "done", fit=fit)
-        except Exception as exc:  # the UI shows the message
-            self._update(status="failed", error=error_message(exc))
-        return self.state
+def series_task(request: SeriesRequest, ctx: JobContext) -> SeriesFit:
+    """`fit_time_series` as a registered run: training progress, then every frame predicted and scored (in the
+    background too, so a dashboard never blocks on it)."""
+    spec, series = request.spec(), request.series
+    trained = series.training_frames(request.stride)
+    inputs = RunInputs(request.mesh, series.values, {"times": series.times, "trained_frames": trained})
+    run_id = ctx.registry.create_run(spec, inputs) if ctx.registry is not None else None
+    ctx.set_run(run_id)
+    ctx.report(0.0, f"Building the features: {spec.features.label}")
+    features = spec.features.build(request.mesh)
+    if len(features) != series.n_nodes:
+        raise GinrError(f"The features have {len(features)} rows but the series has {series.n_nodes} nodes.")
+    regressor = GINRRegressor(spec.model, spec.train)
+    regressor.fit_series(features, series.values[trained], series.times[trained], callback=ctx.training_callback(span=0.9),
+                         cancel=ctx.cancel_event)
+    ctx.stopped_early = regressor.stop_reason_ == "cancelled"
+    ctx.report(0.9, PREDICTING)
+    fit = score_series(regressor, features, series, trained)
+    if ctx.registry is not None:
+        ctx.registry.finish(run_id, "cancelled" if ctx.stopped_early else "done", regressor=fit.regressor,
+                            predictions=fit.prediction,
+                            metrics=fit.held_out or evaluate(series.values.reshape(-1), fit.prediction.reshape(-1)),
+                            history=fit.regressor.history_)
+    ctx.report(1.0, "Done")
+    return fit

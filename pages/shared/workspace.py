@@ -10,12 +10,14 @@ import numpy as np
 import streamlit as st
 
 from ginr_core.data.signals import analytic_signal, gray_scott
+from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import make_domain
+from ginr_core.geometry.features import max_k
 from ginr_core.geometry.laplacian import LAPLACIANS
 from ginr_core.geometry.mesh import Mesh, load_mesh
 from ginr_core.geometry.spectral import Embedding, spectral_embedding
+from ginr_core.runs.spec import Source
 from pages.shared.widgets import progress_bar
-
 
 MAX_UPLOAD_MB = 200
 
@@ -35,22 +37,38 @@ class Workspace:
     embedding: Embedding | None = None
     notes: list[str] = field(default_factory=list)
     signal_function: Callable[[Mesh], np.ndarray] | None = None
+    domain_source: Source | None = None
+    signal_source: Source | None = None
 
-    def set_signal(self, values: np.ndarray, label: str, function: Callable[[Mesh], np.ndarray] | None = None) -> None:
+    def __post_init__(self):
+        self.domain_source = self.domain_source or Source("dashboard", self.mesh_label, label=self.mesh_label)
+
+    def set_signal(self, values: np.ndarray, label: str, function: Callable[[Mesh], np.ndarray] | None = None,
+                   source: Source | None = None) -> None:
+        """`source` says where the signal came from, for the run spec (by default: its label)."""
         self.signal, self.signal_label, self.signal_function = values, label, function
+        self.signal_source = source or Source("dashboard", label, label=label)
 
-    def set_mesh(self, mesh: Mesh, label: str, notes: list[str]) -> None:
+    def set_mesh(self, mesh: Mesh, label: str, notes: list[str], source: Source | None = None) -> None:
         if mesh is not self.mesh:
             self.signal, self.signal_label, self.signal_function, self.embedding = None, "", None, None
+            self.signal_source = None
         self.mesh, self.mesh_label, self.notes = mesh, label, notes
+        self.domain_source = source or Source("dashboard", label, label=label)
+
+    def require_signal(self) -> np.ndarray:
+        if self.signal is None:
+            raise GinrError("Choose a signal on the Data page first.")
+        return self.signal
 
 
 def workspace() -> Workspace:
     """The session's workspace; starts on a built-in icosphere so every page works without setup."""
     if "workspace" not in st.session_state:
         mesh = builtin_mesh("icosphere", (("level", 4),))
-        ws = Workspace(mesh, "icosphere (level 4)")
-        ws.set_signal(analytic_signal(mesh, "sines"), "analytic: sines", partial(analytic_signal, kind="sines"))
+        ws = Workspace(mesh, "icosphere (level 4)", domain_source=Source("builtin", "icosphere", {"level": 4}, label="icosphere (level 4)"))
+        ws.set_signal(analytic_signal(mesh, "sines"), "analytic: sines", partial(analytic_signal, kind="sines"),
+                      Source("analytic", "sines", label="analytic: sines"))
         st.session_state.workspace = ws
     return st.session_state.workspace
 
@@ -96,7 +114,7 @@ def ensure_embedding(ws: Workspace, k: int) -> Embedding:
     A recomputation keeps the workspace's Laplacian; the exact spherical-harmonic embedding has none to
     keep, so it gets the combinatorial one.
     """
-    k = min(k, ws.mesh.n_vertices - 2)
+    k = min(k, max_k(ws.mesh.n_vertices))
     if ws.embedding is None or ws.embedding.k < k:
         kept = "combinatorial" if ws.embedding is None else ws.embedding.laplacian
         ws.embedding = compute_embedding(ws.mesh, k, kept if kept in LAPLACIANS else "combinatorial")

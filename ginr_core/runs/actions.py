@@ -1,0 +1,109 @@
+"""What the dashboard and the CLI do with runs, each in one function: launch, rebuild features, predict, export,
+re-run. No page or command assembles these by hand."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import GinrError
+from ..geometry.mesh import Mesh
+from ..io.export import checkpoint_zip_bytes, ply_bytes, reference_npz_bytes
+from ..learning.metrics import first_channel
+from .fitting import fit_task
+from .jobs import Job, JobContext
+from .registry import Registry
+from .spec import TASK_LABELS, RunInputs, RunRequest, RunSpec
+
+EXPORT_FORMATS = {"ply": "ply", "npz": "npz", "checkpoint": "zip", "html": "html"}  # format -> file extension
+
+
+def submit(task: Callable[[Any, JobContext], Any], request: Any, registry: Registry | None, *, label: str = "",
+           start: bool = True) -> Job:
+    """A job running `task(request, ctx)`, its runs recorded in `registry`; started in the background unless `start`
+    is False (then `job.run()` works in the calling thread). Every page and command submits through here."""
+    job = Job(task, request, label=label, registry=registry)
+    return job.start() if start else job
+
+
+def launch(request: RunRequest, registry: Registry | None, *, start: bool = True) -> Job:
+    """A job training `request`: one run of task "fit" or "heldout"."""
+    request.spec.features.check(request.inputs.mesh)
+    return submit(fit_task, request, registry, label=request.spec.task, start=start)
+
+
+def _own_page(spec: RunSpec) -> GinrError:
+    command = {"superres": "ginr superres", "series": "ginr timeseries"}[spec.task]
+    return GinrError(f"A {TASK_LABELS[spec.task]} run is re-run from its own page or with `{command}`; "
+                     "its metrics, curves and checkpoint are here as for any run.")
+
+
+def rerun_request(registry: Registry, run_id: str) -> RunRequest:
+    """The request a run was launched from: the same spec and arrays, ready to launch again."""
+    spec = registry.get(run_id).spec
+    if spec.task not in ("fit", "heldout"):
+        raise _own_page(spec)
+    return RunRequest(spec, registry.load_inputs(run_id))
+
+
+def run_features(registry: Registry, run_id: str, progress=None) -> tuple[RunInputs, np.ndarray]:
+    """A run's inputs and its features, rebuilt exactly from its spec (any embedding kind)."""
+    spec = registry.get(run_id).spec
+    if spec.task == "superres":
+        raise _own_page(spec)
+    inputs = registry.load_inputs(run_id)
+    return inputs, spec.features.build(inputs.mesh, progress)
+
+
+def predict_run(registry: Registry, run_id: str, mesh: Mesh | None = None, progress=None) -> tuple[Mesh, np.ndarray]:
+    """A trained run's prediction on its own mesh, or for an xyz INR on another `mesh` (a GINR's spectral input
+    is tied to its own mesh: an embedding solved elsewhere is not aligned with it)."""
+    spec = registry.get(run_id).spec
+    if mesh is not None:
+        if spec.features.input_kind != "xyz":
+            raise GinrError(
+                "This run is a GINR: its input is the spectral embedding of its own mesh. An embedding solved on "
+                "another mesh is not aligned with it (eigenvector signs and rotations differ), so predictions "
+                "there would be meaningless; only xyz (INR) runs transfer to other meshes."
+            )
+        features = mesh.vertices
+    else:
+        inputs, features = run_features(registry, run_id, progress)
+        mesh = inputs.mesh
+        if spec.task == "series":
+            return mesh, registry.load_regressor(run_id).predict_series(features, inputs.extra["times"])
+    return mesh, registry.load_regressor(run_id).predict(features)
+
+
+def result_panels(registry: Registry, run_id: str) -> tuple[RunInputs, dict[str, np.ndarray]]:
+    """A finished run's truth, prediction and squared error per node (first channel), as every view shows them."""
+    inputs = registry.load_inputs(run_id)
+    truth, prediction = first_channel(inputs.target), first_channel(registry.load_predictions(run_id))
+    return inputs, {"ground truth": truth, "prediction": prediction, "squared error": (prediction - truth) ** 2}
+
+
+def export_run(registry: Registry, run_id: str, fmt: str) -> tuple[bytes, str]:
+    """A run as a file: ply (mesh with truth / prediction / error), npz (the reference layout), checkpoint
+    (zip) or html (a standalone 3D figure). Returns (data, file name)."""
+    if fmt not in EXPORT_FORMATS:
+        raise GinrError(f"Unknown export format '{fmt}'; choose one of {', '.join(EXPORT_FORMATS)}.")
+    name = f"{run_id}.{EXPORT_FORMATS[fmt]}"
+    if fmt == "checkpoint":
+        return checkpoint_zip_bytes(registry.run_dir(run_id)), name
+    spec = registry.get(run_id).spec
+    if spec.task == "series":
+        raise _own_page(spec)
+    if fmt == "npz":
+        inputs, features = run_features(registry, run_id)
+        mesh = inputs.mesh
+        return reference_npz_bytes(mesh.vertices, features, registry.load_predictions(run_id), faces=mesh.faces), name
+    inputs, panels = result_panels(registry, run_id)
+    if fmt == "ply":
+        truth, prediction = panels["ground truth"], panels["prediction"]
+        return ply_bytes(inputs.mesh, {"truth": truth, "prediction": prediction, "error": prediction - truth}), name
+    from ..viz.figures import figure_html, side_by_side_figure
+
+    fig = side_by_side_figure(inputs.mesh, panels, shared_scale=["ground truth", "prediction"],
+                              colorscales={"squared error": "Hot_r"})
+    return figure_html(fig).encode(), name
