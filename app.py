@@ -4,6 +4,7 @@ import streamlit as st
 
 from ginr_core.learning.device import describe_device
 from pages.shared.widgets import VIEWERS
+from pages.shared.workspace import workspace
 
 st.set_page_config(page_title="GINR Studio", page_icon=":material/blur_on:", layout="wide")
 
@@ -25,6 +26,7 @@ navigation = st.navigation(
     ]
 )
 st.session_state.entered_via_app = True
+workspace()  # restored from the URL's workspace id (?ws=...) whichever page the session opens
 if "return_to" in st.session_state:  # a page opened without this entry point (see pages.shared.widgets.enter_via_app)
     st.switch_page(st.session_state.pop("return_to"))
 st.sidebar.caption(f"Training device: **{device_description()}**")

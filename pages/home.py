@@ -15,6 +15,7 @@ from pages.shared.workspace import (
     builtin_mesh,
     compute_embedding,
     gray_scott_signal,
+    workspace,
 )
 
 enter_via_app(__file__)
@@ -51,7 +52,8 @@ if st.button("Run the demo", type="primary", icon=":material/play_arrow:"):
     try:
         with progress_bar("Growing the texture...") as progress:
             signal = gray_scott_signal(mesh, mesh.content_hash(), 30_000, 0.64, 0.32, 0.060, 0.062, _progress=progress)
-        ws = Workspace(mesh, "torus (demo)", domain_source=Source("builtin", "torus", dict(DEMO_DOMAIN[1]), label="torus (demo)"))
+        ws = Workspace(mesh, "torus (demo)", store_id=workspace().store_id,  # the session's saved workspace becomes the demo's
+                       domain_source=Source("builtin", "torus", dict(DEMO_DOMAIN[1]), label="torus (demo)"))
         ws.set_signal(signal, "Gray-Scott v after 30,000 steps",
                       source=Source("gray-scott", "v", dict(steps=30_000, Du=0.64, Dv=0.32, F=0.060, k=0.062), label="Gray-Scott v"))
         ws.embedding = compute_embedding(mesh, 100, "combinatorial")

@@ -18,7 +18,13 @@ from ginr_core.geometry.domains import icosphere, torus
 from ginr_core.geometry.features import FeatureSpec, max_k, sh_degree
 from ginr_core.learning.models import ModelConfig
 from ginr_core.learning.training import TrainConfig
-from ginr_core.runs.actions import export_run, launch, predict_run, rerun_request, run_features
+from ginr_core.runs.actions import (
+    export_run,
+    launch,
+    predict_run,
+    rerun_request,
+    run_features,
+)
 from ginr_core.runs.jobs import FINISHED, STATUSES, Job
 from ginr_core.runs.registry import Registry
 from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec, Source
@@ -296,3 +302,59 @@ def test_dashboard_imports_a_reference_file(app, tmp_path):
     at.file_uploader[0].upload("bad.npz", b"PK\x03\x04 broken").run()
     assert any("not a valid .npz" in e.value for e in at.error)
     assert at.session_state.workspace.mesh.n_vertices == ws.mesh.n_vertices  # the previous workspace is kept
+
+
+# --- workspaces that survive a reload -------------------------------------------------------------------------
+
+
+def test_workspace_store_round_trip_and_refuses_foreign_ids():
+    from ginr_core.geometry.domains import latlon_sphere
+    from ginr_core.io.workspaces import (
+        SavedWorkspace,
+        load_workspace,
+        new_workspace_id,
+        save_workspace,
+    )
+
+    mesh = latlon_sphere(11, 12)
+    ws_id = new_workspace_id()
+    save_workspace(ws_id, SavedWorkspace(mesh, "grid", ["a note"], mesh.vertices[:, 2], "height",
+                                         {"domain": {"kind": "builtin", "name": "latlon_sphere"}}, ("combinatorial", 8)))
+    saved = load_workspace(ws_id)
+    np.testing.assert_array_equal(saved.mesh.vertices, mesh.vertices)
+    np.testing.assert_array_equal(saved.mesh.vertex_data["lat"], mesh.vertex_data["lat"])  # grids stay grids
+    assert (saved.mesh_label, saved.notes, saved.signal_label, saved.embedding) == ("grid", ["a note"], "height", ("combinatorial", 8))
+    for foreign in ("../../etc", "", "0" * 31, ws_id.upper(), new_workspace_id()):
+        assert load_workspace(foreign) is None
+    with pytest.raises(ValueError):
+        save_workspace("../escape", saved)
+
+
+def test_the_workspace_survives_a_browser_reload(app):
+    at = app.switch_page("pages/data.py").run()
+    at.selectbox[0].set_value("torus").run()
+    button(at, "Use this domain").click().run()
+    at.radio[1].set_value("Analytic").run()
+    next(s for s in at.selectbox if s.label == "Function").set_value("height").run()
+    button(at, "Use this signal").click().run()
+    button(at, "Compute embedding").click().run()
+    at.run()  # the embedding is saved at the next rerun
+    ws_id = at.query_params["ws"][0] if isinstance(at.query_params["ws"], list) else at.query_params["ws"]
+    assert ws_id == at.session_state.workspace.store_id
+
+    from conftest import APP
+    from streamlit.testing.v1 import AppTest
+
+    reloaded = AppTest.from_file(APP, default_timeout=120)  # a new browser session on the same URL
+    reloaded.query_params["ws"] = ws_id
+    reloaded.run()
+    reloaded.switch_page("pages/data.py").run()
+    assert not reloaded.exception
+    ws = reloaded.session_state.workspace
+    assert ws.mesh_label.startswith("torus") and ws.signal_label == "analytic: height"
+    assert ws.signal_function is not None and ws.embedding is not None and ws.embedding.k == 100
+    assert reloaded.metric[0].value == "4,608"
+
+    fresh = AppTest.from_file(APP, default_timeout=120).switch_page("pages/data.py").run()
+    assert fresh.session_state.workspace.store_id != ws_id  # another visitor gets a workspace of their own
+    assert fresh.metric[0].value == "2,562"

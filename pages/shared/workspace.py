@@ -12,10 +12,17 @@ import streamlit as st
 from ginr_core.data.signals import analytic_signal, gray_scott
 from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import make_domain
-from ginr_core.geometry.features import max_k
+from ginr_core.geometry.features import FeatureSpec, max_k
 from ginr_core.geometry.laplacian import LAPLACIANS
 from ginr_core.geometry.mesh import Mesh, load_mesh
 from ginr_core.geometry.spectral import Embedding, spectral_embedding
+from ginr_core.geometry.sphere import random_sh_field
+from ginr_core.io.workspaces import (
+    SavedWorkspace,
+    load_workspace,
+    new_workspace_id,
+    save_workspace,
+)
 from ginr_core.runs.spec import Source
 from pages.shared.widgets import progress_bar
 
@@ -39,15 +46,48 @@ class Workspace:
     signal_function: Callable[[Mesh], np.ndarray] | None = None
     domain_source: Source | None = None
     signal_source: Source | None = None
+    store_id: str | None = None  # where it is kept on disk (ginr_core.io.workspaces), so a reload finds it
+    _saved_state: tuple = ()
 
     def __post_init__(self):
         self.domain_source = self.domain_source or Source("dashboard", self.mesh_label, label=self.mesh_label)
+
+    def _state(self) -> tuple:
+        embedding = None if self.embedding is None else (self.embedding.laplacian, self.embedding.k)
+        return id(self.mesh), id(self.signal), self.mesh_label, self.signal_label, embedding
+
+    def persist(self) -> None:
+        """Save the workspace if it changed since it was last saved (a few MB at most, written atomically)."""
+        if self.store_id is None or self._saved_state == self._state():
+            return
+        sources = {"domain": self.domain_source.to_dict(),
+                   "signal": None if self.signal_source is None else self.signal_source.to_dict()}
+        embedding = None if self.embedding is None else (self.embedding.laplacian, self.embedding.k)
+        save_workspace(self.store_id, SavedWorkspace(self.mesh, self.mesh_label, self.notes, self.signal,
+                                                     self.signal_label, sources, embedding))
+        self._saved_state = self._state()
+
+    @classmethod
+    def restore(cls, store_id: str, saved: SavedWorkspace) -> Workspace:
+        """A saved workspace back in a session; analytic and SH signals get their function back from their source
+        (what super-resolution evaluates on finer meshes), the embedding comes from the embedding cache."""
+        signal_source = Source.from_dict(saved.sources["signal"]) if saved.sources.get("signal") else None
+        ws = cls(saved.mesh, saved.mesh_label, saved.signal, saved.signal_label, None, saved.notes,
+                 signal_function(signal_source), Source.from_dict(saved.sources.get("domain")), signal_source, store_id)
+        if saved.embedding is not None:
+            try:
+                ws.embedding = FeatureSpec(*saved.embedding).embedding(saved.mesh)
+            except GinrError:
+                pass  # an embedding that no longer computes is simply not restored
+        ws._saved_state = ws._state()
+        return ws
 
     def set_signal(self, values: np.ndarray, label: str, function: Callable[[Mesh], np.ndarray] | None = None,
                    source: Source | None = None) -> None:
         """`source` says where the signal came from, for the run spec (by default: its label)."""
         self.signal, self.signal_label, self.signal_function = values, label, function
         self.signal_source = source or Source("dashboard", label, label=label)
+        self.persist()
 
     def set_mesh(self, mesh: Mesh, label: str, notes: list[str], source: Source | None = None) -> None:
         if mesh is not self.mesh:
@@ -55,6 +95,7 @@ class Workspace:
             self.signal_source = None
         self.mesh, self.mesh_label, self.notes = mesh, label, notes
         self.domain_source = source or Source("dashboard", label, label=label)
+        self.persist()
 
     def require_signal(self) -> np.ndarray:
         if self.signal is None:
@@ -62,15 +103,37 @@ class Workspace:
         return self.signal
 
 
+def signal_function(source: Source | None) -> Callable[[Mesh], np.ndarray] | None:
+    """The signal as a function of the mesh, where its source defines one everywhere (analytic, SH fields)."""
+    if source is None:
+        return None
+    if source.kind == "analytic":
+        return partial(analytic_signal, kind=source.name)
+    if source.kind == "sh-field":
+        return partial(random_sh_field, **source.params)
+    return None
+
+
 def workspace() -> Workspace:
-    """The session's workspace; starts on a built-in icosphere so every page works without setup."""
+    """The session's workspace, kept on disk under an id in the page URL (`?ws=...`), so a browser reload or a
+    bookmark brings it back. A new session starts on a built-in icosphere so every page works without setup."""
     if "workspace" not in st.session_state:
-        mesh = builtin_mesh("icosphere", (("level", 4),))
-        ws = Workspace(mesh, "icosphere (level 4)", domain_source=Source("builtin", "icosphere", {"level": 4}, label="icosphere (level 4)"))
-        ws.set_signal(analytic_signal(mesh, "sines"), "analytic: sines", partial(analytic_signal, kind="sines"),
-                      Source("analytic", "sines", label="analytic: sines"))
+        store_id = st.query_params.get("ws")
+        saved = load_workspace(store_id) if store_id else None
+        if saved is not None:
+            ws = Workspace.restore(store_id, saved)
+        else:
+            mesh = builtin_mesh("icosphere", (("level", 4),))
+            ws = Workspace(mesh, "icosphere (level 4)", store_id=new_workspace_id(),
+                           domain_source=Source("builtin", "icosphere", {"level": 4}, label="icosphere (level 4)"))
+            source = Source("analytic", "sines", label="analytic: sines")
+            ws.set_signal(analytic_signal(mesh, "sines"), "analytic: sines", signal_function(source), source)
         st.session_state.workspace = ws
-    return st.session_state.workspace
+    ws = st.session_state.workspace
+    ws.persist()  # changes made outside set_mesh / set_signal (a new embedding) are saved at the next rerun
+    if ws.store_id is not None and st.query_params.get("ws") != ws.store_id:
+        st.query_params["ws"] = ws.store_id
+    return ws
 
 
 def require_signal(ws: Workspace, last_run_below: bool = False) -> bool:
