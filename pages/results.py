@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ginr_core.geometry.mesh import Mesh
-from ginr_core.learning.metrics import evaluate
+from ginr_core.learning.metrics import evaluate, first_channel
 from ginr_core.runs.actions import (
     EXPORT_FORMATS,
     export_run,
@@ -21,7 +21,7 @@ enter_via_app(__file__)
 VIEWABLE_TASKS = ("fit", "heldout", "superres")  # one value per node of the run's own mesh
 
 st.title("Results")
-runs = [r for r in registry().list_runs() if r.status in ("done", "cancelled")
+runs = [r for r in registry().list_runs() if r.status in ("done", "cancelled", "interrupted")
         and r.description.get("task", "fit") in VIEWABLE_TASKS and "features" in r.config]
 if not runs:
     st.info("No finished run yet: train one on the Train page.")
@@ -37,62 +37,85 @@ run = registry().get(run_id)
 spec = run.spec
 
 
+def learning_curves(history: list[dict]) -> go.Figure:
+    curves = go.Figure(go.Scatter(x=[row["step"] for row in history], y=[row["loss"] for row in history], name="loss"))
+    curves.update_layout(title="Learning curve", height=320, margin=dict(l=0, r=0, t=40, b=0), xaxis_title="step",
+                         yaxis=dict(type="log", title="loss (standardised MSE)", exponentformat="power"))
+    return curves
+
+
+if run.status == "interrupted":
+    st.warning("This run was interrupted (its server or process stopped while it trained): it has no final model or "
+               "prediction. Its signal and the learning curve saved while it trained are shown; re-run it below.")
+    inputs = registry().load_inputs(run_id)
+    show_meshes(inputs.mesh, {"ground truth": first_channel(inputs.target)}, key="interrupted-truth")
+    history = registry().load_history(run_id)
+    if history:
+        st.plotly_chart(learning_curves(history), key="interrupted-curves")
+
+
 @st.cache_data(show_spinner=False, max_entries=4)
 def run_panels(run_id: str):
     inputs, panels = result_panels(registry(), run_id)
     return inputs.mesh.vertices, inputs.mesh.faces, np.asarray(inputs.target), panels
 
 
-try:
-    vertices, faces, target, panels = run_panels(run_id)
-except Exception as exc:
-    show_error(exc)
-    st.stop()
-mesh = Mesh(vertices, faces, name=run.description.get("domain", "mesh"))
-truth1, pred1 = panels["ground truth"], panels["prediction"]
+def show_trained_run() -> None:
+    """Truth, prediction and error in 3D, the metrics, the error histogram and the downloads of a trained run."""
+    try:
+        vertices, faces, target, panels = run_panels(run_id)
+    except Exception as exc:
+        show_error(exc)
+        return
+    mesh = Mesh(vertices, faces, name=run.description.get("domain", "mesh"))
+    truth1, pred1 = panels["ground truth"], panels["prediction"]
 
-# ---------------------------------------------------------------------------------------- 3D views
-error_kind = st.radio("Error", ["absolute", "squared"], horizontal=True)
-error = np.abs(pred1 - truth1) if error_kind == "absolute" else (pred1 - truth1) ** 2
-fig = show_meshes(mesh, {"ground truth": truth1, "prediction": pred1, f"{error_kind} error": error}, key="results",
-                  colorscales={f"{error_kind} error": "Hot_r"}, shared_scale=["ground truth", "prediction"])
+    # ---------------------------------------------------------------------------------------- 3D views
+    error_kind = st.radio("Error", ["absolute", "squared"], horizontal=True)
+    error = np.abs(pred1 - truth1) if error_kind == "absolute" else (pred1 - truth1) ** 2
+    show_meshes(mesh, {"ground truth": truth1, "prediction": pred1, f"{error_kind} error": error}, key="results",
+                      colorscales={f"{error_kind} error": "Hot_r"}, shared_scale=["ground truth", "prediction"])
 
-# ------------------------------------------------------------------------------------------ metrics
-left, right = st.columns([1, 1])
-metrics = run.metrics or {}
-left.subheader("Metrics")
-where = {"heldout": f"the {metrics.get('n_scored', 0):,} held-out nodes (never trained on)",
-         "superres": "the coarse nodes, read off the fine prediction (self-consistency)"}.get(spec.task, "all nodes")
-left.caption(f"Scored on {where}.")
-names = {"mse": "MSE", "r2": "R²", "psnr": "PSNR (dB)", "max_abs_error": "max |error|",
-         "r2_trimmed_90": "R² (nodes below 90th pct. error)", "r2_trimmed_95": "R² (nodes below 95th pct. error)",
-         "r2_fit": "R² on the training nodes", "r2_fine_only": "R² on the fine-only nodes", "n_scored": "nodes scored"}
-left.dataframe(pd.DataFrame([{"metric": names.get(k, k), "value": "n/a" if v is None else f"{v:.6g}"}
-                             for k, v in metrics.items()]), hide_index=True, width="stretch")
-model = spec.model
-left.caption(f"Model: {spec.features.label}, {model.n_layers} x {model.hidden} {model.activation}; status {run.status}.")
-errors = (np.asarray(registry().load_predictions(run_id)) - target) ** 2 if spec.task != "superres" else (pred1 - truth1) ** 2
-hist = go.Figure(go.Histogram(x=np.ravel(errors), nbinsx=60))
-hist.update_layout(title="Per-node squared error", yaxis_type="log", height=360, margin=dict(l=0, r=0, t=40, b=0),
-                   xaxis_title="squared error", yaxis_title="nodes")
-right.plotly_chart(hist, key="error-histogram")
-if spec.task == "fit" and "r2" in metrics:
-    right.caption(f"Every node was trained on: R² {evaluate(truth1, pred1)['r2']:.4f} measures memorisation. "
-                  "Hold out nodes on the Train page to measure generalisation.")
+    # ------------------------------------------------------------------------------------------ metrics
+    left, right = st.columns([1, 1])
+    metrics = run.metrics or {}
+    left.subheader("Metrics")
+    where = {"heldout": f"the {metrics.get('n_scored', 0):,} held-out nodes (never trained on)",
+             "superres": "the coarse nodes, read off the fine prediction (self-consistency)"}.get(spec.task, "all nodes")
+    left.caption(f"Scored on {where}.")
+    names = {"mse": "MSE", "r2": "R²", "psnr": "PSNR (dB)", "max_abs_error": "max |error|",
+             "r2_trimmed_90": "R² (nodes below 90th pct. error)", "r2_trimmed_95": "R² (nodes below 95th pct. error)",
+             "r2_fit": "R² on the training nodes", "r2_fine_only": "R² on the fine-only nodes", "n_scored": "nodes scored"}
+    left.dataframe(pd.DataFrame([{"metric": names.get(k, k), "value": "n/a" if v is None else f"{v:.6g}"}
+                                 for k, v in metrics.items()]), hide_index=True, width="stretch")
+    model = spec.model
+    left.caption(f"Model: {spec.features.label}, {model.n_layers} x {model.hidden} {model.activation}; status {run.status}.")
+    errors = (np.asarray(registry().load_predictions(run_id)) - target) ** 2 if spec.task != "superres" else (pred1 - truth1) ** 2
+    hist = go.Figure(go.Histogram(x=np.ravel(errors), nbinsx=60))
+    hist.update_layout(title="Per-node squared error", yaxis_type="log", height=360, margin=dict(l=0, r=0, t=40, b=0),
+                       xaxis_title="squared error", yaxis_title="nodes")
+    right.plotly_chart(hist, key="error-histogram")
+    if spec.task == "fit" and "r2" in metrics:
+        right.caption(f"Every node was trained on: R² {evaluate(truth1, pred1)['r2']:.4f} measures memorisation. "
+                      "Hold out nodes on the Train page to measure generalisation.")
 
-# ---------------------------------------------------------------------------------------- downloads
-st.subheader("Downloads")
-described = {"ply": ("Prediction (PLY)", "Mesh with truth, prediction and error as vertex properties."),
-             "npz": ("Prediction (reference npz)", "The GINR reference layout: points, fourier (the run's features), "
-                                                   "target (the prediction), faces."),
-             "checkpoint": ("Checkpoint (zip)", "model.pt (a plain state_dict) and model.json."),
-             "html": ("Interactive figure (HTML)", "Truth, prediction and error in one standalone page.")}
-for column, fmt in zip(st.columns(len(EXPORT_FORMATS)), EXPORT_FORMATS):
-    label, help_text = described[fmt]
-    if fmt == "npz" and spec.task == "superres":
-        continue
-    column.download_button(label, lambda fmt=fmt: export_run(registry(), run_id, fmt)[0],
-                           file_name=f"{run_id}.{EXPORT_FORMATS[fmt]}", help=help_text)
+    # ---------------------------------------------------------------------------------------- downloads
+    st.subheader("Downloads")
+    described = {"ply": ("Prediction (PLY)", "Mesh with truth, prediction and error as vertex properties."),
+                 "npz": ("Prediction (reference npz)", "The GINR reference layout: points, fourier (the run's features), "
+                                                       "target (the prediction), faces."),
+                 "checkpoint": ("Checkpoint (zip)", "model.pt (a plain state_dict) and model.json."),
+                 "html": ("Interactive figure (HTML)", "Truth, prediction and error in one standalone page.")}
+    for column, fmt in zip(st.columns(len(EXPORT_FORMATS)), EXPORT_FORMATS):
+        label, help_text = described[fmt]
+        if fmt == "npz" and spec.task == "superres":
+            continue
+        column.download_button(label, lambda fmt=fmt: export_run(registry(), run_id, fmt)[0],
+                               file_name=f"{run_id}.{EXPORT_FORMATS[fmt]}", help=help_text)
+
+
+if run.status != "interrupted":
+    show_trained_run()
 
 # ------------------------------------------------------------------------------------------ re-run
 st.subheader("Re-run")

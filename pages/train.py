@@ -77,6 +77,26 @@ def learning_curves(history: list[dict] | tuple[dict, ...]) -> go.Figure:
     return curves
 
 
+def elapsed_text(elapsed: float, budget: float | None) -> str:
+    """Elapsed training time against the budget, capped at it, with any overrun stated (the budget is checked
+    between steps, so the last step can end past it)."""
+    if not budget:
+        return f"{elapsed:.0f} s"
+    over = elapsed - budget
+    return f"{min(elapsed, budget):.0f} / {budget:.0f} s" + (f" (+{over:.1f} s)" if over >= 0.5 else "")
+
+
+def live_r2(run) -> float | None:
+    """A run's R²: final when it has one, else the latest training R² (live job, or its saved curves)."""
+    if (run.metrics or {}).get("r2") is not None:
+        return run.metrics["r2"]
+    job = live_jobs().get(run.id)
+    if job is not None and job.state.progress is not None:
+        return job.state.progress.values.get("r2")
+    history = registry().load_history(run.id) if run.status in ("running", "interrupted") else []
+    return history[-1]["r2"] if history else None
+
+
 def show_job(run_id: str, job) -> None:
     """Progress, live numbers, learning curves and the latest prediction of a running job."""
     state, spec = job.state, job.spec.spec
@@ -89,8 +109,10 @@ def show_job(run_id: str, job) -> None:
         c[0].metric("Step", f"{values['step']:,}")
         c[1].metric("Loss", f"{values['loss']:.3g}")
         c[2].metric("R² (training)", f"{values['r2']:.4f}")
-        c[3].metric("Steps / s", f"{values['steps_per_s']:.1f}")
-        c[4].metric("Elapsed", f"{values['fit_elapsed_s']:.0f} / {spec.train.time_budget_s or 0:.0f} s")
+        elapsed = values["fit_elapsed_s"]
+        c[3].metric("Steps / s (average)", f"{values['step'] / max(elapsed, 1e-9):.1f}",
+                    help=f"Over the whole run so far; the last few steps ran at {values['steps_per_s']:.1f} / s.")
+        c[4].metric("Elapsed", elapsed_text(elapsed, spec.train.time_budget_s))
     if st.button("Cancel", icon=":material/stop_circle:"):
         job.cancel()
     left, right = st.columns([1, 1])
@@ -152,9 +174,10 @@ if runs:
             "id": r.id, "created": r.created[:19], "status": r.status,
             "domain": r.description.get("domain", ""), "signal": r.description.get("signal", ""),
             "input": r.description.get("input", ""), "task": r.description.get("task", ""),
-            "R²": (r.metrics or {}).get("r2"),
+            "R²": live_r2(r),
         } for r in runs]),
         hide_index=True, width="stretch",
     )
+    st.caption("R² of running and interrupted runs is their latest training R² (on the nodes trained on).")
 else:
     st.caption("No runs yet.")

@@ -358,3 +358,34 @@ def test_the_workspace_survives_a_browser_reload(app):
     fresh = AppTest.from_file(APP, default_timeout=120).switch_page("pages/data.py").run()
     assert fresh.session_state.workspace.store_id != ws_id  # another visitor gets a workspace of their own
     assert fresh.metric[0].value == "2,562"
+
+
+def test_an_interrupted_run_is_shown_with_its_curves_and_can_be_rerun(app):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import APP  # noqa: F401 - the app fixture points the registry at this test's folder
+
+    registry = Registry()
+    request = _request(0)
+    run_id = registry.create_run(request.spec, request.inputs)
+    registry.save_history(run_id, [{"step": 5, "loss": 0.5, "r2": 0.5, "lr": 1e-3, "elapsed_s": 1.0},
+                                   {"step": 10, "loss": 0.2, "r2": 0.8, "lr": 1e-3, "elapsed_s": 2.0}])
+    # the run's owner dies: the index row says "running" for a pid that is gone
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    import sqlite3
+
+    with sqlite3.connect(registry.db_path) as db:
+        db.execute("UPDATE runs SET pid = ? WHERE id = ?", (int(dead.stdout), run_id))
+    assert Registry().get(run_id).status == "interrupted" and os.path.exists(registry.run_dir(run_id) / "history.json")
+
+    at = app.switch_page("pages/train.py").run()
+    table = at.dataframe[0].value
+    assert table.loc[table["id"] == run_id, "R²"].item() == 0.8  # the latest training R², not "None"
+    at.switch_page("pages/results.py").run()
+    assert not at.exception and not at.error
+    assert any("interrupted" in w.value for w in at.warning)
+    assert len(at.get("plotly_chart")) >= 2  # the signal and the saved learning curve
+    button(at, "Re-run this run").click().run()
+    assert not at.exception and at.session_state.watching != run_id
