@@ -17,8 +17,10 @@ from ginr_core.runs.actions import submit
 from ginr_core.runs.spec import Source
 from ginr_core.tasks.temporal import (
     PREDICTING,
+    AnimationRequest,
     SeriesRequest,
     TimeSeries,
+    animation_task,
     gray_scott_series,
     grid_series,
     series_from_files,
@@ -31,7 +33,6 @@ from ginr_core.viz.animation import (
     MAX_EXPORT_FRAMES,
     MAX_FPS,
     animated_figure,
-    animation_bytes,
     browser_frames,
     evenly_spaced,
 )
@@ -260,16 +261,30 @@ c = st.columns([1, 1, 2])
 fmt = c[0].radio("Format", FORMATS, horizontal=True, format_func=str.upper)
 fps = c[1].number_input("Frames per second", 1, MAX_FPS, 12)
 export_frames = evenly_spaced(series.n_frames, MAX_EXPORT_FRAMES)
-if c[2].button(f"Render {len(export_frames)} frames as {fmt.upper()}"):
-    try:
-        with progress_bar("Rendering...") as progress:
-            data = animation_bytes(mesh, {"ground truth": series.values[export_frames], "prediction": fit.prediction[export_frames]},
-                                   [series.labels[i] for i in export_frames], fmt, fps, progress=progress)
-        st.session_state.series_export = (fmt, data)
-    except Exception as exc:
-        show_error(exc)
-export = st.session_state.get("series_export")
+export = st.session_state.get("series_export")  # (format, FollowedJob) of the latest export
+rendering = export is not None and not export[1].done
+if c[2].button(f"Render {len(export_frames)} frames as {fmt.upper()}", disabled=rendering):
+    request = AnimationRequest(mesh, {"ground truth": series.values[export_frames], "prediction": fit.prediction[export_frames]},
+                               [series.labels[i] for i in export_frames], fmt, fps)
+    export = st.session_state.series_export = (fmt, FollowedJob(submit(animation_task, request, None, label="animation")))
+
+
+@st.fragment(run_every=1.0)
+def export_progress(job: FollowedJob) -> None:
+    """Rendering runs in the background (a minute for hundreds of frames): the page stays usable meanwhile."""
+    if job.done:
+        st.rerun()
+    p = job.state.progress
+    st.progress(0.0 if p is None else p.fraction, text="Rendering..." if p is None else p.message or "Rendering...")
+
+
 if export is not None:
-    fmt_done, data = export
-    st.download_button(f"Download {fmt_done.upper()} ({len(data) / 2**20:.1f} MB)", data, f"ginr-series.{fmt_done}",
-                       mime="image/gif" if fmt_done == "gif" else "video/mp4")
+    fmt_done, job = export
+    if not job.done:
+        export_progress(job)
+    elif job.state.status == "failed":
+        st.error(job.state.error)
+    else:
+        data = job.state.result
+        st.download_button(f"Download {fmt_done.upper()} ({len(data) / 2**20:.1f} MB)", data, f"ginr-series.{fmt_done}",
+                           mime="image/gif" if fmt_done == "gif" else "video/mp4")

@@ -37,7 +37,11 @@ def test_gray_scott_series_end_to_end(app):
     assert len(at.get("plotly_chart")) == 2  # per-frame scores and the animation
     button(at, "Render 40 frames as GIF").click().run()
     assert not at.exception
+    fmt, export = at.session_state["series_export"]  # rendered in the background: the page did not wait
+    assert fmt == "gif" and export.join(timeout=120).status == "done"
+    at.run()
     assert at.get("download_button")[0].proto.label.startswith("Download GIF")
+    assert export.state.result[:6] == b"GIF89a"
 
 
 def test_netcdf_series_from_a_real_file_and_from_garbage(app):

@@ -225,3 +225,21 @@ def series_task(request: SeriesRequest, ctx: JobContext) -> SeriesFit:
                             history=fit.regressor.history_)
     ctx.report(1.0, "Done")
     return fit
+
+
+@dataclass(frozen=True, eq=False)
+class AnimationRequest:
+    """Panels of values over time (frames, n) on a mesh, rendered off screen and encoded as `fmt` (gif or mp4)."""
+
+    mesh: Mesh
+    panels: dict[str, np.ndarray]
+    labels: list[str]
+    fmt: str = "gif"
+    fps: float = 10.0
+
+
+def animation_task(request: AnimationRequest, ctx: JobContext) -> bytes:
+    """An animation export as a job: rendering hundreds of frames takes a minute, which a page must not block on."""
+    from ..viz.animation import animation_bytes
+
+    return animation_bytes(request.mesh, request.panels, request.labels, request.fmt, request.fps, progress=ctx.progress())
