@@ -209,3 +209,42 @@ def test_inr_vs_ginr_page_compares_four_models(server, page):
     assert not page.locator("[data-testid='stException']").count()
     assert page.get_by_text("R² (all nodes)").count()
     assert coloured_fraction(views.screenshot()) > 0.05
+
+
+def test_crop_page_draws_the_cropped_parts_as_a_hole(server, page):
+    page.goto(server)
+    _wait_for_app(page)
+    _open_page(page, "Crop")
+    _set_number(page, "Time budget per model (s)", 2)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_role("heading", name="3 · Crop").wait_for(timeout=180_000)
+    page.get_by_role("button", name="Cancel").wait_for(state="detached", timeout=180_000)
+    _wait_for_app(page)
+    remove = page.locator("[data-testid='stMultiSelect']").filter(has_text="Parts to remove")
+    for part in ("2", "5"):
+        remove.click()
+        page.get_by_role("option", name=part, exact=True).click()
+    page.keyboard.press("Escape")
+    _wait_for_app(page)
+    page.get_by_role("button", name="Crop", exact=True).click()
+    page.get_by_text("Largest change on a kept node").wait_for(timeout=60_000)
+    _wait_for_app(page)
+    views = page.locator(".stPlotlyChart").last
+    views.scroll_into_view_if_needed()
+    page.wait_for_timeout(3000)
+    _shot(page, "crop")
+    assert not page.locator("[data-testid='stException']").count()
+    faces = page.evaluate("() => { const g = document.querySelectorAll('.js-plotly-plot'); "
+                          "return g[g.length - 1]._fullData.map(t => t.i.length); }")
+    assert faces[1] < 0.9 * faces[0]  # the cropped panel lacks the removed parts' triangles
+    import io
+
+    from PIL import Image
+
+    png = views.screenshot()
+    assert coloured_fraction(png) > 0.05
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    half = rgb.shape[1] // 2
+    middle = slice(int(0.2 * half), int(0.8 * half))  # each panel's centre, away from the colour bar
+    before, cropped = rgb[:, :half][:, middle], rgb[:, half : 2 * half][:, middle]
+    assert (np.abs(before - cropped).max(axis=2) > 60).mean() > 0.01  # the hole shows

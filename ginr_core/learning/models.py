@@ -33,6 +33,8 @@ from ..errors import GinrError
 InputKind = Literal["spectral", "xyz"]
 Activation = Literal["sine", "sine_tanh", "relu", "softplus", "gaussian"]
 ACTIVATIONS = ("sine", "sine_tanh", "relu", "softplus", "gaussian")
+ModelKind = Literal["mlp", "local_global", "per_part"]
+MODEL_KINDS = ("mlp", "local_global", "per_part")
 
 
 class JsonConfig:
@@ -59,9 +61,15 @@ class ModelConfig(JsonConfig):
     fourier_features: xyz only; number of random Fourier frequencies (0 = raw xyz), drawn N(0, fourier_scale^2).
     time_input: append a time coordinate (normalised to [-1, 1] over the training times).
     n_signals, latent_dim: autodecoder; one learned code of latent_dim per signal, appended to the input.
+    kind: "mlp" (one network), "local_global" (a global MLP of n_layers x hidden plus one small local network
+        per part of a partition, outputs summed) or "per_part" (local networks only); see partitioned.py.
+    parts: the part ids that own a local network (partitioned kinds; set from the partition at fit time,
+        shrunk by a crop, grown by an extension).
+    local_hidden, local_layers: width and depth of each part's local network.
     """
 
     input_kind: InputKind = "spectral"
+    kind: ModelKind = "mlp"
     k: int | None = 100
     n_layers: int = 4
     hidden: int = 128
@@ -76,6 +84,9 @@ class ModelConfig(JsonConfig):
     latent_dim: int = 0
     in_features: int | None = None
     out_features: int = 1
+    parts: list[int] | None = None
+    local_hidden: int = 24
+    local_layers: int = 3
 
     def __post_init__(self):
         if self.input_kind not in ("spectral", "xyz"):
@@ -86,6 +97,10 @@ class ModelConfig(JsonConfig):
             raise GinrError("The network needs at least 2 layers and 1 hidden unit.")
         if self.k is not None and self.k < 1:
             raise GinrError("k (number of embedding columns) must be at least 1.")
+        if self.kind not in MODEL_KINDS:
+            raise GinrError(f"Unknown model kind {self.kind!r}; use one of {', '.join(MODEL_KINDS)}.")
+        if self.kind != "mlp" and (self.local_layers < 2 or self.local_hidden < 1):
+            raise GinrError("Each local network needs at least 2 layers and 1 hidden unit.")
 
 
 class Sine(nn.Module):
@@ -315,6 +330,16 @@ def build_model(config: ModelConfig, features: np.ndarray, out_features: int = 1
     `times`, which need not have one entry per feature row: a time series has one per frame)."""
     features, _, _ = check_inputs(features)
     config = ModelConfig.from_dict({**config.to_dict(), "in_features": features.shape[1], "out_features": int(out_features)})
-    model = NeuralField(config, seed)
+    model = make_field(config, seed)
     model.encoder.fit(features, None if times is None else np.asarray(times, dtype=np.float64))
     return model
+
+
+def make_field(config: ModelConfig, seed: int = 0) -> nn.Module:
+    """The network a config describes (what a checkpoint rebuilds before loading its weights); `seed` draws its
+    initial weights."""
+    if config.kind == "mlp":
+        return NeuralField(config, seed)
+    from .partitioned import PartitionedField  # it builds on this module's classes
+
+    return PartitionedField(config, seed)

@@ -57,7 +57,9 @@ from .models import (
     build_model,
     check_inputs,
     check_series,
+    make_field,
 )
+from .partitioned import as_members
 
 Schedule = Literal["cosine", "constant", "plateau"]
 WEIGHTS_FILE = "model.pt"
@@ -144,12 +146,39 @@ class GINRRegressor:
         signal: np.ndarray | None = None,
         callback: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
+        parts=None,
     ) -> GINRRegressor:
-        """Train on all nodes. `signal` gives each row's signal index (autodecoder, latent_dim > 0)."""
+        """Train on all nodes. `signal` gives each row's signal index (autodecoder, latent_dim > 0).
+
+        Partitioned models (ModelConfig.kind local_global / per_part) need `parts`: a Partition or the part ids
+        each node feeds ((n,) or (n, m), -1 padded); every part id found gets a local network.
+        """
         features, times, y = check_inputs(features, times, target)
         self.target_1d_ = np.asarray(target).ndim == 1
-        return self._fit(self.model_config, features, y, times, callback, cancel,
-                         lambda model, y_std: _NodeRows(model, features, times, signal, y_std))
+        config = self.model_config
+        if config.kind != "mlp":
+            if parts is None:
+                raise GinrError("A partitioned model needs the parts of every node (parts=).")
+            members = as_members(parts, len(features))
+            config = replace(config, parts=np.unique(members[members >= 0]).tolist())
+        return self._fit(config, features, y, times, callback, cancel,
+                         lambda model, y_std: _training_rows(model, features, times, signal, parts, y_std))
+
+    def partial_fit(
+        self,
+        features: np.ndarray,
+        target: np.ndarray,
+        parts=None,
+        callback: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> GINRRegressor:
+        """Train the fitted model further on these nodes, keeping its target scaling: only the parameters that
+        require gradients move (how a cropped model learns a new part with the rest frozen)."""
+        self._check_fitted()
+        features, _, y = check_inputs(features, None, target)
+        y_std = ((y - self.target_mean_) / self.target_std_).astype(np.float32)
+        self._use_device()
+        return self._train(_training_rows(self.model_, features, None, None, parts, y_std), callback, cancel)
 
     def fit_series(
         self,
@@ -166,22 +195,30 @@ class GINRRegressor:
         """
         features, times, y = check_series(features, values, times)
         self.target_1d_ = np.asarray(values).ndim == 2
+        if self.model_config.kind != "mlp":
+            raise GinrError("Time series are learnt by plain networks only (kind 'mlp'), not partitioned ones.")
         return self._fit(replace(self.model_config, time_input=True), features, y, times, callback, cancel,
                          lambda model, y_std: _SeriesRows(model, features, times, y_std))
 
     def _fit(self, model_config, features, y, times, callback, cancel, make_rows) -> GINRRegressor:
-        tc = self.train_config
         self.target_mean_ = y.mean(axis=0)
         std = y.std(axis=0)
         self.target_std_ = np.where(std > 0, std, 1.0)
-        device = pick_device(tc.device)
-        if device.type == "cpu":
-            set_training_threads(tc.threads)
+        device = self._use_device()
         y_std = ((y - self.target_mean_) / self.target_std_).astype(np.float32)
-        self.model_ = build_model(model_config, features, y.shape[1], times, seed=tc.seed).to(device)
+        self.model_ = build_model(model_config, features, y.shape[1], times, seed=self.train_config.seed).to(device)
+        return self._train(make_rows(self.model_, y_std), callback, cancel)
+
+    def _use_device(self) -> torch.device:
+        device = pick_device(self.train_config.device)
+        if device.type == "cpu":
+            set_training_threads(self.train_config.threads)
+        return device
+
+    def _train(self, rows: _NodeRows, callback, cancel) -> GINRRegressor:
         self.history_: list[dict] = []
         self.snapshot_seconds_ = 0.0
-        self.stop_reason_ = _Loop(self, make_rows(self.model_, y_std), callback, cancel).run()
+        self.stop_reason_ = _Loop(self, rows, callback, cancel).run()
         self.model_.eval()
         return self
 
@@ -191,10 +228,12 @@ class GINRRegressor:
             raise GinrError("This model has not been trained yet; call fit() first.")
 
     @torch.no_grad()
-    def predict(self, features: np.ndarray, times: np.ndarray | None = None, signal: np.ndarray | None = None) -> np.ndarray:
-        """Predictions in the target's original units, shaped like the training target."""
+    def predict(self, features: np.ndarray, times: np.ndarray | None = None, signal: np.ndarray | None = None,
+                parts=None) -> np.ndarray:
+        """Predictions in the target's original units, shaped like the training target (a partitioned model needs
+        the nodes' `parts`, and gives NaN where a node feeds no part it holds, e.g. after a crop)."""
         self._check_fitted()
-        rows = _NodeRows(self.model_, features, times, signal)
+        rows = _NodeRows(self.model_, features, times, signal, parts=parts)
         return self._to_units(rows.predict(self.model_, self.train_config.chunk_size))
 
     @torch.no_grad()
@@ -212,9 +251,9 @@ class GINRRegressor:
         out = standardised * self.target_std_ + self.target_mean_
         return out[:, 0] if self.target_1d_ else out
 
-    def score(self, features: np.ndarray, target: np.ndarray, times: np.ndarray | None = None) -> float:
+    def score(self, features: np.ndarray, target: np.ndarray, times: np.ndarray | None = None, parts=None) -> float:
         """R^2 of the prediction (sklearn convention)."""
-        return evaluate(target, self.predict(features, times))["r2"]
+        return evaluate(target, self.predict(features, times, parts=parts))["r2"]
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:
@@ -243,7 +282,7 @@ class GINRRegressor:
         except (OSError, ValueError, RuntimeError) as exc:
             raise GinrError(f"Cannot read the checkpoint in {directory}: {exc}") from exc
         reg = cls(ModelConfig.from_dict(meta["model"]), TrainConfig.from_dict({**meta["train"], "device": device}))
-        reg.model_ = NeuralField(reg.model_config)
+        reg.model_ = make_field(reg.model_config)
         reg.model_.load_state_dict(state)
         reg.model_.to(pick_device(device)).eval()
         reg.target_mean_ = np.asarray(meta["target_mean"])
@@ -268,15 +307,25 @@ def _rows(tensor: torch.Tensor | None, rows) -> torch.Tensor | None:
 
 
 class _NodeRows:
-    """Model inputs, one row per node: features with an optional per-row time and signal id (and target)."""
+    """Model inputs, one row per node: features with an optional per-row time, signal id and parts (and target)."""
 
-    def __init__(self, model: NeuralField, features, times, signal, y_std: np.ndarray | None = None):
+    def __init__(self, model: NeuralField, features, times, signal, y_std: np.ndarray | None = None, parts=None):
         self.x, self.t, self.s = _tensors(model, features, times, signal)
         self.y = None if y_std is None else torch.from_numpy(y_std).to(self.x.device)
         self.n = len(self.x)
+        partitioned = model.config.kind != "mlp"
+        if partitioned != (parts is not None):
+            raise GinrError("A partitioned model needs the parts of every node (parts=)." if partitioned
+                            else "Only partitioned models (local_global, per_part) take parts.")
+        self.p = None if parts is None else torch.from_numpy(as_members(parts, self.n)).to(self.x.device)
 
     def inputs(self, rows) -> tuple:
-        return self.x[rows], _rows(self.t, rows), _rows(self.s, rows)
+        inputs = self.x[rows], _rows(self.t, rows), _rows(self.s, rows)
+        return inputs if self.p is None else (*inputs, self.p[rows])
+
+    def node_values(self, values: np.ndarray) -> np.ndarray:
+        """Per-node values from per-row ones (rows are nodes here)."""
+        return values
 
     @torch.no_grad()
     def predict(self, model: NeuralField, chunk: int) -> np.ndarray:
@@ -290,6 +339,39 @@ class _NodeRows:
                 out = torch.empty((self.n, part.shape[1]), dtype=part.dtype, device=part.device)
             out[i : i + len(part)] = part
         return out.cpu().double().numpy()
+
+
+class _PartRows(_NodeRows):
+    """Training rows of a partitioned model: one per (node, part it feeds that has a local network), each asking
+    global + that part's local network for the node's value (see partitioned.py: overlap nodes are fitted by
+    each of their parts' networks)."""
+
+    def __init__(self, model, features, parts, y_std: np.ndarray):
+        super().__init__(model, features, None, None, y_std, parts)
+        slots = model.slots(self.p)
+        uncovered = int(((slots >= 0).sum(dim=1) == 0).sum())
+        if uncovered:
+            raise GinrError(f"{uncovered:,} nodes feed no part this model has a local network for.")
+        self.node, column = (slots >= 0).nonzero(as_tuple=True)
+        self.pair_part = self.p[self.node, column].reshape(-1, 1)
+        self.y = self.y[self.node]
+        self.n_nodes, self.n = len(self.x), len(self.node)
+        self.node_index = self.node.cpu().numpy()
+
+    def inputs(self, rows) -> tuple:
+        return self.x[self.node[rows]], None, None, self.pair_part[rows]
+
+    def node_values(self, values: np.ndarray) -> np.ndarray:
+        """The mean over each node's rows (its output when every part it feeds is present)."""
+        counts = np.bincount(self.node_index, minlength=self.n_nodes)
+        sums = [np.bincount(self.node_index, weights=values[:, j], minlength=self.n_nodes) for j in range(values.shape[1])]
+        return np.stack(sums, axis=1) / counts[:, None]
+
+
+def _training_rows(model, features, times, signal, parts, y_std: np.ndarray) -> _NodeRows:
+    if model.config.kind != "mlp" and parts is not None:
+        return _PartRows(model, features, parts, y_std)
+    return _NodeRows(model, features, times, signal, y_std, parts)
 
 
 class _SeriesRows(_NodeRows):
@@ -319,7 +401,7 @@ class _Loop:
         self.callback = callback
         self.cancel = cancel or threading.Event()
         self.data, self.y, self.n = data, data.y, data.n
-        params = self.model.parameters()
+        params = [p for p in self.model.parameters() if p.requires_grad]  # frozen ones stay bit for bit
         opt_cls = torch.optim.AdamW if self.tc.optimizer == "adamw" else torch.optim.Adam
         self.opt = opt_cls(params, lr=self.tc.lr, weight_decay=self.tc.weight_decay)
         self.plateau = (
@@ -392,7 +474,7 @@ class _Loop:
                 r2 = 1.0 - loss
                 if outputs is not None:  # the full-batch forward pass is a free snapshot (pre-step weights)
                     t0 = time.perf_counter()
-                    snapshot = reg._to_units(outputs.cpu().double().numpy())
+                    snapshot = reg._to_units(self.data.node_values(outputs.cpu().double().numpy()))
                     reg.snapshot_seconds_ += time.perf_counter() - t0
             else:
                 loss = self.minibatch_step()
@@ -410,7 +492,7 @@ class _Loop:
                 full = self.data.predict(self.model, tc.chunk_size)
                 self.model.train()
                 r2 = 1.0 - float(np.mean((full - self.y.cpu().double().numpy()) ** 2))
-                snapshot = reg._to_units(full)
+                snapshot = reg._to_units(self.data.node_values(full))
                 self.snapshot_cost = time.perf_counter() - t0
                 reg.snapshot_seconds_ += self.snapshot_cost
             now = time.perf_counter()

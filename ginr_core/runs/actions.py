@@ -11,7 +11,7 @@ from ..errors import GinrError
 from ..geometry.mesh import Mesh
 from ..io.export import checkpoint_zip_bytes, ply_bytes, reference_npz_bytes
 from ..learning.metrics import first_channel
-from .fitting import fit_task
+from .fitting import fit_task, run_parts
 from .jobs import Job, JobContext
 from .registry import Registry
 from .spec import TASK_LABELS, RunInputs, RunRequest, RunSpec
@@ -34,7 +34,7 @@ def launch(request: RunRequest, registry: Registry | None, *, start: bool = True
 
 
 def _own_page(spec: RunSpec) -> GinrError:
-    command = {"superres": "ginr superres", "series": "ginr timeseries"}[spec.task]
+    command = {"superres": "ginr superres", "series": "ginr timeseries", "crop": "ginr crop", "extend": "ginr crop"}[spec.task]
     return GinrError(f"A {TASK_LABELS[spec.task]} run is re-run from its own page or with `{command}`; "
                      "its metrics, curves and checkpoint are here as for any run.")
 
@@ -67,13 +67,15 @@ def predict_run(registry: Registry, run_id: str, mesh: Mesh | None = None, progr
                 "another mesh is not aligned with it (eigenvector signs and rotations differ), so predictions "
                 "there would be meaningless; only xyz (INR) runs transfer to other meshes."
             )
-        features = mesh.vertices
+        if spec.model.kind != "mlp":
+            raise GinrError("A partitioned model's parts are parts of its own mesh: it predicts there only.")
+        features, parts = mesh.vertices, None
     else:
         inputs, features = run_features(registry, run_id, progress)
-        mesh = inputs.mesh
+        mesh, parts = inputs.mesh, run_parts(spec, inputs)
         if spec.task == "series":
             return mesh, registry.load_regressor(run_id).predict_series(features, inputs.extra["times"])
-    return mesh, registry.load_regressor(run_id).predict(features)
+    return mesh, registry.load_regressor(run_id).predict(features, parts=parts)
 
 
 def result_panels(registry: Registry, run_id: str) -> tuple[RunInputs, dict[str, np.ndarray]]:

@@ -85,16 +85,26 @@ def fit_run(spec: RunSpec, inputs: RunInputs, ctx: JobContext, *, features: np.n
         ctx.report(start, f"Building the features: {spec.features.label}", part=part)
         features = spec.features.build(mesh, progress=lambda fraction, message="": ctx.report(start, message, part=part))
     regressor = GINRRegressor(spec.model, spec.train)
+    parts = run_parts(spec, inputs)
     regressor.fit(features[trained], target[trained], callback=ctx.training_callback(part, start, span),
-                  cancel=ctx.cancel_event)
+                  cancel=ctx.cancel_event, parts=None if parts is None else parts[trained])
     stopped = regressor.stop_reason_ == "cancelled"
     ctx.stopped_early = ctx.stopped_early or stopped
-    prediction = regressor.predict(features)
+    prediction = regressor.predict(features, parts=parts)
     metrics = score(target, prediction, trained)
     if ctx.registry is not None:
         ctx.registry.finish(run_id, "cancelled" if stopped else "done", regressor=regressor,
                             predictions=prediction, metrics=metrics, history=regressor.history_)
     return FitOutcome(run_id, metrics, prediction, tuple(regressor.history_), stopped)
+
+
+def run_parts(spec: RunSpec, inputs: RunInputs) -> np.ndarray | None:
+    """The parts each node feeds, for a partitioned model (saved with its inputs, see geometry.partition); else None."""
+    if spec.model.kind == "mlp":
+        return None
+    if "part_members" not in inputs.extra:
+        raise GinrError("A partitioned model needs its partition among the run's inputs (Partition.to_arrays()).")
+    return inputs.extra["part_members"]
 
 
 def fit_task(request: RunRequest, ctx: JobContext) -> FitOutcome:

@@ -19,8 +19,9 @@ from ..geometry.mesh import Mesh
 from ..learning.models import ModelConfig
 from ..learning.training import TrainConfig
 
-TASKS = ("fit", "heldout", "superres", "series")
-TASK_LABELS = {"fit": "fit all nodes", "heldout": "held-out fit", "superres": "super-resolution", "series": "time series"}
+TASKS = ("fit", "heldout", "superres", "series", "crop", "extend")
+TASK_LABELS = {"fit": "fit all nodes", "heldout": "held-out fit", "superres": "super-resolution", "series": "time series",
+               "crop": "cropped", "extend": "extended"}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import plotly.colors as px_colors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -36,6 +37,13 @@ class DisplayMesh:
     def values(self, values: np.ndarray) -> np.ndarray:
         values = np.asarray(values, dtype=np.float32).reshape(-1)
         return values if self.source_vertex is None else values[self.source_vertex]
+
+    def without(self, removed: np.ndarray) -> DisplayMesh:
+        """The same vertices with every triangle touching a removed node left out: those nodes show as a hole.
+        `removed` is a boolean mask over the original mesh's nodes."""
+        removed = np.asarray(removed, dtype=bool)
+        shown = removed if self.source_vertex is None else removed[self.source_vertex]
+        return DisplayMesh(self.vertices, self.faces[~shown[self.faces].any(axis=1)], self.source_vertex, self.n_original)
 
     def note(self) -> str | None:
         if not self.decimated:
@@ -128,13 +136,16 @@ def side_by_side_figure(
     colorscales: dict[str, str] | None = None,
     shared_scale: list[str] | None = None,
     height: int = 480,
+    holes: dict[str, np.ndarray] | None = None,
 ) -> go.Figure:
     """Several signals on the same mesh next to each other, all with the same camera.
 
     The panels named in `shared_scale` (default: all) share one colour range, so truth and prediction
-    read the same; the others (an error map, say) get their own scale and colour bar.
+    read the same; the others (an error map, say) get their own scale and colour bar. `holes` maps a panel
+    to a boolean mask of nodes drawn as a hole there (a cropped region).
     """
     dm = mesh if isinstance(mesh, DisplayMesh) else display_mesh(mesh)
+    holes = holes or {}
     names = list(panels)
     shared = names if shared_scale is None else shared_scale
     shared_range = color_range(*(panels[n] for n in shared)) if shared else None
@@ -148,7 +159,7 @@ def side_by_side_figure(
         # one colour bar per scale, just right of the last panel that uses it
         show = name not in shared or i == last_shared
         fig.add_trace(
-            _mesh_trace(dm, panels[name], colorscales.get(name, "Viridis"), lo, hi,
+            _mesh_trace(dm.without(holes[name]) if name in holes else dm, panels[name], colorscales.get(name, "Viridis"), lo, hi,
                         colorbar_x=fig.layout[scenes[i]].domain.x[1] + 0.005, show_scale=show),
             row=1, col=i + 1,
         )
@@ -191,6 +202,47 @@ def grid_figure(
     camera = dict(CAMERA, eye={k: v * (1 + 0.1 * (n_cols - 1)) for k, v in CAMERA["eye"].items()})
     fig.update_scenes(_scene_layout(), camera=camera)
     fig.update_layout(height=row_height * len(rows), margin=dict(l=0, r=40, t=50, b=0), uirevision="keep-camera")
+    return fig
+
+
+def part_colorscale(n_parts: int) -> list[list]:
+    """A stepped colour scale giving integer values 0 .. n_parts - 1 one distinct colour each (with cmin -0.5 and
+    cmax n_parts - 0.5); colours repeat after 24 parts."""
+    palette = px_colors.qualitative.Light24
+    scale = []
+    for part in range(n_parts):
+        colour = palette[part % len(palette)]
+        scale += [[part / n_parts, colour], [(part + 1) / n_parts, colour]]
+    return scale
+
+
+def partition_figure(mesh: Mesh | DisplayMesh, labels: np.ndarray, removed: np.ndarray | None = None,
+                     title: str | None = None, height: int = 520) -> go.Figure:
+    """One colour per part, with each part's number written at the node nearest its centre; the nodes in
+    `removed` (a boolean mask) are drawn as a hole."""
+    dm = mesh if isinstance(mesh, DisplayMesh) else display_mesh(mesh)
+    labels = np.asarray(labels)
+    n_parts = int(labels.max()) + 1
+    shown = dm if removed is None else dm.without(removed)
+    fig = mesh_figure(shown, labels, title, part_colorscale(n_parts), -0.5, n_parts - 0.5, height)
+    face_parts = shown.values(labels)[shown.faces[:, 0]]  # flat per triangle: no blend through other parts' colours
+    fig.update_traces(intensity=face_parts, intensitymode="cell", showscale=False, hovertemplate="part %{intensity}<extra></extra>",
+                      lighting=dict(ambient=0.85, diffuse=0.4, specular=0.05))  # flat colours read as parts, not shading
+    vertices = mesh.vertices if isinstance(mesh, Mesh) else None
+    if vertices is not None:
+        centre = vertices.mean(axis=0)
+        points, names = [], []
+        for part in range(n_parts):
+            nodes = np.flatnonzero(labels == part)
+            if len(nodes) and (removed is None or not removed[nodes].all()):
+                middle = vertices[nodes].mean(axis=0)
+                nearest = vertices[nodes[np.argmin(((vertices[nodes] - middle) ** 2).sum(axis=1))]]
+                points.append(centre + 1.08 * (nearest - centre))  # just off the surface, so it is not hidden
+                names.append(str(part))
+        if points:
+            p = np.asarray(points)
+            fig.add_trace(go.Scatter3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], mode="text", text=names, hoverinfo="skip",
+                                       textfont=dict(size=13, color="black"), showlegend=False))
     return fig
 
 

@@ -1,0 +1,260 @@
+"""Croppable neural fields: a partition of the nodes, one small local network per part, and (Local-Global)
+a global network shared by all (after Local-Global SIRENs, "Towards Croppable Implicit Neural Representations").
+
+The output at a node is global(x) + the mean of local_p(x) over the parts p the node feeds (its home part,
+plus its neighbours' parts when the partition overlaps). Cropping a part deletes its local weights: nodes
+that feed only kept parts get exactly the same output as before, so a crop needs no retraining; nodes that
+fed no kept part get NaN (the model no longer represents them). Extending trains a new part's local weights
+with everything else frozen.
+
+The local networks are stored stacked, one weight tensor (n_parts, fan_in, fan_out) per layer, and evaluated
+together: rows are sorted by part into a zero-padded (n_parts, rows per part, features) block and pushed
+through torch.baddbmm, so a step costs a few batched matrix products whatever the number of parts.
+
+With overlap, training sees one row per (node, part it feeds), each predicting global + local_part: every
+local network then fits its overlap nodes on its own, and cropping a neighbour changes such a node's output
+only by the (small) disagreement between the two fits.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import GinrError
+from .models import MLP, InputEncoder, ModelConfig, _activation
+
+
+class PartNets(nn.Module):
+    """Small MLPs of the same shape, one per part, with stacked weights evaluated in one batched pass."""
+
+    def __init__(self, n_nets: int, in_dim: int, out_dim: int, config: ModelConfig, generator: torch.Generator):
+        super().__init__()
+        dims = [in_dim] + [config.local_hidden] * (config.local_layers - 1) + [out_dim]
+        self.weights = nn.ParameterList(nn.Parameter(torch.empty(n_nets, a, b)) for a, b in zip(dims, dims[1:]))
+        self.biases = nn.ParameterList(nn.Parameter(torch.empty(n_nets, 1, b)) for b in dims[1:])
+        first_omega_0 = config.omega_0 if config.first_omega_0 is None else config.first_omega_0
+        self.activations = nn.ModuleList(
+            _activation(config.activation, i, config.omega_0, first_omega_0) for i in range(len(dims) - 2)
+        )
+        self._init(config.activation, config.omega_0, generator)
+
+    @torch.no_grad()
+    def _init(self, activation: str, omega_0: float, generator: torch.Generator) -> None:
+        """As MLP: SIREN's uniform weights for sine networks (PyTorch's Linear default otherwise), Linear's biases."""
+        for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            fan_in = weight.shape[1]
+            if activation in ("sine", "sine_tanh") and (i == 0 or activation == "sine" or i == 1):
+                bound = 1.0 / fan_in if i == 0 else math.sqrt(6.0 / fan_in) / omega_0
+            else:
+                bound = 1.0 / math.sqrt(fan_in)
+            weight.uniform_(-bound, bound, generator=generator)
+            bias.uniform_(-1.0 / math.sqrt(fan_in), 1.0 / math.sqrt(fan_in), generator=generator)
+
+    @property
+    def n_nets(self) -> int:
+        return self.weights[0].shape[0]
+
+    def forward(self, x: torch.Tensor, net: torch.Tensor) -> torch.Tensor:
+        """Row i through network net[i]: rows grouped by network, zero-padded to the largest group, baddbmm."""
+        order = torch.argsort(net, stable=True)
+        grouped = net[order]
+        counts = torch.bincount(grouped, minlength=self.n_nets)
+        position = torch.arange(len(net), device=x.device) - (torch.cumsum(counts, 0) - counts)[grouped]
+        h = x.new_zeros(self.n_nets, int(counts.max()), x.shape[1])
+        h[grouped, position] = x[order]
+        last = len(self.weights) - 1
+        for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(bias, h, weight)
+            if i < last:
+                h = self.activations[i](h)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(len(order), device=order.device)
+        return h[grouped, position][inverse]
+
+    def select(self, nets: list[int]) -> PartNets:
+        """A copy holding only these networks, in this order (their weights copied bit for bit)."""
+        out = copy.deepcopy(self)
+        index = torch.as_tensor(nets, dtype=torch.long, device=self.weights[0].device)
+        for params in (out.weights, out.biases):
+            for i, p in enumerate(params):
+                params[i] = nn.Parameter(p.detach()[index].clone())
+        return out
+
+    @staticmethod
+    def concatenate(groups: list[PartNets]) -> PartNets:
+        """One stack of every group's networks, in order (weights copied bit for bit, all trainable)."""
+        out = copy.deepcopy(groups[0])
+        for params_name in ("weights", "biases"):
+            params = getattr(out, params_name)
+            for i in range(len(params)):
+                params[i] = nn.Parameter(torch.cat([getattr(g, params_name)[i].detach() for g in groups]).clone())
+        return out
+
+
+class PartitionedField(nn.Module):
+    """Encoder + (local_global: a global MLP) + one local network per part in config.parts; see the module docstring.
+
+    `forward(features, times, signal, parts)`: parts is (rows, m) part ids, -1 padded: the parts each row feeds.
+    """
+
+    def __init__(self, config: ModelConfig, seed: int = 0):
+        super().__init__()
+        if config.in_features is None:
+            raise GinrError("ModelConfig.in_features must be set (use build_model with the data).")
+        if not config.parts:
+            raise GinrError("A partitioned model needs at least one part (ModelConfig.parts).")
+        self.config = config
+        generator = torch.Generator().manual_seed(seed)
+        self.encoder = InputEncoder(config, config.in_features, generator)
+        d = self.encoder.out_features
+        self.mlp = (
+            MLP(d, config.out_features, config.hidden, config.n_layers, config.activation, config.skip,
+                config.omega_0, config.first_omega_0, generator)
+            if config.kind == "local_global" else None
+        )
+        self.local_groups = nn.ModuleList([PartNets(len(config.parts), d, config.out_features, config, generator)])
+        self._index_parts()
+
+    def _index_parts(self) -> None:
+        ids = torch.as_tensor(self.config.parts, dtype=torch.long)
+        lookup = torch.full((int(ids.max()) + 1,), -1, dtype=torch.long)
+        lookup[ids] = torch.arange(len(ids))
+        self.register_buffer("slot_of_part", lookup, persistent=False)
+
+    def slots(self, parts: torch.Tensor) -> torch.Tensor:
+        """Each part id's position in config.parts, -1 for padding and for parts without a network here."""
+        size = len(self.slot_of_part)
+        known = (parts >= 0) & (parts < size)
+        return torch.where(known, self.slot_of_part.to(parts.device)[parts.clamp(0, size - 1)], -1)
+
+    def forward(self, features, times=None, signal=None, parts=None) -> torch.Tensor:
+        if parts is None:
+            raise GinrError("A partitioned model needs the parts of every node (pass parts=).")
+        x = self.encoder(features, times, signal)
+        slots = self.slots(parts.reshape(len(x), -1))
+        row, column = (slots >= 0).nonzero(as_tuple=True)
+        slot = slots[row, column]
+        local = x.new_zeros(len(x), self.config.out_features)
+        start = 0
+        for group in self.local_groups:  # one group, or two while an extension trains
+            mine = (slot >= start) & (slot < start + group.n_nets)
+            if mine.any():
+                local = local.index_add(0, row[mine], group(x[row[mine]], slot[mine] - start))
+            start += group.n_nets
+        count = (slots >= 0).sum(dim=1, keepdim=True)
+        out = torch.where(count > 0, local / count.clamp(min=1), torch.nan)
+        return out if self.mlp is None else out + self.mlp(x)
+
+    # -- editing ---------------------------------------------------------------------------------------
+    def _with_parts(self, parts: list[int], groups: list[PartNets]) -> PartitionedField:
+        out = copy.deepcopy(self)
+        out.config = replace(self.config, parts=[int(p) for p in parts])
+        out.encoder.config = out.config
+        out.local_groups = nn.ModuleList(groups)
+        out._index_parts()
+        return out
+
+    def cropped(self, remove: list[int]) -> PartitionedField:
+        """A copy without the local networks of the parts in `remove` (everything else bit for bit)."""
+        self._check_single_group()
+        remove = set(remove)
+        missing = remove - set(self.config.parts)
+        if missing:
+            raise GinrError(f"Part {min(missing)} has no local network in this model (its parts: {_ranges(self.config.parts)}).")
+        keep = [i for i, p in enumerate(self.config.parts) if p not in remove]
+        if not keep:
+            raise GinrError("Cropping every part would leave nothing: keep at least one.")
+        return self._with_parts([self.config.parts[i] for i in keep], [self.local_groups[0].select(keep)])
+
+    def extended(self, new_parts: list[int], seed: int = 0) -> PartitionedField:
+        """A copy with fresh local networks for `new_parts`, in a second group; every other parameter frozen."""
+        self._check_single_group()
+        clash = set(new_parts) & set(self.config.parts)
+        if clash:
+            raise GinrError(f"Part {min(clash)} already has a local network; crop it first to retrain it.")
+        if not new_parts or min(new_parts) < 0:
+            raise GinrError("Give the ids (0 or more) of the parts to add.")
+        old = self.local_groups[0]
+        generator = torch.Generator().manual_seed(7919 * (seed + 1))  # not the first networks' draws
+        new = PartNets(len(new_parts), old.weights[0].shape[1], self.config.out_features, self.config, generator)
+        out = self._with_parts(self.config.parts + list(new_parts), [old, new.to(old.weights[0].device)])
+        for p in out.parameters():
+            p.requires_grad_(False)
+        for p in out.local_groups[1].parameters():
+            p.requires_grad_(True)
+        return out
+
+    def merged(self) -> PartitionedField:
+        """One group again (what checkpoints hold), every parameter trainable."""
+        out = self._with_parts(self.config.parts, [PartNets.concatenate(list(self.local_groups))])
+        for p in out.parameters():
+            p.requires_grad_(True)
+        return out
+
+    def _check_single_group(self) -> None:
+        if len(self.local_groups) != 1:
+            raise GinrError("This model is in the middle of an extension; merge it first.")
+
+    # -- sizes -----------------------------------------------------------------------------------------
+    def global_parameters(self) -> int:
+        shared = sum(p.numel() for p in self.encoder.parameters())
+        return shared + (0 if self.mlp is None else sum(p.numel() for p in self.mlp.parameters()))
+
+    def local_parameters_per_part(self) -> int:
+        group = self.local_groups[0]
+        return sum(p.numel() for p in group.parameters()) // group.n_nets
+
+
+def _ranges(parts: list[int]) -> str:
+    return ", ".join(str(p) for p in parts) if len(parts) <= 12 else f"{len(parts)} parts"
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def config_parameters(config: ModelConfig, in_features: int, n_parts: int = 1) -> int:
+    """Parameters of the model `config` describes for inputs of `in_features` columns (and n_parts parts)."""
+    from .models import make_field
+
+    config = replace(config, in_features=in_features, parts=list(range(n_parts)) if config.kind != "mlp" else None)
+    return parameter_count(make_field(config))
+
+
+def equal_size_configs(base: ModelConfig, in_features: int, n_parts: int, global_share: float = 0.1,
+                       global_layers: int = 3) -> dict[str, ModelConfig]:
+    """The plain `base` network and, at (nearly) its parameter count, a Local-Global model (a global MLP of
+    `global_layers` layers holding about `global_share` of the weights, and local networks of base's local
+    depth) and a network per part. Widths are the largest that keep the count at or under base's."""
+    target = config_parameters(base, in_features)
+
+    def widest(make, budget: float, parts: int = n_parts) -> int:
+        low, high = 1, 4096
+        while low < high:
+            middle = (low + high + 1) // 2
+            low, high = (middle, high) if config_parameters(make(middle), in_features, parts) <= budget else (low, middle - 1)
+        return low
+
+    plain = replace(base, kind="mlp", parts=None)
+    global_only = replace(plain, n_layers=global_layers)
+    global_hidden = widest(lambda h: replace(global_only, hidden=h), global_share * target, parts=1)
+    local_global = replace(base, kind="local_global", n_layers=global_layers, hidden=global_hidden)
+    local_global = replace(local_global, local_hidden=widest(lambda h: replace(local_global, local_hidden=h), target))
+    per_part = replace(base, kind="per_part")
+    per_part = replace(per_part, local_hidden=widest(lambda h: replace(per_part, local_hidden=h), target))
+    return {"mlp": plain, "local_global": local_global, "per_part": per_part}
+
+
+def as_members(parts, n: int) -> np.ndarray:
+    """Parts per node as an (n, m) int64 array: from a Partition (its members) or an (n,) / (n, m) array."""
+    members = np.asarray(getattr(parts, "members", parts))
+    members = members.reshape(-1, 1) if members.ndim == 1 else members
+    if members.ndim != 2 or len(members) != n or not np.issubdtype(members.dtype, np.integer):
+        raise GinrError(f"The parts must give an integer part id (or a row of them) for each of the {n:,} nodes.")
+    return members.astype(np.int64)

@@ -1,0 +1,286 @@
+"""Crop: partition the domain, train a Local-Global GINR, cut parts out of it (deleting their weights, no retraining)
+and train parts back (only their new weights)."""
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+import pandas as pd
+import streamlit as st
+
+from ginr_core.geometry.partition import Partition, partition_mesh
+from ginr_core.geometry.sphere import is_sphere
+from ginr_core.learning.models import ModelConfig
+from ginr_core.learning.partitioned import config_parameters, equal_size_configs
+from ginr_core.learning.training import TrainConfig
+from ginr_core.runs.actions import submit
+from ginr_core.runs.spec import RunInputs
+from ginr_core.tasks.crop import (
+    MODEL_LABELS,
+    CropReport,
+    CroppableRequest,
+    ExtendReport,
+    ExtendRequest,
+    croppable_task,
+    crop_run,
+    extend_task,
+    with_partition,
+)
+from ginr_core.viz.figures import partition_figure, side_by_side_figure
+from pages.shared.runs import FollowedJob, registry, workspace_features
+from pages.shared.widgets import enter_via_app, first_channel, show_error
+from pages.shared.workspace import ensure_embedding, require_signal, workspace
+
+enter_via_app(__file__)
+
+K = 100  # embedding columns, as the paper's GINRs
+METHODS = {"spectral": "spectral k-means", "xyz": "xyz k-means", "latlon": "latitude-longitude tiles"}
+
+
+@dataclass
+class CropSession:
+    """What this page has done on one domain and signal: the partition, the trained models, a crop, an extension."""
+
+    mesh: object
+    target: object
+    partition: Partition
+    data_label: str
+    training: FollowedJob
+    configs: dict
+    budget_s: float
+    crop: tuple[str, str, CropReport] | None = None  # (source run, cropped run, report)
+    extension: FollowedJob | None = None
+    extension_budget_s: float = 0.0
+
+
+ws = workspace()
+st.title("Crop")
+st.caption("A Local-Global GINR splits the domain into parts: a small global network shared by all nodes, plus one "
+           "small local network per part, their outputs summed. Cropping a part deletes its local weights and "
+           "leaves every other weight as it was, so the rest of the model needs no retraining; a part is added "
+           "back by training only its new local network (after Local-Global SIRENs, “Towards Croppable Implicit "
+           "Neural Representations”).")
+st.write(f"**Domain:** {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {ws.signal_label or 'none'}")
+session: CropSession | None = st.session_state.get("crop_session")
+has_signal = require_signal(ws, last_run_below=session is not None)
+training = session is not None and not session.training.done
+
+# ------------------------------------------------------------------------------------------ partition
+st.subheader("1 · Partition")
+methods = [m for m in METHODS if m != "latlon" or is_sphere(ws.mesh)]
+c = st.columns([2, 1, 1, 1])
+method = c[0].selectbox("Partition", methods, format_func=METHODS.get,
+                        help="Spectral k-means clusters the first eigenvectors, so parts follow the surface (an ear "
+                        "and the head it touches in space fall apart); xyz k-means clusters the coordinates; "
+                        "latitude-longitude tiles are offered on spheres.")
+n_parts = int(c[1].number_input("Parts", 2, 64, 8))
+overlap = int(c[2].number_input("Overlap (mesh hops)", 0, 3, 0, help="A node this many hops from another part also "
+                                "feeds that part's local network: softer seams, and a crop then changes the nodes "
+                                "bordering the removed parts a little."))
+seed = int(c[3].number_input("Seed", 0, 10_000, 0))
+try:
+    key = (id(ws.mesh), method, n_parts, overlap, seed, ws.embedding is None)
+    if st.session_state.get("crop_partition_key") != key:
+        features = ensure_embedding(ws, K).features if method == "spectral" else None
+        st.session_state.crop_partition = partition_mesh(ws.mesh, n_parts, method, features=features, overlap=overlap, seed=seed)
+        st.session_state.crop_partition_key = key
+    partition: Partition | None = st.session_state.crop_partition
+except Exception as exc:
+    show_error(exc)
+    partition = None
+if partition is not None:
+    sizes = partition.sizes()
+    st.caption(f"{partition.n_parts} parts of {sizes.min():,} to {sizes.max():,} nodes"
+               + (f"; {(partition.members[:, 1:] >= 0).any(axis=1).sum():,} nodes also feed a neighbouring part"
+                  if partition.overlap else "") + ". Each part's number is written on it.")
+    st.plotly_chart(partition_figure(ws.mesh, partition.labels, height=460), key="crop-partition")
+
+# -------------------------------------------------------------------------------------------- train
+st.subheader("2 · Train")
+c = st.columns([1, 1, 1, 2])
+budget = c[0].number_input("Time budget per model (s)", 1.0, 3600.0, 15.0, step=5.0)
+local_layers = int(c[1].number_input("Local network layers", 2, 6, 3))
+global_share = c[2].number_input("Global share of the weights", 0.0, 0.9, 0.1, step=0.05, help="Measured on the bunny: "
+                                 "more global weights learn more per step but a crop then removes fewer weights.")
+custom = c[3].toggle("Choose the widths myself", help="Otherwise the widths are the largest that keep the weights "
+                     "at the plain 4 × 128 GINR's count, so the models compare at equal size.")
+sized = equal_size_configs(ModelConfig(k=K, local_layers=local_layers), K, n_parts, global_share=global_share)
+if custom:
+    c = st.columns([1, 1, 2])
+    global_hidden = int(c[0].number_input("Global width", 1, 1024, sized["local_global"].hidden))
+    local_hidden = int(c[1].number_input("Local width (each part)", 1, 512, sized["local_global"].local_hidden))
+    c[2].caption("The baselines are sized against the plain GINR, so with widths of your own only the "
+                 "Local-Global model trains.")
+    configs = {"local_global": replace(sized["local_global"], hidden=global_hidden, local_hidden=local_hidden)}
+else:
+    baselines = st.toggle("Also train the baselines at the same size", True,
+                          help="A network per part (no global network) and the plain 4 × 128 GINR, with the same "
+                          "number of weights and the same budget, one after another.")
+    configs = {kind: sized[kind] for kind in (("local_global", "per_part", "mlp") if baselines else ("local_global",))}
+size_rows = {MODEL_LABELS[kind]: {
+    "weights": f"{config_parameters(cfg, K, n_parts):,}",
+    "shape": (f"{cfg.n_layers} × {cfg.hidden}" if kind == "mlp" else
+              (f"global {cfg.n_layers} × {cfg.hidden} + " if kind == "local_global" else "")
+              + f"{n_parts} × local {cfg.local_layers} × {cfg.local_hidden}"),
+} for kind, cfg in configs.items()}
+st.table(pd.DataFrame(size_rows))
+if st.button("Train", type="primary", icon=":material/model_training:", disabled=training or not has_signal or partition is None):
+    try:
+        request = CroppableRequest(with_partition(RunInputs(ws.mesh, ws.require_signal()), partition), configs,
+                                   workspace_features(ws, "spectral", K), TrainConfig(time_budget_s=budget),
+                                   ws.domain_source, ws.signal_source)
+        job = FollowedJob(submit(croppable_task, request, registry(), label="croppable"))
+        st.session_state.crop_session = CropSession(ws.mesh, ws.signal, partition, f"{ws.mesh_label} · {ws.signal_label}",
+                                                    job, configs, budget)
+    except Exception as exc:
+        show_error(exc)
+    else:
+        st.rerun()
+
+
+def show_training(session: CropSession) -> None:
+    state = session.training.state
+    for col, kind in zip(st.columns(len(session.configs)), session.configs):
+        record = state.parts.get(kind)
+        values = {} if record is None else record.values
+        done = kind in (state.result or {})
+        elapsed = values.get("fit_elapsed_s")
+        col.markdown(f"**{MODEL_LABELS[kind]}**")
+        col.progress(1.0 if done else 0.0 if elapsed is None else min(elapsed / session.budget_s, 1.0),
+                     text="done" if done else "waiting" if elapsed is None else f"{elapsed:.0f} / {session.budget_s:g} s")
+        col.metric("R²", f"{values['r2']:.4f}" if "r2" in values else "–")
+    if state.error:
+        st.error(state.error)
+    elif state.status == "cancelled":
+        st.warning("Cancelled: the model in training and those after it are left out.")
+    if not session.training.done and st.button("Cancel", icon=":material/stop_circle:"):
+        session.training.cancel()
+
+
+@st.fragment(run_every=1.0)
+def live_training(session: CropSession, shown: int) -> None:
+    if session.training.done or len(session.training.state.result or {}) != shown:
+        st.rerun()
+    show_training(session)
+
+
+if session is None:
+    st.info("Train to see the models learn here; then crop parts out and add them back.")
+    st.stop()
+st.caption(f"Trained on {session.data_label}.")
+if training:
+    live_training(session, len(session.training.state.result or {}))
+else:
+    show_training(session)
+results = session.training.state.result or {}
+if not results:
+    st.stop()
+
+rows = {}
+for kind, r in results.items():
+    reach = {t: r.seconds_to(t) for t in (0.99, 0.999)}
+    rows[MODEL_LABELS[kind]] = {"R²": f"{r.metrics['r2']:.5f}", "weights": f"{r.params:,}",
+                                "s to R² 0.99": "–" if reach[0.99] is None else f"{reach[0.99]:.1f}",
+                                "s to R² 0.999": "–" if reach[0.999] is None else f"{reach[0.999]:.1f}",
+                                "steps": f"{r.history[-1]['step']:,}" if r.history else "0", "run": r.run_id}
+st.table(pd.DataFrame(rows))
+best = max(results.values(), key=lambda r: r.metrics["r2"])
+st.caption(f"Same budget and recipe for each; best R²: **{MODEL_LABELS[best.kind]}**. On a busy CPU the times are noisy.")
+
+# --------------------------------------------------------------------------------------------- crop
+croppable = [kind for kind in results if kind != "mlp"]
+if not croppable:
+    st.stop()
+st.subheader("3 · Crop")
+c = st.columns([1, 2, 1])
+source_kind = c[0].selectbox("Model", croppable, format_func=MODEL_LABELS.get)
+remove = c[1].multiselect("Parts to remove", list(range(session.partition.n_parts)),
+                          help="Their local networks are deleted; nothing is retrained.")
+c[2].write("")
+if c[2].button("Crop", type="primary", icon=":material/content_cut:", disabled=not remove):
+    try:
+        source = results[source_kind].run_id
+        cropped_id, report = crop_run(registry(), source, remove)
+        session.crop, session.extension = (source, cropped_id, report), None
+    except Exception as exc:
+        show_error(exc)
+if session.crop is None:
+    st.stop()
+source_id, cropped_id, report = session.crop
+c = st.columns(4)
+c[0].metric("Weights", f"{report.params_after:,}", f"{report.params_before - report.params_after:,} removed "
+            f"({report.param_reduction:.0%})", delta_color="off", delta_arrow="off")
+c[1].metric("R² on the kept nodes, before", f"{report.r2_before:.6f}")
+c[2].metric("after the crop", f"{report.r2_after:.6f}", f"{report.r2_change:+.1e}", delta_color="off")
+c[3].metric("Largest change on a kept node", f"{report.max_change:.1e}")
+source_result = next(r for r in results.values() if r.run_id == source_id)
+st.caption(f"Parts {', '.join(map(str, report.removed))} removed from run {source_id}; the cropped model is run "
+           f"**{cropped_id}**, made in no time. Retraining a model on the kept nodes instead would take about "
+           f"{source_result.elapsed_s:.0f} s (this one's training). "
+           + ("Without overlap the kept nodes never read the removed weights: their predictions are unchanged."
+              if session.partition.overlap == 0 else
+              "With overlap, the nodes bordering a removed part lose that part's share of their prediction."))
+before = first_channel(source_result.prediction)
+st.plotly_chart(side_by_side_figure(session.mesh, {"before": before, "cropped": first_channel(report.prediction)},
+                                    holes={"cropped": np.isnan(report.prediction)}, height=420), key="crop-views")
+
+# ------------------------------------------------------------------------------------------- extend
+st.subheader("4 · Extend")
+c = st.columns([2, 1, 1])
+add = c[0].multiselect("Parts to train back", list(report.removed), default=list(report.removed),
+                       help="Only their new local weights train; every other weight stays as it is.")
+extension_budget = c[1].number_input("Time budget (s)", 1.0, 3600.0, min(session.budget_s, 15.0), step=5.0)
+extending = session.extension is not None and not session.extension.done
+c[2].write("")
+if c[2].button("Extend", type="primary", icon=":material/add_circle:", disabled=not add or extending):
+    request = ExtendRequest(cropped_id, tuple(add), TrainConfig(time_budget_s=extension_budget))
+    session.extension = FollowedJob(submit(extend_task, request, registry(), label="extend"))
+    session.extension_budget_s = extension_budget
+    st.rerun()
+
+
+def show_extension(session: CropSession) -> None:
+    state = session.extension.state
+    record = state.parts.get("extend")
+    values = {} if record is None else record.values
+    st.progress(1.0 if session.extension.done else min(values.get("fit_elapsed_s", 0.0) / session.extension_budget_s, 1.0),
+                text=state.status if "r2" not in values else f"step {values['step']:.0f} · R² on the new parts' nodes {values['r2']:.4f}")
+    if state.error:
+        st.error(state.error)
+
+
+@st.fragment(run_every=1.0)
+def live_extension(session: CropSession) -> None:
+    if session.extension.done:
+        st.rerun()
+    show_extension(session)
+
+
+if session.extension is None:
+    st.stop()
+if extending:
+    live_extension(session)
+    st.stop()
+show_extension(session)
+if session.extension.state.status != "done":
+    st.stop()
+extended_id, extension = session.extension.state.result
+extension: ExtendReport
+c = st.columns(4)
+c[0].metric("Weights", f"{extension.params_after:,}", f"{extension.params_after - extension.params_before:,} added",
+            delta_color="off", delta_arrow="off")
+c[1].metric(f"R² on part{'s' if len(extension.added) > 1 else ''} {', '.join(map(str, extension.added))}",
+            f"{extension.r2_added:.5f}")
+back = extension.seconds_to_reference
+c[2].metric("Back to the original accuracy after", "not within the budget" if back is None else f"{back:.1f} s",
+            f"the whole model trained {source_result.elapsed_s:.0f} s", delta_color="off", delta_arrow="off",
+            help="When the error on the new parts' nodes first came down to the uncropped model's error there.")
+c[3].metric("Other weights unchanged", "yes" if extension.others_unchanged else "NO")
+st.caption(f"Run **{extended_id}**: {extension.nodes:,} nodes learnt by {extension.params_after - extension.params_before:,} "
+           f"new weights in {extension.steps:,} steps ({extension.seconds:.1f} s), against {source_result.elapsed_s:.0f} s "
+           f"to train the whole model. R² over all the nodes it represents now: {extension.r2_represented:.5f} (the "
+           f"original: {source_result.metrics['r2']:.5f}).")
+st.plotly_chart(side_by_side_figure(session.mesh, {"cropped": first_channel(report.prediction),
+                                                   "extended": first_channel(extension.prediction)},
+                                    holes={"cropped": np.isnan(report.prediction), "extended": np.isnan(extension.prediction)},
+                                    height=420), key="extend-views")

@@ -1,0 +1,95 @@
+"""The Crop page through Streamlit's AppTest, on the default icosphere workspace with 1 s budgets."""
+
+import numpy as np
+import pytest
+from conftest import button
+
+PAGE = "pages/crop.py"
+
+
+@pytest.fixture
+def page(app):
+    """The page, with its background work stopped at the end of the test."""
+    at = app.switch_page(PAGE).run()
+    yield at
+    if "crop_session" in at.session_state:
+        session = at.session_state.crop_session
+        for job in (session.training, session.extension):
+            if job is not None:
+                job.cancel()
+                job.join(timeout=30)
+
+
+def number(at, label):
+    return [n for n in at.number_input if n.label == label][0]
+
+
+def train(at, budget=1.0):
+    number(at, "Time budget per model (s)").set_value(budget)
+    button(at, "Train").click().run()
+    assert not at.exception and not at.error
+    state = at.session_state.crop_session.training.join(timeout=60)
+    assert state.status == "done", state.error
+    return at.run()
+
+
+def test_page_shows_the_partition_and_equal_sizes(page):
+    assert not page.exception
+    assert page.title[0].value == "Crop"
+    assert page.session_state.crop_partition.n_parts == 8
+    assert len(page.get("plotly_chart")) == 1  # the partition, one colour per part
+    sizes = page.table[0].value
+    assert list(sizes.columns) == ["Local-Global", "network per part", "plain GINR"]
+    weights = sizes.loc["weights"].str.replace(",", "").astype(int)
+    assert weights.max() - weights.min() < 0.05 * weights.max()
+    assert "Train" in [b.label for b in page.button]
+
+
+def test_train_crop_and_extend(page):
+    at = train(page)
+    table = at.table[1].value
+    assert list(table.columns) == ["Local-Global", "network per part", "plain GINR"]
+    assert (table.loc["R²"].astype(float) > 0).all()  # 1 s on a busy CPU: learning, not converged
+    [s for s in at.multiselect if s.label == "Parts to remove"][0].set_value([2, 5]).run()
+    button(at, "Crop").click().run()
+    assert not at.exception and not at.error
+    source, cropped, report = at.session_state.crop_session.crop
+    assert report.removed == (2, 5) and report.params_after < report.params_before
+    assert report.max_change < 1e-6  # no overlap: the kept nodes are untouched
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["R² on the kept nodes, before"] == metrics["after the crop"]
+    assert any(cropped in c.value for c in at.caption)
+    figure = at.get("plotly_chart")[-1].proto.spec
+    assert '"cropped"' in figure and '"before"' in figure
+    number(at, "Time budget (s)").set_value(1.0)
+    button(at, "Extend").click().run()
+    state = at.session_state.crop_session.extension.join(timeout=60)
+    assert state.status == "done", state.error
+    at.run()
+    assert not at.exception and not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Other weights unchanged"] == "yes"
+    extended_id, extension = at.session_state.crop_session.extension.state.result
+    assert extension.added == (2, 5) and extension.params_after == report.params_before
+    assert np.isfinite(extension.prediction).all()
+
+
+def test_latlon_tiles_are_offered_on_spheres_only(page):
+    options = [s for s in page.selectbox if s.label == "Partition"][0].options
+    assert "latitude-longitude tiles" in options  # the default workspace is an icosphere
+
+
+def test_without_a_signal_the_page_points_to_data(page):
+    page.session_state.workspace.signal = None
+    page.run()
+    assert not page.exception
+    assert any("Choose a signal" in w.value for w in page.warning)
+
+
+def test_custom_widths_train_the_local_global_model_alone(page):
+    [t for t in page.toggle if t.label == "Choose the widths myself"][0].set_value(True).run()
+    number(page, "Global width").set_value(16).run()
+    number(page, "Local width (each part)").set_value(10).run()
+    sizes = page.table[0].value
+    assert list(sizes.columns) == ["Local-Global"]
+    assert sizes.loc["shape", "Local-Global"] == "global 3 × 16 + 8 × local 3 × 10"
