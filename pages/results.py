@@ -81,7 +81,9 @@ def show_trained_run() -> None:
     metrics = run.metrics or {}
     left.subheader("Metrics")
     where = {"heldout": f"the {metrics.get('n_scored', 0):,} held-out nodes (never trained on)",
-             "superres": "the coarse nodes, read off the fine prediction (self-consistency)"}.get(spec.task, "all nodes")
+             "superres": "the coarse nodes, read off the fine prediction (self-consistency)",
+             "crop": f"the {metrics.get('n_scored', 0):,} nodes the cropped model still represents (the rest is cut out: NaN)",
+             "extend": f"the {metrics.get('n_scored', 0):,} nodes the extended model represents"}.get(spec.task, "all nodes")
     left.caption(f"Scored on {where}.")
     names = {"mse": "MSE", "r2": "R²", "psnr": "PSNR (dB)", "max_abs_error": "max |error|",
              "r2_trimmed_90": "R² (nodes below 90th pct. error)", "r2_trimmed_95": "R² (nodes below 95th pct. error)",
