@@ -10,6 +10,7 @@ import streamlit as st
 
 from ginr_core.geometry.partition import Partition, partition_mesh
 from ginr_core.geometry.sphere import is_sphere
+from ginr_core.learning.metrics import first_channel
 from ginr_core.learning.models import ModelConfig
 from ginr_core.learning.partitioned import config_parameters, equal_size_configs
 from ginr_core.learning.training import TrainConfig
@@ -26,9 +27,9 @@ from ginr_core.tasks.crop import (
     extend_task,
     with_partition,
 )
-from ginr_core.viz.figures import partition_figure, side_by_side_figure
+from ginr_core.viz.figures import mesh_figure, partition_figure, side_by_side_figure
 from pages.shared.runs import FollowedJob, registry, workspace_features
-from pages.shared.widgets import enter_via_app, first_channel, show_error
+from pages.shared.widgets import enter_via_app, show_error
 from pages.shared.workspace import ensure_embedding, require_signal, workspace
 
 enter_via_app(__file__)
@@ -162,6 +163,11 @@ def live_training(session: CropSession, shown: int) -> None:
     if session.training.done or len(session.training.state.result or {}) != shown:
         st.rerun()
     show_training(session)
+    state = session.training.state
+    if state.snapshot is not None and state.progress is not None and state.progress.part in MODEL_LABELS:
+        st.plotly_chart(mesh_figure(session.mesh, first_channel(state.snapshot), height=380,
+                                    title=f"{MODEL_LABELS[state.progress.part]} at step {state.snapshot_step}"),
+                        key="crop-live")
 
 
 if session is None:
@@ -211,7 +217,7 @@ c = st.columns(4)
 c[0].metric("Weights", f"{report.params_after:,}", f"{report.params_before - report.params_after:,} removed "
             f"({report.param_reduction:.0%})", delta_color="off", delta_arrow="off")
 c[1].metric("R² on the kept nodes, before", f"{report.r2_before:.6f}")
-c[2].metric("after the crop", f"{report.r2_after:.6f}", f"{report.r2_change:+.1e}", delta_color="off")
+c[2].metric("after the crop", f"{report.r2_after:.6f}", f"{report.r2_change:+.1e}", delta_color="off", delta_arrow="off")
 c[3].metric("Largest change on a kept node", f"{report.max_change:.1e}")
 source_result = next(r for r in results.values() if r.run_id == source_id)
 st.caption(f"Parts {', '.join(map(str, report.removed))} removed from run {source_id}; the cropped model is run "
