@@ -8,6 +8,10 @@ class GinrError(ValueError):
     """
 
 
+class Cancelled(GinrError):
+    """Long work (a simulation, a series being built) stopped because its `cancel` event was set."""
+
+
 def error_message(exc: Exception) -> str:
     """What a user is shown: a GinrError's own words, else the exception's type and message."""
     return str(exc) if isinstance(exc, GinrError) else f"{type(exc).__name__}: {exc}"

@@ -20,8 +20,7 @@ from ..errors import GinrError
 from ..geometry.domains import latlon_grid
 from ..geometry.mesh import Mesh
 from ..io.files import read_input
-
-DEFAULT_MAX_BYTES = 512 * 2**20
+from ..settings import check_dimension, check_nodes
 LAT_NAMES = ("latitude", "lat", "lats", "y")
 LON_NAMES = ("longitude", "lon", "lons", "long", "x")
 LAT_UNITS = ("degrees_north", "degree_north", "degrees_n", "degree_n", "degreesn")
@@ -164,9 +163,15 @@ def _open_dataset(data: bytes, name: str):
 
     for decode_times in (True, False):
         try:
-            nc = netCDF4.Dataset(name, mode="r", memory=data)
+            nc = netCDF4.Dataset("upload.nc", mode="r", memory=data)  # a fixed label: a file name never becomes a path
         except Exception as exc:  # netCDF4 raises OSError for anything that is not netCDF
             raise GinrError(f"{name} is not a readable netCDF file ({exc}).") from exc
+        try:
+            for dim in nc.dimensions.values():  # declared sizes, before xarray reads any coordinate
+                check_dimension(f"{name}'s dimension '{dim.name}'", dim.size)
+        except GinrError:
+            nc.close()
+            raise
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # CF nits such as a float _FillValue on an int16 variable
@@ -181,7 +186,7 @@ def _open_dataset(data: bytes, name: str):
 def open_grid(
     source: str | os.PathLike | bytes,
     filename: str | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
 ) -> LatLonGrid:
     """Open a global latitude-longitude netCDF file (a path, or uploaded bytes with their filename).
 
@@ -208,12 +213,15 @@ def _make_grid(ds, name: str) -> LatLonGrid:
             f"{'/'.join(LAT_NAMES if lat_name is None else LON_NAMES)} or with CF units). "
             f"Its dimensions are: {', '.join(map(str, ds.dims)) or 'none'}."
         )
+    check_nodes(ds.sizes[lat_name] * ds.sizes[lon_name], f"The {ds.sizes[lat_name]:,} x {ds.sizes[lon_name]:,} grid of {name}")
     lat = np.asarray(ds[lat_name].values, dtype=np.float64)
     lon = np.asarray(ds[lon_name].values, dtype=np.float64)
     if not (np.isfinite(lat).all() and np.isfinite(lon).all()):
         raise GinrError(f"The latitude or longitude coordinate of {name} has missing values.")
     if np.abs(lat).max() > 90 + 1e-6:
         raise GinrError(f"The latitudes of {name} are outside [-90, 90] degrees: is '{lat_name}' really a latitude?")
+    if len(lat) > 1 and not (np.all(np.diff(lat) > 0) or np.all(np.diff(lat) < 0)):
+        raise GinrError(f"The latitudes of {name} must be strictly increasing or strictly decreasing.")
 
     notes = []
     if len(lon) > 1 and np.isclose((lon[-1] - lon[0]) % 360.0, 0.0, atol=1e-6):

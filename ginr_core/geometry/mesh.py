@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
+import re
+import struct
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -18,9 +21,12 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from ..errors import GinrError
-from ..io.files import DEFAULT_MAX_BYTES, read_input
+from ..io.files import read_input
+from ..settings import check_mesh_file, check_nodes
 
 MESH_EXTENSIONS = ("ply", "obj", "off", "stl", "glb")
+MIN_VERTICES = 4  # a tetrahedron: the smallest closed surface; fewer nodes leave nothing to learn
+SMALL_MESH = 100  # below this many vertices a network fits any signal exactly (the report says so)
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,6 +103,7 @@ class CleaningReport:
     duplicate_faces: int = 0
     components: int = 1
     dropped_component_vertices: int = 0
+    non_manifold_edges: int = 0
     vertices_out: int = 0
     faces_out: int = 0
 
@@ -114,6 +121,16 @@ class CleaningReport:
             out.append(
                 f"The mesh has {self.components} connected components: kept the largest and dropped "
                 f"{self.dropped_component_vertices:,} vertices."
+            )
+        if self.non_manifold_edges:
+            out.append(
+                f"{self.non_manifold_edges:,} edges are shared by more than two faces (non-manifold): graph Laplacians "
+                "handle them, but the cotangent Laplacian and the mesh's surface area are unreliable there."
+            )
+        if self.vertices_out < SMALL_MESH:
+            out.append(
+                f"Only {self.vertices_out} vertices: a network fits any signal on so few nodes exactly, so a high R² "
+                "shows memorisation, not learning. Hold nodes out (INR vs GINR, generalisation mode) to measure it."
             )
         return out
 
@@ -199,6 +216,11 @@ def clean_mesh(mesh: Mesh, components: str = "largest", merge_digits: int = 10) 
         kept_faces = cleaned.faces[keep_mask[cleaned.faces[:, 0]]]
         cleaned = _subset(cleaned, keep, kept_faces)
 
+    if cleaned.n_vertices < MIN_VERTICES:
+        raise GinrError(
+            f"The mesh has only {cleaned.n_vertices} vertices after cleaning: at least {MIN_VERTICES} (a tetrahedron) are "
+            "needed for a spectral embedding to tell nodes apart."
+        )
     report = CleaningReport(
         vertices_in=n_in,
         faces_in=m_in,
@@ -208,10 +230,18 @@ def clean_mesh(mesh: Mesh, components: str = "largest", merge_digits: int = 10) 
         duplicate_faces=duplicates,
         components=n_comp,
         dropped_component_vertices=dropped,
+        non_manifold_edges=_non_manifold_edges(cleaned.faces),
         vertices_out=cleaned.n_vertices,
         faces_out=cleaned.n_faces,
     )
     return cleaned, report
+
+
+def _non_manifold_edges(faces: np.ndarray) -> int:
+    """How many edges more than two triangles share."""
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    _, counts = np.unique(edges, axis=0, return_counts=True)
+    return int((counts > 2).sum())
 
 
 def _check_geometry(mesh: Mesh) -> None:
@@ -227,10 +257,46 @@ def _check_geometry(mesh: Mesh) -> None:
         raise GinrError("Some faces refer to vertices that do not exist.")
 
 
+def declared_size(data: bytes, ext: str) -> tuple[int, int]:
+    """(vertices, faces) a mesh file says it holds, read from its header or counted lines without parsing it:
+    what parsing would cost. (0, 0) when the header cannot be read (the parser then reports the problem)."""
+    try:
+        if ext == "ply":
+            header = data[: data.find(b"end_header")].decode("ascii", "replace") if b"end_header" in data[:65536] else ""
+            counts = dict(re.findall(r"^element\s+(vertex|face)\s+(\d+)", header, re.MULTILINE))
+            return int(counts.get("vertex", 0)), int(counts.get("face", 0))
+        if ext == "obj":
+            lines = lambda tag: data.count(b"\n" + tag) + data.startswith(tag)  # noqa: E731
+            return lines(b"v "), lines(b"f ")
+        if ext == "off":
+            words = [w for line in data[:4096].decode("ascii", "replace").splitlines()
+                     for w in line.split("#", 1)[0].split()]
+            words = words[1:] if words and words[0].upper().endswith("OFF") else words
+            return int(words[0]), int(words[1])
+        if ext == "stl":
+            if data[:5].lower() == b"solid" and b"facet" in data[:1024]:
+                faces = data.count(b"endfacet")
+            else:  # binary: a count that does not match the length is no binary STL (the parser says so)
+                faces = struct.unpack("<I", data[80:84])[0]
+                faces = faces if len(data) == 84 + 50 * faces else 0
+            return 3 * faces, faces
+        if ext == "glb":
+            length, kind = struct.unpack("<I4s", data[12:20])
+            gltf = json.loads(data[20 : 20 + length]) if kind == b"JSON" else {}
+            accessors = gltf.get("accessors", [])
+            primitives = [p for m in gltf.get("meshes", []) for p in m.get("primitives", [])]
+            count = lambda i: int(accessors[i]["count"]) if isinstance(i, int) and 0 <= i < len(accessors) else 0  # noqa: E731
+            return (sum(count(p.get("attributes", {}).get("POSITION")) for p in primitives),
+                    sum(count(p.get("indices")) for p in primitives) // 3)
+    except (ValueError, IndexError, KeyError, TypeError, AttributeError, struct.error):
+        pass
+    return 0, 0
+
+
 def read_mesh(
     source: str | os.PathLike | bytes,
     filename: str | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
 ) -> Mesh:
     """Read a ply / obj / off / stl / glb file exactly as stored (no cleaning).
 
@@ -241,11 +307,15 @@ def read_mesh(
     import trimesh
 
     data, name, ext = read_input(source, filename, max_bytes, MESH_EXTENSIONS, what="mesh")
+    check_mesh_file(name, *declared_size(data, ext))
 
     try:
         loaded = trimesh.load(io.BytesIO(data), file_type=ext, process=False)
     except Exception as exc:  # trimesh raises many types for corrupt files
-        raise GinrError(f"Could not read {name} as a .{ext} mesh: {exc}") from exc
+        detail = str(exc) or type(exc).__name__
+        if isinstance(exc, IndexError) and "out of bounds" in detail:
+            raise GinrError(f"Some faces of {name} refer to vertices that do not exist ({detail}).") from exc
+        raise GinrError(f"Could not read {name} as a .{ext} mesh: the file is truncated or corrupt ({detail}).") from exc
 
     vertex_data: dict[str, np.ndarray] = {}
     if isinstance(loaded, trimesh.Scene):
@@ -282,10 +352,12 @@ def load_mesh(
     source: str | os.PathLike | bytes,
     filename: str | None = None,
     components: str = "largest",
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
 ) -> tuple[Mesh, CleaningReport]:
-    """Read a mesh file and clean it (see `read_mesh` and `clean_mesh`)."""
-    return clean_mesh(read_mesh(source, filename, max_bytes=max_bytes), components=components)
+    """Read a mesh file and clean it (see `read_mesh` and `clean_mesh`), within GINR_MAX_NODES nodes."""
+    mesh, report = clean_mesh(read_mesh(source, filename, max_bytes=max_bytes), components=components)
+    check_nodes(mesh.n_vertices, f"The mesh in {mesh.name}")
+    return mesh, report
 
 
 def subdivide(mesh: Mesh, levels: int = 1, method: str = "midpoint") -> Mesh:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import GinrError
 from ..geometry.mesh import Mesh
-from .files import DEFAULT_MAX_BYTES, read_input
+from .files import read_input
 
 NPZ_DIR = "npz_files"
 SHARED_FILES = ("fourier", "points", "faces")
@@ -132,7 +132,7 @@ def _check_sample(name: str, fourier, target, points=None, faces=None, time=None
 
 
 def read_reference_sample(source: str | os.PathLike | bytes, filename: str | None = None,
-                          max_bytes: int = DEFAULT_MAX_BYTES) -> ReferenceSample:
+                          max_bytes: int | None = None) -> ReferenceSample:
     """One npz file of the reference layout (a path, or an upload's bytes and name), validated; for a folder,
     see read_reference_dataset."""
     data, name, _ = read_input(source, filename, max_bytes, extensions=("npz",), what="reference dataset file")

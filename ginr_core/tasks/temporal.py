@@ -16,8 +16,8 @@ from typing import Callable
 import numpy as np
 
 from ..data.gridded import LatLonGrid
-from ..data.signals import gray_scott, load_vertex_signal
-from ..errors import GinrError
+from ..data.signals import ProgressCallback, gray_scott, load_vertex_signal
+from ..errors import Cancelled, GinrError
 from ..geometry.domains import latlon_grid
 from ..geometry.features import FeatureSpec
 from ..geometry.mesh import Mesh
@@ -26,6 +26,7 @@ from ..learning.models import ModelConfig, check_series
 from ..learning.training import GINRRegressor, Progress, TrainConfig
 from ..runs.jobs import JobContext
 from ..runs.spec import RunInputs, RunSpec, Source
+from ..settings import check_series_size
 
 # Measured on Gray-Scott over an icosphere (2,562 nodes, 600 frames, train on every second frame, k = 64,
 # 30 s, one CPU thread), pooled R^2 on the held-out frames: batch 8192 / first-layer omega_0 30: 0.9971;
@@ -73,10 +74,11 @@ class TimeSeries:
         return mask
 
 
-def gray_scott_series(mesh: Mesh, steps: int = 3000, save_every: int = 5, progress=None, **params) -> TimeSeries:
+def gray_scott_series(mesh: Mesh, steps: int = 3000, save_every: int = 5, progress=None, cancel=None,
+                      **params) -> TimeSeries:
     """Gray-Scott reaction-diffusion on the mesh (v, the paper's signal), the state after every
     `save_every`-th update; frame times are the update indices t (0, 5, 10, ...), as in the reference code."""
-    result = gray_scott(mesh, steps=steps, save_every=save_every, progress=progress, **params)
+    result = gray_scott(mesh, steps=steps, save_every=save_every, progress=progress, cancel=cancel, **params)
     if result.frames is None or len(result.frames) == 0:
         raise GinrError("The simulation saved no frames: use more steps than save_every.")
     iterations = result.frame_steps - 1
@@ -92,6 +94,7 @@ def series_from_files(files: list[tuple[object, str]], mesh: Mesh, times: list[f
     times = np.arange(len(files), dtype=float) if times is None else np.asarray(times, dtype=float).reshape(-1)
     if len(times) != len(files):
         raise GinrError(f"Give one time stamp per file: {len(files)} files, {len(times)} time stamps.")
+    check_series_size(len(files), mesh.n_vertices, "The uploaded series")
     frames = []
     for source, name in files:
         values = load_vertex_signal(source, name, mesh)
@@ -103,10 +106,13 @@ def series_from_files(files: list[tuple[object, str]], mesh: Mesh, times: list[f
     return TimeSeries(np.stack(frames)[order], times[order], labels, "uploaded signals")
 
 
-def grid_series(grid: LatLonGrid, variable: str, dim: str, stride: int = 1, **selection: int) -> tuple[Mesh, TimeSeries]:
+def grid_series(grid: LatLonGrid, variable: str, dim: str, stride: int = 1, progress: ProgressCallback | None = None,
+                cancel: threading.Event | None = None, **selection: int) -> tuple[Mesh, TimeSeries]:
     """A field of a lat-lon file along one of its dimensions (month, level, time...) as a series, on the
     grid's sphere mesh (every `stride`-th latitude and longitude). Time stamps are the coordinate values
-    along `dim` when numeric and increasing (e.g. pressure in hPa), else the positions 0, 1, 2..."""
+    along `dim` when numeric and increasing (e.g. pressure in hPa), else the positions 0, 1, 2...
+    The frame count is checked against the limits before anything is read; `progress(fraction, message)`
+    follows the reading and setting `cancel` stops it (raising Cancelled)."""
     if dim not in grid.other_dims(variable):
         raise GinrError(f"'{variable}' has no dimension '{dim}'; choose from {', '.join(grid.other_dims(variable)) or 'none'}.")
     coords = np.asarray(grid.coords[dim])
@@ -114,8 +120,15 @@ def grid_series(grid: LatLonGrid, variable: str, dim: str, stride: int = 1, **se
         coords = (coords - coords.min()) / np.timedelta64(1, "D")
     rows = np.arange(0, len(grid.lat), stride)
     cols = np.arange(0, len(grid.lon), stride)
-    frames = [grid.field(variable, **{**selection, dim: i}).reshape(len(grid.lat), len(grid.lon))[np.ix_(rows, cols)].reshape(-1)
-              for i in range(len(coords))]
+    check_series_size(len(coords), len(rows) * len(cols), f"'{variable}' over {dim}")
+    frames = []
+    for i in range(len(coords)):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("Reading the series was cancelled.")
+        if progress is not None:
+            progress(i / len(coords), f"Reading {dim} {i + 1:,} of {len(coords):,}")
+        field = grid.field(variable, **{**selection, dim: i}).reshape(len(grid.lat), len(grid.lon))
+        frames.append(field[np.ix_(rows, cols)].reshape(-1))
     labels_of = np.asarray(grid.coords[dim])
     numeric = np.issubdtype(coords.dtype, np.number) and len(np.unique(coords)) == len(coords)
     order = np.argsort(coords) if numeric else np.arange(len(coords))

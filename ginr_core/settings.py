@@ -1,0 +1,179 @@
+"""Limits on work and on what the server may read: one place, read from environment variables.
+
+An operator sizes GINR Studio for a machine (and opens it to others) with these variables; the defaults
+fit a 2-core, 24 GB server. Every loader, simulation and page asks this module, so a limit is changed
+in one place and every refusal names the variable that raises it.
+
+| variable | default | what it bounds |
+|---|---|---|
+| GINR_MAX_NODES | 500000 | nodes of a mesh or grid (declared sizes are checked before a file is parsed) |
+| GINR_MAX_FRAMES | 2000 | frames of a time series |
+| GINR_MAX_SERIES_VALUES | 100000000 | frames x nodes of a time series (800 MB as float64) |
+| GINR_MAX_NODE_STEPS | 20000000000 | Gray-Scott steps x nodes (about 7 minutes on a 2-core CPU) |
+| GINR_MAX_FILE_MB | 512 | size of a file read by path (the CLI, the data folders) |
+| GINR_DATA_DIRS | none | folders (separated by os.pathsep) whose files a browser user may load by path |
+
+Uploads are limited to UPLOAD_MB, the same number as `server.maxUploadSize` in .streamlit/config.toml.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import GinrError
+
+UPLOAD_MB = 200  # keep equal to server.maxUploadSize in .streamlit/config.toml (a test checks)
+
+# Measured on this project's 2-core CPU, for the estimates shown with a refusal.
+GRAY_SCOTT_NODE_STEPS_PER_S = 5e7  # the bunny (35k nodes) runs 30,000 float32 steps in ~20 s
+MESH_PARSE_S_PER_FACE = 3e-6  # an OBJ of 19 million face lines took 59 s and 4.7 GB to parse
+MESH_PARSE_BYTES_PER_FACE = 250
+# A closed triangle mesh has about 2 faces per vertex; an STL stores 3 vertices per face.
+FACES_PER_NODE_ALLOWED = 4
+FILE_VERTICES_PER_NODE_ALLOWED = 6
+DIMENSION_PER_NODE_ALLOWED = 10  # a time axis may be longer than a grid is large, within reason
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_nodes: int = 500_000
+    max_frames: int = 2_000
+    max_series_values: int = 100_000_000
+    max_node_steps: float = 2e10
+    max_file_mb: float = 512
+    data_dirs: tuple[Path, ...] = ()
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 2**20)
+
+
+_ENV = {
+    "max_nodes": ("GINR_MAX_NODES", int),
+    "max_frames": ("GINR_MAX_FRAMES", int),
+    "max_series_values": ("GINR_MAX_SERIES_VALUES", int),
+    "max_node_steps": ("GINR_MAX_NODE_STEPS", float),
+    "max_file_mb": ("GINR_MAX_FILE_MB", float),
+}
+
+
+def limits() -> Limits:
+    """The limits in force now (environment variables over the defaults; read on every call, so a test or
+    an operator's change takes effect without a restart of the library)."""
+    values = {}
+    for field_name, (variable, kind) in _ENV.items():
+        text = os.environ.get(variable, "").strip()
+        if text:
+            try:
+                values[field_name] = kind(float(text)) if kind is int else kind(text)
+            except ValueError:
+                raise GinrError(f"{variable} must be a number, got {text!r}.") from None
+            if values[field_name] <= 0:
+                raise GinrError(f"{variable} must be positive, got {text!r}.")
+    dirs = os.environ.get("GINR_DATA_DIRS", "")
+    values["data_dirs"] = tuple(Path(d).resolve() for d in dirs.split(os.pathsep) if d.strip())
+    return Limits(**values)
+
+
+def _gb(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:.1f} GB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.0f} MB"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def check_nodes(n: int, what: str = "The mesh") -> None:
+    """Refuse a mesh or grid above GINR_MAX_NODES."""
+    limit = limits().max_nodes
+    if n > limit:
+        raise GinrError(
+            f"{what} has {n:,} nodes, over this server's limit of {limit:,} (GINR_MAX_NODES): its embedding alone "
+            f"would take about {_gb(n * 100 * 8 * 3)} at k = 100. Use a coarser mesh or grid."
+        )
+
+
+def check_dimension(what: str, size: int) -> None:
+    """Refuse a declared array dimension (e.g. of a netCDF file) longer than DIMENSION_PER_NODE_ALLOWED x
+    GINR_MAX_NODES before anything along it is read: even its coordinate values would be too many."""
+    limit = DIMENSION_PER_NODE_ALLOWED * limits().max_nodes
+    if size > limit:
+        raise GinrError(
+            f"{what} declares {size:,} entries, over this server's limit of {limit:,} ({DIMENSION_PER_NODE_ALLOWED} x "
+            f"GINR_MAX_NODES): reading even its coordinates would take {_gb(size * 8)}. It was not read."
+        )
+
+
+def check_mesh_file(name: str, vertices: int, faces: int) -> None:
+    """Refuse a mesh file whose declared vertex or face count is beyond what GINR_MAX_NODES can need,
+    before it is parsed (parsing costs time and memory per element, whatever the cleaned result)."""
+    max_nodes = limits().max_nodes
+    max_faces, max_vertices = FACES_PER_NODE_ALLOWED * max_nodes, FILE_VERTICES_PER_NODE_ALLOWED * max_nodes
+    if faces > max_faces or vertices > max_vertices:
+        which = f"{faces:,} faces" if faces > max_faces else f"{vertices:,} vertices"
+        raise GinrError(
+            f"{name} declares {which}, beyond what a mesh of at most {max_nodes:,} nodes (GINR_MAX_NODES) needs: "
+            f"reading it would take about {_duration(faces * MESH_PARSE_S_PER_FACE)} and "
+            f"{_gb(faces * MESH_PARSE_BYTES_PER_FACE)}. It was not read."
+        )
+
+
+def check_series_size(frames: int, nodes: int, what: str = "The series") -> None:
+    """Refuse a time series above GINR_MAX_FRAMES frames or GINR_MAX_SERIES_VALUES values, before it is built."""
+    lim = limits()
+    if frames > lim.max_frames:
+        raise GinrError(
+            f"{what} would have {frames:,} frames, over this server's limit of {lim.max_frames:,} "
+            "(GINR_MAX_FRAMES). Keep fewer frames (a larger step between them)."
+        )
+    if frames * nodes > lim.max_series_values:
+        raise GinrError(
+            f"{what} would hold {frames:,} frames x {nodes:,} nodes = {frames * nodes:,} values "
+            f"({_gb(frames * nodes * 8)}), over this server's limit of {lim.max_series_values:,} "
+            "(GINR_MAX_SERIES_VALUES). Keep fewer frames or use a coarser grid."
+        )
+
+
+def simulation_seconds(steps: int, nodes: int) -> float:
+    """Estimated seconds of a Gray-Scott run on this project's reference CPU."""
+    return steps * nodes / GRAY_SCOTT_NODE_STEPS_PER_S
+
+
+def check_simulation(steps: int, nodes: int) -> None:
+    """Refuse a Gray-Scott run above GINR_MAX_NODE_STEPS (steps x nodes), with its estimated time."""
+    limit = limits().max_node_steps
+    if steps * nodes > limit:
+        raise GinrError(
+            f"{steps:,} Gray-Scott steps on {nodes:,} nodes would take about "
+            f"{_duration(simulation_seconds(steps, nodes))}, over this server's limit of {limit:.3g} steps x nodes "
+            "(GINR_MAX_NODE_STEPS). Use fewer steps or a coarser mesh."
+        )
+
+
+def data_path(text: str) -> Path:
+    """The file a browser user named, if it lies inside one of the operator's GINR_DATA_DIRS.
+
+    Symlinks and '..' are resolved first; a relative path is looked up in each data folder. Anything else
+    is refused with one message, whether or not it exists, so the server's files cannot be probed.
+    """
+    dirs = limits().data_dirs
+    if not dirs:
+        raise GinrError("Reading files on the server is switched off (the operator has set no GINR_DATA_DIRS).")
+    text = text.strip()
+    if text and "\x00" not in text:
+        given = Path(text)
+        candidates = [given.resolve()] if given.is_absolute() else [(d / given).resolve() for d in dirs]
+        for path in candidates:
+            if any(path.is_relative_to(d) for d in dirs) and path.is_file():
+                return path
+    raise GinrError(f"'{text}' is not a file in this server's data folders.")
+
+
+__all__ = ["Limits", "UPLOAD_MB", "check_dimension", "check_mesh_file", "check_nodes", "check_series_size", "check_simulation",
+           "data_path", "limits", "simulation_seconds"]
