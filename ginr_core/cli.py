@@ -700,7 +700,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except GinrError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever the message holds
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

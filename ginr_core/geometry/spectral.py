@@ -398,22 +398,29 @@ def _cache_path(mesh: Mesh, laplacian: str, k: int):
     return cache_dir() / "embeddings" / f"{key[:40]}.npz"
 
 
+def _checksum(eigenvalues: np.ndarray, features: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(eigenvalues).tobytes() + np.ascontiguousarray(features).tobytes()).hexdigest()
+
+
 def _load_cached(path, n: int, laplacian: str, k: int) -> Embedding | None:
-    """The cached embedding at `path`, or None when it is missing, unreadable or does not fit."""
+    """The cached embedding at `path`, or None when it is missing, unreadable, does not fit or fails its
+    checksum (a damaged disk or a file written by something else is recomputed, never used)."""
     try:
         with np.load(path, allow_pickle=False) as data:
             eigenvalues, features = data["eigenvalues"], data["features"]
             fits = str(data["laplacian"]) == laplacian and int(data["k"]) == k
+            intact = str(data["checksum"]) == _checksum(eigenvalues, features)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
-    if not fits or eigenvalues.shape != (k,) or features.shape != (n, k) or not np.isfinite(features).all():
+    if not (fits and intact) or eigenvalues.shape != (k,) or features.shape != (n, k) or not np.isfinite(features).all():
         return None
     return Embedding(eigenvalues=eigenvalues, features=features, laplacian=laplacian, k=k)
 
 
 def _save_cached(path, embedding: Embedding) -> None:
-    """Written atomically, so readers never see a half-written file."""
+    """Written atomically (a crash leaves the old file or none, never half a file), with a checksum."""
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = dict(eigenvalues=embedding.eigenvalues, features=embedding.features,
-                  laplacian=np.array(embedding.laplacian), k=np.array(embedding.k))
+                  laplacian=np.array(embedding.laplacian), k=np.array(embedding.k),
+                  checksum=np.array(_checksum(embedding.eigenvalues, embedding.features)))
     atomic_write(path, lambda f: np.savez(f, **arrays))

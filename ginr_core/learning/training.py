@@ -36,6 +36,7 @@ is scale-free and, for full batches, R^2 = 1 - loss exactly; predictions come ba
 from __future__ import annotations
 
 import json
+import pickle
 import math
 import threading
 import time
@@ -276,18 +277,21 @@ class GINRRegressor:
     def load(cls, directory: str | Path, device: str = "cpu") -> GINRRegressor:
         """Rebuild a saved regressor; weights are read with torch.load(weights_only=True) (no pickles)."""
         directory = Path(directory)
-        try:
+        try:  # a folder we did not write may hold anything: every failure is "cannot read", never a traceback
             meta = json.loads((directory / MODEL_FILE).read_text())
             state = torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True)
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise GinrError(f"Cannot read the checkpoint in {directory}: {exc}") from exc
-        reg = cls(ModelConfig.from_dict(meta["model"]), TrainConfig.from_dict({**meta["train"], "device": device}))
-        reg.model_ = make_field(reg.model_config)
-        reg.model_.load_state_dict(state)
+            reg = cls(ModelConfig.from_dict(meta["model"]), TrainConfig.from_dict({**meta["train"], "device": device}))
+            reg.model_ = make_field(reg.model_config)
+            reg.model_.load_state_dict(state)
+            reg.target_mean_ = np.asarray(meta["target_mean"], dtype=np.float64)
+            reg.target_std_ = np.asarray(meta["target_std"], dtype=np.float64)
+            reg.target_1d_ = bool(meta["target_1d"])
+        except pickle.UnpicklingError as exc:
+            raise GinrError(f"Cannot read the checkpoint in {directory}: its weights file holds more than plain tensors, "
+                            "and such files are never unpickled (they could run code).") from exc
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError) as exc:
+            raise GinrError(f"Cannot read the checkpoint in {directory}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
         reg.model_.to(pick_device(device)).eval()
-        reg.target_mean_ = np.asarray(meta["target_mean"])
-        reg.target_std_ = np.asarray(meta["target_std"])
-        reg.target_1d_ = bool(meta["target_1d"])
         return reg
 
 
