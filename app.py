@@ -32,5 +32,5 @@ if "return_to" in st.session_state:  # a page opened without this entry point (s
     st.switch_page(st.session_state.pop("return_to"))
 st.sidebar.caption(f"Training device: **{device_description()}**")
 st.sidebar.radio("3D viewer", VIEWERS, key="viewer", horizontal=True,
-                 help="Plotly renders in your browser; PyVista renders with VTK on the server (stpyvista).")
+                 help="Plotly renders in your browser; PyVista builds a VTK scene on the server, drawn with vtk.js.")
 navigation.run()

@@ -7,7 +7,6 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ginr_core.data.datasets import stanford_bunny
-from ginr_core.data.gridded import open_grid
 from ginr_core.data.signals import (
     ANALYTIC_SIGNALS,
     analytic_signal,
@@ -21,12 +20,14 @@ from ginr_core.geometry.mesh import MESH_EXTENSIONS, load_mesh
 from ginr_core.geometry.sphere import SPHERE_EMBEDDING, is_sphere, random_sh_field
 from ginr_core.io.reference_dataset import read_reference_sample, sample_mesh
 from ginr_core.runs.spec import Source
-from pages.shared.widgets import enter_via_app, progress_bar, show_error, show_meshes
+from ginr_core.settings import data_path, limits, simulation_seconds
+from pages.shared.widgets import coordinate_picker, enter_via_app, progress_bar, show_error, show_meshes
 from pages.shared.workspace import (
     MAX_UPLOAD_MB,
     builtin_mesh,
     compute_embedding,
     gray_scott_signal,
+    uploaded_grid,
     uploaded_mesh,
     workspace,
 )
@@ -48,8 +49,9 @@ DOMAIN_PARAMS = {  # widget ranges for each built-in domain's parameters
 }
 st.caption("Nothing changes until you load a domain: the current one stays in use on every page.")
 REFERENCE = "Reference dataset file (.npz)"
-source = st.radio("Mesh source", ["Built-in", "Upload a file", REFERENCE, "Local file path", "Stanford bunny (download)"],
-                  horizontal=True)
+data_dirs = limits().data_dirs  # files on the server are offered only inside the operator's data folders
+source = st.radio("Mesh source", ["Built-in", "Upload a file", REFERENCE, *(["Local file path"] if data_dirs else []),
+                                  "Stanford bunny (download)"], horizontal=True)
 
 
 def new_upload(upload) -> bool:
@@ -91,12 +93,15 @@ try:
             target = sample.target[:, 0] if sample.target.shape[1] == 1 else sample.target
             ws.set_signal(target, f"target of {upload.name}", source=replace(source_of, label=f"target of {upload.name}"))
     elif source == "Local file path":
-        path = st.text_input("Path of a mesh file on the server", placeholder="../shared/data/bunny.ply")
+        path = st.text_input("Path of a mesh file on the server", placeholder="bunny.ply",
+                             help="A path inside the data folders, or relative to one of them.")
+        st.caption(f"Data folders: {', '.join(map(str, data_dirs))}")
         if st.button("Load", disabled=not path):
-            mesh, report = load_mesh(path.strip())
+            mesh, report = load_mesh(data_path(path))
             ws.set_mesh(mesh, path.strip(), report.messages())
     else:
-        st.caption("Downloads bun_zipper.ply from the Stanford 3D Scanning Repository once (needs internet).")
+        st.caption("Downloads bun_zipper.ply from the Stanford 3D Scanning Repository once: the app's only "
+                   "connection to the internet, made only when you press the button.")
         if st.button("Download and load the bunny"):
             with st.spinner("Downloading..."):
                 mesh, report = load_mesh(stanford_bunny())
@@ -139,6 +144,7 @@ try:
         Dv = c[2].number_input("Dv", 0.0, 2.0, 0.32, format="%.3f")
         F = c[3].number_input("F", 0.0, 0.2, 0.060, format="%.4f")
         k = c[4].number_input("k", 0.0, 0.2, 0.062, format="%.4f")
+        st.caption(f"About {simulation_seconds(int(steps), mesh.n_vertices):.0f} s on a 2-core CPU.")
         if st.button("Generate", type="primary"):
             with progress_bar("Running the reaction-diffusion model...") as progress:
                 values = gray_scott_signal(mesh, mesh.content_hash(), int(steps), Du, Dv, F, k, _progress=progress)
@@ -165,14 +171,13 @@ try:
     else:
         upload = st.file_uploader("Global latitude-longitude netCDF file", type=["nc", "nc4", "netcdf"])
         if upload is not None:
-            grid = open_grid(upload.getvalue(), upload.name)
+            grid = uploaded_grid(upload.file_id, upload.getvalue(), upload.name)
             variable = st.selectbox("Variable", list(grid.variables), format_func=lambda v: grid.variables[v].label())
             selection = {}
             for dim in grid.variables[variable].dims:
                 if dim in (grid.lat_name, grid.lon_name) or len(grid.coords.get(dim, [])) <= 1:
                     continue
-                options = list(range(len(grid.coords[dim])))
-                selection[dim] = st.selectbox(dim, options, format_func=lambda i, d=dim: str(grid.coords[d][i]))
+                selection[dim] = coordinate_picker(grid, dim, key=f"grid-{dim}")
             if st.button("Use this field (and its grid as the domain)", type="primary"):
                 values = grid.field(variable, **selection)
                 grid_mesh = grid.mesh()

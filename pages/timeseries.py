@@ -9,12 +9,12 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ginr_core.data.gridded import open_grid
 from ginr_core.errors import GinrError
 from ginr_core.geometry.features import FeatureSpec
 from ginr_core.geometry.mesh import Mesh
 from ginr_core.runs.actions import submit
 from ginr_core.runs.spec import Source
+from ginr_core.settings import simulation_seconds
 from ginr_core.tasks.temporal import (
     PREDICTING,
     AnimationRequest,
@@ -37,8 +37,8 @@ from ginr_core.viz.animation import (
     evenly_spaced,
 )
 from pages.shared.runs import FollowedJob, registry
-from pages.shared.widgets import enter_via_app, progress_bar, show_error
-from pages.shared.workspace import MAX_UPLOAD_MB, workspace
+from pages.shared.widgets import coordinate_picker, enter_via_app, progress_bar, show_error
+from pages.shared.workspace import uploaded_grid, workspace
 
 enter_via_app(__file__)
 
@@ -70,11 +70,6 @@ def use_series(choice: SeriesChoice) -> None:
     st.session_state.pop("series_export", None)
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
-def uploaded_grid(file_id: str, _data: bytes, filename: str):
-    return open_grid(_data, filename, max_bytes=MAX_UPLOAD_MB * 2**20)
-
-
 ws = workspace()
 st.title("Time series")
 st.write("A signal that changes over time on a fixed domain. A GINR with **time as an extra input** learns every "
@@ -93,7 +88,8 @@ try:
         c = st.columns(3)
         steps = c[0].number_input("Simulation steps", 10, 100_000, 3000, step=500)
         save_every = c[1].number_input("Keep every Nth step as a frame", 1, 1000, 5)
-        c[2].metric("Frames", f"{len(range(0, int(steps), int(save_every))):,}")
+        c[2].metric("Frames", f"{len(range(0, int(steps), int(save_every))):,}",
+                    help=f"Simulating takes about {simulation_seconds(int(steps), ws.mesh.n_vertices):.0f} s on a 2-core CPU.")
         if st.button("Simulate", type="primary"):
             with progress_bar("Simulating Gray-Scott...") as progress:
                 series = gray_scott_series(ws.mesh, steps=int(steps), save_every=int(save_every), progress=progress)
@@ -125,12 +121,13 @@ try:
                 over = c[1].selectbox("Dimension used as time", dims)
                 selection = {}
                 for i, dim in enumerate(d for d in dims if d != over):
-                    selection[dim] = c[2 + i % 2].selectbox(dim, range(len(grid.coords[dim])),
-                                                            format_func=lambda j, d=dim: str(grid.coords[d][j]))
+                    with c[2 + i % 2]:
+                        selection[dim] = coordinate_picker(grid, dim, key=f"series-{dim}")
                 stride = st.select_slider("Keep every Nth latitude and longitude", [1, 2, 3, 4, 6, 8], 2,
                                           help="Coarser grids train faster; 1 keeps the file's full resolution.")
                 if st.button("Use this series", type="primary"):
-                    mesh, series = grid_series(grid, variable, over, stride=stride, **selection)
+                    with progress_bar("Reading the series...") as progress:
+                        mesh, series = grid_series(grid, variable, over, stride=stride, progress=progress, **selection)
                     use_series(SeriesChoice(mesh, series, f"{upload.name}: {series.name}", source))
 except Exception as exc:
     show_error(exc)

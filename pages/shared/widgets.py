@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+import streamlit.components.v1 as components
 
 from ginr_core.errors import GinrError
 from ginr_core.geometry.mesh import Mesh
@@ -14,7 +15,7 @@ from ginr_core.viz.figures import (
     color_range,
     display_mesh,
     side_by_side_figure,
-    to_pyvista,
+    vtk_scene_html,
 )
 
 
@@ -50,8 +51,8 @@ def show_meshes(mesh: Mesh, panels: dict[str, np.ndarray], key: str, colorscales
                 shared_scale: list[str] | None = None, height: int = 460):
     """Signals on a mesh side by side, drawn with the 3D viewer chosen in the sidebar.
 
-    Plotly renders in the browser (returns the figure, e.g. for an HTML download); PyVista renders with
-    VTK through stpyvista (trame), imported only when chosen since its import takes seconds.
+    Plotly renders in the browser (returns the figure, e.g. for an HTML download); PyVista builds a VTK scene
+    on the server and draws it with vtk.js in the browser (`vtk_scene_html`: offline, no trame server).
     """
     dm = display_mesh(mesh)
     if dm.note():
@@ -61,23 +62,31 @@ def show_meshes(mesh: Mesh, panels: dict[str, np.ndarray], key: str, colorscales
         fig = side_by_side_figure(dm, panels, colorscales, shared_scale, height=height)
         st.plotly_chart(fig, key=key)
         return fig
-    import pyvista as pv
-    from stpyvista import stpyvista
-
     shared = list(panels) if shared_scale is None else shared_scale
     shared_range = color_range(*(panels[n] for n in shared)) if shared else None
     shown = Mesh(dm.vertices, dm.faces)
     for col, (name, values) in zip(st.columns(len(panels)), panels.items()):
-        plotter = pv.Plotter(window_size=[400, height - 60])
         cmap = colorscales.get(name, "Viridis")
-        plotter.add_mesh(to_pyvista(shown, dm.values(values), name), scalars=name,
-                         clim=shared_range if name in shared else color_range(values),
-                         cmap=_PYVISTA_COLORMAPS.get(cmap, cmap), scalar_bar_args={"fmt": "%.2g", "n_labels": 4})
-        plotter.view_isometric()
+        html = vtk_scene_html(shown, dm.values(values), name, cmap=_PYVISTA_COLORMAPS.get(cmap, cmap),
+                              clim=shared_range if name in shared else color_range(values), size=(400, height - 60))
         with col:
             st.caption(name)
-            stpyvista(plotter, key=f"{key}-{name}")
+            components.html(html, height=height - 60)
     return None
+
+
+LONG_AXIS = 200  # a coordinate with more values than this is picked by index, not from a list
+
+
+def coordinate_picker(grid, dim: str, key: str) -> int:
+    """An index along a gridded file's dimension: a select box of its values, or a number box for long axes
+    (a select box of a million time stamps takes the browser and the server tens of seconds per rerun)."""
+    values = grid.coords[dim]
+    if len(values) <= LONG_AXIS:
+        return st.selectbox(dim, range(len(values)), format_func=lambda i: str(values[i]), key=key)
+    index = int(st.number_input(f"{dim} (index 0 to {len(values) - 1:,})", 0, len(values) - 1, 0, key=key))
+    st.caption(f"{dim} = {values[index]}")
+    return index
 
 
 def first_channel(values: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 import streamlit as st
 
+from ginr_core.data.gridded import open_grid
 from ginr_core.data.signals import analytic_signal, gray_scott
 from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import make_domain
@@ -24,9 +25,8 @@ from ginr_core.io.workspaces import (
     save_workspace,
 )
 from ginr_core.runs.spec import Source
+from ginr_core.settings import UPLOAD_MB as MAX_UPLOAD_MB
 from pages.shared.widgets import progress_bar
-
-MAX_UPLOAD_MB = 200
 
 
 @dataclass
@@ -157,6 +157,12 @@ def builtin_mesh(name: str, params: tuple) -> Mesh:
 def uploaded_mesh(file_id: str, _data: bytes, filename: str, components: str):
     """Load an upload once per file (keyed by the uploader's file id, not by hashing megabytes)."""
     return load_mesh(_data, filename=filename, components=components, max_bytes=MAX_UPLOAD_MB * 2**20)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def uploaded_grid(file_id: str, _data: bytes, filename: str):
+    """Open an uploaded netCDF file once per upload (reruns reuse it)."""
+    return open_grid(_data, filename, max_bytes=MAX_UPLOAD_MB * 2**20)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
