@@ -295,10 +295,59 @@ def figure_html(fig: go.Figure, link_cameras: bool = False) -> str:
 
 
 def to_pyvista(mesh: Mesh, values: np.ndarray | None = None, name: str = "signal"):
-    """The mesh as a pyvista.PolyData with `values` as point data (for stpyvista or VTK export)."""
+    """The mesh as a pyvista.PolyData with `values` as point data (for VTK rendering or export)."""
     import pyvista as pv
 
     poly = pv.PolyData(mesh.vertices, np.hstack([np.full((mesh.n_faces, 1), 3), mesh.faces]).ravel())
     if values is not None:
         poly.point_data[name] = np.asarray(values, dtype=np.float32)
     return poly
+
+
+# vtk.js's viewer page adds favicons from kitware.github.io; a page of ours fetches nothing from the internet.
+_VIEWER_FAVICON = "`https://kitware.github.io/vtk-js/icon/favicon-${t}x${t}.png`"
+
+
+def vtk_scene_html(mesh: Mesh, values: np.ndarray, name: str, cmap: str = "viridis",
+                   clim: tuple[float, float] | None = None, size: tuple[int, int] = (400, 400)) -> str:
+    """A standalone interactive page (vtk.js, bundled with trame-vtk) showing `values` on the mesh.
+
+    The VTK scene is serialised in this process, offline: no trame server is started (that one downloads
+    VTK's WebAssembly build from gitlab.kitware.com and costs seconds and hundreds of MB per view), and no
+    process is forked.
+    """
+    import io
+    import json
+    import zipfile
+
+    import pyvista as pv
+    from trame_vtk.modules.vtk.serializers import (
+        SynchronizationContext,
+        extract_array_hash,
+        initialize_serializers,
+        reference_id,
+        serialize,
+    )
+    from trame_vtk.tools.vtksz2html import write_html
+
+    plotter = pv.Plotter(window_size=list(size), off_screen=True)
+    try:
+        plotter.add_mesh(to_pyvista(mesh, values, name), scalars=name, cmap=cmap, clim=clim,
+                         scalar_bar_args={"fmt": "%.2g", "n_labels": 4})
+        plotter.view_isometric()
+        initialize_serializers()
+        context = SynchronizationContext()
+        window, camera = plotter.render_window, plotter.renderer.GetActiveCamera()
+        scene = serialize(None, window, reference_id(window), context, 1)
+        scene["extra"] = {"vtkRefId": reference_id(window), "centerOfRotation": camera.GetFocalPoint(),
+                          "camera": reference_id(camera)}
+        arrays = {entry["hash"]: {**entry, "content": context.get_cached_data_array(entry["hash"], False)}
+                  for entry in extract_array_hash(scene)}
+    finally:
+        plotter.close()
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("index.json", json.dumps({"hashes": arrays, "scene": scene}))
+    page = io.StringIO()
+    write_html(archive.getvalue(), page)
+    return page.getvalue().replace(_VIEWER_FAVICON, '"data:,"')
