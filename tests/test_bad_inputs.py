@@ -1,0 +1,414 @@
+"""Bad input never crashes anything: a corpus of generated bad files (tests/bad_inputs.py) through the library, the
+`ginr` command line and the dashboard; parsers fuzzed with hypothesis; work refused before it starts when it is
+beyond the limits (ginr_core.settings); server files readable only inside the operator's data folders."""
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bad_inputs import CORPUS, UNPICKLED, cli_arguments, read_with_library
+from conftest import button
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ginr_core.cli import main
+from ginr_core.errors import Cancelled, GinrError
+from ginr_core.geometry.domains import make_domain
+
+REPO = Path(__file__).resolve().parents[1]
+BY_NAME = {entry.name: entry for entry in CORPUS}
+
+
+def test_the_corpus_covers_every_reader():
+    assert len(CORPUS) >= 40
+    assert {e.kind for e in CORPUS} == {"mesh", "signal", "netcdf", "series", "reference", "checkpoint"}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Each corpus file is written once per test run (some take seconds), in its own folder."""
+    paths = {}
+
+    def build(entry):
+        if entry.name not in paths:
+            paths[entry.name] = entry.build(tmp_path_factory.mktemp("corpus"))
+        return paths[entry.name]
+
+    return build
+
+
+def _prepare(entry, built, monkeypatch):
+    for variable, value in entry.env.items():
+        monkeypatch.setenv(variable, value)
+    if "declares" in entry.expected or "limit" in entry.expected:  # refused on declared sizes: nothing is parsed
+        import trimesh
+
+        monkeypatch.setattr(trimesh, "load", lambda *a, **k: pytest.fail("the file was parsed"))
+        monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("the file was read") if self.stat().st_size > 2**30
+                            else Path.open(self, "rb").read())
+    return built(entry)
+
+
+@pytest.mark.parametrize("entry", CORPUS, ids=[e.name for e in CORPUS])
+def test_library_explains_every_bad_input(entry, built, monkeypatch):
+    path = _prepare(entry, built, monkeypatch)
+    if entry.warns:
+        notes = read_with_library(entry, path)
+        assert any(entry.expected in note for note in notes), notes
+    else:
+        with pytest.raises(GinrError) as info:
+            read_with_library(entry, path)
+        assert entry.expected in str(info.value)
+    assert not UNPICKLED
+
+
+CLI_ENTRIES = [e for e in CORPUS if cli_arguments(e, Path("x"), Path("y")) is not None]
+
+
+@pytest.mark.parametrize("entry", CLI_ENTRIES, ids=[e.name for e in CLI_ENTRIES])
+def test_cli_gives_one_error_line_and_status_2(entry, built, tmp_path, monkeypatch, capsys):
+    path = _prepare(entry, built, monkeypatch)
+    status = main(cli_arguments(entry, path, tmp_path))
+    err = capsys.readouterr().err.strip().splitlines()
+    if entry.warns:
+        assert status == 0 and any(entry.cli_fragment in line for line in err if line.startswith("note: ")), err
+    else:
+        assert status == 2
+        assert len(err) == 1 and err[0].startswith("error: ") and entry.cli_fragment in err[0], err
+        assert "Traceback" not in err[0]
+
+
+def test_cli_in_a_real_process(built, tmp_path):
+    entry = BY_NAME["1.5 GB sparse file"]  # refused on its size: a real process never reads 1.5 GB
+    path = built(entry)
+    done = subprocess.run([sys.executable, "-m", "ginr_core.cli", *cli_arguments(entry, path, tmp_path)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and entry.expected in lines[0], done.stderr
+
+
+# --------------------------------------------------------------------------------------------- dashboard
+
+
+def _upload(at, index, entry, built):
+    path = built(entry)
+    at.file_uploader[index].upload(path.name, path.read_bytes()).run()
+    return at
+
+
+def _assert_error(at, fragment):
+    assert not at.exception
+    assert any(fragment in e.value for e in at.error), [e.value for e in at.error]
+
+
+def _still_usable(at):
+    """The previous workspace is intact and the session goes on: another domain loads."""
+    assert at.metric[0].value == "2,562"
+    at.radio[0].set_value("Built-in").run()
+    at.selectbox[0].set_value("torus").run()
+    button(at, "Use this domain").click().run()
+    assert not at.exception and at.metric[0].value == "4,608"
+
+
+def test_dashboard_refuses_bad_meshes(app, built):
+    at = app.switch_page("pages/data.py").run()
+    at.radio[0].set_value("Upload a file").run()
+    for name in ("truncated binary ply", "millions of duplicate faces", "single triangle", "1.5 GB sparse file"):
+        if name == "1.5 GB sparse file":  # uploads are limited to UPLOAD_MB: this one arrives as its first 201 MB
+            path = built(BY_NAME[name])
+            at.file_uploader[0].upload(path.name, path.open("rb").read(201 * 2**20)).run()
+            _assert_error(at, "over the 200 MB limit")
+        else:
+            _upload(at, 0, BY_NAME[name], built)
+            _assert_error(at, BY_NAME[name].expected)
+        assert at.metric[0].value == "2,562"
+    _still_usable(at)
+
+
+def test_dashboard_refuses_a_pickled_signal(app, built):
+    at = app.switch_page("pages/data.py").run()
+    before = at.session_state.workspace.signal.copy()
+    at.radio[1].set_value("Upload values (.npy / .csv)").run()
+    _upload(at, 0, BY_NAME["pickled object .npy"], built)
+    _assert_error(at, "pickled data")
+    np.testing.assert_array_equal(at.session_state.workspace.signal, before)
+    assert not UNPICKLED
+    _still_usable(at)
+
+
+def test_dashboard_refuses_a_huge_declared_grid(app, built):
+    at = app.switch_page("pages/data.py").run()
+    at.radio[1].set_value("Lat-lon netCDF grid (replaces the domain)").run()
+    _upload(at, 0, BY_NAME["netcdf declaring a 100,000 x 200,000 grid"], built)
+    _assert_error(at, "GINR_MAX_NODES")
+    _still_usable(at)
+
+
+def test_a_million_step_axis_is_picked_by_index_and_refused_as_a_series(app, built):
+    entry = BY_NAME["a million-frame time axis"]
+    at = app.switch_page("pages/data.py").run()
+    at.radio[1].set_value("Lat-lon netCDF grid (replaces the domain)").run()
+    _upload(at, 0, entry, built)
+    assert not at.exception and not at.error
+    assert [n.label for n in at.number_input if n.label.startswith("time")] == ["time (index 0 to 999,999)"]
+    at.switch_page("pages/timeseries.py").run()
+    at.radio[0].set_value("netCDF field along a dimension").run()
+    _upload(at, 0, entry, built)
+    button(at, "Use this series").click().run()
+    _assert_error(at, "GINR_MAX_FRAMES")
+    assert "series_choice" not in at.session_state
+
+
+# ------------------------------------------------------------------------------------- server files
+
+
+def test_local_paths_are_hidden_without_data_folders(app):
+    at = app.switch_page("pages/data.py").run()
+    assert "Local file path" not in at.radio[0].options
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """A data folder holding one mesh, a secret mesh beside it, and a symlink inside pointing at the secret."""
+    from ginr_core.io.export import ply_bytes
+
+    inside, outside = tmp_path / "data", tmp_path / "private"
+    inside.mkdir(), outside.mkdir()
+    mesh = make_domain("icosphere", level=2)
+    (inside / "ok.ply").write_bytes(ply_bytes(mesh, {}))
+    (outside / "secret.ply").write_bytes(ply_bytes(mesh, {}))
+    (inside / "link.ply").symlink_to(outside / "secret.ply")
+    monkeypatch.setenv("GINR_DATA_DIRS", str(inside))
+    return inside, outside
+
+
+def test_data_paths_stay_inside_the_data_folders(data_dir, monkeypatch):
+    from ginr_core.settings import data_path
+
+    inside, outside = data_dir
+    assert data_path("ok.ply") == (inside / "ok.ply").resolve()
+    assert data_path(str(inside / "ok.ply")) == (inside / "ok.ply").resolve()
+    refused = [str(outside / "secret.ply"), "../private/secret.ply", "link.ply", str(outside / "missing.ply"),
+               "/etc/passwd", "/etc/shadow", "missing.ply", "", ".", "ok.ply\x00"]
+    messages = set()
+    for text in refused:
+        with pytest.raises(GinrError) as info:
+            data_path(text)
+        messages.add(str(info.value).replace(f"'{text.strip()}'", "PATH"))
+    assert messages == {"PATH is not a file in this server's data folders."}  # existing or not: one answer
+    monkeypatch.delenv("GINR_DATA_DIRS")
+    with pytest.raises(GinrError, match="switched off"):
+        data_path("ok.ply")
+
+
+def test_dashboard_loads_only_inside_the_data_folders(app, data_dir):
+    inside, outside = data_dir
+    at = app.switch_page("pages/data.py").run()
+    at.radio[0].set_value("Local file path").run()
+    for text in (str(outside / "secret.ply"), "../private/secret.ply", "link.ply", "/etc/shadow"):
+        at.text_input[0].input(text).run()
+        button(at, "Load").click().run()
+        _assert_error(at, "is not a file in this server's data folders")
+        assert at.metric[0].value == "2,562"
+    at.text_input[0].input("ok.ply").run()
+    button(at, "Load").click().run()
+    assert not at.exception and not at.error and at.metric[0].value == "162"
+
+
+def test_upload_names_are_labels_not_paths():
+    from ginr_core.io.files import read_input
+
+    data, name, ext = read_input(b"ply\n", "../../etc/passwd/evil\x1b[2J.ply")
+    assert name == "evil[2J.ply" and ext == "ply"
+    assert read_input(b"x", "C:\\Windows\\system.ini")[1] == "system.ini"
+
+
+# --------------------------------------------------------------------------------------------- limits
+
+
+def test_meshes_above_the_node_limit_are_refused(tmp_path, monkeypatch):
+    from ginr_core.geometry.mesh import load_mesh
+    from ginr_core.io.export import ply_bytes
+
+    path = tmp_path / "sphere.ply"
+    path.write_bytes(ply_bytes(make_domain("icosphere"), {}))
+    monkeypatch.setenv("GINR_MAX_NODES", "2000")
+    with pytest.raises(GinrError, match="2,562 nodes, over this server's limit of 2,000"):
+        load_mesh(path)
+    monkeypatch.setenv("GINR_MAX_NODES", "lots")
+    with pytest.raises(GinrError, match="GINR_MAX_NODES must be a number"):
+        load_mesh(path)
+
+
+def test_long_simulations_are_refused_up_front_with_an_estimate():
+    from ginr_core.data.signals import gray_scott
+
+    with pytest.raises(GinrError, match=r"10,000,000 Gray-Scott steps on 2,562 nodes would take about 9 min"):
+        gray_scott(make_domain("icosphere"), steps=10_000_000)
+
+
+def test_long_work_stops_when_cancelled():
+    from ginr_core.data.gridded import open_grid
+    from ginr_core.data.signals import gray_scott
+    from ginr_core.tasks.temporal import grid_series
+
+    cancel = threading.Event()
+    calls = []
+
+    def progress(fraction, message):
+        calls.append(fraction)
+        if len(calls) == 3:
+            cancel.set()
+
+    with pytest.raises(Cancelled, match="cancelled at step"):
+        gray_scott(make_domain("icosphere", level=2), steps=100_000, progress=progress, cancel=cancel)
+    assert len(calls) == 3
+
+    import xarray as xr
+
+    lat, lon = np.linspace(80, -80, 5), np.arange(8) * 45.0
+    data = xr.Dataset({"z": (("time", "lat", "lon"), np.random.rand(50, 5, 8))},
+                      coords={"time": np.arange(50.0), "lat": lat, "lon": lon}).to_netcdf()
+    calls.clear()
+    cancel.clear()
+    with open_grid(bytes(data), "series.nc") as grid, pytest.raises(Cancelled):
+        grid_series(grid, "z", "time", progress=progress, cancel=cancel)
+    assert len(calls) == 3
+
+
+def test_a_session_going_away_stops_long_work():
+    """Streamlit stops a session's script by raising from its next element update (our progress callback): the
+    exception must cross the core's loops, not be swallowed."""
+    from ginr_core.data.signals import gray_scott
+
+    class SessionGone(BaseException):  # what streamlit's StopException is
+        pass
+
+    def progress(fraction, message):
+        raise SessionGone
+
+    with pytest.raises(SessionGone):
+        gray_scott(make_domain("icosphere", level=2), steps=100_000, progress=progress)
+
+
+def test_too_many_series_files_are_refused_before_reading(tmp_path, monkeypatch):
+    from ginr_core.tasks.temporal import series_from_files
+
+    monkeypatch.setenv("GINR_MAX_FRAMES", "2")
+    with pytest.raises(GinrError, match="3 frames, over this server's limit of 2"):
+        series_from_files([(tmp_path / f"missing{i}.npy", f"f{i}.npy") for i in range(3)], make_domain("icosphere"))
+
+
+def test_k_above_what_the_mesh_allows_is_refused():
+    from ginr_core.geometry.spectral import spectral_embedding
+
+    with pytest.raises(GinrError, match="k must be below 42"):
+        spectral_embedding(make_domain("icosphere", level=1), k=100)
+
+
+def test_tiny_meshes_say_that_a_perfect_score_means_little(tmp_path):
+    from ginr_core.geometry.mesh import load_mesh
+
+    path = tmp_path / "tetra.obj"
+    path.write_bytes(b"v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 3 2\nf 1 2 4\nf 1 4 3\nf 2 3 4\n")
+    _, report = load_mesh(path)
+    assert any("memorisation" in m for m in report.messages())
+
+
+# --------------------------------------------------------------------------------------------- fuzzing
+
+FUZZ = settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+
+
+def _valid_mesh_bytes(ext: str) -> bytes:
+    import trimesh
+
+    mesh = make_domain("icosphere", level=0)
+    data = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False).export(file_type=ext)
+    return data.encode() if isinstance(data, str) else data
+
+
+def _mutated(valid: bytes):
+    """Valid bytes with a few bytes overwritten, a slice cut out, or cut short."""
+    return st.one_of(
+        st.lists(st.tuples(st.integers(0, len(valid) - 1), st.integers(0, 255)), min_size=1, max_size=8).map(
+            lambda edits: bytes(_apply(valid, edits))),
+        st.tuples(st.integers(0, len(valid)), st.integers(0, len(valid))).map(lambda ij: valid[: min(ij)] + valid[max(ij):]),
+        st.integers(0, len(valid)).map(lambda n: valid[:n]),
+    )
+
+
+def _apply(valid: bytes, edits) -> bytearray:
+    out = bytearray(valid)
+    for i, value in edits:
+        out[i] = value
+    return out
+
+
+def _only_clear_errors(read, data: bytes) -> None:
+    try:
+        read(data)
+    except GinrError as exc:
+        assert str(exc).strip()
+
+
+@pytest.mark.parametrize("ext", ["ply", "obj", "off", "stl", "glb"])
+def test_mesh_parsers_survive_fuzzing(ext):
+    from ginr_core.geometry.mesh import load_mesh
+
+    @FUZZ
+    @given(st.one_of(_mutated(_valid_mesh_bytes(ext)), st.binary(max_size=2048)))
+    def check(data):
+        _only_clear_errors(lambda d: load_mesh(d, f"fuzz.{ext}"), data)
+
+    check()
+
+
+@pytest.mark.parametrize("ext", ["npy", "csv"])
+def test_signal_parsers_survive_fuzzing(ext):
+    import io
+
+    from ginr_core.data.signals import load_vertex_signal
+
+    mesh = make_domain("icosphere", level=1)
+    values = np.random.default_rng(0).random(mesh.n_vertices)
+    if ext == "npy":
+        buffer = io.BytesIO()
+        np.save(buffer, values)
+        valid = buffer.getvalue()
+    else:
+        valid = ("value\n" + "\n".join(map(str, values))).encode()
+
+    @FUZZ
+    @given(st.one_of(_mutated(valid), st.binary(max_size=1024), st.text(max_size=300).map(str.encode)))
+    def check(data):
+        _only_clear_errors(lambda d: load_vertex_signal(d, f"fuzz.{ext}", mesh), data)
+
+    check()
+    assert not UNPICKLED
+
+
+def test_netcdf_reader_survives_fuzzing():
+    import xarray as xr
+
+    from ginr_core.data.gridded import open_grid
+
+    lat, lon = np.linspace(80, -80, 5), np.arange(8) * 45.0
+    valid = bytes(xr.Dataset({"z": (("time", "lat", "lon"), np.random.rand(2, 5, 8))},
+                             coords={"time": [0.0, 1.0], "lat": lat, "lon": lon}).to_netcdf(engine="scipy"))
+
+    def read(data):
+        with open_grid(data, "fuzz.nc") as grid:
+            for variable in grid.variables:
+                grid.field(variable, **{d: 0 for d in grid.other_dims(variable)}, allow_missing=True)
+
+    @FUZZ
+    @given(st.one_of(_mutated(valid), st.binary(max_size=1024)))
+    def check(data):
+        _only_clear_errors(read, data)
+
+    check()
