@@ -1,12 +1,15 @@
 """GINR Studio: `streamlit run app.py`. Navigation over the pages in pages/, and the device in use."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from ginr_core.learning.device import describe_device
 from pages.shared.widgets import VIEWERS
 from pages.shared.workspace import workspace
 
-st.set_page_config(page_title="GINR Studio", page_icon=":material/blur_on:", layout="wide")
+# A local icon: a ":material/...:" page icon makes every browser fetch the favicon from fonts.gstatic.com.
+st.set_page_config(page_title="GINR Studio", page_icon=str(Path(__file__).parent / "assets" / "favicon.png"), layout="wide")
 
 
 @st.cache_resource
