@@ -239,6 +239,12 @@ def test_meshes_above_the_node_limit_are_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("GINR_MAX_NODES", "2000")
     with pytest.raises(GinrError, match="2,562 nodes, over this server's limit of 2,000"):
         load_mesh(path)
+    with pytest.raises(GinrError, match="GINR_MAX_NODES"):
+        make_domain("latlon_sphere", n_lat=181, n_lon=360)  # built-in domains and grids ask the same limit
+    from ginr_core.geometry.mesh import subdivide
+
+    with pytest.raises(GinrError, match="GINR_MAX_NODES"):  # refused before subdividing
+        subdivide(make_domain("icosphere", level=3), levels=2)
     monkeypatch.setenv("GINR_MAX_NODES", "lots")
     with pytest.raises(GinrError, match="GINR_MAX_NODES must be a number"):
         load_mesh(path)

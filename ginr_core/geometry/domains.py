@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import GinrError
+from ..settings import check_nodes
 from .mesh import Mesh
 
 
@@ -67,6 +68,7 @@ def latlon_grid(lat_deg: np.ndarray, lon_deg: np.ndarray, radius: float = 1.0) -
     if np.isclose((lon[-1] - lon[0]) % 360, 0) or np.isclose((lon[-1] - lon[0]) % 360, 360):
         raise GinrError("The last longitude repeats the first (e.g. 0 and 360): drop the last column.")
     n_lat, n_lon = len(lat), len(lon)
+    check_nodes(n_lat * n_lon, f"The {n_lat:,} x {n_lon:,} latitude-longitude grid")
     lat_grid, lon_grid = np.meshgrid(lat, lon, indexing="ij")
     vertices = radius * lat_lon_to_xyz(lat_grid, lon_grid).reshape(-1, 3)
     faces = _grid_faces(n_lat, n_lon, wrap_rows=False, wrap_cols=True)
@@ -163,4 +165,6 @@ def make_domain(name: str, **params) -> Mesh:
     if name not in BUILTIN_DOMAINS:
         raise GinrError(f"Unknown domain '{name}'. Built-in domains: {', '.join(BUILTIN_DOMAINS)}.")
     domain = BUILTIN_DOMAINS[name]
-    return domain.build(**{**domain.defaults, **params})
+    mesh = domain.build(**{**domain.defaults, **params})
+    check_nodes(mesh.n_vertices, f"The {name} domain")
+    return mesh

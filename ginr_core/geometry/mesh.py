@@ -371,6 +371,7 @@ def subdivide(mesh: Mesh, levels: int = 1, method: str = "midpoint") -> Mesh:
 
     if method not in ("midpoint", "loop"):
         raise ValueError("method must be 'midpoint' or 'loop'")
+    check_nodes(mesh.n_vertices * 4**levels, f"{mesh.name} subdivided {levels} times")  # each level about quadruples it
     v, f = mesh.vertices, mesh.faces
     for _ in range(levels):
         if method == "midpoint":
