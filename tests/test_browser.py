@@ -131,7 +131,7 @@ def test_pages_render_their_3d_views(server, page, title):
 
 
 def test_results_pyvista_viewer_renders(server, page):
-    """stpyvista (trame backend) draws VTK scenes in iframes: they must show the coloured meshes too."""
+    """The PyVista viewer (a VTK scene drawn by vtk.js) shows the coloured meshes in iframes too."""
     page.locator("[data-testid='stSidebarNav']").get_by_text("Results", exact=True).click()
     _wait_for_app(page)
     page.get_by_text("PyVista", exact=True).click()
@@ -248,3 +248,21 @@ def test_crop_page_draws_the_cropped_parts_as_a_hole(server, page):
     middle = slice(int(0.2 * half), int(0.8 * half))  # each panel's centre, away from the colour bar
     before, cropped = rgb[:, :half][:, middle], rgb[:, half : 2 * half][:, middle]
     assert (np.abs(before - cropped).max(axis=2) > 60).mean() > 0.01  # the hole shows
+
+
+def test_the_browser_fetches_nothing_from_the_internet(server, page):
+    """Offline and private: a fresh visitor's pages (the PyVista viewer included) load only from the server."""
+    visitor = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+    external = set()
+    visitor.on("request", lambda r: external.add(r.url.split("?")[0]) if not r.url.startswith((server, "data:", "blob:", "about:")) else None)
+    visitor.goto(f"{server}/data")
+    _wait_for_app(visitor)
+    visitor.get_by_text("PyVista", exact=True).click()
+    visitor.locator("iframe").first.wait_for(timeout=120_000)
+    visitor.wait_for_timeout(5000)
+    for title in ("Home", "Results", "Time series"):
+        visitor.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
+        _wait_for_app(visitor)
+        visitor.wait_for_timeout(2000)
+    visitor.close()
+    assert not external, sorted(external)
