@@ -27,7 +27,7 @@ class BadInput:
     limits for this entry (e.g. a low node limit, so a pre-parse refusal can be shown on a small file)."""
 
     name: str
-    kind: str  # mesh, signal, netcdf, series, reference, checkpoint
+    kind: str  # mesh, signal, netcdf, series, reference (a folder), reference file (one npz), checkpoint
     build: Callable[[Path], Path]
     expected: str
     warns: bool = False
@@ -157,6 +157,12 @@ def _reference(make: Callable[[Path], None]) -> Callable[[Path], Path]:
 
 def _npz(path: Path, **arrays) -> None:
     np.savez(path, **arrays)
+
+
+def _npz_bytes(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
 
 
 def _checkpoint(weights: bytes | Callable[[], bytes] | None, meta: bytes | None) -> Callable[[Path], Path]:
@@ -316,6 +322,12 @@ CORPUS: list[BadInput] = [
              _reference(lambda r: _npz(r / "npz_files/a.npz", target=np.arange(5.0), fourier=np.ones((4, 2)))),
              "rows but the target has"),
     BadInput("folder without npz_files", "reference", lambda folder: folder, "is not a reference dataset"),
+    BadInput("reference npz without target", "reference file", _write("sample.npz", lambda: _npz_bytes(fourier=np.ones((4, 2)))),
+             "has no 'target'"),
+    BadInput("reference npz that is not a zip", "reference file", _write("sample.npz", b"PK\x03\x04 truncated"), "not a valid .npz"),
+    BadInput("reference npz holding objects", "reference file",
+             _write("sample.npz", lambda: _npz_bytes(target=np.array([{}, {}], dtype=object), fourier=np.ones((2, 2)))),
+             "pickled data"),
     # ---------------------------------------------------------------- checkpoints we did not write
     BadInput("checkpoint of random bytes", "checkpoint", _checkpoint(lambda: _random_bytes(1000, 7), _valid_meta()), "Cannot read"),
     BadInput("checkpoint holding a pickled object", "checkpoint", _checkpoint(lambda: _torch_bytes(_Exploit()), _valid_meta()),
@@ -356,6 +368,11 @@ def read_with_library(entry: BadInput, path: Path) -> list[str]:
 
         read_reference_dataset(path)
         return []
+    if entry.kind == "reference file":
+        from ginr_core.io.reference_dataset import read_reference_sample
+
+        read_reference_sample(path)
+        return []
     if entry.kind == "checkpoint":
         from ginr_core.learning.training import GINRRegressor
 
@@ -368,6 +385,8 @@ def cli_arguments(entry: BadInput, path: Path, out: Path) -> list[str] | None:
     """The `ginr` command that reads this input, or None where no command reads its kind."""
     if entry.kind == "mesh":
         return ["info", "--mesh", str(path)]
+    if entry.kind == "reference file":
+        return ["train", "--reference", str(path), "--budget", "1"]
     if entry.kind == "signal":
         return ["signal", "--signal", str(path), "--out", str(out / "signal.npy")]
     if entry.kind == "netcdf":

@@ -24,7 +24,7 @@ BY_NAME = {entry.name: entry for entry in CORPUS}
 
 def test_the_corpus_covers_every_reader():
     assert len(CORPUS) >= 40
-    assert {e.kind for e in CORPUS} == {"mesh", "signal", "netcdf", "series", "reference", "checkpoint"}
+    assert {e.kind for e in CORPUS} == {"mesh", "signal", "netcdf", "series", "reference", "reference file", "checkpoint"}
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +136,15 @@ def test_dashboard_refuses_a_pickled_signal(app, built):
     _upload(at, 0, BY_NAME["pickled object .npy"], built)
     _assert_error(at, "pickled data")
     np.testing.assert_array_equal(at.session_state.workspace.signal, before)
+    assert not UNPICKLED
+    _still_usable(at)
+
+
+def test_dashboard_refuses_a_bad_reference_file(app, built):
+    at = app.switch_page("pages/data.py").run()
+    at.radio[0].set_value("Reference dataset file (.npz)").run()
+    _upload(at, 0, BY_NAME["reference npz holding objects"], built)
+    _assert_error(at, "pickled data")
     assert not UNPICKLED
     _still_usable(at)
 

@@ -15,6 +15,7 @@ import pytest
 from ginr_core.cli import main
 from ginr_core.geometry import spectral
 from ginr_core.geometry.domains import make_domain
+from ginr_core.runs.actions import predict_run
 from ginr_core.runs.registry import Registry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,8 +56,7 @@ def test_sigkill_during_training_loses_nothing(tmp_path, app, capsys, monkeypatc
     assert len(registry.load_history(victim)) >= 1  # its curves so far
     done = runs[finished.id]
     assert done.status == "done" and done.metrics["r2"] > 0
-    mesh, target = registry.load_domain(finished.id)
-    prediction = registry.load_regressor(finished.id).predict(spectral.spectral_embedding(mesh, k=16).features)
+    _, prediction = predict_run(registry, finished.id)  # the checkpoint loads and predicts on rebuilt features
     np.testing.assert_allclose(prediction, registry.load_predictions(finished.id), rtol=1e-4, atol=1e-4)
 
     # The embedding cache: both domains' embeddings are there and pass their checksums (no solver runs).
