@@ -248,3 +248,20 @@ def test_crop_page_draws_the_cropped_parts_as_a_hole(server, page):
     middle = slice(int(0.2 * half), int(0.8 * half))  # each panel's centre, away from the colour bar
     before, cropped = rgb[:, :half][:, middle], rgb[:, half : 2 * half][:, middle]
     assert (np.abs(before - cropped).max(axis=2) > 60).mean() > 0.01  # the hole shows
+
+
+def test_interpolation_page_draws_the_derived_field_grid(server, page):
+    page.goto(server)
+    _wait_for_app(page)
+    _open_page(page, "Interpolation")
+    page.get_by_role("spinbutton", name="Training steps per network").fill("30")  # in a form: sent with the button
+    page.get_by_role("button", name="Run every method").click()
+    page.get_by_text("Field | gradient | Laplacian | error").wait_for(timeout=300_000)
+    _wait_for_app(page)
+    grid = page.locator(".stPlotlyChart").last  # truth and the best three methods: field, gradient, Laplacian, error
+    grid.scroll_into_view_if_needed()
+    page.wait_for_timeout(4000)
+    _shot(page, "interpolation")
+    assert not page.locator("[data-testid='stException']").count()
+    assert page.get_by_text("Resolved scale", exact=True).count()
+    assert coloured_fraction(grid.screenshot()) > 0.05
