@@ -859,6 +859,30 @@ def interpolate(mesh: Mesh, observations: Observations, methods=DEFAULT_METHODS,
     return state.result
 
 
+SUPERRES_CLASSICAL = ("harmonic", "biharmonic")  # sparse solves: seconds, beside every super-resolution
+
+
+def coarse_observations(coarse: Mesh, fine: Mesh, coarse_values, correspondence=None) -> Observations:
+    """A super-resolution problem as observations on the fine mesh: the coarse values at their fine nodes (nested
+    meshes), or without a correspondence at the coarse vertices' closest points of the fine surface."""
+    values = _check_values(coarse_values, coarse.n_vertices, "coarse signal")
+    if correspondence is not None:
+        truth = np.zeros(fine.n_vertices)
+        truth[np.asarray(correspondence)] = values
+        return coarse_nodes(fine, correspondence, truth)
+    return scattered_points(fine, coarse.vertices, values, "coarse", f"the {coarse.n_vertices:,} coarse vertices")
+
+
+def classical_rows(mesh: Mesh, observations: Observations, methods=SUPERRES_CLASSICAL) -> dict[str, tuple[np.ndarray, float]]:
+    """{method: (prediction at every node, seconds)} of training-free methods (a super-resolution's honest rows)."""
+    problem = _Problem(mesh, observations, InterpolationSettings())
+    rows = {}
+    for name in methods:
+        t0 = time.perf_counter()
+        rows[name] = (run_method(problem, name)[0], time.perf_counter() - t0)
+    return rows
+
+
 __all__ = [
     "CLASSICAL", "DEFAULT_METHODS", "InterpolationRequest", "InterpolationResult", "interpolation_task", "DERIVED_COLUMNS", "derived_field_rows", "SUPERRES_CLASSICAL", "classical_rows", "coarse_observations", "METHODS", "NETWORKS", "PATTERNS", "InterpolationSettings",
     "MethodOutcome", "Observations", "SpectralBands", "Spectrum", "at_nodes", "coarse_nodes", "graph_interpolate",
