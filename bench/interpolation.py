@@ -35,11 +35,13 @@ from superres import bunny_setup, era_setup  # noqa: E402
 
 from ginr_core.data.gridded import open_grid  # noqa: E402
 from ginr_core.geometry.domains import latlon_grid  # noqa: E402
+from ginr_core.runs.jobs import Job  # noqa: E402
 from ginr_core.tasks.interpolation import (  # noqa: E402
     METHODS,
+    InterpolationRequest,
     InterpolationSettings,
     coarse_nodes,
-    interpolate,
+    interpolation_task,
     random_nodes,
     satellite_tracks,
 )
@@ -105,20 +107,28 @@ def main() -> None:
         mesh, obs, truth = setup(name)
         print(f"\n{name}: {mesh.n_vertices:,} nodes, {obs.description}; {len(obs.unobserved):,} nodes scored "
               f"(setup {time.perf_counter() - t0:.0f}s)", flush=True)
-        outcome = interpolate(mesh, obs, methods, truth=truth, settings=settings)
-        result[name] = {}
-        for o in outcome.outcomes:
-            if o.scores is None:
-                print(f"  {o.name:13s} {o.status}: {o.error}", flush=True)
-                result[name][o.name] = None
-                continue
-            spectrum = outcome.spectra.get(o.name)
-            scale = "-" if spectrum is None else (
-                "none" if spectrum.resolved is None else
+        request = InterpolationRequest(mesh, obs, tuple(methods), truth, settings)
+        job = Job(interpolation_task, request, label=name).start()
+        printed = set()
+        while True:  # each method's scores as soon as it finishes; resolved scales once all have run
+            state = job.join(timeout=2.0)
+            for o in (state.result.outcomes if state.result else ()):
+                if o.status in ("done", "failed", "cancelled") and o.name not in printed:
+                    printed.add(o.name)
+                    if o.scores is None:
+                        print(f"  {o.name:13s} {o.status}: {o.error}", flush=True)
+                    else:
+                        print(f"  {o.name:13s} score {o.scores['score']:.6f}  R^2 {o.scores['r2']:.7f}  "
+                              f"{o.seconds:7.1f}s  ({o.notes})", flush=True)
+            if state.done:
+                break
+        if state.status == "failed":
+            raise SystemExit(f"{name} failed: {state.error}")
+        result[name] = {o.name: None if o.scores is None else round(o.scores["r2"], 7) for o in state.result.outcomes}
+        for method, spectrum in state.result.spectra.items():
+            scale = "none" if spectrum.resolved is None else (
                 f"{'<=' if spectrum.fully_resolved else ''}{spectrum.resolved:.3g} {spectrum.unit}")
-            print(f"  {o.name:13s} score {o.scores['score']:.6f}  R^2 {o.scores['r2']:.7f}  resolved {scale:>16s}  "
-                  f"{o.seconds:7.1f}s  ({o.notes})", flush=True)
-            result[name][o.name] = round(o.scores["r2"], 7)
+            print(f"  {method:13s} resolved scale {scale}", flush=True)
         best_classical = max((v for k, v in result[name].items() if v is not None and not k.startswith(("ginr", "inr"))), default=None)
         best_network = max((v for k, v in result[name].items() if v is not None and k.startswith(("ginr", "inr"))), default=None)
         if best_classical is not None and best_network is not None:

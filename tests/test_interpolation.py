@@ -253,3 +253,14 @@ def test_cli_interpolate_scores_and_writes_every_method(tmp_path, capsys):
     assert "biharmonic" in out and "best:" in out
     assert (tmp_path / "out.biharmonic.npy").is_file() and (tmp_path / "out.json").is_file()
     assert main(["interpolate", "--domain", "torus", "--signal", "sines", "--pattern", "tracks"]) == 2  # not a sphere
+
+
+def test_rbf_from_points_on_one_great_circle(sphere):
+    """A satellite track's points are coplanar with the sphere's centre: the linear part is undetermined, the RBF
+    falls back to a constant one rather than failing."""
+    t = np.linspace(0, 2 * np.pi, 300, endpoint=False)
+    points = np.stack([np.cos(t), np.sin(t), np.zeros_like(t)], axis=1)
+    u, note = rbf_interpolate(sphere, scattered_points(sphere, points, np.cos(t)))
+    assert "coplanar" in note and np.isfinite(u).all()
+    equator = np.abs(sphere.vertices[:, 2]) < 1e-9
+    np.testing.assert_allclose(u[equator], sphere.vertices[equator, 0], atol=0.05)

@@ -22,6 +22,7 @@ import csv
 import io
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -345,10 +346,17 @@ def rbf_interpolate(mesh: Mesh, observations: Observations) -> tuple[np.ndarray,
 
     points, values = _distinct_points(observations.points, observations.values)
     local = len(points) > 4 * RBF_NEIGHBORS
-    rbf = RBFInterpolator(points, values, kernel="thin_plate_spline", degree=1,
-                          neighbors=RBF_NEIGHBORS if local else None)
     note = f"local, {RBF_NEIGHBORS} nearest observations" if local else "global"
-    return rbf(mesh.vertices), note
+    neighbors = RBF_NEIGHBORS if local else None
+    try:
+        return RBFInterpolator(points, values, kernel="thin_plate_spline", degree=1, neighbors=neighbors)(mesh.vertices), note
+    except np.linalg.LinAlgError:
+        # observations on one plane (a satellite track is a great circle: its points and the sphere's centre are
+        # coplanar) leave the linear polynomial undetermined; a constant one still makes the system solvable
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            rbf = RBFInterpolator(points, values, kernel="thin_plate_spline", degree=0, neighbors=neighbors)
+        return rbf(mesh.vertices), note + "; constant polynomial (the observations are coplanar)"
 
 
 KRIGING_POINTS = 3000  # most observations kriging conditions on: its dense system costs m^3 (3,000: a few seconds)
