@@ -360,6 +360,7 @@ def rbf_interpolate(mesh: Mesh, observations: Observations) -> tuple[np.ndarray,
 
 
 KRIGING_POINTS = 3000  # most observations kriging conditions on: its dense system costs m^3 (3,000: a few seconds)
+KRIGING_CHUNK = 10_000  # target nodes per kriging product (memory: chunk x conditioning points)
 KRIGING_MODELS = ("Stable", "Matern")  # covariance families tried, each with and without a nugget
 
 
@@ -412,7 +413,8 @@ def kriging_interpolate(mesh: Mesh, observations: Observations, validation: floa
         raise GinrError("No covariance model could be fitted to these observations' variogram.")
     model = best[1]
     krige = gs.krige.Ordinary(model, cond_pos=position(points), cond_val=values, pseudo_inv=False)
-    field_values = krige(position(mesh.vertices), mesh_type="unstructured", return_var=False, store=False)
+    field_values = krige(position(mesh.vertices), mesh_type="unstructured", return_var=False, store=False,
+                         chunk_size=KRIGING_CHUNK)  # bounded memory: a 116k-node grid at once took 12 GB
     return np.asarray(field_values, dtype=np.float64), (
         f"{note}{model.name} covariance (chosen on a validation split), length scale {model.len_scale:.3g}{unit}, "
         f"nugget {model.nugget / max(model.sill, 1e-300):.1%} of the sill"
