@@ -25,6 +25,7 @@ navigation = st.navigation(
         st.Page("pages/results.py", title="Results", icon=":material/insights:"),
         st.Page("pages/super_resolution.py", title="Super-resolution", icon=":material/zoom_in:"),
         st.Page("pages/compare.py", title="INR vs GINR", icon=":material/compare:"),
+        st.Page("pages/interpolation.py", title="Interpolation", icon=":material/scatter_plot:"),
         st.Page("pages/timeseries.py", title="Time series", icon=":material/animation:"),
         st.Page("pages/crop.py", title="Crop", icon=":material/content_cut:"),
     ]

@@ -325,8 +325,15 @@ def cmd_superres(args) -> None:
         print(f"note: {note}", file=sys.stderr)
     np.save(args.out, outcome.fine_prediction)
     print(f"run {outcome.run_id}: wrote {args.out}: prediction on {fine.n_vertices:,} fine nodes ({outcome.seconds:.1f} s)")
+    classical = [o for o in state.result if o.classical and o.fine_prediction is not None]
+    for o in classical:  # interpolation of the same coarse values: the honest alternative
+        np.save(f"{os.path.splitext(args.out)[0]}.{o.strategy}.npy", o.fine_prediction)
+    print(f"classical interpolation of the same coarse values beside it: "
+          f"{', '.join(f'{o.strategy} ({o.seconds:.1f} s)' for o in classical)}")
     if "r2_fine_only" in outcome.scores:
-        print(f"R2 on the {len(request.fine_only):,} fine-only nodes: {outcome.scores['r2_fine_only']:.5f}")
+        print(f"R2 on the {len(request.fine_only):,} fine-only nodes:")
+        for o in [outcome, *classical]:
+            print(f"  {o.strategy:11s} {o.scores['r2_fine_only']:.5f}")
 
 
 def cmd_compare(args) -> None:
@@ -418,6 +425,90 @@ def cmd_timeseries(args) -> None:
         with open(args.animation, "wb") as f:
             f.write(data)
         print(f"wrote {args.animation}")
+
+
+# --- ginr interpolate ---------------------------------------------------------------------------------
+
+
+def cmd_interpolate(args) -> None:
+    import json
+
+    import numpy as np
+
+    from .runs.actions import submit
+    from .tasks.interpolation import (
+        InterpolationRequest,
+        InterpolationSettings,
+        interpolation_task,
+        random_nodes,
+        read_observations_csv,
+        satellite_tracks,
+    )
+
+    mesh = _mesh_from_args(args)
+    truth = None if args.observations and args.signal == "none" else _load_signal(args, mesh)
+    if args.observations:
+        observations = read_observations_csv(args.observations, mesh)
+    elif args.pattern == "tracks":
+        coverage, swath = (None, args.swath_km) if args.swath_km else (args.coverage, None)
+        observations = satellite_tracks(mesh, truth, args.tracks, args.inclination, swath, coverage, args.seed)
+    else:
+        observations = random_nodes(mesh, truth, args.fraction, args.seed)
+    print(f"{mesh.n_vertices:,} nodes; observed: {observations.description}", file=sys.stderr)
+    request = InterpolationRequest(mesh, observations, tuple(args.methods.split(",")), truth,
+                                   InterpolationSettings(k=args.k, steps=args.steps, seed=args.seed))
+    result = _follow(submit(interpolation_task, request, None, label="interpolation", start=False), "Interpolating").result
+    rows = {}
+    for o in result.outcomes:
+        spectrum = result.spectra.get(o.name)
+        rows[o.name] = {"status": o.status, "seconds": round(o.seconds, 2), "notes": o.notes, "error": o.error,
+                        **(o.scores or {}),
+                        "resolved_scale": None if spectrum is None else spectrum.resolved,
+                        "scale_unit": None if spectrum is None else spectrum.unit,
+                        "all_bands_resolved": None if spectrum is None else spectrum.fully_resolved}
+        if o.prediction is not None:
+            np.save(f"{args.out_prefix}.{o.name}.npy", o.prediction)
+    if truth is not None:
+        print(f"scores on the {len(observations.unobserved):,} unobserved nodes:")
+        print(f"  {'method':13s} {'score':>9s} {'R2':>9s} {'RMSE':>10s} {'resolved':>14s} {'seconds':>8s}")
+    for name, row in rows.items():
+        if row["status"] != "done" or "r2" not in row:
+            print(f"  {name:13s} {row['status']}{': ' + row['error'] if row['error'] else ''}")
+            continue
+        bound = "<=" if row["all_bands_resolved"] else ""  # resolved down to the finest band analysed
+        scale = "-" if row["resolved_scale"] is None else f"{bound}{row['resolved_scale']:.3g} {row['scale_unit'].split()[0]}"
+        print(f"  {name:13s} {row['score']:9.5f} {row['r2']:9.5f} {row['rmse']:10.4g} {scale:>14s} {row['seconds']:8.1f}")
+    scored = {n: r["r2"] for n, r in rows.items() if r.get("r2") is not None}
+    if scored:
+        best = max(scored, key=scored.get)
+        print(f"best: {best} ({'a network' if best.startswith(('ginr', 'inr')) else 'classical, no training'})")
+    with open(f"{args.out_prefix}.json", "w") as f:
+        json.dump({"observations": observations.description, "methods": rows}, f, indent=2)
+    print(f"wrote {args.out_prefix}.json and one {args.out_prefix}.<method>.npy per method")
+
+
+def _add_interpolate_parser(sub) -> None:
+    from .tasks.interpolation import DEFAULT_METHODS, METHODS
+
+    p = sub.add_parser("interpolate", help="reconstruct a signal from sparse observations: networks vs classical interpolation",
+                       description="Observe the signal at random nodes (--fraction), under simulated satellite tracks on a "
+                       "sphere (--pattern tracks) or read observations from a CSV (lat,lon,value / x,y,z,value / vertex,value); "
+                       f"reconstruct it with each method ({', '.join(METHODS)}) and score every one on the unobserved nodes.")
+    _add_mesh_options(p)
+    _add_signal_options(p)
+    p.add_argument("--pattern", choices=["random", "tracks"], default="random", help="observation pattern (default random)")
+    p.add_argument("--fraction", type=float, default=0.25, help="observed fraction of the nodes for --pattern random (default 0.25)")
+    p.add_argument("--tracks", type=int, default=4, help="satellite tracks (default 4)")
+    p.add_argument("--inclination", type=float, default=66.0, help="orbit inclination in degrees (default 66, Jason)")
+    p.add_argument("--coverage", type=float, default=0.05, help="area under the swaths, solved for (default 0.05)")
+    p.add_argument("--swath-km", type=float, help="swath width in km instead of --coverage")
+    p.add_argument("--observations", metavar="FILE.csv", help="observations from a CSV instead of a pattern "
+                   "(with --signal none when the truth is unknown: reconstructions without scores)")
+    p.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=f"comma-separated (default {','.join(DEFAULT_METHODS)})")
+    p.add_argument("--k", type=int, default=100, help="spectral features of the networks (default 100)")
+    p.add_argument("--steps", type=int, default=1500, help="training steps per network (default 1500)")
+    p.add_argument("--out-prefix", default="interpolation", help="output files PREFIX.json, PREFIX.<method>.npy")
+    p.set_defaults(func=cmd_interpolate)
 
 
 def cmd_domains(args) -> None:
@@ -686,6 +777,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--laplacian", choices=LAPLACIANS, default="combinatorial", help="Laplacian of the embedding")
     p.add_argument("--budget", type=float, default=60.0, help="training seconds per model, or for --add (default 60)")
     p.set_defaults(func=cmd_crop)
+
+    _add_interpolate_parser(sub)
 
     p = sub.add_parser("signal", help="generate or load a per-vertex signal and save it as .npy")
     _add_mesh_options(p)

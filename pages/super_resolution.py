@@ -38,7 +38,7 @@ from ginr_core.viz.figures import (
     point_cloud_figure,
 )
 from pages.shared.runs import FollowedJob, registry
-from pages.shared.widgets import enter_via_app, show_error
+from pages.shared.widgets import enter_via_app, job_progress, live_progress, show_error
 from pages.shared.workspace import (
     MAX_UPLOAD_MB,
     Workspace,
@@ -247,8 +247,8 @@ STATUS_TEXT = {"pending": "waiting", "running": "computing the features", "done"
 
 
 def show_progress(job: SuperResolutionRun) -> None:
-    parts = job.state.parts
-    for outcome in job.outcomes:
+    parts, bars = job.state.parts, []
+    for outcome in (o for o in job.outcomes if not o.classical):  # the classical rows need no progress bar
         values = parts[outcome.strategy].values if outcome.strategy in parts else {}
         if outcome.status == "running" and "step" in values:
             fit_eta = values["fit_eta_s"]
@@ -258,17 +258,8 @@ def show_progress(job: SuperResolutionRun) -> None:
         else:
             fraction = 1.0 if outcome.status in ("done", "cancelled", "failed") else 0.0
             text = f"**{outcome.strategy}**: {STATUS_TEXT[outcome.status]}"
-        st.progress(min(max(fraction, 0.0), 1.0), text=text)
-    if st.button("Cancel", icon=":material/stop_circle:"):
-        job.cancel()
-
-
-@st.fragment(run_every=1.0)
-def live_progress(job: SuperResolutionRun) -> None:
-    """Refreshes every second while the strategies run; one full rerun when they end, to draw the results."""
-    if job.done:
-        st.rerun()
-    show_progress(job)
+        bars.append((fraction, text))
+    job_progress(job, bars)
 
 
 # ------------------------------------------------------------------------------------------- results
@@ -277,7 +268,7 @@ def score_table(job: SuperResolutionRun) -> pd.DataFrame:
     any_failed = any(o.error for o in outcomes)
     rows = []
     for o in outcomes:
-        row = {"strategy": o.strategy, "status": o.status}
+        row = {"strategy": o.strategy, "kind": "classical" if o.classical else "GINR", "status": o.status}
         row.update({name: (o.scores or {}).get(key) for key, name in SCORE_COLUMNS.items()
                     if key != "r2_fine_only" or job.fine_truth is not None})
         steps = parts[o.strategy].values.get("step") if o.strategy in parts else None
@@ -288,8 +279,29 @@ def score_table(job: SuperResolutionRun) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def verdict(job: SuperResolutionRun) -> None:
+    """The best GINR strategy against the best classical row on the fine-only nodes, in words."""
+    def best(outcomes):
+        scored = [o for o in outcomes if (o.scores or {}).get("r2_fine_only") is not None]
+        return max(scored, key=lambda o: o.scores["r2_fine_only"], default=None)
+
+    net = best(o for o in job.outcomes if not o.classical)
+    classical = best(o for o in job.outcomes if o.classical)
+    if net is None or classical is None:
+        return
+    text = (f"On the fine-only nodes the best GINR (**{net.strategy}**) scores R² {net.scores['r2_fine_only']:.5f} "
+            f"in {net.seconds:.1f} s; **{classical.strategy}** interpolation of the same coarse values "
+            f"{classical.scores['r2_fine_only']:.5f} in {classical.seconds:.2f} s.")
+    if net.scores["r2_fine_only"] >= classical.scores["r2_fine_only"]:
+        st.success(text + " The network wins.", icon=":material/trophy:")
+    else:
+        st.warning(text + " **Classical interpolation wins here.** The Interpolation page runs more methods, "
+                   "including the stacked GINR that corrects the biharmonic interpolant.", icon=":material/balance:")
+
+
 def show_results(job: SuperResolutionRun) -> None:
     st.caption(f"Results for {st.session_state.get('superres_label', '')}.")
+    verdict(job)
     st.dataframe(score_table(job), hide_index=True, width="stretch",
                  column_config={name: st.column_config.NumberColumn(format="%.4f") for name in SCORE_COLUMNS.values()})
     st.caption("Shared nodes: the training nodes, where the truth is known; the fine prediction read there should "
@@ -344,6 +356,6 @@ if job is None:
     if target is not None:
         st.info("Run the strategies to compare them here.")
 elif not job.done:
-    live_progress(job)
+    live_progress(job, show_progress)
 else:
     show_results(job)

@@ -266,3 +266,20 @@ def test_the_browser_fetches_nothing_from_the_internet(server, page):
         visitor.wait_for_timeout(2000)
     visitor.close()
     assert not external, sorted(external)
+
+
+def test_interpolation_page_draws_the_derived_field_grid(server, page):
+    page.goto(server)
+    _wait_for_app(page)
+    _open_page(page, "Interpolation")
+    page.get_by_role("spinbutton", name="Training steps per network").fill("30")  # in a form: sent with the button
+    page.get_by_role("button", name="Run every method").click()
+    page.get_by_text("Field | gradient | Laplacian | error").wait_for(timeout=300_000)
+    _wait_for_app(page)
+    grid = page.locator(".stPlotlyChart").last  # truth and the best three methods: field, gradient, Laplacian, error
+    grid.scroll_into_view_if_needed()
+    page.wait_for_timeout(4000)
+    _shot(page, "interpolation")
+    assert not page.locator("[data-testid='stException']").count()
+    assert page.get_by_text("Resolved scale", exact=True).count()
+    assert coloured_fraction(grid.screenshot()) > 0.05

@@ -44,11 +44,13 @@ def _launch(app, budget_s):
 
 def test_two_strategies_run_in_turn_and_score_the_fine_only_nodes(app):
     at, job = _launch(app, 1.0)
-    assert [o.strategy for o in job.join(timeout=60).result] == ["joint", "kl"]
+    assert [o.strategy for o in job.join(timeout=60).result] == ["joint", "kl", "harmonic", "biharmonic"]
     at.run()
     assert not at.exception and not at.error
     table = at.dataframe[0].value
-    assert list(table["strategy"]) == ["joint", "kl"] and list(table["status"]) == ["done", "done"]
+    # the strategies, then classical interpolation of the same coarse values
+    assert list(table["strategy"]) == ["joint", "kl", "harmonic", "biharmonic"]
+    assert list(table["kind"]) == ["GINR", "GINR", "classical", "classical"] and set(table["status"]) == {"done"}
     assert np.isfinite(table["R² fine-only nodes"].astype(float)).all()
     assert np.isfinite(table["R² shared (< 90th pct)"].astype(float)).all()
     assert len(at.get("plotly_chart")) == 3  # original, super-resolved, squared error at the shared nodes
@@ -63,7 +65,7 @@ def test_cancel_stops_the_run(app):
     assert not job.done and len(at.get("progress")) == 2  # one bar per strategy
     button(at, "Cancel").click().run()
     outcomes = job.join(timeout=30).result
-    assert job.done and [o.status for o in outcomes] == ["cancelled", "cancelled"]
+    assert job.done and [o.status for o in outcomes if not o.classical] == ["cancelled", "cancelled"]
 
 
 def test_bad_upload_shows_an_error(app):

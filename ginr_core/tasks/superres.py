@@ -511,6 +511,7 @@ class StrategyOutcome:
     error: str | None = None
     seconds: float = 0.0
     run_id: str | None = None
+    classical: bool = False  # a training-free interpolation of the same coarse values, not a strategy
 
 
 @dataclass(frozen=True, eq=False)
@@ -561,10 +562,30 @@ class SuperResolutionRequest:
         return scores
 
 
+def _classical_outcomes(request: SuperResolutionRequest) -> list[StrategyOutcome]:
+    """Harmonic and biharmonic interpolation of the coarse values on the fine graph (interpolation.SUPERRES_CLASSICAL;
+    sparse solves, seconds), scored like the strategies: what a network must beat."""
+    from .interpolation import SUPERRES_CLASSICAL, classical_rows, coarse_observations
+
+    try:
+        observations = coarse_observations(request.coarse, request.fine, request.coarse_target, request.correspondence)
+        rows = classical_rows(request.fine, observations, SUPERRES_CLASSICAL)
+    except Exception as exc:  # the strategies still run; the table says why the rows are missing
+        return [StrategyOutcome("classical", status="failed", error=error_message(exc), classical=True)]
+    outcomes = []
+    for name, (fine_prediction, seconds) in rows.items():
+        shared = values_at_coarse_nodes(request.coarse, request.fine, fine_prediction, request.correspondence)
+        outcomes.append(StrategyOutcome(
+            name, status="done", coarse_prediction=shared, fine_prediction=fine_prediction, shared_prediction=shared,
+            scores=request.scores(shared, shared, fine_prediction), seconds=seconds, classical=True,
+            notes=("Classical interpolation of the coarse values on the fine graph (no training).",)))
+    return outcomes
+
+
 def superres_task(request: SuperResolutionRequest, ctx: JobContext) -> list[StrategyOutcome]:
     """Every strategy in turn, each one registered run trained on the coarse mesh (so the dashboard runs what
     `ginr superres` runs); a strategy that fails is reported and the next one runs. The outcomes so far are
-    published as they change."""
+    published as they change; after the strategies come the classical rows (`classical=True`)."""
     outcomes = [StrategyOutcome(s) for s in request.strategies]
     group = f"superres-{secrets.token_hex(4)}"
     n = len(outcomes)
@@ -574,7 +595,9 @@ def superres_task(request: SuperResolutionRequest, ctx: JobContext) -> list[Stra
         ctx.publish(list(outcomes))
 
     ctx.publish(list(outcomes))
-    for i, outcome in enumerate(outcomes):
+    outcomes += _classical_outcomes(request)  # seconds: shown beside the strategies from the start
+    ctx.publish(list(outcomes))
+    for i, outcome in enumerate(outcomes[:n]):
         if ctx.cancelled():
             ctx.stopped_early = True
             update(i, status="cancelled")

@@ -175,33 +175,48 @@ def grid_figure(
     rows: list[list[tuple[str, np.ndarray] | None]],
     colorscales: list[str] | None = None,
     row_height: int = 340,
+    share: str = "row",
 ) -> go.Figure:
     """Signals on the same mesh in a grid of (title, values) panels; None leaves a cell empty.
 
-    Each row shares one colour range and one colour bar (say predictions in one row, errors in the next),
-    so panels in a row compare at a glance.
+    share="row": each row shares one colour range, colour scale and bar (say predictions in one row, errors in
+    the next); share="column": each column does (say one row per method, columns field | gradient | error).
+    `colorscales` has one entry per row or per column accordingly.
     """
+    if share not in ("row", "column"):
+        raise ValueError(f"share must be 'row' or 'column', got {share!r}")
     dm = mesh if isinstance(mesh, DisplayMesh) else display_mesh(mesh)
     n_cols = max(len(row) for row in rows)
     specs = [[{"type": "scene"} if i < len(row) and row[i] is not None else None for i in range(n_cols)] for row in rows]
     titles = [cell[0] for row in rows for cell in row if cell is not None]
     fig = make_subplots(rows=len(rows), cols=n_cols, specs=specs, subplot_titles=titles,
-                        horizontal_spacing=0.02, vertical_spacing=0.06)
-    colorscales = colorscales or ["Viridis"] * len(rows)
-    for r, row in enumerate(rows):
-        cells = [(c, cell) for c, cell in enumerate(row) if cell is not None]
-        lo, hi = color_range(*(values for _, (_, values) in cells))
-        for c, (_, values) in cells:
-            last = c == cells[-1][0]
-            fig.add_trace(_mesh_trace(dm, values, colorscales[r], lo, hi, show_scale=last), row=r + 1, col=c + 1)
+                        horizontal_spacing=0.02, vertical_spacing=0.06 if len(rows) < 6 else 0.02)
+    cells = [(r, c, cell[1]) for r, row in enumerate(rows) for c, cell in enumerate(row) if cell is not None]
+    group = (lambda r, c: r) if share == "row" else (lambda r, c: c)
+    n_groups = len(rows) if share == "row" else n_cols
+    colorscales = colorscales or ["Viridis"] * n_groups
+    for g in range(n_groups):
+        members = [(r, c, values) for r, c, values in cells if group(r, c) == g]
+        if not members:
+            continue
+        lo, hi = color_range(*(values for _, _, values in members))
+        for r, c, values in members:
+            last = (r, c) == members[-1][:2]
+            fig.add_trace(_mesh_trace(dm, values, colorscales[g], lo, hi, show_scale=last), row=r + 1, col=c + 1)
             if last:
                 scene = fig.get_subplot(r + 1, c + 1)
-                fig.data[-1].update(colorbar=dict(x=scene.domain.x[1], xanchor="left", thickness=12,
-                                                  y=sum(scene.domain.y) / 2, len=0.8 / len(rows)))
+                if share == "row":
+                    bar = dict(x=scene.domain.x[1], xanchor="left", y=sum(scene.domain.y) / 2, len=0.8 / len(rows))
+                else:  # under its column
+                    bar = dict(orientation="h", x=sum(scene.domain.x) / 2, xanchor="center", y=-0.01,
+                               yanchor="top", len=0.9 / n_cols)
+                fig.data[-1].update(colorbar=dict(thickness=12, **bar))
     # narrow panels cut the shape's sides off unless the camera steps back a little
     camera = dict(CAMERA, eye={k: v * (1 + 0.1 * (n_cols - 1)) for k, v in CAMERA["eye"].items()})
     fig.update_scenes(_scene_layout(), camera=camera)
-    fig.update_layout(height=row_height * len(rows), margin=dict(l=0, r=40, t=50, b=0), uirevision="keep-camera")
+    bottom = 60 if share == "column" else 0
+    fig.update_layout(height=row_height * len(rows) + bottom, margin=dict(l=0, r=40, t=50, b=bottom),
+                      uirevision="keep-camera")
     return fig
 
 

@@ -1,0 +1,232 @@
+"""Interpolation: the signal seen only at some places, every method's reconstruction scored where it was not seen."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from ginr_core.geometry.sphere import is_sphere
+from ginr_core.tasks.interpolation import (
+    DEFAULT_METHODS,
+    DERIVED_COLUMNS,
+    METHODS,
+    InterpolationRequest,
+    InterpolationResult,
+    InterpolationSettings,
+    MethodOutcome,
+    derived_field_rows,
+    interpolation_task,
+    random_nodes,
+    read_observations_csv,
+    satellite_tracks,
+)
+from ginr_core.viz.figures import grid_figure, mesh_figure
+from ginr_core.runs.actions import submit
+from pages.shared.runs import FollowedJob
+from pages.shared.widgets import enter_via_app, first_channel, job_progress, live_progress, show_error
+from pages.shared.workspace import require_signal, workspace
+
+enter_via_app(__file__)
+
+RANDOM, TRACKS, UPLOAD = "Random nodes", "Satellite tracks", "Upload observations (CSV)"
+EXPLANATIONS = {
+    "harmonic": "graph interpolation: the smoothest signal (least Dirichlet energy) through the observations.",
+    "tikhonov": "graph smoothing: fits the observations up to a weight chosen on a validation split.",
+    "biharmonic": "graph interpolation with the squared Laplacian: smooth gradients, not just smooth values.",
+    "rbf": "thin-plate-spline radial basis functions in 3D (scipy).",
+    "kriging": "optimal interpolation: ordinary kriging with a covariance fitted to the variogram (GSTools; "
+               "great-circle distances on spheres).",
+    "ginr": "a GINR (spectral input) trained on the observed values.",
+    "inr": "a classic INR (xyz input; spherical harmonics on spheres) trained on the observed values.",
+    "ginr_stacked": "the biharmonic interpolant plus a GINR that learnt its error from out-of-fold observations "
+                    "(early stopping and the correction's scale chosen on a validation split).",
+}
+STATUS_TEXT = {"pending": "waiting", "running": "running", "done": "done", "cancelled": "cancelled", "failed": "failed"}
+DERIVED_SCALES = ["Viridis", "Viridis", "RdBu", "RdBu"]
+
+
+class InterpolationRun(FollowedJob):
+    """A launched interpolation job and its request; `result` holds the outcomes so far."""
+
+    def __init__(self, job, request: InterpolationRequest):
+        super().__init__(job)
+        self.request = request
+
+    @property
+    def result(self) -> InterpolationResult:
+        return self.state.result or InterpolationResult(tuple(MethodOutcome(m) for m in self.request.methods))
+
+
+def choose_observations(mesh, signal):
+    """The observation pattern chosen on the page, as Observations of `signal` (None until a CSV is uploaded)."""
+    patterns = [RANDOM] + ([TRACKS] if is_sphere(mesh) else []) + [UPLOAD]
+    pattern = st.radio("Observed", patterns, horizontal=True,
+                       help="Satellite tracks need a sphere domain (the sphere is read as the Earth).")
+    c = st.columns(4)
+    if pattern == RANDOM:
+        fraction = c[0].slider("Observed fraction of the nodes", 0.01, 0.9, 0.25, 0.01)
+        seed = c[1].number_input("Seed", 0, 10_000, 0)
+        return random_nodes(mesh, signal, fraction, int(seed))
+    if pattern == TRACKS:
+        n_tracks = c[0].number_input("Tracks", 1, 40, 4)
+        inclination = c[1].number_input("Inclination (degrees)", 0.0, 180.0, 66.0,
+                                        help="66: TOPEX / Jason; 98: sun-synchronous (Sentinel-3).")
+        coverage = c[2].slider("Coverage (area under the swaths)", 0.01, 0.5, 0.05, 0.01,
+                               help="The swath width is solved for this coverage.")
+        seed = c[3].number_input("Seed", 0, 10_000, 0, help="Where the first track crosses the equator.")
+        return satellite_tracks(mesh, signal, int(n_tracks), inclination, coverage=coverage, seed=int(seed))
+    upload = st.file_uploader("Observations: a CSV with a header lat,lon,value (spheres), x,y,z,value or vertex,value",
+                              type=["csv", "txt"])
+    if upload is None:
+        return None
+    st.caption("Points off the nodes are read at the closest point of the surface, as the barycentric mix of "
+               "their triangle's vertices. The workspace signal is the truth the methods are scored against.")
+    return read_observations_csv(upload.getvalue(), mesh, upload.name)
+
+
+# ------------------------------------------------------------------------------------------- page
+ws = workspace()
+st.title("Interpolation")
+st.write("A field known only at some places: random nodes, satellite ground tracks or your own points. Every "
+         "method reconstructs it everywhere and is scored **on the nodes it did not see**, networks beside the "
+         "classical interpolation a scientist would use without them, with the time each took.")
+st.write(f"**Domain:** {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {ws.signal_label or 'none'}")
+job = st.session_state.get("interp_job")
+observations = None
+if require_signal(ws, last_run_below=job is not None):
+    if ws.signal.ndim != 1:
+        st.warning("The signal has several channels: its first channel is interpolated.")
+    st.header("1. Observations")
+    try:
+        observations = choose_observations(ws.mesh, first_channel(ws.signal))
+    except Exception as exc:  # a bad upload or setting: explain, keep the page
+        show_error(exc)
+if observations is not None:
+    c = st.columns([1, 2])
+    c[0].metric("Observations", f"{len(observations.values):,}")
+    c[0].metric("Nodes scored (unobserved)", f"{len(observations.unobserved):,}")
+    c[0].caption(observations.description)
+    with c[1]:
+        st.plotly_chart(mesh_figure(ws.mesh, observations.observed_mask.astype(float), colorscale="Blues", height=320,
+                                    title="Observed nodes (dark)"), key="observed-view")
+
+    st.header("2. Methods")
+    st.markdown("\n".join(f"- **{m}**: {EXPLANATIONS[m]}" for m in METHODS))
+    running = job is not None and not job.done
+    with st.form("interp-settings"):
+        methods = st.multiselect("Methods (run one after the other in the background)", METHODS, default=list(DEFAULT_METHODS))
+        c = st.columns(3)
+        steps = c[0].number_input("Training steps per network", 10, 20_000, 1500,
+                                  help="Every network gets the same number of steps.")
+        k = c[1].number_input("Spectral features k", 4, 400, min(100, ws.mesh.n_vertices - 2))
+        seed = c[2].number_input("Seed", 0, 10_000, 0)
+        launched = st.form_submit_button("Run every method", type="primary", disabled=running,
+                                         help="A run is in progress: cancel it first." if running else None)
+    if launched:
+        try:
+            request = InterpolationRequest(ws.mesh, observations, tuple(methods), first_channel(ws.signal),
+                                           InterpolationSettings(k=int(k), steps=int(steps), seed=int(seed)))
+            job = InterpolationRun(submit(interpolation_task, request, None, label="interpolation"), request)
+            st.session_state.interp_job, st.session_state.interp_label = job, f"{ws.mesh_label}: {observations.description}"
+        except Exception as exc:
+            show_error(exc)
+
+
+# ------------------------------------------------------------------------------------------ progress
+def show_progress(job: InterpolationRun) -> None:
+    bars, parts = [], job.state.parts
+    for o in job.result.outcomes:
+        values = parts[o.name].values if o.name in parts else {}
+        if o.status == "running" and "step" in values:
+            bars.append((values["step"] / max(job.request.settings.steps, 1),
+                         f"**{o.name}**: training, step {values['step']:,}, loss {values['loss']:.3g}"))
+        else:
+            bars.append((1.0 if o.status in ("done", "cancelled", "failed") else 0.0, f"**{o.name}**: {STATUS_TEXT[o.status]}"))
+    job_progress(job, bars)
+
+
+# ------------------------------------------------------------------------------------------- results
+def score_table(job: InterpolationRun) -> pd.DataFrame:
+    rows = []
+    for o in job.result.outcomes:
+        spectrum = job.result.spectra.get(o.name)
+        scale = None
+        if spectrum is not None and spectrum.resolved is not None:
+            scale = f"{'≤ ' if spectrum.fully_resolved else ''}{spectrum.resolved:,.3g} {spectrum.unit}"
+        rows.append({"method": o.name, "kind": "network" if o.network else "classical", "status": o.status,
+                     "score (1 - RMSE/RMS)": (o.scores or {}).get("score"), "R²": (o.scores or {}).get("r2"),
+                     "RMSE": (o.scores or {}).get("rmse"), "resolved scale": scale, "seconds": round(o.seconds, 2),
+                     "notes": o.error or o.notes})
+    return pd.DataFrame(rows)
+
+
+def verdict(job: InterpolationRun) -> None:
+    scored = [o for o in job.result.outcomes if o.scores is not None]
+    networks = [o for o in scored if o.network]
+    classical = [o for o in scored if not o.network]
+    if not networks or not classical:
+        return
+    net = max(networks, key=lambda o: o.scores["r2"])
+    cls = max(classical, key=lambda o: o.scores["r2"])
+    text = (f"Best network **{net.name}** R² {net.scores['r2']:.5f} ({net.seconds:.1f} s) against best classical "
+            f"**{cls.name}** R² {cls.scores['r2']:.5f} ({cls.seconds:.1f} s).")
+    if net.scores["r2"] >= cls.scores["r2"]:
+        st.success(text + " The network wins on the unobserved nodes.", icon=":material/trophy:")
+    else:
+        st.warning(text + " **The classical method wins here**: the network adds nothing on these observations.",
+                   icon=":material/balance:")
+
+
+def resolved_scale_figure(job: InterpolationRun) -> go.Figure:
+    fig = go.Figure()
+    unit = ""
+    for name, spectrum in job.result.spectra.items():
+        unit = spectrum.unit
+        fig.add_trace(go.Scatter(x=spectrum.wavelengths, y=spectrum.score, mode="lines+markers", name=name))
+    fig.add_hline(y=0.5, line_dash="dash", annotation_text="resolved above 0.5")
+    fig.update_xaxes(type="log", autorange="reversed", title=f"wavelength ({unit})")
+    fig.update_yaxes(title="1 - error energy / truth energy", range=[-0.5, 1.05])
+    fig.update_layout(height=400, margin=dict(l=10, r=10, t=60, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    return fig
+
+
+def show_results(job: InterpolationRun) -> None:
+    st.caption(f"Results for {st.session_state.get('interp_label', '')}; scores on the "
+               f"{len(job.request.observations.unobserved):,} unobserved nodes.")
+    verdict(job)
+    st.dataframe(score_table(job), hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.5f")
+                                for c in ("score (1 - RMSE/RMS)", "R²", "RMSE")})
+    st.caption("Score: the SSH data challenges' 1 - RMSE / RMS(truth) (it depends on the field's offset; R² does "
+               "not). Resolved scale: the shortest wavelength down to which the error holds less than half the "
+               "truth's energy (≤: every analysed band is resolved). Seconds are wall-clock, training included.")
+    if job.result.spectra:
+        st.subheader("Resolved scale")
+        st.plotly_chart(resolved_scale_figure(job), key="spectrum")
+    finished = {o.name: o.prediction for o in job.result.outcomes if o.prediction is not None}
+    if not finished or job.request.truth is None:
+        return
+    st.subheader("Field | gradient | Laplacian | error")
+    ranked = sorted(finished, key=lambda n: -(job.result.outcome(n).scores or {}).get("r2", -np.inf))
+    shown = st.multiselect("Methods shown (one row each, below the truth)", list(finished), default=ranked[:3])
+    rows = derived_field_rows(job.request.mesh, job.request.truth, {n: finished[n] for n in shown})
+    grid = [[(f"{name}: {column}", values[column]) if values[column] is not None else None for column in DERIVED_COLUMNS]
+            for name, values in rows.items()]
+    st.plotly_chart(grid_figure(job.request.mesh, grid, DERIVED_SCALES, row_height=260, share="column"), key="derived-grid")
+    st.caption("Gradient magnitude and Laplace-Beltrami Laplacian by discrete operators on the mesh (piecewise-linear "
+               "gradient, cotangent Laplacian); one colour scale per column, so rows compare at a glance.")
+
+
+job = st.session_state.get("interp_job")
+if observations is not None or job is not None:
+    st.header("3. Results")
+if job is None:
+    if observations is not None:
+        st.info("Run the methods to compare them here.")
+elif not job.done:
+    live_progress(job, show_progress)
+else:
+    show_results(job)

@@ -1,0 +1,266 @@
+"""Interpolation from sparse observations: observation patterns, classical baselines, networks and scores."""
+
+import numpy as np
+import pytest
+
+from ginr_core.errors import GinrError
+from ginr_core.geometry.domains import bumpy_sphere, icosphere, latlon_sphere, square_grid
+from ginr_core.geometry.operators import DerivedFields
+from ginr_core.geometry.sphere import random_sh_field
+from ginr_core.geometry.spectral import spectral_embedding
+from ginr_core.tasks.interpolation import (
+    InterpolationRequest,
+    InterpolationSettings,
+    SpectralBands,
+    Spectrum,
+    graph_interpolate,
+    interpolate,
+    interpolation_scores,
+    random_nodes,
+    rbf_interpolate,
+    read_observations_csv,
+    satellite_tracks,
+    scattered_points,
+    tikhonov_interpolate,
+)
+from ginr_core.geometry.laplacian import mesh_laplacian
+
+
+@pytest.fixture(scope="module")
+def sphere():
+    return icosphere(3)
+
+
+# --- observations -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("coverage", [0.05, 0.2])
+def test_tracks_give_the_requested_coverage_and_lie_on_the_sphere(coverage):
+    mesh = icosphere(5)  # nearly equal node areas: the node fraction follows the area fraction
+    obs = satellite_tracks(mesh, np.zeros(mesh.n_vertices), n_tracks=4, inclination_deg=66, coverage=coverage)
+    assert obs.pattern == "tracks" and len(obs.tracks) == 4
+    assert abs(obs.coverage - coverage) < 0.1 * coverage
+    for track in obs.tracks:
+        np.testing.assert_allclose(np.linalg.norm(track, axis=1), 1.0, atol=1e-12)
+        lat = np.degrees(np.arcsin(track[:, 2]))
+        assert lat.max() == pytest.approx(66, abs=0.5)  # an orbit reaches its inclination's latitude, no further
+
+
+def test_tracks_by_swath_width_widen_with_the_swath(sphere):
+    narrow = satellite_tracks(sphere, np.zeros(sphere.n_vertices), 3, 98, swath_km=600)
+    wide = satellite_tracks(sphere, np.zeros(sphere.n_vertices), 3, 98, swath_km=1800)
+    assert set(narrow.nodes) < set(wide.nodes)
+    with pytest.raises(GinrError, match="not a sphere"):
+        satellite_tracks(square_grid(8), np.zeros(64), coverage=0.1)
+    with pytest.raises(GinrError, match="either"):
+        satellite_tracks(sphere, np.zeros(sphere.n_vertices))
+
+
+def test_random_nodes_and_unobserved(sphere):
+    obs = random_nodes(sphere, np.arange(sphere.n_vertices, dtype=float), 0.25, seed=3)
+    assert len(obs.values) == round(0.25 * sphere.n_vertices)
+    np.testing.assert_array_equal(obs.values, obs.nodes)  # the truth read at its own nodes
+    assert len(obs.unobserved) + len(obs.nodes) == sphere.n_vertices
+    with pytest.raises(GinrError, match="strictly between"):
+        random_nodes(sphere, np.zeros(sphere.n_vertices), 1.0)
+
+
+def test_a_point_on_a_vertex_gets_that_vertex_features(sphere):
+    features = spectral_embedding(sphere, 8, cache=False).features
+    obs = scattered_points(sphere, sphere.vertices[[5, 17, 300]], [1.0, 2.0, 3.0])
+    np.testing.assert_allclose(obs.operator @ features, features[[5, 17, 300]], atol=1e-9)
+
+
+def test_a_point_on_a_face_mixes_its_vertices(sphere):
+    face = sphere.faces[10]
+    weights = np.array([0.2, 0.3, 0.5])
+    obs = scattered_points(sphere, [weights @ sphere.vertices[face]], [1.0])
+    row = obs.operator.toarray()[0]
+    np.testing.assert_allclose(row[face], weights, atol=1e-9)
+    assert row.sum() == pytest.approx(1.0)
+
+
+def test_observations_from_csv(sphere):
+    lat_lon = read_observations_csv(b"lat,lon,value\n90,0,1.5\n0,0,2\n", sphere, "obs.csv")
+    np.testing.assert_allclose(lat_lon.points[0], [0, 0, 1], atol=1e-12)
+    by_vertex = read_observations_csv(b"vertex,value\n3,1\n7,2\n", sphere, "obs.csv")
+    np.testing.assert_array_equal(by_vertex.nodes, [3, 7])
+    xyz = read_observations_csv(b"x,y,z,value\n1,0,0,4\n", square_grid(8), "obs.csv")
+    assert xyz.values[0] == 4
+    with pytest.raises(GinrError, match="lat, lon, value"):
+        read_observations_csv(b"a,b\n1,2\n", sphere, "obs.csv")
+    with pytest.raises(GinrError, match="from 0 to"):
+        read_observations_csv(b"vertex,value\n99999,1\n", sphere, "obs.csv")
+    with pytest.raises(GinrError, match="not a sphere"):
+        read_observations_csv(b"lat,lon,value\n0,0,1\n", square_grid(8), "obs.csv")
+
+
+# --- classical methods reproduce what they can represent ----------------------------------------------
+
+
+def test_graph_interpolation_reproduces_a_constant(sphere):
+    L = mesh_laplacian(sphere)[0]
+    truth = np.full(sphere.n_vertices, 2.5)
+    on_nodes = random_nodes(sphere, truth, 0.2)
+    off_nodes = scattered_points(sphere, sphere.vertices[:40] * 1.001, np.full(40, 2.5))  # slightly off the surface
+    for obs in (on_nodes, off_nodes):
+        for R in (L, L @ L):
+            np.testing.assert_allclose(graph_interpolate(R, obs), 2.5, atol=1e-6)
+    u, note = tikhonov_interpolate(L, on_nodes)
+    np.testing.assert_allclose(u, 2.5, atol=1e-9)
+    assert "validation" in note
+
+
+def test_harmonic_is_exact_at_observed_nodes_and_between_their_values(sphere):
+    truth = sphere.vertices[:, 2]
+    obs = random_nodes(sphere, truth, 0.3)
+    u = graph_interpolate(mesh_laplacian(sphere)[0], obs)
+    np.testing.assert_allclose(u[obs.nodes], truth[obs.nodes])
+    assert u.min() >= truth[obs.nodes].min() - 1e-12 and u.max() <= truth[obs.nodes].max() + 1e-12  # maximum principle
+
+
+def test_rbf_reproduces_a_linear_function():
+    mesh = bumpy_sphere(3)
+    truth = mesh.vertices @ np.array([1.0, -2.0, 0.5]) + 3.0
+    u, _ = rbf_interpolate(mesh, random_nodes(mesh, truth, 0.2))
+    np.testing.assert_allclose(u, truth, atol=1e-6)
+
+
+# --- scores -------------------------------------------------------------------------------------------
+
+
+def test_scores_on_a_hand_made_case():
+    truth = np.array([3.0, 4.0, 0.0, 0.0, 5.0])
+    prediction = np.array([3.0, 4.0, 0.0, 1.0, 5.0])
+    scores = interpolation_scores(truth, prediction, [2, 3, 4])  # errors 0, 1, 0 on truths 0, 0, 5
+    assert scores["rmse"] == pytest.approx(np.sqrt(1 / 3))
+    assert scores["score"] == pytest.approx(1 - np.sqrt(1 / 3) / np.sqrt(25 / 3))
+    assert scores["r2"] == pytest.approx(1 - 1 / (2 * (5 / 3) ** 2 + (10 / 3) ** 2))
+
+
+def test_resolved_scale_on_hand_made_spectra():
+    wavelengths = np.array([1000.0, 500.0, 250.0, 125.0])
+    truth = np.ones(4)
+    crossing = Spectrum(wavelengths, truth, np.array([0.0, 0.25, 0.75, 1.0]), "km")
+    # the score falls from 0.75 (500 km) to 0.25 (250 km): 0.5 is crossed halfway on a log scale
+    assert crossing.resolved == pytest.approx(np.sqrt(500 * 250))
+    assert not crossing.fully_resolved
+    perfect = Spectrum(wavelengths, truth, np.zeros(4), "km")
+    assert perfect.resolved == 125.0 and perfect.fully_resolved
+    assert Spectrum(wavelengths, truth, np.ones(4), "km").resolved is None
+    empty_band = Spectrum(wavelengths, np.array([1.0, 1.0, 0.0, 1.0]), np.array([0.0, 0.0, 5.0, 0.0]), "km")
+    assert empty_band.fully_resolved  # a band without truth energy is not scored
+
+
+def test_spectral_bands_on_a_sphere_find_the_degree_of_a_harmonic():
+    mesh = latlon_sphere(61, 120)
+    z = mesh.vertices[:, 2]  # degree 1
+    x2 = mesh.vertices[:, 0] * mesh.vertices[:, 1]  # degree 2
+    energy = SpectralBands(mesh, degree=6).energies(np.column_stack([z, x2]))
+    assert energy[:, 0].argmax() == 0 and energy[:, 1].argmax() == 1
+    assert energy[0, 0] > 100 * energy[1:, 0].sum()
+
+
+def test_spectral_bands_on_a_mesh_order_bands_from_long_to_short():
+    mesh = bumpy_sphere(3)
+    bands = SpectralBands(mesh, n_eigenvectors=40)
+    assert bands.unit == "mesh units" and np.all(np.diff(bands.wavelengths) < 0)
+    smooth = bands.basis[:, 1] * 3.0  # the first non-constant eigenfunction: all energy in the longest band
+    assert bands.energies(smooth)[:, 0].argmax() == 0
+
+
+# --- derived fields -----------------------------------------------------------------------------------
+
+
+def test_gradient_of_a_linear_function_is_exact_on_a_plane():
+    mesh = square_grid(16)
+    x, y, _ = mesh.vertices.T
+    derived = DerivedFields(mesh)
+    np.testing.assert_allclose(derived.gradient_vectors(2 * x - 3 * y), np.tile([2.0, -3.0, 0.0], (mesh.n_vertices, 1)), atol=1e-10)
+    np.testing.assert_allclose(derived.gradient_magnitude(2 * x - 3 * y), np.sqrt(13), atol=1e-10)
+
+
+def test_laplacian_of_a_degree_one_harmonic_on_the_sphere():
+    mesh = icosphere(4)
+    z = mesh.vertices[:, 2]
+    lap = DerivedFields(mesh).laplacian_of(z)
+    away = np.abs(z) > 0.3
+    assert np.median(lap[away] / z[away]) == pytest.approx(-2.0, rel=0.01)  # Delta Y_1 = -l (l + 1) Y_1
+
+
+# --- the comparison -----------------------------------------------------------------------------------
+
+
+def test_ginr_on_a_quarter_of_an_icosphere_beats_zero_on_the_rest(sphere):
+    truth = random_sh_field(sphere, max_degree=4, seed=1)
+    obs = random_nodes(sphere, truth, 0.25, seed=0)
+    result = interpolate(sphere, obs, ["ginr"], truth=truth, settings=InterpolationSettings(k=25, steps=300), spectra=False)
+    outcome = result.outcome("ginr")
+    assert outcome.status == "done", outcome.error
+    assert outcome.scores["r2"] > 0.0
+
+
+def test_every_method_runs_and_the_stacked_ginr_is_no_worse_than_its_interpolant(sphere):
+    truth = random_sh_field(sphere, max_degree=6, seed=2)
+    obs = random_nodes(sphere, truth, 0.3, seed=1)
+    settings = InterpolationSettings(k=16, steps=60)
+    result = interpolate(sphere, obs, ["harmonic", "tikhonov", "biharmonic", "rbf", "kriging", "inr", "ginr_stacked"],
+                         truth=truth, settings=settings)
+    outcomes = {o.name: o for o in result.outcomes}
+    assert all(o.status == "done" for o in outcomes.values()), {n: o.error for n, o in outcomes.items()}
+    assert all(o.prediction.shape == (sphere.n_vertices,) and o.seconds >= 0 for o in outcomes.values())
+    assert outcomes["biharmonic"].scores["r2"] > 0.9 and outcomes["kriging"].scores["r2"] > 0.9
+    # alpha is fitted on held-out observations, so the correction cannot make it much worse than the interpolant
+    assert outcomes["ginr_stacked"].scores["r2"] > outcomes["biharmonic"].scores["r2"] - 0.01
+    assert set(result.spectra) == set(outcomes) and all(s.unit == "km" for s in result.spectra.values())
+
+
+def test_the_job_runs_in_the_background_and_can_be_cancelled(sphere):
+    from ginr_core.runs.jobs import Job
+    from ginr_core.tasks.interpolation import interpolation_task
+
+    truth = random_sh_field(sphere, max_degree=4)
+    request = InterpolationRequest(sphere, random_nodes(sphere, truth, 0.25), ("ginr", "biharmonic"), truth,
+                                   InterpolationSettings(k=16, steps=100_000))
+    job = Job(interpolation_task, request).start()
+    while not job.done and ("ginr" not in job.state.parts or "step" not in job.state.parts["ginr"].values):  # training begun
+        job.join(timeout=0.05)
+    job.cancel()
+    state = job.join(timeout=60)
+    assert state.status == "cancelled"
+    assert [o.status for o in state.result.outcomes] == ["cancelled", "cancelled"]
+
+
+def test_bad_requests_are_clear_errors(sphere):
+    truth = np.zeros(sphere.n_vertices)
+    obs = random_nodes(sphere, truth, 0.5)
+    with pytest.raises(GinrError, match="Unknown interpolation method"):
+        InterpolationRequest(sphere, obs, ("magic",))
+    with pytest.raises(GinrError, match="another mesh"):
+        InterpolationRequest(icosphere(2), obs, ("harmonic",))
+    with pytest.raises(GinrError, match="one scalar value per node"):
+        random_nodes(sphere, np.zeros(3), 0.5)
+
+
+def test_cli_interpolate_scores_and_writes_every_method(tmp_path, capsys):
+    from ginr_core.cli import main
+
+    prefix = tmp_path / "out"
+    code = main(["interpolate", "--domain", "icosphere", "--signal", "sh-field", "--fraction", "0.3",
+                 "--methods", "harmonic,biharmonic", "--out-prefix", str(prefix)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "biharmonic" in out and "best:" in out
+    assert (tmp_path / "out.biharmonic.npy").is_file() and (tmp_path / "out.json").is_file()
+    assert main(["interpolate", "--domain", "torus", "--signal", "sines", "--pattern", "tracks"]) == 2  # not a sphere
+
+
+def test_rbf_from_points_on_one_great_circle(sphere):
+    """A satellite track's points are coplanar with the sphere's centre: the linear part is undetermined, the RBF
+    falls back to a constant one rather than failing."""
+    t = np.linspace(0, 2 * np.pi, 300, endpoint=False)
+    points = np.stack([np.cos(t), np.sin(t), np.zeros_like(t)], axis=1)
+    u, note = rbf_interpolate(sphere, scattered_points(sphere, points, np.cos(t)))
+    assert "coplanar" in note and np.isfinite(u).all()
+    equator = np.abs(sphere.vertices[:, 2]) < 1e-9
+    np.testing.assert_allclose(u[equator], sphere.vertices[equator, 0], atol=0.05)
