@@ -24,6 +24,7 @@ navigation = st.navigation(
         st.Page("pages/compare.py", title="INR vs GINR", icon=":material/compare:"),
         st.Page("pages/timeseries.py", title="Time series", icon=":material/animation:"),
         st.Page("pages/crop.py", title="Crop", icon=":material/content_cut:"),
+        st.Page("pages/collections.py", title="Collections", icon=":material/stacks:"),
     ]
 )
 st.session_state.entered_via_app = True

@@ -9,7 +9,6 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ginr_core.data.gridded import open_grid
 from ginr_core.errors import GinrError
 from ginr_core.geometry.features import FeatureSpec
 from ginr_core.geometry.mesh import Mesh
@@ -38,7 +37,7 @@ from ginr_core.viz.animation import (
 )
 from pages.shared.runs import FollowedJob, registry
 from pages.shared.widgets import enter_via_app, progress_bar, show_error
-from pages.shared.workspace import MAX_UPLOAD_MB, workspace
+from pages.shared.workspace import uploaded_grid, workspace
 
 enter_via_app(__file__)
 
@@ -68,11 +67,6 @@ def use_series(choice: SeriesChoice) -> None:
     st.session_state.series_choice = choice
     st.session_state.pop("series_run", None)
     st.session_state.pop("series_export", None)
-
-
-@st.cache_resource(show_spinner=False, max_entries=2)
-def uploaded_grid(file_id: str, _data: bytes, filename: str):
-    return open_grid(_data, filename, max_bytes=MAX_UPLOAD_MB * 2**20)
 
 
 ws = workspace()

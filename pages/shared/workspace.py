@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 import streamlit as st
 
+from ginr_core.data.gridded import open_grid
 from ginr_core.data.signals import analytic_signal, gray_scott
 from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import make_domain
@@ -157,6 +158,12 @@ def builtin_mesh(name: str, params: tuple) -> Mesh:
 def uploaded_mesh(file_id: str, _data: bytes, filename: str, components: str):
     """Load an upload once per file (keyed by the uploader's file id, not by hashing megabytes)."""
     return load_mesh(_data, filename=filename, components=components, max_bytes=MAX_UPLOAD_MB * 2**20)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def uploaded_grid(file_id: str, _data: bytes, filename: str):
+    """An uploaded lat-lon netCDF file, opened once per file."""
+    return open_grid(_data, filename, max_bytes=MAX_UPLOAD_MB * 2**20)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
