@@ -28,6 +28,7 @@ navigation = st.navigation(
         st.Page("pages/interpolation.py", title="Interpolation", icon=":material/scatter_plot:"),
         st.Page("pages/timeseries.py", title="Time series", icon=":material/animation:"),
         st.Page("pages/crop.py", title="Crop", icon=":material/content_cut:"),
+        st.Page("pages/collections.py", title="Collections", icon=":material/stacks:"),
     ]
 )
 st.session_state.entered_via_app = True

@@ -283,3 +283,32 @@ def test_interpolation_page_draws_the_derived_field_grid(server, page):
     assert not page.locator("[data-testid='stException']").count()
     assert page.get_by_text("Resolved scale", exact=True).count()
     assert coloured_fraction(grid.screenshot()) > 0.05
+
+def test_collections_page_explorer_shows_a_coloured_mesh(server, page, tmp_path):
+    """Build a small collection from uploaded files, train it, and look at the explorer's mesh view."""
+    from ginr_core.geometry.domains import make_domain
+
+    x, y, _ = make_domain("icosphere", level=4).vertices.T
+    files = []
+    for q in np.linspace(0, 1, 4):
+        files.append(tmp_path / f"p{q:.2f}.npy")
+        np.save(files[-1], np.sin(2 * x + q) + np.cos(3 * y - q))
+    page.goto(server)  # a fresh session: this test also runs alone
+    _wait_for_app(page)
+    _open_page(page, "Collections")
+    page.get_by_text("Signal files", exact=True).click()
+    _wait_for_app(page)
+    page.locator("input[type='file']").first.set_input_files([str(f) for f in files])
+    page.get_by_role("button", name="Use these signals").click()
+    page.get_by_text("4 members").wait_for(timeout=60_000)
+    for label, value in (("Embedding columns (k)", 16), ("Training budget (s)", 3), ("Fit-new budget per held-out member (s)", 1)):
+        page.get_by_label(label).fill(str(value))  # inside a form: Enter would submit it, the button sends them all
+    page.get_by_role("button", name="Train the collection").click()
+    page.get_by_text("Latent explorer").wait_for(timeout=180_000)
+    _wait_for_app(page)
+    member_view = page.locator(".stPlotlyChart").nth(2)  # R² bars, code scatter, then the member's truth | prediction | error
+    member_view.scroll_into_view_if_needed()
+    page.wait_for_timeout(3000)
+    _shot(page, "collections")
+    assert not page.locator("[data-testid='stException']").count()
+    assert coloured_fraction(member_view.screenshot()) > 0.05

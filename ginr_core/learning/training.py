@@ -201,6 +201,28 @@ class GINRRegressor:
         return self._fit(replace(self.model_config, time_input=True), features, y, times, callback, cancel,
                          lambda model, y_std: _SeriesRows(model, features, times, y_std))
 
+    def fit_collection(
+        self,
+        features: np.ndarray,
+        values: np.ndarray,
+        callback: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> GINRRegressor:
+        """Train one network on N signals on the same nodes, `values` (N, n): each signal gets a learned code
+        (model_config.latent_dim and/or rank > 0; n_signals is set to N). Rows are (signal, node) pairs, numbered
+        signal * n + node and gathered per batch, so N signals never build N * n feature rows."""
+        values = np.asarray(values)
+        if values.ndim != 2:
+            raise GinrError(f"A collection needs (signals, nodes) values, got shape {values.shape}.")
+        if not (self.model_config.latent_dim or self.model_config.rank):
+            raise GinrError("A collection model needs per-signal codes: set latent_dim or rank above 0.")
+        if self.model_config.kind != "mlp":
+            raise GinrError("Collections are learnt by plain networks only (kind 'mlp'), not partitioned ones.")
+        features, _, y = check_series(features, values, np.arange(len(values), dtype=float))
+        self.target_1d_ = True
+        return self._fit(replace(self.model_config, n_signals=len(values)), features, y, None, callback, cancel,
+                         lambda model, y_std: _MemberRows(model, features, len(values), y_std))
+
     def _fit(self, model_config, features, y, times, callback, cancel, make_rows) -> GINRRegressor:
         self.target_mean_ = y.mean(axis=0)
         std = y.std(axis=0)
@@ -378,23 +400,41 @@ def _training_rows(model, features, times, signal, parts, y_std: np.ndarray) -> 
     return _NodeRows(model, features, times, signal, y_std, parts)
 
 
-class _SeriesRows(_NodeRows):
-    """(frame, node) rows of a time series, numbered frame * n_nodes + node.
+class _ProductRows(_NodeRows):
+    """Rows of every (outer, node) pair, numbered outer * n_nodes + node: features are kept once per node and a
+    batch gathers its rows' inputs, so T frames or N signals on n nodes never build T * n feature rows (the
+    bunny's 300 frames x 100 columns would take 4 GB)."""
 
-    Features are kept once per node and times once per frame; a batch gathers its rows' inputs, so T frames
-    on n nodes never build T * n feature rows (the bunny's 300 frames x 100 columns would take 4 GB).
-    """
-
-    def __init__(self, model: NeuralField, features, times, y_std: np.ndarray | None = None):
+    def __init__(self, model: NeuralField, features, n_outer: int, y_std: np.ndarray | None = None):
         super().__init__(model, features, None, None, y_std)
-        self.frame_times = torch.as_tensor(times, dtype=torch.float32, device=self.x.device)
         self.n_nodes = len(self.x)
-        self.n = self.n_nodes * len(self.frame_times)
+        self.n = self.n_nodes * n_outer
 
-    def inputs(self, rows) -> tuple:
+    def split(self, rows) -> tuple[torch.Tensor, torch.Tensor]:
+        """(outer index, node index) of each row."""
         if isinstance(rows, slice):
             rows = torch.arange(rows.start, min(rows.stop, self.n), device=self.x.device)
-        return self.x[rows % self.n_nodes], self.frame_times[rows // self.n_nodes], None
+        return rows // self.n_nodes, rows % self.n_nodes
+
+
+class _SeriesRows(_ProductRows):
+    """(frame, node) rows of a time series: each row carries its frame's time."""
+
+    def __init__(self, model: NeuralField, features, times, y_std: np.ndarray | None = None):
+        super().__init__(model, features, len(times), y_std)
+        self.frame_times = torch.as_tensor(times, dtype=torch.float32, device=self.x.device)
+
+    def inputs(self, rows) -> tuple:
+        frame, node = self.split(rows)
+        return self.x[node], self.frame_times[frame], None
+
+
+class _MemberRows(_ProductRows):
+    """(signal, node) rows of a collection: each row carries its signal's index."""
+
+    def inputs(self, rows) -> tuple:
+        signal, node = self.split(rows)
+        return self.x[node], None, signal
 
 
 class _Loop:
@@ -447,7 +487,8 @@ class _Loop:
         return total, (torch.cat(outs) if want_outputs else None)
 
     def minibatch_step(self) -> float:
-        rows = torch.randint(self.n, (self.tc.batch_size,), generator=self.generator).to(self.y.device)
+        rows = torch.randint(self.n, (self.tc.batch_size,), generator=self.generator).sort().values.to(self.y.device)  # sorted: a
+        # collection's rows then come grouped by signal (one matmul per signal), other rows are unaffected
         out = self.model(*self.data.inputs(rows))
         loss = ((out - self.y[rows]) ** 2).mean()
         loss.backward()

@@ -34,7 +34,8 @@ def launch(request: RunRequest, registry: Registry | None, *, start: bool = True
 
 
 def _own_page(spec: RunSpec) -> GinrError:
-    command = {"superres": "ginr superres", "series": "ginr timeseries", "crop": "ginr crop", "extend": "ginr crop"}[spec.task]
+    command = {"superres": "ginr superres", "series": "ginr timeseries", "crop": "ginr crop", "extend": "ginr crop",
+               "collection": "ginr collection"}[spec.task]
     return GinrError(f"A {TASK_LABELS[spec.task]} run is re-run from its own page or with `{command}`; "
                      "its metrics, curves and checkpoint are here as for any run.")
 
@@ -50,7 +51,7 @@ def rerun_request(registry: Registry, run_id: str) -> RunRequest:
 def run_features(registry: Registry, run_id: str, progress=None) -> tuple[RunInputs, np.ndarray]:
     """A run's inputs and its features, rebuilt exactly from its spec (any embedding kind)."""
     spec = registry.get(run_id).spec
-    if spec.task == "superres":
+    if spec.task in ("superres", "collection"):
         raise _own_page(spec)
     inputs = registry.load_inputs(run_id)
     return inputs, spec.features.build(inputs.mesh, progress)
@@ -60,6 +61,8 @@ def predict_run(registry: Registry, run_id: str, mesh: Mesh | None = None, progr
     """A trained run's prediction on its own mesh, or for an xyz INR on another `mesh` (a GINR's spectral input
     is tied to its own mesh: an embedding solved elsewhere is not aligned with it)."""
     spec = registry.get(run_id).spec
+    if spec.task == "collection":  # one prediction per member: `ginr collection export`
+        raise _own_page(spec)
     if mesh is not None:
         if spec.features.input_kind != "xyz":
             raise GinrError(
@@ -94,7 +97,7 @@ def export_run(registry: Registry, run_id: str, fmt: str) -> tuple[bytes, str]:
     if fmt == "checkpoint":
         return checkpoint_zip_bytes(registry.run_dir(run_id)), name
     spec = registry.get(run_id).spec
-    if spec.task == "series":
+    if spec.task in ("series", "collection"):
         raise _own_page(spec)
     if fmt == "npz":
         inputs, features = run_features(registry, run_id)

@@ -19,9 +19,9 @@ from ..geometry.mesh import Mesh
 from ..learning.models import ModelConfig
 from ..learning.training import TrainConfig
 
-TASKS = ("fit", "heldout", "superres", "series", "crop", "extend")
+TASKS = ("fit", "heldout", "superres", "series", "crop", "extend", "collection")
 TASK_LABELS = {"fit": "fit all nodes", "heldout": "held-out fit", "superres": "super-resolution", "series": "time series",
-               "crop": "cropped", "extend": "extended"}
+               "crop": "cropped", "extend": "extended", "collection": "signal collection"}
 
 
 @dataclass(frozen=True)

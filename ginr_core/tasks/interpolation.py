@@ -24,7 +24,6 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp

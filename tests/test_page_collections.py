@@ -1,0 +1,76 @@
+"""The Collections page under AppTest: build from files, train in the background, explore, fit a new signal."""
+
+import io
+import time
+
+import numpy as np
+from conftest import button
+
+from ginr_core.geometry.domains import make_domain
+
+
+def _npy(values) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, values)
+    return buffer.getvalue()
+
+
+def _wait_for_results(at, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        at.run()
+        if any(m.label == "Mean R² (trained members)" for m in at.metric):
+            return at
+        time.sleep(0.5)
+    raise AssertionError("the collection run did not finish")
+
+
+def test_collection_from_files_trains_explores_and_fits_new(app):
+    x, y, _ = make_domain("icosphere", level=4).vertices.T  # the default workspace domain
+    at = app.switch_page("pages/collections.py").run()
+    assert not at.exception and at.info[0].value.startswith("Build a collection")
+    at.radio[0].set_value("Signal files").run()
+    for q in np.linspace(0, 1, 5):
+        at.file_uploader[0].upload(f"p{q:.2f}.npy", _npy(np.sin(2 * x + q) + np.cos(3 * y - q)))
+    at.run()
+    button(at, "Use these signals").click().run()
+    assert not at.exception and "5 members" in at.success[0].value
+    inputs = {n.label: n for n in at.number_input}
+    inputs["Embedding columns (k)"].set_value(16)
+    inputs["Members held out"].set_value(1)
+    inputs["Training budget (s)"].set_value(3.0)
+    inputs["Fit-new budget per held-out member (s)"].set_value(1.0)
+    button(at, "Train the collection").click().run()
+    _wait_for_results(at)
+    assert not at.exception and not at.error
+    state = at.session_state["collection_run"].job.state
+    fit = state.result
+    mean = next(m for m in at.metric if m.label == "Mean R² (trained members)")
+    assert mean.value == f"{fit.summary()['mean_r2']:.4f}"
+    assert len(fit.held_out) == 1 and state.run_id is not None and fit.run_id == state.run_id
+    at.selectbox(key="explorer_member").set_value("p0.25.npy").run()
+    assert not at.exception
+    at.slider(key="walk-t").set_value(0.25).run()
+    assert not at.exception
+    at.number_input(key="fit-new-budget").set_value(1.0)
+    button(at, "Fit the new signal").click().run()
+    at.session_state["collection_new"].join(60)
+    at.run()
+    assert not at.exception and not at.error
+    table = at.dataframe[-1].value
+    assert list(table["model"]) == ["collection: code only (fit-new)", "single-signal model from scratch"]
+    from pages.shared.runs import registry
+
+    scratch_run = registry().get(at.session_state["collection_new"].state.result.scratch_run_id)
+    assert scratch_run.spec.task == "fit" and scratch_run.status == "done"
+
+
+def test_bad_member_is_named(app):
+    at = app.switch_page("pages/collections.py").run()
+    at.radio[0].set_value("Signal files").run()
+    at.file_uploader[0].upload("good.npy", _npy(np.arange(2562.0)))
+    at.file_uploader[0].upload("short.npy", _npy(np.arange(10.0)))
+    at.run()
+    button(at, "Use these signals").click().run()
+    assert not at.exception
+    assert any("short.npy has 10 values" in e.value for e in at.error)
