@@ -1,0 +1,444 @@
+"""Where jobs run: "local" (a thread of this process, no setup) or "ray" (a Ray worker, on this machine or a cluster).
+
+A Ray job ships its task and request (the run spec and its arrays, through Ray's object store) to a worker, so
+workers need no shared disk. On the worker the task runs inside an ordinary `Job`; a small relay actor carries
+its state changes (progress, parts, curves, snapshots, partial results) to the driver, the driver's cancel to
+the worker, and the task's registry calls (`create_run`, `save_history`, `finish`) to the driver's registry,
+which answers with its own run ids: a run trained on a GPU box lands in the same registry as a local one.
+
+The backend is process-wide (`use_backend`; at start-up from GINR_BACKEND and GINR_RAY_ADDRESS); every page and
+command submits through `runs.actions.submit`, which asks `make_job` for a job of the configured backend.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from dataclasses import dataclass, fields, is_dataclass, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable
+
+from ..errors import GinrError, error_message
+from .jobs import Job, JobState, ProgressRecord
+
+BACKENDS = ("local", "ray")
+STREAM_INTERVAL_S = 0.1  # how often a worker sends its job's state changes (and learns of a cancel)
+DRAIN_WAIT_S = 0.2  # the longest the driver waits on the relay before looking at its own job again
+CONNECT_TIMEOUT_S = 3.0
+REGISTRY_CALLS = frozenset({"create_run", "save_history", "finish"})  # all a task asks of `ctx.registry`
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """`name`: "local" or "ray". For Ray: `address` of a cluster to join (host:port of `ray start --head`, or
+    ray://host:port; None starts a local Ray), `gpu`: each job asks Ray for one GPU, `cpus`: CPUs per job."""
+
+    name: str = "local"
+    address: str | None = None
+    gpu: bool = False
+    cpus: float = 1.0
+
+    def __post_init__(self):
+        if self.name not in BACKENDS:
+            raise GinrError(f"Unknown backend '{self.name}'; choose one of {', '.join(BACKENDS)}.")
+        if self.cpus <= 0:
+            raise GinrError("A job needs a positive number of CPUs.")
+        object.__setattr__(self, "address", (self.address or "").strip() or None)
+
+    @classmethod
+    def from_env(cls) -> BackendConfig:
+        """GINR_RAY_ADDRESS joins that cluster; GINR_BACKEND=ray alone starts a local Ray."""
+        address = os.environ.get("GINR_RAY_ADDRESS") or None
+        return cls(os.environ.get("GINR_BACKEND") or ("ray" if address else "local"), address)
+
+    @property
+    def label(self) -> str:
+        if self.name == "local":
+            return "local (this process)"
+        return f"Ray at {self.address}" if self.address else "Ray (local)"
+
+
+_CONFIGURED: list[BackendConfig] = []
+
+
+def configured_backend() -> BackendConfig:
+    """The process-wide backend new jobs run on."""
+    if not _CONFIGURED:
+        _CONFIGURED.append(BackendConfig.from_env())
+    return _CONFIGURED[0]
+
+
+def use_backend(config: BackendConfig) -> BackendConfig:
+    """Make `config` the process-wide backend. A Ray backend is connected first: if that fails the GinrError says
+    why and the backend in use stays as it was."""
+    if config.name == "ray":
+        connect(config.address)
+    configured_backend()
+    _CONFIGURED[0] = config
+    return config
+
+
+_CONNECTED: list[str | None] = []  # the address this process joined (None: a local Ray it started)
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds with a clear message, rather than after Ray's own long retries, when nothing listens."""
+    if address in ("auto", "local"):
+        return
+    hostport = address.removeprefix("ray://")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise GinrError(f"'{address}' is not a Ray address: give HOST:PORT (e.g. 10.0.0.5:6379, as printed by "
+                        "`ray start --head`) or ray://HOST:10001.")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise GinrError(f"Cannot reach a Ray cluster at {address} ({exc.strerror or exc}). Start one there with "
+                        "`ray start --head`, or leave the address empty for a Ray on this machine.") from exc
+
+
+def connect(address: str | None = None) -> None:
+    """Join the Ray cluster at `address`, or start a local Ray (dashboard off, on 127.0.0.1) when it is None.
+    A Ray this process already runs is reused when the address is the same (or None)."""
+    import ray
+
+    if ray.is_initialized() and (address is None or (_CONNECTED and _CONNECTED[0] == address)):
+        return
+    if address is not None:
+        _check_reachable(address)  # before leaving a working Ray
+    if ray.is_initialized():
+        ray.shutdown()
+    import ginr_core
+
+    try:
+        if address is None:
+            ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+        else:  # the cluster runs this process's ginr_core, whatever version it has installed
+            ray.init(address=address, log_to_driver=False,
+                     runtime_env={"py_modules": [str(Path(ginr_core.__file__).parent)]})
+    except Exception as exc:
+        raise GinrError(f"Could not join the Ray cluster at {address or 'this machine'}: {error_message(exc)}") from exc
+    _CONNECTED[:] = [address]
+
+
+def resources(config: BackendConfig | None = None) -> dict[str, float]:
+    """The CPUs and GPUs the backend sees: this machine's, or the whole Ray cluster's."""
+    config = config or configured_backend()
+    if config.name == "local":
+        import torch
+
+        return {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
+    import ray
+
+    connect(config.address)
+    cluster = ray.cluster_resources()
+    return {"CPU": float(cluster.get("CPU", 0)), "GPU": float(cluster.get("GPU", 0))}
+
+
+def make_job(task: Callable, spec: Any, *, label: str = "", registry=None, backend: BackendConfig | None = None) -> Job:
+    """A job of `task(spec, ctx)` on `backend` (default: the configured one), not yet started."""
+    backend = backend or configured_backend()
+    if backend.name == "ray":
+        return RayJob(task, spec, label=label, registry=registry, backend=backend)
+    return Job(task, spec, label=label, registry=registry)
+
+
+# --- the relay: worker -> driver state and registry calls, driver -> worker cancel ------------------------------
+
+
+class _Relay:
+    """A Ray actor between a worker and the driver: the worker posts state changes and asks registry calls; the
+    driver drains both and answers the calls. Async, so a waiting call never blocks the others."""
+
+    def __init__(self):
+        import asyncio
+
+        self._items: list[tuple] = []
+        self._answers: dict[int, Any] = {}
+        self._wake = asyncio.Event()
+        self._cancel = False
+        self._count = 0
+
+    async def post(self, changes: dict) -> bool:
+        """A worker's state changes; returns whether the driver asked for a cancel."""
+        if changes:
+            self._items.append(("changes", changes))
+            self._wake.set()
+        return self._cancel
+
+    async def ask(self, method: str, args: tuple, kwargs: dict) -> tuple[bool, Any]:
+        """A registry call, answered by the driver: (True, value) or (False, error message)."""
+        import asyncio
+
+        self._count += 1
+        self._answers[self._count] = asyncio.get_running_loop().create_future()
+        self._items.append(("call", self._count, method, args, kwargs))
+        self._wake.set()
+        return await self._answers[self._count]
+
+    async def answer(self, key: int, ok: bool, value: Any) -> None:
+        self._answers.pop(key).set_result((ok, value))
+
+    async def drain(self, wait_s: float) -> list[tuple]:
+        import asyncio
+
+        if not self._items:
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait_s)
+            except asyncio.TimeoutError:
+                pass
+        self._wake.clear()
+        items, self._items = self._items, []
+        return items
+
+    async def cancel(self) -> None:
+        self._cancel = True
+
+
+_RELAY_CLASS: list = []
+
+
+def _relay_class():
+    import ray
+
+    if not _RELAY_CLASS:
+        _RELAY_CLASS.append(ray.remote(num_cpus=0)(_Relay))
+    return _RELAY_CLASS[0]
+
+
+class RelayServer:
+    """The driver's end of a relay: a thread drains it, applies registry calls to `registry` (answering with their
+    results) and passes state changes to `on_changes`. `close` drains what is left and ends the actor."""
+
+    def __init__(self, registry, on_changes: Callable[[dict], None] | None = None):
+        self.registry, self.on_changes = registry, on_changes
+        self.relay = _relay_class().remote()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="ginr-relay", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        import ray
+
+        while True:
+            stopping = self._stop.is_set()  # read before draining: the drain after a stop gets everything posted
+            for item in ray.get(self.relay.drain.remote(DRAIN_WAIT_S)):
+                if item[0] == "changes":
+                    if self.on_changes is not None:
+                        self.on_changes(item[1])
+                    continue
+                _, key, method, args, kwargs = item
+                try:
+                    if method not in REGISTRY_CALLS or self.registry is None:
+                        raise GinrError(f"A task asked the registry for '{method}', which is not forwarded.")
+                    ok, value = True, getattr(self.registry, method)(*args, **kwargs)
+                except Exception as exc:  # the worker raises it in the task
+                    ok, value = False, error_message(exc)
+                self.relay.answer.remote(key, ok, value)
+            if stopping:
+                return
+
+    def close(self) -> None:
+        import ray
+
+        self._stop.set()
+        self._thread.join()
+        ray.kill(self.relay)
+
+
+@dataclass(frozen=True)
+class SavedCheckpoint:
+    """A trained regressor as its checkpoint files (what `GINRRegressor.save` writes), to send to the driver: it
+    is written there by the same `save(directory)` call, whatever device it was trained on."""
+
+    files: dict[str, bytes]
+
+    @classmethod
+    def of(cls, regressor) -> SavedCheckpoint:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            regressor.save(tmp)
+            return cls({path.name: path.read_bytes() for path in Path(tmp).iterdir()})
+
+    def save(self, directory: str | Path) -> None:
+        from ..io.files import atomic_write
+
+        for name, data in self.files.items():
+            atomic_write(Path(directory) / name, data)
+
+
+class RemoteRegistry:
+    """The driver's registry as a task on a worker sees it: the calls tasks make, forwarded through the relay
+    (the driver's run ids come back; checkpoints travel as bytes)."""
+
+    def __init__(self, relay):
+        self._relay = relay
+
+    def _call(self, method: str, *args, **kwargs):
+        import ray
+
+        ok, value = ray.get(self._relay.ask.remote(method, args, kwargs))
+        if not ok:
+            raise GinrError(value)
+        return value
+
+    def create_run(self, spec, inputs=None) -> str:
+        return self._call("create_run", spec, inputs)
+
+    def save_history(self, run_id: str, history: list[dict]) -> None:
+        self._call("save_history", run_id, history)
+
+    def finish(self, run_id: str, status: str, *, regressor=None, **files) -> None:
+        self._call("finish", run_id, status, regressor=None if regressor is None else SavedCheckpoint.of(regressor), **files)
+
+
+# --- state streaming ------------------------------------------------------------------------------------------
+
+
+def _plain(record: ProgressRecord | None) -> ProgressRecord | None:
+    """A record that pickles (its values as a dict, not a read-only mapping proxy)."""
+    return None if record is None else replace(record, values=dict(record.values))
+
+
+def _frozen(record: ProgressRecord | None) -> ProgressRecord | None:
+    return None if record is None else replace(record, values=MappingProxyType(dict(record.values)))
+
+
+class _StateStream:
+    """What a worker has sent of its job's state, so that each post carries only what changed."""
+
+    def __init__(self):
+        self.sent = JobState()
+
+    def changes(self, state: JobState) -> dict:
+        sent, out = self.sent, {}
+        if state.progress is not sent.progress:
+            out["progress"] = _plain(state.progress)
+        if state.parts is not sent.parts:
+            out["parts"] = {name: _plain(record) for name, record in state.parts.items()}
+        for name in ("result", "run_id"):
+            if getattr(state, name) is not getattr(sent, name):
+                out[name] = _on_cpu(getattr(state, name))
+        if state.history is not sent.history:
+            n = len(sent.history)
+            kept = n if len(state.history) >= n and (n == 0 or state.history[n - 1] is sent.history[n - 1]) else 0
+            out["history"] = (kept, state.history[kept:])  # a new fit starts its history afresh
+        if state.snapshot is not sent.snapshot or state.snapshot_step != sent.snapshot_step:
+            out["snapshot"] = (state.snapshot, state.snapshot_step)
+        self.sent = state
+        return out
+
+
+def _on_cpu(value):
+    """A task's result made readable on a driver without a GPU: trained regressors inside it moved to the CPU."""
+    from ..learning.training import GINRRegressor
+
+    if isinstance(value, GINRRegressor) and hasattr(value, "model_"):
+        value.model_.cpu()
+        value.train_config = replace(value.train_config, device="cpu")
+    elif isinstance(value, dict):
+        for item in value.values():
+            _on_cpu(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _on_cpu(item)
+    elif is_dataclass(value) and not isinstance(value, type):
+        for f in fields(value):
+            _on_cpu(getattr(value, f.name))
+    return value
+
+
+def _assigned_cpus() -> int:
+    import ray
+
+    return max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
+
+
+def _work(task: Callable, spec: Any, relay, label: str, registered: bool) -> tuple:
+    """On the worker: run the task in a Job, stream its state, honour a cancel; return its final outcome."""
+    import ray
+
+    from ..learning.device import set_training_threads
+
+    set_training_threads(_assigned_cpus())  # the CPUs Ray gave this job, not all of the machine's
+    job = Job(task, spec, label=label, registry=RemoteRegistry(relay) if registered else None).start()
+    stream = _StateStream()
+    while True:
+        finished = job.done  # read first: the post after the job ended carries all of its changes
+        if ray.get(relay.post.remote(stream.changes(job.state))):
+            job.cancel()
+        if finished:
+            break
+        job.join(STREAM_INTERVAL_S)
+    state = job.state
+    return state.status, _on_cpu(state.result), state.error, state.run_id
+
+
+_WORK: list = []
+
+
+def _remote_work():
+    import ray
+
+    if not _WORK:
+        _WORK.append(ray.remote(_work))
+    return _WORK[0]
+
+
+class RayJob(Job):
+    """A `Job` whose task runs on a Ray worker; the same interface (state, done, start, run, cancel, join,
+    wait_for_run), the state streamed back while it works, its runs recorded in the driver's registry."""
+
+    def __init__(self, task: Callable, spec: Any, *, label: str = "", registry=None, backend: BackendConfig | None = None):
+        super().__init__(task, spec, label=label, registry=registry)
+        self.backend = backend or BackendConfig("ray")
+
+    def _apply(self, changes: dict) -> None:
+        with self._lock:
+            s, update = self._state, {}
+            if "progress" in changes:
+                update["progress"] = _frozen(changes["progress"])
+            if "parts" in changes:
+                update["parts"] = MappingProxyType({name: _frozen(r) for name, r in changes["parts"].items()})
+            if "history" in changes:
+                kept, rows = changes["history"]
+                update["history"] = (*s.history[:kept], *rows)
+            if "snapshot" in changes:
+                update["snapshot"], update["snapshot_step"] = changes["snapshot"]
+            update.update({name: changes[name] for name in ("result", "run_id") if name in changes})
+            self._state = replace(s, **update)
+
+    def run(self) -> JobState:
+        """Send the work to a Ray worker and follow it there; return the final state."""
+        self._set(status="running")
+        try:
+            import ray
+
+            connect(self.backend.address)
+            server = RelayServer(self.registry, self._apply)
+        except Exception as exc:
+            self._set(status="failed", error=error_message(exc))
+            return self.state
+        try:
+            options = {"num_cpus": self.backend.cpus, "num_gpus": 1 if self.backend.gpu else 0}
+            ref = _remote_work().options(**options).remote(self.task, ray.put(self.spec), server.relay, self.label,
+                                                          self.registry is not None)
+            told = False
+            while not ray.wait([ref], timeout=STREAM_INTERVAL_S)[0]:
+                if self._cancel.is_set() and not told:
+                    server.relay.cancel.remote()
+                    told = True
+            status, result, error, run_id = ray.get(ref)
+        except Exception as exc:  # the worker died (out of memory, node lost) or Ray failed
+            status, result, error, run_id = "failed", None, f"The Ray worker failed: {error_message(exc)}", None
+        finally:
+            server.close()
+        run_id = run_id or self.state.run_id
+        if status == "failed" and self.registry is not None and run_id is not None \
+                and self.registry.get(run_id).status == "running":  # the worker could not record its own end
+            self.registry.finish(run_id, "failed", error=error, history=list(self.state.history))
+        self._set(status=status, result=result, error=error, run_id=run_id)
+        return self.state

@@ -1,0 +1,104 @@
+"""The Ray backend: jobs on a Ray worker report progress, land in the driver's registry with the same metrics as
+local jobs, stop when cancelled; a bad cluster address is a clear error and leaves the local backend working."""
+
+import numpy as np
+import pytest
+
+from ginr_core.errors import GinrError
+from ginr_core.geometry.domains import icosphere
+from ginr_core.geometry.features import FeatureSpec
+from ginr_core.learning.models import ModelConfig
+from ginr_core.learning.training import TrainConfig
+from ginr_core.runs.actions import launch
+from ginr_core.runs.backends import BackendConfig, RayJob, configured_backend, resources, use_backend
+from ginr_core.runs.registry import Registry
+from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec, Source
+
+ray = pytest.importorskip("ray")
+RAY = BackendConfig("ray")
+LOCAL = BackendConfig("local")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray(tmp_path_factory):
+    """One local Ray for the module (2 CPUs, no dashboard, on 127.0.0.1); its workers cache embeddings in a
+    temporary folder, never the user's."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GINR_CACHE_DIR", str(tmp_path_factory.mktemp("ray-cache")))
+        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def request(steps=40, seed=3, snapshot_every_s=None) -> RunRequest:
+    mesh = icosphere(2)
+    spec = RunSpec("heldout", Source("builtin", "icosphere"), Source("analytic", "height"), FeatureSpec("combinatorial", 12),
+                   ModelConfig(n_layers=3, hidden=32),
+                   TrainConfig(steps=steps, time_budget_s=None, seed=seed, threads=1, log_every=5,
+                               snapshot_every_s=snapshot_every_s),
+                   {"fraction": 0.25, "seed": seed})
+    return RunRequest(spec, RunInputs(mesh, mesh.vertices[:, 2] + np.sin(3 * mesh.vertices[:, 0])))
+
+
+def test_ray_training_streams_progress_and_lands_like_a_local_run():
+    registry = Registry()
+    job = launch(request(), registry, backend=RAY)
+    assert isinstance(job, RayJob)
+    run_id = job.wait_for_run(timeout=120)
+    assert registry.get(run_id).status in ("running", "done")  # created by the driver, for the worker
+    state = job.join(timeout=180)
+    assert state.status == "done", state.error
+    assert state.progress.fraction == 1.0 and state.progress.values == {}  # the task's last report, streamed back
+    assert len(state.history) == 8 and state.history[-1]["step"] == 40  # every row of the curve
+    run = registry.get(run_id)
+    assert run.status == "done" and len(registry.load_history(run_id)) == 8
+    ray_prediction = registry.load_predictions(run_id)
+    registry.load_regressor(run_id)  # the checkpoint written by the driver
+
+    local = launch(request(), registry, backend=LOCAL).join()
+    assert local.status == "done"
+    assert local.result.run_id != run_id
+    for name in ("r2", "r2_fit", "mse"):
+        assert run.metrics[name] == pytest.approx(local.result.metrics[name], rel=1e-6, abs=1e-9), name
+    np.testing.assert_allclose(ray_prediction, registry.load_predictions(local.result.run_id), rtol=1e-5, atol=1e-7)
+
+
+def test_cancelled_ray_job_stops_and_is_recorded_cancelled():
+    registry = Registry()
+    job = launch(request(steps=200_000), registry, backend=RAY)
+    job.wait_for_run(timeout=120)
+    while not job.state.history:  # training has started on the worker
+        assert not job.done, job.state.error
+        job.join(0.1)
+    job.cancel()
+    state = job.join(timeout=60)
+    assert state.status == "cancelled"
+    assert 0 < state.history[-1]["step"] < 200_000
+    assert registry.get(state.run_id).status == "cancelled"
+
+
+def test_failing_task_on_ray_fails_with_its_message_and_records_the_run():
+    bad = request()
+    bad = RunRequest(bad.spec, RunInputs(bad.inputs.mesh, np.full(bad.inputs.mesh.n_vertices, np.nan)))
+    state = launch(bad, Registry(), backend=RAY).join(timeout=120)
+    assert state.status == "failed" and "NaN" in state.error and "Traceback" not in state.error
+
+
+def test_bad_cluster_address_is_a_clear_error_and_local_keeps_working():
+    before = configured_backend()
+    with pytest.raises(GinrError, match="Cannot reach a Ray cluster at 127.0.0.1:9"):
+        use_backend(BackendConfig("ray", "127.0.0.1:9"))
+    with pytest.raises(GinrError, match="HOST:PORT"):
+        use_backend(BackendConfig("ray", "no-port-here"))
+    assert configured_backend() == before
+    assert ray.is_initialized()  # the Ray already running was left alone
+    state = launch(request(steps=10), Registry(), backend=LOCAL).join()
+    assert state.status == "done"
+
+
+def test_backend_reports_what_it_sees():
+    assert resources(RAY) == {"CPU": 2.0, "GPU": 0.0}
+    assert resources(LOCAL)["CPU"] >= 1
+    assert BackendConfig("ray", " 10.0.0.5:6379 ").label == "Ray at 10.0.0.5:6379"
+    with pytest.raises(GinrError, match="Unknown backend"):
+        BackendConfig("slurm")
