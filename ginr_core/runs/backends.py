@@ -214,6 +214,7 @@ class RelayServer:
 
     def __init__(self, registry, on_changes: Callable[[dict], None] | None = None):
         self.registry, self.on_changes = registry, on_changes
+        self.created: list[str] = []  # the runs created through this relay
         self.relay = _relay_class().remote()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="ginr-relay", daemon=True)
@@ -234,6 +235,8 @@ class RelayServer:
                     if method not in REGISTRY_CALLS or self.registry is None:
                         raise GinrError(f"A task asked the registry for '{method}', which is not forwarded.")
                     ok, value = True, getattr(self.registry, method)(*args, **kwargs)
+                    if method == "create_run":
+                        self.created.append(value)
                 except Exception as exc:  # the worker raises it in the task
                     ok, value = False, error_message(exc)
                 self.relay.answer.remote(key, ok, value)

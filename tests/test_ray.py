@@ -102,3 +102,58 @@ def test_backend_reports_what_it_sees():
     assert BackendConfig("ray", " 10.0.0.5:6379 ").label == "Ray at 10.0.0.5:6379"
     with pytest.raises(GinrError, match="Unknown backend"):
         BackendConfig("slurm")
+
+
+# --- sweeps on Ray Tune ---------------------------------------------------------------------------------
+
+
+def sweep_request(**changes):
+    from ginr_core.tasks.sweep import SweepRequest, sweep_train_config
+
+    base = request()
+    settings = dict(grid={"lr": (2e-3, 1e-5), "seed": (0, 1)}, features=FeatureSpec("combinatorial", 12),
+                    model=ModelConfig(n_layers=3, hidden=32), train=sweep_train_config(60, threads=1),
+                    score="fit", report_every=10, grace_steps=20, domain=base.spec.domain, signal=base.spec.signal)
+    return SweepRequest(base.inputs, **{**settings, **changes})
+
+
+def test_sweep_with_asha_records_every_trial_as_a_run():
+    from ginr_core.runs.actions import submit
+    from ginr_core.tasks.sweep import sweep_task
+
+    registry = Registry()
+    job = submit(sweep_task, sweep_request(), registry, label="sweep", backend=LOCAL)
+    partial = []
+    while not job.done:
+        if job.state.result is not None:
+            partial.append(len(job.state.result.rows))
+        job.join(0.2)
+    state = job.state
+    assert state.status == "done", state.error
+    result = state.result
+    assert partial and len(result.rows) == 4 and {(r["lr"], r["seed"]) for r in result.rows} == {
+        (2e-3, 0), (2e-3, 1), (1e-5, 0), (1e-5, 1)}
+    runs = {run.id: run for run in registry.list_runs()}
+    assert len(runs) == 4 and {r["run_id"] for r in result.rows} == set(runs)  # every trial is a run
+    for row in result.rows:
+        run = runs[row["run_id"]]
+        assert run.spec.task == "fit" and run.spec.train.lr == row["lr"] and run.spec.train.seed == row["seed"]
+        if row["status"] == "done":
+            assert run.status == "done" and run.metrics["r2"] == pytest.approx(row["score"]) and row["step"] == 60
+        else:
+            assert row["status"] == "stopped by ASHA" and run.status == "cancelled" and "ASHA" in run.error
+            assert 20 <= row["step"] < 60 and registry.load_history(run.id)
+    best = result.best
+    assert best is not None and best["lr"] == 2e-3  # the learning rate that learns wins
+    assert state.progress.fraction == 1.0
+
+
+def test_sweep_request_refuses_bad_grids():
+    with pytest.raises(GinrError, match="Cannot sweep"):
+        sweep_request(grid={"dropout": (0.1,)})
+    with pytest.raises(GinrError, match="activation"):
+        sweep_request(grid={"activation": ("sine", "swish")})
+    with pytest.raises(GinrError, match="number of steps"):
+        sweep_request(train=TrainConfig(time_budget_s=10))
+    assert sweep_request(grid={"k": (4, 8, 8), "depth": (2, 3)}).n_trials == 4
+    assert sweep_request(search="random", samples=5).n_trials == 5
