@@ -157,3 +157,50 @@ def test_sweep_request_refuses_bad_grids():
         sweep_request(train=TrainConfig(time_budget_s=10))
     assert sweep_request(grid={"k": (4, 8, 8), "depth": (2, 3)}).n_trials == 4
     assert sweep_request(search="random", samples=5).n_trials == 5
+
+
+# --- the Sweeps page ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sweeps_page(app):
+    """The Sweeps page, with the sweep it started stopped at the end of the test."""
+    at = app.switch_page("pages/sweeps.py").run()
+    yield at
+    if "sweep" in at.session_state:
+        at.session_state.sweep.job.cancel()
+        at.session_state.sweep.job.join(timeout=60)
+
+
+def test_sweeps_page_runs_a_sweep_and_opens_the_best_run(sweeps_page):
+    from conftest import button
+
+    at = sweeps_page
+    assert not at.exception and at.title[0].value == "Sweeps"
+    assert any("Trials run on **Ray (local)**" in c.value for c in at.caption)
+    inputs = {t.label: t for t in at.text_input}
+    inputs["k (embedding size)"].set_value("8")
+    inputs["First-layer omega_0"].set_value("30")
+    inputs["Width"].set_value("abc")
+    button(at, "Launch the sweep").click().run()
+    assert "Width: give numbers separated by commas" in at.error[0].value and "sweep" not in at.session_state
+
+    inputs = {t.label: t for t in at.text_input}
+    inputs["Width"].set_value("32")
+    inputs["Depth"].set_value("3")
+    at.multiselect[0].set_value(["sine", "relu"])
+    [n for n in at.number_input if n.label == "Steps per trial"][0].set_value(20)
+    at.toggle[0].set_value(False)  # no ASHA: both trials train to the end
+    button(at, "Launch the sweep").click().run()
+    assert not at.exception and not at.error
+    state = at.session_state.sweep.job.join(timeout=180)
+    assert state.status == "done", state.error
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert len(table) == 2 and set(table["activation"]) == {"sine", "relu"} and (table["status"] == "done").all()
+    assert len(at.get("plotly_chart")) == 1  # the parallel coordinates
+    best = table.iloc[0]
+    assert f"run {best['run_id']}" in at.success[0].value and "held-out R²" in at.success[0].value
+    button(at, "Open the best run in Results").click().run()
+    assert not at.exception and at.session_state.watching == best["run_id"]
