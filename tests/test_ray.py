@@ -117,35 +117,36 @@ def sweep_request(**changes):
     return SweepRequest(base.inputs, **{**settings, **changes})
 
 
-def test_sweep_with_asha_records_every_trial_as_a_run():
-    from ginr_core.runs.actions import submit
-    from ginr_core.tasks.sweep import sweep_task
+@pytest.fixture
+def keep_backend():
+    """The process-wide backend as it was before the test (a command may switch it)."""
+    before = configured_backend()
+    yield
+    use_backend(before)
 
+
+def test_cli_sweep_with_asha_records_every_trial_as_a_run(capsys, keep_backend):
+    from ginr_core.cli import main
+
+    assert main(["sweep", "--domain", "icosphere", "--signal", "sines", "--k", "12", "--activation", "sine",
+                 "--width", "32", "--depth", "3", "--first-omega0", "30", "--lr", "0.002,0.00001", "--seeds", "0,1",
+                 "--score", "fit", "--steps", "60", "--report-every", "10", "--grace", "20", "--backend", "ray"]) == 0
+    out = capsys.readouterr().out
     registry = Registry()
-    job = submit(sweep_task, sweep_request(), registry, label="sweep", backend=LOCAL)
-    partial = []
-    while not job.done:
-        if job.state.result is not None:
-            partial.append(len(job.state.result.rows))
-        job.join(0.2)
-    state = job.state
-    assert state.status == "done", state.error
-    result = state.result
-    assert partial and len(result.rows) == 4 and {(r["lr"], r["seed"]) for r in result.rows} == {
-        (2e-3, 0), (2e-3, 1), (1e-5, 0), (1e-5, 1)}
     runs = {run.id: run for run in registry.list_runs()}
-    assert len(runs) == 4 and {r["run_id"] for r in result.rows} == set(runs)  # every trial is a run
-    for row in result.rows:
-        run = runs[row["run_id"]]
-        assert run.spec.task == "fit" and run.spec.train.lr == row["lr"] and run.spec.train.seed == row["seed"]
-        if row["status"] == "done":
-            assert run.status == "done" and run.metrics["r2"] == pytest.approx(row["score"]) and row["step"] == 60
+    assert len(runs) == 4 and all(run_id in out for run_id in runs)  # every trial is a run, every run in the table
+    assert {(run.spec.train.lr, run.spec.train.seed) for run in runs.values()} == {(2e-3, 0), (2e-3, 1), (1e-5, 0), (1e-5, 1)}
+    assert len({run.spec.options["group"] for run in runs.values()}) == 1
+    for run in runs.values():
+        assert run.spec.task == "fit" and run.spec.features.k == 12
+        if run.status == "done":
+            assert f"{run.metrics['r2']:.5f}" in out and len(registry.load_history(run.id)) == 12
         else:
-            assert row["status"] == "stopped by ASHA" and run.status == "cancelled" and "ASHA" in run.error
-            assert 20 <= row["step"] < 60 and registry.load_history(run.id)
-    best = result.best
-    assert best is not None and best["lr"] == 2e-3  # the learning rate that learns wins
-    assert state.progress.fraction == 1.0
+            assert run.status == "cancelled" and "ASHA stopped it" in run.error and registry.load_history(run.id)
+    best = max((run for run in runs.values() if run.status == "done"), key=lambda run: run.metrics["r2"])
+    assert f"best: fit R² (all nodes) {best.metrics['r2']:.5f}, run {best.id}" in out
+    assert best.spec.train.lr == 2e-3  # the learning rate that learns wins
+    assert ray.is_initialized()  # the command left the test's Ray running (it did not start it)
 
 
 def test_sweep_request_refuses_bad_grids():

@@ -123,6 +123,16 @@ def connect(address: str | None = None) -> None:
     _CONNECTED[:] = [address]
 
 
+def disconnect() -> None:
+    """Leave (or stop) the Ray this process connected to, if it did: a command line does so before it exits, as
+    Ray's own exit hooks can wait a minute for a cluster they already stopped."""
+    if _CONNECTED:
+        import ray
+
+        ray.shutdown()
+        _CONNECTED.clear()
+
+
 def resources(config: BackendConfig | None = None) -> dict[str, float]:
     """The CPUs and GPUs the backend sees: this machine's, or the whole Ray cluster's."""
     config = config or configured_backend()

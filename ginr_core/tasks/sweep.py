@@ -13,7 +13,9 @@ and the step and score it was stopped at.
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import secrets
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -238,6 +240,8 @@ def _tune_classes():
 
 def sweep_task(request: SweepRequest, ctx: JobContext) -> SweepResult:
     """Run the sweep on Ray Tune from this process (the driver); every trial's run lands in `ctx.registry`."""
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's newer console reporter prints tables even at verbose 0
+    logging.getLogger("ray.tune").setLevel(logging.WARNING)  # and it logs where it saved the files we delete
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
