@@ -12,7 +12,13 @@ from ginr_core.learning.models import ACTIVATIONS, ModelConfig
 from ginr_core.runs.actions import submit
 from ginr_core.runs.backends import BackendConfig, configured_backend
 from ginr_core.runs.spec import RunInputs
-from ginr_core.tasks.sweep import SCORES, SweepRequest, SweepResult, sweep_task, sweep_train_config
+from ginr_core.tasks.sweep import (
+    SCORES,
+    SweepRequest,
+    SweepResult,
+    sweep_task,
+    sweep_train_config,
+)
 from pages.shared.runs import FollowedJob, registry, workspace_features
 from pages.shared.widgets import enter_via_app, show_error
 from pages.shared.workspace import require_signal, workspace
@@ -127,7 +133,7 @@ def parallel_coordinates(result: SweepResult) -> go.Figure:
 
 def show_sweep(sweep: Sweep) -> None:
     state = sweep.job.state
-    request, result = sweep.request, state.result
+    result = state.result
     fraction = state.progress.fraction if state.progress else 0.0
     message = state.progress.message if state.progress else "Starting Ray Tune..."
     st.progress(fraction, text=f"{state.status} · {message}")

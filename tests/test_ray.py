@@ -10,7 +10,13 @@ from ginr_core.geometry.features import FeatureSpec
 from ginr_core.learning.models import ModelConfig
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import launch
-from ginr_core.runs.backends import BackendConfig, RayJob, configured_backend, resources, use_backend
+from ginr_core.runs.backends import (
+    BackendConfig,
+    RayJob,
+    configured_backend,
+    resources,
+    use_backend,
+)
 from ginr_core.runs.registry import Registry
 from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec, Source
 

@@ -1,9 +1,9 @@
 """Where jobs run: "local" (a thread of this process, no setup) or "ray" (a Ray worker, on this machine or a cluster).
 
 A Ray job ships its task and request (the run spec and its arrays, through Ray's object store) to a worker, so
-workers need no shared disk. On the worker the task runs inside an ordinary `Job`; a small relay actor carries
-its state changes (progress, parts, curves, snapshots, partial results) to the driver, the driver's cancel to
-the worker, and the task's registry calls (`create_run`, `save_history`, `finish`) to the driver's registry,
+workers need no shared disk. On the worker the task runs inside an ordinary `Job`; a relay actor (one per
+driver, a channel per job) carries its state changes (progress, parts, curves, snapshots, partial results) to the
+driver, the driver's cancel to the worker, and the task's registry calls (`create_run`, `save_history`, `finish`) to the driver's registry,
 which answers with its own run ids: a run trained on a GPU box lands in the same registry as a local one.
 
 The backend is process-wide (`use_backend`; at start-up from GINR_BACKEND and GINR_RAY_ADDRESS); every page and
@@ -12,6 +12,7 @@ command submits through `runs.actions.submit`, which asks `make_job` for a job o
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import threading
@@ -110,6 +111,7 @@ def connect(address: str | None = None) -> None:
         _check_reachable(address)  # before leaving a working Ray
     if ray.is_initialized():
         ray.shutdown()
+    _HUB.clear()
     import ginr_core
 
     try:
@@ -131,6 +133,7 @@ def disconnect() -> None:
 
         ray.shutdown()
         _CONNECTED.clear()
+        _HUB.clear()
 
 
 def resources(config: BackendConfig | None = None) -> dict[str, float]:
@@ -159,8 +162,9 @@ def make_job(task: Callable, spec: Any, *, label: str = "", registry=None, backe
 
 
 class _Relay:
-    """A Ray actor between a worker and the driver: the worker posts state changes and asks registry calls; the
-    driver drains both and answers the calls. Async, so a waiting call never blocks the others."""
+    """A Ray actor between workers and the driver, one per driver and cluster, with a channel per job: workers post
+    state changes and ask registry calls on their channel; the driver drains all channels and answers the calls.
+    Async, so a waiting call never blocks the others."""
 
     def __init__(self):
         import asyncio
@@ -168,23 +172,23 @@ class _Relay:
         self._items: list[tuple] = []
         self._answers: dict[int, Any] = {}
         self._wake = asyncio.Event()
-        self._cancel = False
+        self._cancelled: set[int] = set()
         self._count = 0
 
-    async def post(self, changes: dict) -> bool:
+    async def post(self, channel: int, changes: dict) -> bool:
         """A worker's state changes; returns whether the driver asked for a cancel."""
         if changes:
-            self._items.append(("changes", changes))
+            self._items.append((channel, "changes", changes))
             self._wake.set()
-        return self._cancel
+        return channel in self._cancelled
 
-    async def ask(self, method: str, args: tuple, kwargs: dict) -> tuple[bool, Any]:
+    async def ask(self, channel: int, method: str, args: tuple, kwargs: dict) -> tuple[bool, Any]:
         """A registry call, answered by the driver: (True, value) or (False, error message)."""
         import asyncio
 
         self._count += 1
         self._answers[self._count] = asyncio.get_running_loop().create_future()
-        self._items.append(("call", self._count, method, args, kwargs))
+        self._items.append((channel, "call", (self._count, method, args, kwargs)))
         self._wake.set()
         return await self._answers[self._count]
 
@@ -203,62 +207,130 @@ class _Relay:
         items, self._items = self._items, []
         return items
 
-    async def cancel(self) -> None:
-        self._cancel = True
+    async def cancel(self, channel: int) -> None:
+        self._cancelled.add(channel)
+
+    async def close(self, channel: int) -> None:
+        self._cancelled.discard(channel)
 
 
-_RELAY_CLASS: list = []
+@dataclass(frozen=True)
+class Channel:
+    """What a worker is given to reach the driver: the relay actor and its job's channel."""
+
+    relay: Any
+    key: int
+
+    def post(self, changes: dict) -> bool:
+        import ray
+
+        return ray.get(self.relay.post.remote(self.key, changes))
+
+    def ask(self, method: str, args: tuple, kwargs: dict) -> tuple[bool, Any]:
+        import ray
+
+        return ray.get(self.relay.ask.remote(self.key, method, args, kwargs))
 
 
-def _relay_class():
-    import ray
+class _Hub:
+    """The driver's end of the relay: one actor and one thread serving every job's channel, made once per Ray
+    connection (an actor starts a process: seconds that a job should not pay each time)."""
 
-    if not _RELAY_CLASS:
-        _RELAY_CLASS.append(ray.remote(num_cpus=0)(_Relay))
-    return _RELAY_CLASS[0]
+    def __init__(self):
+        self.relay = _remote(_Relay, num_cpus=0).remote()
+        self._servers: dict[int, RelayServer] = {}
+        self._keys = itertools.count(1)
+        self._rounds = 0
+        self._round = threading.Condition()
+        self.alive = True
+        threading.Thread(target=self._serve, name="ginr-relay", daemon=True).start()
 
+    def open(self, server: RelayServer) -> Channel:
+        key = next(self._keys)
+        self._servers[key] = server
+        return Channel(self.relay, key)
 
-class RelayServer:
-    """The driver's end of a relay: a thread drains it, applies registry calls to `registry` (answering with their
-    results) and passes state changes to `on_changes`. `close` drains what is left and ends the actor."""
-
-    def __init__(self, registry, on_changes: Callable[[dict], None] | None = None):
-        self.registry, self.on_changes = registry, on_changes
-        self.created: list[str] = []  # the runs created through this relay
-        self.relay = _relay_class().remote()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="ginr-relay", daemon=True)
-        self._thread.start()
+    def close(self, key: int) -> None:
+        """Stop serving a channel once everything its worker posted before now has been handled."""
+        with self._round:
+            target = self._rounds + 2  # the round under way may have drained before the worker's last post
+            while self.alive and self._rounds < target:
+                self._round.wait(DRAIN_WAIT_S * 5)
+        self._servers.pop(key, None)
+        self.relay.close.remote(key)
 
     def _serve(self) -> None:
         import ray
 
-        while True:
-            stopping = self._stop.is_set()  # read before draining: the drain after a stop gets everything posted
-            for item in ray.get(self.relay.drain.remote(DRAIN_WAIT_S)):
-                if item[0] == "changes":
-                    if self.on_changes is not None:
-                        self.on_changes(item[1])
-                    continue
-                _, key, method, args, kwargs = item
-                try:
-                    if method not in REGISTRY_CALLS or self.registry is None:
-                        raise GinrError(f"A task asked the registry for '{method}', which is not forwarded.")
-                    ok, value = True, getattr(self.registry, method)(*args, **kwargs)
-                    if method == "create_run":
-                        self.created.append(value)
-                except Exception as exc:  # the worker raises it in the task
-                    ok, value = False, error_message(exc)
-                self.relay.answer.remote(key, ok, value)
-            if stopping:
-                return
+        try:
+            while True:
+                for key, kind, payload in ray.get(self.relay.drain.remote(DRAIN_WAIT_S)):
+                    server = self._servers.get(key)
+                    if server is not None:
+                        server.handle(kind, payload)
+                with self._round:
+                    self._rounds += 1
+                    self._round.notify_all()
+        except Exception:  # Ray was shut down: the next job makes a new hub
+            with self._round:
+                self.alive = False
+                self._round.notify_all()
+
+
+_HUB: list[_Hub] = []
+
+
+def _hub() -> _Hub:
+    if not _HUB or not _HUB[0].alive:
+        _HUB[:] = [_Hub()]
+    return _HUB[0]
+
+
+def _remote(function_or_class, **options):
+    """`ray.remote(...)` of a module-level function or class, made once per process."""
+    import ray
+
+    key = (function_or_class, tuple(sorted(options.items())))
+    if key not in _REMOTES:
+        _REMOTES[key] = ray.remote(**options)(function_or_class) if options else ray.remote(function_or_class)
+    return _REMOTES[key]
+
+
+_REMOTES: dict = {}
+
+
+class RelayServer:
+    """One job's end of the relay on the driver: registry calls from its worker(s) are applied to `registry` (their
+    results sent back), state changes passed to `on_changes`. `channel` goes to the workers; `close` returns once
+    all they posted is handled."""
+
+    def __init__(self, registry, on_changes: Callable[[dict], None] | None = None):
+        self.registry, self.on_changes = registry, on_changes
+        self.created: list[str] = []  # the runs created through this relay
+        self._hub = _hub()
+        self.channel = self._hub.open(self)
+
+    def handle(self, kind: str, payload) -> None:
+        if kind == "changes":
+            if self.on_changes is not None:
+                self.on_changes(payload)
+            return
+        key, method, args, kwargs = payload
+        try:
+            if method not in REGISTRY_CALLS or self.registry is None:
+                raise GinrError(f"A task asked the registry for '{method}', which is not forwarded.")
+            ok, value = True, getattr(self.registry, method)(*args, **kwargs)
+            if method == "create_run":
+                self.created.append(value)
+        except Exception as exc:  # the worker raises it in the task
+            ok, value = False, error_message(exc)
+        self.channel.relay.answer.remote(key, ok, value)
+
+    def cancel(self) -> None:
+        self.channel.relay.cancel.remote(self.channel.key)
 
     def close(self) -> None:
-        import ray
-
-        self._stop.set()
-        self._thread.join()
-        ray.kill(self.relay)
+        self._hub.close(self.channel.key)
 
 
 @dataclass(frozen=True)
@@ -287,13 +359,11 @@ class RemoteRegistry:
     """The driver's registry as a task on a worker sees it: the calls tasks make, forwarded through the relay
     (the driver's run ids come back; checkpoints travel as bytes)."""
 
-    def __init__(self, relay):
-        self._relay = relay
+    def __init__(self, channel: Channel):
+        self._channel = channel
 
     def _call(self, method: str, *args, **kwargs):
-        import ray
-
-        ok, value = ray.get(self._relay.ask.remote(method, args, kwargs))
+        ok, value = self._channel.ask(method, args, kwargs)
         if not ok:
             raise GinrError(value)
         return value
@@ -370,35 +440,22 @@ def _assigned_cpus() -> int:
     return max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
 
 
-def _work(task: Callable, spec: Any, relay, label: str, registered: bool) -> tuple:
+def _work(task: Callable, spec: Any, channel: Channel, label: str, registered: bool) -> tuple:
     """On the worker: run the task in a Job, stream its state, honour a cancel; return its final outcome."""
-    import ray
-
     from ..learning.device import set_training_threads
 
     set_training_threads(_assigned_cpus())  # the CPUs Ray gave this job, not all of the machine's
-    job = Job(task, spec, label=label, registry=RemoteRegistry(relay) if registered else None).start()
+    job = Job(task, spec, label=label, registry=RemoteRegistry(channel) if registered else None).start()
     stream = _StateStream()
     while True:
         finished = job.done  # read first: the post after the job ended carries all of its changes
-        if ray.get(relay.post.remote(stream.changes(job.state))):
+        if channel.post(stream.changes(job.state)):
             job.cancel()
         if finished:
             break
         job.join(STREAM_INTERVAL_S)
     state = job.state
     return state.status, _on_cpu(state.result), state.error, state.run_id
-
-
-_WORK: list = []
-
-
-def _remote_work():
-    import ray
-
-    if not _WORK:
-        _WORK.append(ray.remote(_work))
-    return _WORK[0]
 
 
 class RayJob(Job):
@@ -437,12 +494,12 @@ class RayJob(Job):
             return self.state
         try:
             options = {"num_cpus": self.backend.cpus, "num_gpus": 1 if self.backend.gpu else 0}
-            ref = _remote_work().options(**options).remote(self.task, ray.put(self.spec), server.relay, self.label,
-                                                          self.registry is not None)
+            ref = _remote(_work).options(**options).remote(self.task, ray.put(self.spec), server.channel,
+                                                             self.label, self.registry is not None)
             told = False
             while not ray.wait([ref], timeout=STREAM_INTERVAL_S)[0]:
                 if self._cancel.is_set() and not told:
-                    server.relay.cancel.remote()
+                    server.cancel()
                     told = True
             status, result, error, run_id = ray.get(ref)
         except Exception as exc:  # the worker died (out of memory, node lost) or Ray failed

@@ -28,7 +28,14 @@ from ..io.paths import cache_dir
 from ..learning.metrics import r2
 from ..learning.models import ModelConfig
 from ..learning.training import TrainConfig
-from ..runs.backends import BackendConfig, RelayServer, RemoteRegistry, connect, resources
+from ..runs.backends import (
+    BackendConfig,
+    Channel,
+    RelayServer,
+    RemoteRegistry,
+    connect,
+    resources,
+)
 from ..runs.fitting import DEFAULT_HOLDOUT, fit_run, training_nodes
 from ..runs.jobs import Job, JobContext
 from ..runs.spec import RunInputs, RunSpec, Source
@@ -141,7 +148,7 @@ class SweepResult:
         return max(done, key=lambda row: row["score"]) if done else None
 
 
-def _trial(config: dict, request: SweepRequest, relay, group: str) -> None:
+def _trial(config: dict, request: SweepRequest, channel: Channel, group: str) -> None:
     """One trial on a Tune worker: a registered run (through the relay) reporting its score to Tune."""
     from ray import tune
 
@@ -167,7 +174,7 @@ def _trial(config: dict, request: SweepRequest, relay, group: str) -> None:
         outcome = fit_run(spec, request.inputs, ctx, features=features, watch=watch)
         tune.report({"score": outcome.metrics["r2"], "step": last, "run_id": outcome.run_id, "final": True})
 
-    state = Job(task, None, label="trial", registry=RemoteRegistry(relay)).run()
+    state = Job(task, None, label="trial", registry=RemoteRegistry(channel)).run()
     if state.status == "failed":
         raise GinrError(state.error)
 
@@ -265,7 +272,7 @@ def sweep_task(request: SweepRequest, ctx: JobContext) -> SweepResult:
     server = RelayServer(ctx.registry)
     try:
         with tempfile.TemporaryDirectory(dir=cache_dir(), prefix="tune-") as storage:
-            trainable = tune.with_resources(tune.with_parameters(_trial, request=request, relay=server.relay, group=group),
+            trainable = tune.with_resources(tune.with_parameters(_trial, request=request, channel=server.channel, group=group),
                                             per_trial)
             tuner = tune.Tuner(trainable, param_space=space,
                                tune_config=tune.TuneConfig(metric="score", mode="max", scheduler=scheduler,

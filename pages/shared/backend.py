@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ginr_core.runs.backends import BACKENDS, BackendConfig, configured_backend, resources, use_backend
+from ginr_core.runs.backends import (
+    BACKENDS,
+    BackendConfig,
+    configured_backend,
+    resources,
+    use_backend,
+)
 from pages.shared.widgets import show_error
 
 BACKEND_LABELS = {"local": "This process", "ray": "Ray"}
