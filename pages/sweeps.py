@@ -113,11 +113,13 @@ def trials_table(result: SweepResult) -> pd.DataFrame:
 
 
 def parallel_coordinates(result: SweepResult) -> go.Figure:
-    """One line per trial across its settings to its score: which settings the good scores share."""
+    """One line per trial across the settings that vary to its score: which settings the good scores share."""
     table = pd.DataFrame([r for r in result.rows if r["score"] is not None])
     dimensions = []
     for name in result.parameters:
         values = table[name]
+        if values.nunique() < 2:
+            continue
         if values.map(lambda v: isinstance(v, str)).any():
             levels = sorted(values.unique())
             dimensions.append(dict(label=name, values=values.map(levels.index), tickvals=list(range(len(levels))),

@@ -101,7 +101,7 @@ def _check_reachable(address: str) -> None:
 
 
 def connect(address: str | None = None) -> None:
-    """Join the Ray cluster at `address`, or start a local Ray (dashboard off, on 127.0.0.1) when it is None.
+    """Join the Ray cluster at `address`, or start a local Ray (dashboard off) when it is None.
     A Ray this process already runs is reused when the address is the same (or None)."""
     import ray
 
@@ -116,7 +116,7 @@ def connect(address: str | None = None) -> None:
 
     try:
         if address is None:
-            ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+            ray.init(include_dashboard=False, log_to_driver=False)
         else:  # the cluster runs this process's ginr_core, whatever version it has installed
             ray.init(address=address, log_to_driver=False,
                      runtime_env={"py_modules": [str(Path(ginr_core.__file__).parent)]})
@@ -271,7 +271,7 @@ class _Hub:
                 with self._round:
                     self._rounds += 1
                     self._round.notify_all()
-        except Exception:  # Ray was shut down: the next job makes a new hub
+        except BaseException:  # Ray was shut down (its get raises SystemExit in other threads): the next job makes a new hub
             with self._round:
                 self.alive = False
                 self._round.notify_all()
