@@ -101,11 +101,11 @@ def _check_reachable(address: str) -> None:
 
 
 def connect(address: str | None = None) -> None:
-    """Join the Ray cluster at `address`, or start a local Ray (dashboard off) when it is None.
-    A Ray this process already runs is reused when the address is the same (or None)."""
+    """Join the Ray cluster at `address`, or start a local Ray (dashboard off) when it is None. The Ray this process
+    already runs is kept when it is the one asked for (one started by someone else counts as local)."""
     import ray
 
-    if ray.is_initialized() and (address is None or (_CONNECTED and _CONNECTED[0] == address)):
+    if ray.is_initialized() and (_CONNECTED[0] if _CONNECTED else None) == address:
         return
     if address is not None:
         _check_reachable(address)  # before leaving a working Ray
@@ -116,7 +116,7 @@ def connect(address: str | None = None) -> None:
 
     try:
         if address is None:
-            ray.init(include_dashboard=False, log_to_driver=False)
+            ray.init(address="local", include_dashboard=False, log_to_driver=False)  # never a stale `ray start`
         else:  # the cluster runs this process's ginr_core, whatever version it has installed
             ray.init(address=address, log_to_driver=False,
                      runtime_env={"py_modules": [str(Path(ginr_core.__file__).parent)]})
