@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from ginr_core.learning.device import describe_device
+from pages.shared.backend import backend_sidebar
 from pages.shared.widgets import VIEWERS
 from pages.shared.workspace import workspace
 
@@ -29,6 +30,7 @@ navigation = st.navigation(
         st.Page("pages/timeseries.py", title="Time series", icon=":material/animation:"),
         st.Page("pages/crop.py", title="Crop", icon=":material/content_cut:"),
         st.Page("pages/collections.py", title="Collections", icon=":material/stacks:"),
+        st.Page("pages/sweeps.py", title="Sweeps", icon=":material/tune:"),
     ]
 )
 st.session_state.entered_via_app = True
@@ -36,6 +38,7 @@ workspace()  # restored from the URL's workspace id (?ws=...) whichever page the
 if "return_to" in st.session_state:  # a page opened without this entry point (see pages.shared.widgets.enter_via_app)
     st.switch_page(st.session_state.pop("return_to"))
 st.sidebar.caption(f"Training device: **{device_description()}**")
+backend_sidebar()
 st.sidebar.radio("3D viewer", VIEWERS, key="viewer", horizontal=True,
                  help="Plotly renders in your browser; PyVista builds a VTK scene on the server, drawn with vtk.js.")
 navigation.run()

@@ -721,6 +721,110 @@ def _add_collection_parser(sub) -> None:
     e.add_argument("run", help="a collection run id")
     e.add_argument("--out", default="codes.npz", help="output file (default codes.npz)")
     e.set_defaults(func=cmd_collection_export)
+# --- where the work runs (local or Ray) and sweeps on Ray Tune ------------------------------------------------
+def _add_backend_options(parser: argparse.ArgumentParser) -> None:
+    from .runs.backends import BACKENDS
+
+    group = parser.add_argument_group("where the work runs")
+    group.add_argument("--backend", choices=BACKENDS,
+                       help="local: this process; ray: a Ray worker (default: local, or ray when GINR_BACKEND=ray or "
+                       "GINR_RAY_ADDRESS is set)")
+    group.add_argument("--ray-address", metavar="HOST:PORT",
+                       help="join this Ray cluster, e.g. a GPU machine's `ray start --head` (implies --backend ray; "
+                       "default GINR_RAY_ADDRESS; none: a Ray on this machine)")
+    group.add_argument("--gpu", action="store_true", help="with Ray: each job (each sweep trial) asks for one GPU")
+
+
+def _use_backend_from_args(args):
+    """The backend chosen by the options (else the environment), connected; said on stderr when it is Ray."""
+    from .runs.backends import BackendConfig, resources, use_backend
+
+    env = BackendConfig.from_env()
+    name = args.backend or ("ray" if args.ray_address else env.name)
+    config = use_backend(BackendConfig(name, (args.ray_address or env.address) if name == "ray" else None, args.gpu))
+    if config.name == "ray":
+        seen = resources(config)
+        print(f"jobs run on {config.label}: {seen['CPU']:g} CPUs, {seen['GPU']:g} GPUs", file=sys.stderr)
+    return config
+
+
+def cmd_sweep(args) -> None:
+    import numpy as np
+
+    from .geometry.features import FeatureSpec
+    from .runs.actions import submit
+    from .runs.backends import BackendConfig, configured_backend, use_backend
+    from .runs.registry import Registry
+    from .runs.spec import RunInputs, Source
+    from .tasks.sweep import SCORES, SWEEP_PARAMETERS, SweepRequest, sweep_task, sweep_train_config
+
+    options = {"k": "k", "activation": "activation", "width": "width", "depth": "depth", "omega_0": "omega0",
+               "first_omega_0": "first-omega0", "lr": "lr", "seed": "seeds"}
+    grid = {}
+    for name, option in options.items():  # checked before the signal is computed
+        kind = SWEEP_PARAMETERS[name][1]
+        values = [v.strip() for v in getattr(args, option.replace("-", "_")).split(",") if v.strip()]
+        try:
+            grid[name] = tuple(kind(float(v)) if kind is not str else v for v in values)
+        except ValueError:
+            raise GinrError(f"--{option}: give comma-separated numbers, not '{','.join(values)}'.") from None
+    mesh, domain = _mesh_and_source(args)
+    target = _load_signal(args, mesh)
+    backend = configured_backend()  # the trials always run on Ray: a Ray on this machine unless a cluster is given
+    backend = backend if backend.name == "ray" else use_backend(BackendConfig("ray", None, args.gpu))
+    request = SweepRequest(RunInputs(mesh, target), grid, FeatureSpec(args.laplacian, grid["k"][0]),
+                           train=sweep_train_config(args.steps), score=args.score, holdout=args.holdout,
+                           search=args.search, samples=args.samples, asha=not args.no_asha,
+                           report_every=args.report_every, grace_steps=args.grace, max_concurrent=args.max_concurrent,
+                           backend=backend, domain=domain, signal=Source("generated", args.signal, {}, None, args.signal))
+    print(f"{request.n_trials} trials of {args.steps} steps on {backend.label}, scored by {SCORES[args.score]}", file=sys.stderr)
+    state = _follow(submit(sweep_task, request, Registry(), label="sweep", start=False, backend=BackendConfig("local")),
+                    "Sweep")
+    result = state.result
+    names = result.parameters
+    print("  ".join(f"{n:>13s}" for n in (*names, "score", "step", "status")) + "  run")
+    for row in sorted(result.rows, key=lambda r: np.inf if r["score"] is None else -r["score"]):
+        cells = [f"{row[n]:>13}" if isinstance(row[n], str) else f"{row[n]:>13g}" for n in names]
+        score = "" if row["score"] is None else f"{row['score']:.5f}"
+        print("  ".join([*cells, f"{score:>13s}", f"{row['step']:>13d}", f"{row['status']:>13s}"]) + f"  {row['run_id']}")
+    best = result.best
+    if best is None:
+        raise GinrError("No trial trained to the end: nothing to recommend.")
+    print(f"best: {SCORES[args.score]} {best['score']:.5f}, run {best['run_id']} (`ginr runs {best['run_id']}`); "
+          f"{sum(r['status'] == 'stopped by ASHA' for r in result.rows)} trials stopped early by ASHA, {result.seconds:.0f} s")
+
+
+def _add_sweep_parser(sub) -> None:
+    from .geometry.laplacian import LAPLACIANS
+    from .tasks.sweep import SCORES, SEARCHES
+
+    p = sub.add_parser("sweep", help="sweep k, activation, width, depth, omega_0, lr, seed on Ray Tune (each trial a run)",
+                       description="Train one model per combination of the given values (comma-separated) on Ray Tune, "
+                       "each for --steps steps; ASHA stops the trials that trail. Every trial is a registered run.")
+    _add_mesh_options(p)
+    _add_signal_options(p)
+    p.add_argument("--k", default="16,64", help="embedding sizes (default 16,64)")
+    p.add_argument("--activation", default="sine", help="activations, e.g. sine,relu (default sine)")
+    p.add_argument("--width", default="128", help="hidden widths (default 128)")
+    p.add_argument("--depth", default="4", help="linear layers in total (default 4)")
+    p.add_argument("--omega0", default="30", help="hidden-layer omega_0 values (default 30)")
+    p.add_argument("--first-omega0", default="30,90", help="first-layer omega_0 values (default 30,90)")
+    p.add_argument("--lr", default="0.002", help="learning rates (default 0.002)")
+    p.add_argument("--seeds", default="0", help="seeds of the models' initial weights (default 0)")
+    p.add_argument("--laplacian", choices=LAPLACIANS, default="combinatorial", help="Laplacian of the embedding")
+    p.add_argument("--score", choices=list(SCORES), default="heldout",
+                   help="heldout: R² on held-out nodes (generalisation; default); fit: R² on all nodes (memorisation)")
+    p.add_argument("--holdout", type=float, default=0.2, help="held-out fraction for --score heldout (default 0.2)")
+    p.add_argument("--search", choices=SEARCHES, default="grid", help="grid: every combination; random: --samples draws")
+    p.add_argument("--samples", type=int, default=1, help="random: trials; grid: repeats of the grid (default 1)")
+    p.add_argument("--steps", type=int, default=300, help="training steps per trial (default 300)")
+    p.add_argument("--no-asha", action="store_true", help="train every trial to the end (no early stopping)")
+    p.add_argument("--grace", type=int, default=50, help="steps before ASHA may stop a trial (default 50)")
+    p.add_argument("--report-every", type=int, default=25, help="steps between a trial's scores (default 25)")
+    p.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: what Ray's CPUs allow)")
+    _add_backend_options(p)
+    p.set_defaults(func=cmd_sweep)
+# --- end of backends and sweeps ----------------------------------------------------------------------------------
 
 
 def cmd_domains(args) -> None:
@@ -882,11 +986,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=tdef.lr, help=f"learning rate (default {tdef.lr:g})")
     p.add_argument("--batch-size", type=int, default=None, help="nodes per step (default: all nodes)")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, else cpu), cpu, cuda, cuda:1, mps")
+    _add_backend_options(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("rerun", help="train a registered run again from its spec (same data, model and recipe)")
     p.add_argument("run", help="run id (see `ginr runs`)")
     p.add_argument("--budget", type=float, default=None, help="a new time budget in seconds (default: the run's own)")
+    _add_backend_options(p)
     p.set_defaults(func=cmd_rerun)
 
     p = sub.add_parser("predict", help="predict a trained run's signal on its mesh (or another) and save .npy")
@@ -925,6 +1031,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--laplacian", choices=LAPLACIANS, default="combinatorial", help="Laplacian (fmap always uses cotangent)")
     p.add_argument("--budget", type=float, default=60.0, help="training time budget in seconds (default 60)")
     p.add_argument("--out", default="superres.npy", help="output file (default superres.npy)")
+    _add_backend_options(p)
     p.set_defaults(func=cmd_superres)
 
     p = sub.add_parser("compare", help="INR vs GINR, ReLU vs sine, at equal budget (the paper's Table 2)")
@@ -936,6 +1043,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", help="comma-separated subset of inr_relu,inr_sine,ginr_relu,ginr_sine (default all)")
     p.add_argument("--holdout", type=float, default=0.0,
                    help="fraction of nodes held out and scored (generalisation); default 0 = fit and score all nodes")
+    _add_backend_options(p)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("timeseries", help="learn a signal over time (time as an extra input), score held-out frames",
@@ -960,6 +1068,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="series.npz", help="output file: prediction, truth, times, trained (default series.npz)")
     p.add_argument("--animation", metavar="FILE.gif|FILE.mp4", help="also write truth | prediction as an animation")
     p.add_argument("--fps", type=float, default=10.0, help="animation frames per second (default 10)")
+    _add_backend_options(p)
     p.set_defaults(func=cmd_timeseries)
 
     p = sub.add_parser("crop", help="croppable Local-Global models: train one on a partition, crop parts, train parts back",
@@ -998,12 +1107,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_signal_options(p)
     p.add_argument("--out", default="signal.npy", help="output file (default signal.npy)")
     p.set_defaults(func=cmd_signal)
+    _add_sweep_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if hasattr(args, "backend"):  # connected here, in the main thread, where Ray wants to start
+            _use_backend_from_args(args)
         args.func(args)
     except GinrError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever the message holds
@@ -1011,6 +1123,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if "ray" in sys.modules:
+            from .runs.backends import disconnect
+
+            disconnect()
     return 0
 
 

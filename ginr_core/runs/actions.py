@@ -11,6 +11,7 @@ from ..errors import GinrError
 from ..geometry.mesh import Mesh
 from ..io.export import checkpoint_zip_bytes, ply_bytes, reference_npz_bytes
 from ..learning.metrics import first_channel
+from .backends import BackendConfig, make_job
 from .fitting import fit_task, run_parts
 from .jobs import Job, JobContext
 from .registry import Registry
@@ -20,17 +21,20 @@ EXPORT_FORMATS = {"ply": "ply", "npz": "npz", "checkpoint": "zip", "html": "html
 
 
 def submit(task: Callable[[Any, JobContext], Any], request: Any, registry: Registry | None, *, label: str = "",
-           start: bool = True) -> Job:
+           start: bool = True, backend: BackendConfig | None = None) -> Job:
     """A job running `task(request, ctx)`, its runs recorded in `registry`; started in the background unless `start`
-    is False (then `job.run()` works in the calling thread). Every page and command submits through here."""
-    job = Job(task, request, label=label, registry=registry)
+    is False (then `job.run()` works in the calling thread, following a Ray job when it runs there). `backend`:
+    where the work runs (default: the process-wide backend, see runs.backends). Every page and command submits
+    through here."""
+    job = make_job(task, request, label=label, registry=registry, backend=backend)
     return job.start() if start else job
 
 
-def launch(request: RunRequest, registry: Registry | None, *, start: bool = True) -> Job:
+def launch(request: RunRequest, registry: Registry | None, *, start: bool = True,
+           backend: BackendConfig | None = None) -> Job:
     """A job training `request`: one run of task "fit" or "heldout"."""
     request.spec.features.check(request.inputs.mesh)
-    return submit(fit_task, request, registry, label=request.spec.task, start=start)
+    return submit(fit_task, request, registry, label=request.spec.task, start=start, backend=backend)
 
 
 def _own_page(spec: RunSpec) -> GinrError:

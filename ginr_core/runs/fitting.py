@@ -8,12 +8,13 @@ as "r2_fit". The same function runs in the dashboard's process, in the CLI and o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from ..errors import GinrError
 from ..learning.metrics import evaluate, r2
-from ..learning.training import GINRRegressor
+from ..learning.training import GINRRegressor, Progress
 from .jobs import JobContext
 from .spec import RunInputs, RunRequest, RunSpec
 
@@ -69,9 +70,11 @@ class FitOutcome:
 
 
 def fit_run(spec: RunSpec, inputs: RunInputs, ctx: JobContext, *, features: np.ndarray | None = None,
-            part: str | None = None, start: float = 0.0, span: float = 1.0) -> FitOutcome:
+            part: str | None = None, start: float = 0.0, span: float = 1.0,
+            watch: Callable[[GINRRegressor, Progress], None] | None = None) -> FitOutcome:
     """Train one registered run of task "fit" or "heldout", reporting into [start, start + span] of the job.
-    `features` skips rebuilding them when the caller already has them (they must be `spec.features.build`'s)."""
+    `features` skips rebuilding them when the caller already has them (they must be `spec.features.build`'s).
+    `watch(regressor, progress)` is called at each progress report of the fit (a sweep scores the model there)."""
     if spec.task not in ("fit", "heldout"):
         raise GinrError(f"fit_run trains fits and held-out fits, not '{spec.task}'.")
     mesh, target = inputs.mesh, np.asarray(inputs.target)
@@ -86,8 +89,15 @@ def fit_run(spec: RunSpec, inputs: RunInputs, ctx: JobContext, *, features: np.n
         features = spec.features.build(mesh, progress=lambda fraction, message="": ctx.report(start, message, part=part))
     regressor = GINRRegressor(spec.model, spec.train)
     parts = run_parts(spec, inputs)
-    regressor.fit(features[trained], target[trained], callback=ctx.training_callback(part, start, span),
-                  cancel=ctx.cancel_event, parts=None if parts is None else parts[trained])
+    report = ctx.training_callback(part, start, span)
+
+    def callback(progress: Progress) -> None:
+        report(progress)
+        if watch is not None:
+            watch(regressor, progress)
+
+    regressor.fit(features[trained], target[trained], callback=callback, cancel=ctx.cancel_event,
+                  parts=None if parts is None else parts[trained])
     stopped = regressor.stop_reason_ == "cancelled"
     ctx.stopped_early = ctx.stopped_early or stopped
     prediction = regressor.predict(features, parts=parts)

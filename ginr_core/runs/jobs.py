@@ -104,6 +104,11 @@ class JobContext:
         """Make a partial result visible in the state while the task goes on (e.g. the models finished so far)."""
         self._job._set(result=partial_result)
 
+    @property
+    def run_id(self) -> str | None:
+        """The registered run this job is writing now (see set_run)."""
+        return self._job.state.run_id
+
     def set_run(self, run_id: str | None) -> None:
         """The registered run this job is writing (shown by UIs; its curves are saved while it trains)."""
         self._history_saved_at = 0.0
