@@ -38,7 +38,7 @@ workspace()  # restored from the URL's workspace id (?ws=...) whichever page the
 if "return_to" in st.session_state:  # a page opened without this entry point (see pages.shared.widgets.enter_via_app)
     st.switch_page(st.session_state.pop("return_to"))
 st.sidebar.caption(f"Training device: **{device_description()}**")
-backend_sidebar()
 st.sidebar.radio("3D viewer", VIEWERS, key="viewer", horizontal=True,
                  help="Plotly renders in your browser; PyVista builds a VTK scene on the server, drawn with vtk.js.")
+backend_sidebar()
 navigation.run()

@@ -70,4 +70,5 @@ def test_only_the_bunny_download_uses_the_network():
     network = re.compile(r"urllib\.request|urlopen|\brequests\b|httpx|aiohttp|http\.client|socket\.(socket|create_connection)")
     users = sorted(str(p.relative_to(REPO)) for p in [*REPO.glob("ginr_core/**/*.py"), *REPO.glob("pages/**/*.py"), REPO / "app.py"]
                    if network.search(p.read_text()))
-    assert users == ["ginr_core/data/datasets.py"]
+    assert users == ["ginr_core/data/datasets.py",  # the bunny download
+                     "ginr_core/runs/backends.py"]  # a Ray cluster the user names (checked before Ray's long retries)
