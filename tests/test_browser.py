@@ -164,9 +164,13 @@ def test_time_series_page_trains_and_plays(server, page):
     _open_page(page, "Time series")
     page.get_by_role("button", name="Simulate").click()
     page.get_by_text("600 frames (t = 0").wait_for(timeout=60_000)
+    train = page.get_by_role("button", name="Train on the series", exact=True).last  # a rerun can briefly show two
+    train.wait_for(timeout=120_000)  # the page below the series is drawn after its summary
+    _wait_for_app(page)
     _set_number(page, "Time budget (s)", 6)
-    page.get_by_role("button", name="Train on the series", exact=True).click()
-    page.get_by_text("R² on held-out frames").wait_for(timeout=180_000)
+    _wait_for_app(page)
+    train.click()
+    page.get_by_text("R² on held-out frames").wait_for(timeout=300_000)
     _wait_for_app(page)
     animation = page.locator(".stPlotlyChart").last
     animation.scroll_into_view_if_needed()
