@@ -4,7 +4,6 @@ and train parts back (only their new weights)."""
 from dataclasses import dataclass, replace
 
 import numpy as np
-
 import pandas as pd
 import streamlit as st
 
@@ -18,12 +17,12 @@ from ginr_core.runs.actions import submit
 from ginr_core.runs.spec import RunInputs
 from ginr_core.tasks.crop import (
     MODEL_LABELS,
-    CropReport,
     CroppableRequest,
+    CropReport,
     ExtendReport,
     ExtendRequest,
-    croppable_task,
     crop_run,
+    croppable_task,
     extend_task,
     with_partition,
 )

@@ -21,7 +21,13 @@ from ginr_core.geometry.sphere import SPHERE_EMBEDDING, is_sphere, random_sh_fie
 from ginr_core.io.reference_dataset import read_reference_sample, sample_mesh
 from ginr_core.runs.spec import Source
 from ginr_core.settings import data_path, limits, simulation_seconds
-from pages.shared.widgets import coordinate_picker, enter_via_app, progress_bar, show_error, show_meshes
+from pages.shared.widgets import (
+    coordinate_picker,
+    enter_via_app,
+    progress_bar,
+    show_error,
+    show_meshes,
+)
 from pages.shared.workspace import (
     MAX_UPLOAD_MB,
     builtin_mesh,

@@ -8,6 +8,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ginr_core.geometry.sphere import is_sphere
+from ginr_core.learning.metrics import first_channel
+from ginr_core.runs.actions import submit
 from ginr_core.tasks.interpolation import (
     DEFAULT_METHODS,
     DERIVED_COLUMNS,
@@ -23,9 +25,8 @@ from ginr_core.tasks.interpolation import (
     satellite_tracks,
 )
 from ginr_core.viz.figures import grid_figure, mesh_figure
-from ginr_core.runs.actions import submit
 from pages.shared.runs import FollowedJob
-from pages.shared.widgets import enter_via_app, first_channel, job_progress, live_progress, show_error
+from pages.shared.widgets import enter_via_app, job_progress, live_progress, show_error
 from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)

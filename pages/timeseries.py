@@ -37,7 +37,12 @@ from ginr_core.viz.animation import (
     evenly_spaced,
 )
 from pages.shared.runs import FollowedJob, registry
-from pages.shared.widgets import coordinate_picker, enter_via_app, progress_bar, show_error
+from pages.shared.widgets import (
+    coordinate_picker,
+    enter_via_app,
+    progress_bar,
+    show_error,
+)
 from pages.shared.workspace import uploaded_grid, workspace
 
 enter_via_app(__file__)

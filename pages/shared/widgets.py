@@ -89,10 +89,6 @@ def coordinate_picker(grid, dim: str, key: str) -> int:
     return index
 
 
-def first_channel(values: np.ndarray) -> np.ndarray:
-    """A multi-channel signal is drawn by its first channel."""
-    return values if values.ndim == 1 else values[:, 0]
-
 
 def show_error(exc: Exception) -> None:
     """Bad input is explained, never a traceback; anything else is shown as an unexpected error."""
