@@ -41,8 +41,9 @@ EXPLANATIONS = {
                "great-circle distances on spheres).",
     "ginr": "a GINR (spectral input) trained on the observed values.",
     "inr": "a classic INR (xyz input; spherical harmonics on spheres) trained on the observed values.",
-    "ginr_stacked": "the biharmonic interpolant plus a GINR that learnt its error from out-of-fold observations "
-                    "(early stopping and the correction's scale chosen on a validation split).",
+    "ginr_stacked": "a network reading the harmonic, biharmonic and RBF interpolants (not the position) "
+                    "at each node, trained on left-out observations to correct the best of them (early stopping "
+                    "and the correction's scale chosen on a validation split).",
 }
 STATUS_TEXT = {"pending": "waiting", "running": "running", "done": "done", "cancelled": "cancelled", "failed": "failed"}
 DERIVED_SCALES = ["Viridis", "Viridis", "RdBu", "RdBu"]

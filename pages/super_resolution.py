@@ -18,7 +18,8 @@ from ginr_core.learning.models import ModelConfig
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import submit
 from ginr_core.tasks.superres import (
-    STRATEGIES,
+    METHODS,
+    STACKED,
     SUPERRES_FIRST_OMEGA_0,
     StrategyOutcome,
     SuperResolutionRequest,
@@ -64,6 +65,9 @@ class SuperResolutionRun(FollowedJob):
 
 
 EXPLANATIONS = {
+    STACKED: "no feature transfer: the coarse values are observations on the fine mesh; a network reads their "
+             "harmonic, biharmonic and RBF interpolants at each node and corrects the best one (trained on left-out "
+             "coarse nodes; the interpolation benchmark's winner). Early stopping sets its length, not the budget.",
     "kl": "the paper's heuristic: eigenvectors of both meshes, each fine one flipped when its value histogram "
           "then matches the coarse one better (fixes signs, not rotations within repeated eigenvalues).",
     "joint": "eigenvectors of the fine mesh only, read at the original vertices for training: the same functions "
@@ -209,13 +213,13 @@ if target is not None:
     st.header("2. Strategies")
     available = strategies_for(target.coarse, target.fine, target.correspondence is not None)
     st.markdown("\n".join(f"- **{s}**: {EXPLANATIONS[s]}" + ("" if s in available else " *Does not apply here.*")
-                          for s in STRATEGIES))
+                          for s in METHODS))
     job = st.session_state.get("superres_job")
     running = job is not None and not job.done
     k_max = max(2, min(MAX_UI_K, max_k(target.coarse.n_vertices)))
     with st.form("superres-settings"):
         strategies = st.multiselect("Strategies (trained one after the other, same budget each)", available,
-                                    default=[s for s in ("joint", "kl") if s in available])
+                                    default=[s for s in (STACKED, "joint") if s in available])
         c = st.columns(4)
         budget = c[0].number_input("Time budget per strategy (s)", 1.0, 3600.0, 15.0)
         k = c[1].number_input("Embedding size k", 2, k_max, min(36, k_max),

@@ -93,7 +93,7 @@ def test_superres_command_scores_fine_only_nodes(tmp_path, capsys):
     assert np.load(out).shape == (10242,)  # bumpy sphere level 4 subdivided once
     out_text = capsys.readouterr().out
     scores = dict(line.split() for line in out_text.split("fine-only nodes:")[1].strip().splitlines())
-    assert set(scores) == {"joint", "harmonic", "biharmonic"}  # the strategy beside classical interpolation
+    assert set(scores) == {"joint", "harmonic", "biharmonic", "rbf"}  # the strategy beside classical interpolation
     assert float(scores["joint"]) > 0.9
     assert main(["superres", "--domain", "torus", "--signal", "sines", "--strategy", "sh", "--budget", "1"]) == 2
 

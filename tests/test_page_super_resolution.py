@@ -26,7 +26,7 @@ def test_page_renders_on_the_default_workspace(app):
     assert not at.exception and not at.error
     assert [m.value for m in at.metric] == ["2,562", "10,242", "7,680"]  # icosphere 4, midpoint-subdivided once
     assert _radio(at, "Finer mesh").options == ["Subdivide this mesh", "Upload a finer mesh"]  # not a lat-lon grid
-    assert at.multiselect[0].value == ["joint", "kl"]
+    assert at.multiselect[0].value == ["stacked", "joint"]  # the interpolation benchmark's winner first
     assert "sh" in at.multiselect[0].options  # the new vertices were put on the sphere
     assert _number(at, "Embedding size k").value == 36
     assert any("real score" in i.value for i in at.info)
@@ -34,8 +34,9 @@ def test_page_renders_on_the_default_workspace(app):
 
 
 def _launch(app, budget_s):
-    """The page with a run of the default strategies started, and its job."""
+    """The page with a run of two feature-transfer strategies started, and its job."""
     at = _page(app)
+    at.multiselect[0].set_value(["joint", "kl"])
     _number(at, "Time budget per strategy (s)").set_value(budget_s)
     button(at, "Run super-resolution").click().run()
     assert not at.exception and not at.error
@@ -44,13 +45,13 @@ def _launch(app, budget_s):
 
 def test_two_strategies_run_in_turn_and_score_the_fine_only_nodes(app):
     at, job = _launch(app, 1.0)
-    assert [o.strategy for o in job.join(timeout=60).result] == ["joint", "kl", "harmonic", "biharmonic"]
+    assert [o.strategy for o in job.join(timeout=60).result] == ["joint", "kl", "harmonic", "biharmonic", "rbf"]
     at.run()
     assert not at.exception and not at.error
     table = at.dataframe[0].value
     # the strategies, then classical interpolation of the same coarse values
-    assert list(table["strategy"]) == ["joint", "kl", "harmonic", "biharmonic"]
-    assert list(table["kind"]) == ["GINR", "GINR", "classical", "classical"] and set(table["status"]) == {"done"}
+    assert list(table["strategy"]) == ["joint", "kl", "harmonic", "biharmonic", "rbf"]
+    assert list(table["kind"]) == ["GINR", "GINR", "classical", "classical", "classical"] and set(table["status"]) == {"done"}
     assert np.isfinite(table["R² fine-only nodes"].astype(float)).all()
     assert np.isfinite(table["R² shared (< 90th pct)"].astype(float)).all()
     assert len(at.get("plotly_chart")) == 3  # original, super-resolved, squared error at the shared nodes

@@ -65,7 +65,7 @@ def test_subset_correspondence_refuses_meshes_that_are_not_nested(bumpy, sphere)
 
 
 def test_strategies_for_lists_only_what_applies(bumpy, sphere):
-    assert strategies_for(*sphere, has_correspondence=True) == list(STRATEGIES)
+    assert strategies_for(*sphere, has_correspondence=True) == ["stacked", *STRATEGIES]
     assert strategies_for(*bumpy, has_correspondence=False) == ["kl", "interp", "fmap"]
     assert "sh" not in strategies_for(sphere[0], subdivide(sphere[0], 1), has_correspondence=True)
 
@@ -389,3 +389,24 @@ def test_super_resolution_job_cancel_skips_the_remaining_strategies(bumpy):
     kl, interp = state.result[:2]
     assert state.status == "cancelled" and (kl.status, interp.status) == ("cancelled", "cancelled")
     assert kl.fine_prediction is not None and interp.fine_prediction is None and "r2_fine_only" not in kl.scores
+
+
+@pytest.mark.parametrize("nested", [True, False])
+def test_the_stacked_method_completes_the_coarse_values_on_the_fine_mesh(bumpy, nested):
+    """STACKED is no feature transfer: the coarse values are observations on the fine mesh (at their fine nodes, or
+    read barycentrically without a correspondence), completed by the interpolation's stacked network."""
+    from ginr_core.tasks.superres import STACKED
+
+    coarse, fine = bumpy
+    n = coarse.n_vertices
+    truth = np.sin(3 * fine.vertices[:, 0]) + fine.vertices[:, 2]
+    job = superres_job(coarse, fine, truth[:n], [STACKED], correspondence=np.arange(n) if nested else None,
+                       fine_truth=truth if nested else None, train_config=TrainConfig(steps=60, time_budget_s=None))
+    state = job.start().join(timeout=120)
+    stacked = state.result[0]
+    assert stacked.status == "done", stacked.error
+    assert stacked.fine_prediction.shape == (fine.n_vertices,) and stacked.coarse_prediction.shape == (n,)
+    assert "corrects" in stacked.notes[0] and state.parts[STACKED].values["step"] > 0
+    if nested:
+        classical = {o.strategy: o for o in state.result if o.classical}
+        assert stacked.scores["r2_fine_only"] > classical["harmonic"].scores["r2_fine_only"] - 0.01

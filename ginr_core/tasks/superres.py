@@ -45,6 +45,8 @@ from ..runs.jobs import JobContext
 from ..runs.spec import RunInputs, RunSpec, Source
 
 STRATEGIES = ("kl", "joint", "interp", "fmap", "sh")
+STACKED = "stacked"  # not a feature transfer: the interpolation's stacked network on the coarse values (the default)
+METHODS = (STACKED, *STRATEGIES)
 KL_AMBIGUOUS = 0.1  # relative KL margin below which a "kl" sign decision is reported as a guess
 KL_SMOOTHING = 0.5  # pseudo-count added to every bin, so empty bins do not make KL infinite
 CANDIDATE_TRIANGLES = 16  # nearest triangles (by centroid) searched for each closest-point query
@@ -68,12 +70,12 @@ class TransferResult:
 
 
 def strategies_for(coarse: Mesh, fine: Mesh, has_correspondence: bool) -> list[str]:
-    """The strategies that apply to this pair of meshes, in STRATEGIES order.
+    """The methods that apply to this pair of meshes, in METHODS order.
 
     "joint" needs a vertex correspondence; "sh" needs both meshes to be spheres. The others always apply.
     """
     out = []
-    for strategy in STRATEGIES:
+    for strategy in METHODS:
         if strategy == "joint" and not has_correspondence:
             continue
         if strategy == "sh" and not (is_sphere(coarse) and is_sphere(fine)):
@@ -563,7 +565,7 @@ class SuperResolutionRequest:
 
 
 def _classical_outcomes(request: SuperResolutionRequest) -> list[StrategyOutcome]:
-    """Harmonic and biharmonic interpolation of the coarse values on the fine graph (interpolation.SUPERRES_CLASSICAL;
+    """Training-free interpolation of the coarse values on the fine mesh (interpolation.SUPERRES_CLASSICAL;
     sparse solves, seconds), scored like the strategies: what a network must beat."""
     from .interpolation import SUPERRES_CLASSICAL, classical_rows, coarse_observations
 
@@ -580,6 +582,29 @@ def _classical_outcomes(request: SuperResolutionRequest) -> list[StrategyOutcome
             scores=request.scores(shared, shared, fine_prediction), seconds=seconds, classical=True,
             notes=("Classical interpolation of the coarse values on the fine graph (no training).",)))
     return outcomes
+
+
+def _stacked_outcome(request: SuperResolutionRequest, ctx: JobContext, start: float, span: float) -> dict:
+    """The fields of a StrategyOutcome for STACKED: the coarse values as observations on the fine mesh, completed by
+    the interpolation's `ginr_stacked` (a network correcting the classical interpolants; early stopping decides its
+    length, so the time budget does not apply)."""
+    from .interpolation import InterpolationSettings, InterpolationProblem, coarse_observations, stacked_interpolate
+
+    try:
+        observations = coarse_observations(request.coarse, request.fine, request.coarse_target, request.correspondence)
+        settings = InterpolationSettings(k=request.k, steps=request.train_config.steps or InterpolationSettings.steps,
+                                         seed=request.train_config.seed)
+        problem = InterpolationProblem(request.fine, observations, settings)
+        fine_prediction, note = stacked_interpolate(problem, ctx.training_callback(STACKED, start, span), ctx.cancel_event)
+    except Exception as exc:
+        return dict(status="failed", error=error_message(exc))
+    if problem.stop_reason == "cancelled":
+        ctx.stopped_early = True
+        return dict(status="cancelled", notes=(note,))
+    shared = values_at_coarse_nodes(request.coarse, request.fine, fine_prediction, request.correspondence)
+    return dict(status="done", coarse_prediction=shared, fine_prediction=fine_prediction, shared_prediction=shared,
+                scores=request.scores(shared, shared, fine_prediction),
+                notes=(f"Classical interpolants of the coarse values on the fine graph, corrected by a network: {note}.",))
 
 
 def superres_task(request: SuperResolutionRequest, ctx: JobContext) -> list[StrategyOutcome]:
@@ -606,6 +631,9 @@ def superres_task(request: SuperResolutionRequest, ctx: JobContext) -> list[Stra
         update(i, status="running")
         ctx.report(i / n, "Transferring the features", part=outcome.strategy)
         run_id = None
+        if outcome.strategy == STACKED:
+            update(i, **_stacked_outcome(request, ctx, i / n, 1 / n), seconds=time.perf_counter() - t0)
+            continue
         try:
             transfer = transfer_features(request.coarse, request.fine, request.k, outcome.strategy, request.laplacian,
                                          request.correspondence)
