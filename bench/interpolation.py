@@ -44,6 +44,7 @@ from ginr_core.tasks.interpolation import (  # noqa: E402
     interpolation_task,
     random_nodes,
     satellite_tracks,
+    winner,
 )
 
 ERA = REPO.parent / "shared" / "data" / "eraint_uvz.nc"
@@ -132,7 +133,7 @@ def main() -> None:
         best_classical = max((v for k, v in result[name].items() if v is not None and not k.startswith(("ginr", "inr"))), default=None)
         best_network = max((v for k, v in result[name].items() if v is not None and k.startswith(("ginr", "inr"))), default=None)
         if best_classical is not None and best_network is not None:
-            verdict = "network wins" if best_network >= best_classical else "classical wins"
+            verdict = {"network": "network wins", "classical": "classical wins", "tie": "tie"}[winner(best_network, best_classical)]
             print(f"  -> best network {best_network:.7f} vs best classical {best_classical:.7f}: {verdict}", flush=True)
     print(f"\ntotal {time.perf_counter() - t_all:.0f}s", flush=True)
     print(json.dumps(result))

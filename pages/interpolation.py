@@ -23,6 +23,7 @@ from ginr_core.tasks.interpolation import (
     random_nodes,
     read_observations_csv,
     satellite_tracks,
+    winner,
 )
 from ginr_core.viz.figures import grid_figure, mesh_figure
 from pages.shared.runs import FollowedJob
@@ -174,8 +175,12 @@ def verdict(job: InterpolationRun) -> None:
     cls = max(classical, key=lambda o: o.scores["r2"])
     text = (f"Best network **{net.name}** R² {net.scores['r2']:.5f} ({net.seconds:.1f} s) against best classical "
             f"**{cls.name}** R² {cls.scores['r2']:.5f} ({cls.seconds:.1f} s).")
-    if net.scores["r2"] >= cls.scores["r2"]:
+    outcome = winner(net.scores["r2"], cls.scores["r2"])
+    if outcome == "network":
         st.success(text + " The network wins on the unobserved nodes.", icon=":material/trophy:")
+    elif outcome == "tie":
+        st.info(text + " A tie: the network found nothing to correct in the classical interpolant.",
+                icon=":material/balance:")
     else:
         st.warning(text + " **The classical method wins here**: the network adds nothing on these observations.",
                    icon=":material/balance:")
