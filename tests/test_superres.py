@@ -66,7 +66,7 @@ def test_subset_correspondence_refuses_meshes_that_are_not_nested(bumpy, sphere)
 
 def test_strategies_for_lists_only_what_applies(bumpy, sphere):
     assert strategies_for(*sphere, has_correspondence=True) == ["stacked", *STRATEGIES]
-    assert strategies_for(*bumpy, has_correspondence=False) == ["kl", "interp", "fmap"]
+    assert strategies_for(*bumpy, has_correspondence=False) == ["stacked", "kl", "interp", "fmap"]
     assert "sh" not in strategies_for(sphere[0], subdivide(sphere[0], 1), has_correspondence=True)
 
 
@@ -371,7 +371,7 @@ def test_each_strategy_is_a_registered_superres_run(bumpy):
                                      correspondence=np.arange(coarse.n_vertices), train_config=FEW_STEPS)
     state = Job(superres_task, request, registry=registry).run()
     runs = [registry.get(o.run_id) for o in state.result if not o.classical]
-    assert [o.strategy for o in state.result if o.classical] == ["harmonic", "biharmonic"]  # beside every run
+    assert [o.strategy for o in state.result if o.classical] == ["harmonic", "biharmonic", "rbf"]  # beside every run
     assert [r.spec.options["strategy"] for r in runs] == ["joint", "interp"] and {r.status for r in runs} == {"done"}
     assert runs[0].metrics["r2"] == pytest.approx(state.result[0].scores["r2"])
     assert registry.load_inputs(runs[0].id).extra["fine_vertices"].shape == fine.vertices.shape
