@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import io
 import threading
 import time
@@ -365,6 +366,23 @@ KRIGING_CHUNK = 10_000  # target nodes per kriging product (memory: chunk x cond
 KRIGING_MODELS = ("Stable", "Matern")  # covariance families tried, each with and without a nugget
 
 
+@functools.cache
+def _ordinary_kriging():
+    """GSTools' ordinary kriging, summing the field as (conditions . K^-1) . k(x) instead of the library's loop over
+    every (conditioning point, conditioning point, target) triple: the same numbers in O(n m) per chunk rather than
+    O(n^2 m) (3,000 observations on the bunny's 35k nodes: seconds instead of most of an hour). The kriging
+    variance, which needs the full product, still takes the library's path."""
+    import gstools as gs
+
+    class OrdinaryKriging(gs.krige.Ordinary):
+        def _summate(self, field, krige_var, c_slice, k_vec, return_var):
+            if return_var:
+                return super()._summate(field, krige_var, c_slice, k_vec, return_var)
+            field[c_slice] = (self._krige_cond @ self._krige_mat) @ k_vec
+
+    return OrdinaryKriging
+
+
 def kriging_interpolate(mesh: Mesh, observations: Observations, validation: float = 0.15, seed: int = 0) -> tuple[np.ndarray, str]:
     """Ordinary kriging (optimal interpolation) with a covariance fitted to the empirical variogram (GSTools); on
     spheres in latitude / longitude with great-circle distances (km on the Earth).
@@ -403,7 +421,7 @@ def kriging_interpolate(mesh: Mesh, observations: Observations, validation: floa
             model.set_arg_bounds(len_scale=[extent / 500, extent])
             try:
                 model.fit_variogram(bins[ok], gamma[ok], nugget=nugget)
-                krige = gs.krige.Ordinary(model, cond_pos=position(points[~held]), cond_val=values[~held], pseudo_inv=False)
+                krige = _ordinary_kriging()(model, cond_pos=position(points[~held]), cond_val=values[~held], pseudo_inv=False)
                 guess = krige(position(points[held]), mesh_type="unstructured", return_var=False, store=False)
             except (RuntimeError, ValueError, np.linalg.LinAlgError):  # a fit that fails is one candidate fewer
                 continue
@@ -413,7 +431,7 @@ def kriging_interpolate(mesh: Mesh, observations: Observations, validation: floa
     if best is None:
         raise GinrError("No covariance model could be fitted to these observations' variogram.")
     model = best[1]
-    krige = gs.krige.Ordinary(model, cond_pos=position(points), cond_val=values, pseudo_inv=False)
+    krige = _ordinary_kriging()(model, cond_pos=position(points), cond_val=values, pseudo_inv=False)
     field_values = krige(position(mesh.vertices), mesh_type="unstructured", return_var=False, store=False,
                          chunk_size=KRIGING_CHUNK)  # bounded memory: a 116k-node grid at once took 12 GB
     return np.asarray(field_values, dtype=np.float64), (
