@@ -267,8 +267,8 @@ def test_rbf_from_points_on_one_great_circle(sphere):
 
 
 def test_stacking_folds_leave_whole_stretches_of_a_track_out():
-    """Along tracks, a fold's observations lie far from the other folds' (spatial blocks); random nodes get
-    random folds, whose members sit among the others."""
+    """Along tracks, a fold's observations lie far from the other folds' (spatial blocks, as the gaps between
+    tracks); random nodes get random folds, whose members sit among the others as the unobserved nodes do."""
     from scipy.spatial import cKDTree
 
     from ginr_core.tasks.interpolation import stacking_folds
@@ -281,10 +281,12 @@ def test_stacking_folds_leave_whole_stretches_of_a_track_out():
 
     tracks = satellite_tracks(mesh, truth, n_tracks=4, coverage=0.1)
     random = random_nodes(mesh, truth, 0.1)
-    track_folds, random_folds = stacking_folds(tracks, 5), stacking_folds(random, 5)
+    track_folds = stacking_folds(tracks, mesh.vertices[tracks.unobserved], 5)
+    random_folds = stacking_folds(random, mesh.vertices[random.unobserved], 5)
     assert set(np.unique(track_folds)) == set(range(5)) and set(np.unique(random_folds)) == set(range(5))
     shuffled = np.random.default_rng(0).permutation(track_folds)
     assert mean_gap(tracks, track_folds) > 3 * mean_gap(tracks, shuffled)
+    assert mean_gap(random, random_folds) < 2 * mean_gap(random, np.random.default_rng(0).permutation(random_folds))
 
 
 def test_the_stacked_network_beats_its_interpolants_on_a_spotty_texture():

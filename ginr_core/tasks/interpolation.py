@@ -364,6 +364,9 @@ def rbf_interpolate(mesh: Mesh, observations: Observations, at: np.ndarray | Non
 KRIGING_POINTS = 3000  # most observations kriging conditions on: its dense system costs m^3 (3,000: a few seconds)
 KRIGING_CHUNK = 10_000  # target nodes per kriging product (memory: chunk x conditioning points)
 KRIGING_MODELS = ("Stable", "Matern")  # covariance families tried, each with and without a nugget
+# Least error variance, relative to the sill: observations 80 km apart along a satellite track make the kriging system
+# near-singular (without it, ERA z500 under 4 tracks scored R^2 -44: wild weights far from the tracks)
+KRIGING_NOISE_FLOOR = 1e-6
 
 
 @functools.cache
@@ -383,6 +386,11 @@ def _ordinary_kriging():
     return OrdinaryKriging
 
 
+def _noise(model) -> float:
+    """The observations' error variance kriging assumes: the fitted nugget, at least KRIGING_NOISE_FLOOR of the sill."""
+    return max(model.nugget, KRIGING_NOISE_FLOOR * model.sill)
+
+
 def kriging_interpolate(mesh: Mesh, observations: Observations, validation: float = 0.15, seed: int = 0) -> tuple[np.ndarray, str]:
     """Ordinary kriging (optimal interpolation) with a covariance fitted to the empirical variogram (GSTools); on
     spheres in latitude / longitude with great-circle distances (km on the Earth).
@@ -392,6 +400,7 @@ def kriging_interpolate(mesh: Mesh, observations: Observations, validation: floa
     of the observations best is kept, then conditioned on all of them.
     """
     import gstools as gs
+    from scipy.spatial import cKDTree
 
     points, values = _distinct_points(observations.points, observations.values)
     note = ""
@@ -410,7 +419,13 @@ def kriging_interpolate(mesh: Mesh, observations: Observations, validation: floa
         def position(xyz):
             return tuple(xyz.T)
         options, extent, unit = {}, float(np.linalg.norm(np.ptp(mesh.vertices, axis=0))), ""
-    bins, gamma = gs.vario_estimate(position(points), values, np.linspace(0, extent / 2, 25),
+    spacing = float(np.median(cKDTree(points).query(points, k=2)[0][:, 1]))  # between neighbouring observations
+    if centre is not None:
+        spacing *= EARTH_RADIUS_KM / float(np.mean(np.linalg.norm(points - centre, axis=1)))
+    # bins from the observations' spacing up, geometric: a texture whose spots span a few nodes decorrelates within
+    # the first of 25 equal bins up to half the extent, and the fit then sees only noise
+    bins = np.concatenate([[0.0], np.geomspace(max(spacing, extent / 1e4), extent / 2, 30)])
+    bins, gamma = gs.vario_estimate(position(points), values, bins,
                                     sampling_size=min(len(points), 2000), sampling_seed=seed, **options)
     ok = np.isfinite(gamma)
     held = _validation_split(len(points), validation, seed)
@@ -421,7 +436,7 @@ def kriging_interpolate(mesh: Mesh, observations: Observations, validation: floa
             model.set_arg_bounds(len_scale=[extent / 500, extent])
             try:
                 model.fit_variogram(bins[ok], gamma[ok], nugget=nugget)
-                krige = _ordinary_kriging()(model, cond_pos=position(points[~held]), cond_val=values[~held], pseudo_inv=False)
+                krige = _ordinary_kriging()(model, cond_pos=position(points[~held]), cond_val=values[~held], cond_err=_noise(model))
                 guess = krige(position(points[held]), mesh_type="unstructured", return_var=False, store=False)
             except (RuntimeError, ValueError, np.linalg.LinAlgError):  # a fit that fails is one candidate fewer
                 continue
@@ -431,7 +446,7 @@ def kriging_interpolate(mesh: Mesh, observations: Observations, validation: floa
     if best is None:
         raise GinrError("No covariance model could be fitted to these observations' variogram.")
     model = best[1]
-    krige = _ordinary_kriging()(model, cond_pos=position(points), cond_val=values, pseudo_inv=False)
+    krige = _ordinary_kriging()(model, cond_pos=position(points), cond_val=values, cond_err=_noise(model))
     field_values = krige(position(mesh.vertices), mesh_type="unstructured", return_var=False, store=False,
                          chunk_size=KRIGING_CHUNK)  # bounded memory: a 116k-node grid at once took 12 GB
     return np.asarray(field_values, dtype=np.float64), (
@@ -537,30 +552,53 @@ def network_interpolate(problem: InterpolationProblem, name: str, callback=None,
 
 
 STACK_BASES = ("harmonic", "biharmonic", "rbf")  # the classical interpolants the stacked network reads
-STACK_BLOCKS_PER_FOLD = 8  # spatial blocks per fold when the observations lie along tracks
 
 
-def stacking_folds(observations: Observations, n_folds: int, seed: int = 0) -> np.ndarray:
+def _median_gap(points: np.ndarray, folds: np.ndarray) -> float:
+    """Median distance from an observation to the nearest observation of another fold."""
+    from scipy.spatial import cKDTree
+
+    gaps = [cKDTree(points[folds != f]).query(points[folds == f])[0] for f in np.unique(folds)]
+    return float(np.median(np.concatenate(gaps)))
+
+
+def stacking_folds(observations: Observations, targets: np.ndarray, n_folds: int, seed: int = 0) -> np.ndarray:
     """Each observation's fold (0 .. n_folds - 1) for the out-of-fold interpolants of the stacked network.
 
-    A left-out observation must be as hard to guess as an unobserved node. Random nodes, scattered points and a
-    coarse mesh's nodes: leaving a random fold out leaves gaps like the real ones. Satellite tracks: a randomly
-    left-out point still has observed neighbours on its own track, so its out-of-fold value would be far better
-    than the interpolants between the tracks; there the folds are spatial blocks (k-means of the positions,
-    several blocks per fold), which leave whole stretches of track out.
+    A left-out observation must be as hard to guess as a place to predict (`targets`, the unobserved nodes'
+    positions), so the folds leave gaps like the real ones: the median distance from a left-out observation to the
+    remaining ones is matched to the median distance from a target to the observations. Random folds leave the
+    smallest gaps (right for random nodes or a coarse mesh's nodes); where the real gaps are wider (between
+    satellite tracks) the folds are spatial blocks (k-means of the positions, several per fold), the fewer and
+    larger the wider the gaps. Measured on ERA z500 under 4 tracks: matched blocks (20) R^2 0.983 against 0.960
+    with 40 and 0.953 with 80.
     """
-    m = len(observations.values)
+    from scipy.cluster.vq import kmeans2
+    from scipy.spatial import cKDTree
+
+    points, m = observations.points, len(observations.values)
     n_folds = max(2, min(n_folds, m))
     rng = np.random.default_rng(seed + 5)
-    if observations.pattern != "tracks":
-        return rng.permutation(m) % n_folds
-    from scipy.cluster.vq import kmeans2
-
-    n_blocks = min(m, n_folds * STACK_BLOCKS_PER_FOLD)
-    with warnings.catch_warnings():  # an empty block is harmless: it just has no observations
-        warnings.simplefilter("ignore", UserWarning)
-        _, block = kmeans2(observations.points, n_blocks, seed=seed + 5, minit="++")
-    return rng.permutation(n_blocks)[block] % n_folds
+    random_folds = rng.permutation(m) % n_folds
+    if len(targets) == 0:
+        return random_folds
+    target = float(np.median(cKDTree(points).query(targets)[0]))
+    best, best_miss = random_folds, np.log(max(_median_gap(points, random_folds), 1e-300) / max(target, 1e-300))
+    if best_miss >= 0:  # random folds already leave gaps as wide as the real ones
+        return best
+    n_blocks = 2 * n_folds
+    while n_blocks <= m // 4:  # fewer, larger blocks leave wider gaps: grow the count until they are too narrow
+        with warnings.catch_warnings():  # an empty block is harmless: it just has no observations
+            warnings.simplefilter("ignore", UserWarning)
+            _, block = kmeans2(points, n_blocks, seed=seed + 5, minit="++")
+        folds = rng.permutation(n_blocks)[block] % n_folds
+        miss = np.log(max(_median_gap(points, folds), 1e-300) / max(target, 1e-300))
+        if abs(miss) < abs(best_miss):
+            best, best_miss = folds, miss
+        if miss < 0:
+            break
+        n_blocks *= 2
+    return best
 
 
 def _interpolant(problem: InterpolationProblem, name: str, observations: Observations, at: Observations | None = None) -> np.ndarray:
@@ -589,7 +627,7 @@ def stacked_interpolate(problem: InterpolationProblem, callback=None, cancel=Non
     """
     s, obs = problem.settings, problem.observations
     m = len(obs.values)
-    folds = stacking_folds(obs, s.folds, s.seed)
+    folds = stacking_folds(obs, problem.mesh.vertices[obs.unobserved], s.folds, s.seed)
     out_of_fold = np.empty((m, len(STACK_BASES)))
     for fold in np.unique(folds):
         if cancel is not None and cancel.is_set():
@@ -612,7 +650,7 @@ def stacked_interpolate(problem: InterpolationProblem, callback=None, cancel=Non
     correction = regressor.predict((full - mean) / std)
     return full[:, best] + alpha * correction, (
         f"corrects {STACK_BASES[best]} (best of {', '.join(STACK_BASES)} on left-out observations, "
-        f"{len(np.unique(folds))} {'spatial-block ' if obs.pattern == 'tracks' else ''}folds); {how}; "
+        f"{len(np.unique(folds))} folds with gaps like the real ones); {how}; "
         f"correction scale alpha {alpha:.2f}")
 
 
