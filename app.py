@@ -6,7 +6,7 @@ import streamlit as st
 
 from ginr_core.learning.device import describe_device
 from pages.shared.backend import backend_sidebar
-from pages.shared.widgets import VIEWERS
+from pages.shared.widgets import VIEWERS, view_settings
 from pages.shared.workspace import workspace
 
 # A local icon: a ":material/...:" page icon makes every browser fetch the favicon from fonts.gstatic.com.
@@ -40,5 +40,6 @@ if "return_to" in st.session_state:  # a page opened without this entry point (s
 st.sidebar.caption(f"Training device: **{device_description()}**")
 st.sidebar.radio("3D viewer", VIEWERS, key="viewer", horizontal=True,
                  help="Plotly renders in your browser; PyVista builds a VTK scene on the server, drawn with vtk.js.")
+view_settings()
 backend_sidebar()
 navigation.run()
