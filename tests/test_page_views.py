@@ -37,3 +37,25 @@ def test_view_settings_change_the_data_pages_figures(app):
     button(at, "Compute embedding").click().run()
     eigenvector = _figures(at)[-1]["data"][0]
     assert eigenvector["cmin"] == -eigenvector["cmax"]  # signed: diverging, centred at 0
+
+
+def test_results_draw_an_rgb_run_in_colours_with_metrics_per_channel(app):
+    from ginr_core.geometry.domains import make_domain
+    from ginr_core.geometry.features import FeatureSpec
+    from ginr_core.learning.training import TrainConfig
+    from ginr_core.runs.actions import launch
+    from ginr_core.runs.registry import Registry
+    from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec, Source
+
+    mesh = make_domain("icosphere", level=2)
+    colours = (mesh.vertices + 1) / 2
+    spec = RunSpec("fit", Source("builtin", "icosphere"), Source("dashboard", "colours"),
+                   FeatureSpec("spherical_harmonics", 9), train=TrainConfig(time_budget_s=1))
+    assert launch(RunRequest(spec, RunInputs(mesh, colours)), Registry()).join().status == "done"
+    at = app.switch_page("pages/results.py").run()
+    assert not at.exception
+    truth, prediction, error = _figures(at)[0]["data"]
+    assert truth.get("vertexcolor") is not None and prediction.get("vertexcolor") is not None
+    assert error["cmin"] == 0 and "vertexcolor" not in error  # the error (averaged over channels) on its own scale
+    table = next(d.value for d in at.dataframe if "channel" in d.value.columns)
+    assert list(table["channel"]) == [0, 1, 2]

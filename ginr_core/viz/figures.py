@@ -23,6 +23,7 @@ from .rules import (
     View,
     camera,
     colour_scale,
+    group_view,
     pyvista_view,
     rgb_colours,
     shown_channel,
@@ -189,6 +190,7 @@ def side_by_side_figure(
     holes, kinds = holes or {}, kinds or {}
     names = list(panels)
     scales = panel_scales(panels, kinds, shared_scale, view)
+    views = panel_views(panels, shared_scale, view)
     shared = names if shared_scale is None else shared_scale
     fig = make_subplots(rows=1, cols=len(names), specs=[[{"type": "scene"}] * len(names)], subplot_titles=names,
                         horizontal_spacing=0.07)
@@ -198,7 +200,7 @@ def side_by_side_figure(
         # one colour bar per scale, just right of the last panel that uses it
         show = name not in shared or i == last_shared
         fig.add_trace(
-            _values_trace(dm.without(holes[name]) if name in holes else dm, panels[name], scales[name], view, name,
+            _values_trace(dm.without(holes[name]) if name in holes else dm, panels[name], scales[name], views[name], name,
                           colorbar=dict(x=fig.layout[scenes[i]].domain.x[1] + 0.005, xanchor="left", len=0.8),
                           show_scale=show),
             row=1, col=i + 1,
@@ -215,11 +217,21 @@ def panel_scales(panels: dict[str, np.ndarray], kinds: dict[str, str] | None = N
     """Each panel's colour scale: the panels in `shared_scale` (default all) share one, over all their values, of
     the first one's kind; the others have their own. None for a panel drawn in RGB colours."""
     kinds = kinds or {}
-    shared = [n for n in (list(panels) if shared_scale is None else shared_scale) if _panel_scale("signal", panels[n], view)]
-    common = colour_scale(kinds.get(shared[0], "signal"), *(shown_channel(panels[n], view)[0] for n in shared),
+    views = panel_views(panels, shared_scale, view)
+    shared = [n for n in (list(panels) if shared_scale is None else shared_scale)
+              if _panel_scale("signal", panels[n], views[n])]
+    common = colour_scale(kinds.get(shared[0], "signal"), *(shown_channel(panels[n], views[n])[0] for n in shared),
                           view=view) if shared else None
-    return {name: common if name in shared else _panel_scale(kinds.get(name, "signal"), values, view)
+    return {name: common if name in shared else _panel_scale(kinds.get(name, "signal"), values, views[name])
             for name, values in panels.items()}
+
+
+def panel_views(panels: dict[str, np.ndarray], shared_scale: list[str] | None = None,
+                view: View = DEFAULT_VIEW) -> dict[str, View]:
+    """Each panel's view: the panels sharing a scale are drawn alike (all as colours when one is a colour signal)."""
+    shared = list(panels) if shared_scale is None else shared_scale
+    together = group_view([panels[n] for n in shared], view)
+    return {name: together if name in shared else view for name in panels}
 
 
 def grid_figure(
@@ -252,7 +264,8 @@ def grid_figure(
         members = [(r, c, cell) for r, c, cell in cells if group(r, c) == g]
         if not members:
             continue
-        scale = colour_scale(kinds[g], *(shown_channel(values, view)[0] for _, _, (_, values) in members), view=view)
+        together = group_view([values for _, _, (_, values) in members], view)
+        scale = colour_scale(kinds[g], *(shown_channel(values, together)[0] for _, _, (_, values) in members), view=view)
         for r, c, (title, values) in members:
             last = (r, c) == members[-1][:2]
             scene = fig.get_subplot(r + 1, c + 1)
@@ -261,7 +274,7 @@ def grid_figure(
             else:  # under its column
                 bar = dict(orientation="h", x=sum(scene.domain.x) / 2, xanchor="center", y=-0.01,
                            yanchor="top", len=0.9 / n_cols)
-            fig.add_trace(_values_trace(dm, values, scale, view, title, colorbar=bar, show_scale=last),
+            fig.add_trace(_values_trace(dm, values, scale, together, title, colorbar=bar, show_scale=last),
                           row=r + 1, col=c + 1)
     # narrow panels cut the shape's sides off unless the camera steps back a little
     fig.update_scenes(_scene_layout(up_axis(dm.vertices, view), 1 + 0.1 * (n_cols - 1)))

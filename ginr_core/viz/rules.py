@@ -71,6 +71,14 @@ class View:
 DEFAULT_VIEW = View()
 
 
+def group_view(panels: list[np.ndarray], view: View = DEFAULT_VIEW) -> View:
+    """The view of panels that share a scale: when one of them is a colour signal (the truth), all are drawn as
+    colours (its prediction strays past [0, 1] a little and must not switch to one channel)."""
+    if view.channel == "auto" and any(is_rgb(values) for values in panels):
+        return replace(view, channel="rgb")
+    return view
+
+
 @dataclass(frozen=True)
 class Scale:
     """One colour scale: range, map and the note that goes on its colour bar."""
@@ -195,18 +203,20 @@ def is_rgb(values: np.ndarray) -> bool:
 
 
 def rgb_colours(values: np.ndarray) -> np.ndarray:
-    """RGB channels as 0-255 integers per vertex (n, 3)."""
+    """RGB channels as 0-255 integers per vertex (n, 3), clipped: a prediction of colours strays a little past
+    them. Values up to 1.5 are read as [0, 1] colours, larger ones as 0-255."""
     values = np.asarray(values, dtype=np.float64)
-    scaled = values * 255 if values.max() <= 1 else values
-    return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
+    scaled = values * 255 if np.nanmax(values) <= 1.5 else values
+    return np.clip(np.round(np.nan_to_num(scaled)), 0, 255).astype(np.uint8)
 
 
 def shown_channel(values: np.ndarray, view: View = DEFAULT_VIEW) -> tuple[np.ndarray, bool]:
-    """What a panel draws of `values`: (the values, True) for RGB colours, or (one channel, False)."""
+    """What a panel draws of `values`: (the values, True) for RGB colours, or (one channel, False).
+    channel "rgb" draws any three channels as colours; "auto" those that are colours (`is_rgb`)."""
     values = np.asarray(values)
     if values.ndim == 1:
         return values, False
-    if view.channel in ("auto", "rgb") and is_rgb(values):
+    if values.shape[1] == 3 and (view.channel == "rgb" or (view.channel == "auto" and is_rgb(values))):
         return values, True
     channel = view.channel if isinstance(view.channel, int) else 0
     return values[:, min(channel, values.shape[1] - 1)], False
