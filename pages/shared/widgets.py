@@ -45,6 +45,9 @@ def progress_bar(text: str):
 VIEWERS = ("Plotly", "PyVista")
 
 
+MAX_CHANNEL_CHOICE = 16  # channels offered by the sidebar's channel selector (a higher one shows the last)
+
+
 def view_settings() -> None:
     """The sidebar's "View settings": colour maps, colour range, up axis, mesh or points, channel. Every 3D view
     reads them through `current_view()` (state in st.session_state, so they hold across pages)."""
@@ -62,7 +65,7 @@ def view_settings() -> None:
             c[1].number_input("max", value=1.0, key="view_vmax", format="%.6g")
         st.radio("Up axis", UP_AXES, key="view_up", horizontal=True, help="auto: from the mesh's extent.")
         st.radio("Draw as", DRAW_AS, key="view_draw_as", horizontal=True)
-        st.selectbox("Channel (multi-channel signals)", ["auto", "rgb", 0, 1, 2, 3], key="view_channel",
+        st.selectbox("Channel (multi-channel signals)", ["auto", "rgb", *range(MAX_CHANNEL_CHOICE)], key="view_channel",
                      help="auto: three channels in [0, 1] or 0-255 are drawn as RGB colours, others by channel 0.")
 
 
