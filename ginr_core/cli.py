@@ -32,6 +32,18 @@ def _mesh_and_source(args):
     return make_domain(args.domain), Source("builtin", args.domain, {}, None, args.domain)
 
 
+def _add_view_options(parser: argparse.ArgumentParser) -> None:
+    """How figures are drawn (html export): the dashboard's View settings, through ginr_core.viz.rules."""
+    from .viz.rules import DRAW_AS, SEQUENTIAL_MAPS, UP_AXES
+
+    parser.add_argument("--colour-map", choices=SEQUENTIAL_MAPS, default=SEQUENTIAL_MAPS[0],
+                        help="colour map of signals (errors: white to dark; signed values: diverging at 0)")
+    parser.add_argument("--colour-range", default="auto", metavar="auto|full|MIN,MAX",
+                        help="auto: 0.5-99.5th percentiles (stated on the colour bar); full: min to max; or MIN,MAX")
+    parser.add_argument("--up", choices=UP_AXES, default="auto", help="up axis (auto: from the mesh's extent)")
+    parser.add_argument("--draw-as", choices=DRAW_AS, default="mesh", help="draw the values on the mesh or as points")
+
+
 def _add_mesh_options(parser: argparse.ArgumentParser, default_domain: str | None = "icosphere") -> None:
     from .geometry.domains import BUILTIN_DOMAINS
 
@@ -251,7 +263,13 @@ def cmd_export(args) -> None:
     from .runs.actions import export_run
     from .runs.registry import Registry
 
-    data, name = export_run(Registry(), args.run, args.format)
+    from .viz.rules import View
+
+    try:
+        view = View(cmap=args.colour_map, up=args.up, draw_as=args.draw_as).with_range(args.colour_range)
+    except ValueError as exc:
+        raise GinrError(str(exc)) from None
+    data, name = export_run(Registry(), args.run, args.format, view)
     out = Path(args.out or name)
     out.write_bytes(data)
     print(f"wrote {out} ({len(data) / 2**20:.2f} MB)")
@@ -1007,6 +1025,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=list(EXPORT_FORMATS), default="ply",
                    help="what to write (default ply); npz is the reference implementation's dataset layout")
     p.add_argument("--out", help="output file (default RUN_ID.EXT)")
+    _add_view_options(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("runs", help="list runs, or show one run's configuration and metrics")

@@ -274,7 +274,7 @@ i = collection.index(member)
 truth, prediction = collection.values[i], fit.prediction[i].astype(float)
 st.caption(f"**{member}** · R² {fit.member_r2[i]:.4f} ({'trained' if fit.trained[i] else 'held out, fitted by its code'})")
 show_meshes(mesh, {"ground truth": truth, "prediction": prediction, "squared error": (prediction - truth) ** 2},
-            key="explorer-member", colorscales={"squared error": "Hot_r"}, shared_scale=["ground truth", "prediction"])
+            key="explorer-member", kinds={"squared error": "error"}, shared_scale=["ground truth", "prediction"])
 
 st.markdown("**Walk between two members**: the field decoded from (1 - t) · code A + t · code B.")
 c = st.columns([2, 2, 3])

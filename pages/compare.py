@@ -16,8 +16,9 @@ from ginr_core.runs.jobs import JobState
 from ginr_core.runs.spec import RunInputs
 from ginr_core.tasks.compare import TABLE2, ComparisonRequest, comparison_task
 from ginr_core.viz.figures import display_mesh, figure_html, grid_figure
+from ginr_core.viz.rules import LOG_AXIS
 from pages.shared.runs import FollowedJob, registry, workspace_features
-from pages.shared.widgets import VIEWERS, enter_via_app, show_error, show_meshes
+from pages.shared.widgets import VIEWERS, current_view, enter_via_app, show_error, show_meshes
 from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
@@ -116,7 +117,7 @@ def show_progress(comparison: Comparison, state: JobState) -> None:
                                    name=LABELS[name]) for name, history in histories.items() if history])
     curves.update_layout(title="Training loss (standardised MSE)", height=360, margin=dict(l=0, r=0, t=40, b=0),
                          xaxis_title="training time (s)", legend=dict(orientation="h", y=-0.2),
-                         yaxis=dict(type="log", title="loss", dtick=1, exponentformat="power"))
+                         yaxis=dict(LOG_AXIS, title="loss"))
     st.plotly_chart(curves, key="compare-curves")
 
 
@@ -166,7 +167,7 @@ if st.session_state.get("viewer", VIEWERS[0]) == "Plotly":
     if comparison.views is None or comparison.views[0] != len(results):  # megabytes of HTML: built once per result
         shown = display_mesh(comparison.mesh)
         figure = grid_figure(shown, [[("ground truth", truth), *predictions.items()], [None, *errors.items()]],
-                             colorscales=["Viridis", "Hot_r"])
+                             kinds=["signal", "error"], view=current_view())
         comparison.views = (len(results), figure_html(figure, link_cameras=True), figure.layout.height, shown.note())
     _, html, height, note = comparison.views
     if note:
@@ -179,6 +180,6 @@ else:
     st.caption("One colour scale per row (errors: white is none). The cameras are linked only in the Plotly viewer "
                "(sidebar).")
     show_meshes(comparison.mesh, {"ground truth": truth} | predictions, key="compare-predictions")
-    show_meshes(comparison.mesh, errors, key="compare-errors", colorscales=dict.fromkeys(errors, "Hot_r"))
+    show_meshes(comparison.mesh, errors, key="compare-errors", kinds=dict.fromkeys(errors, "error"))
 if scored_on != "all":
     st.caption("Errors are drawn on every node; the scores use the held-out ones only.")

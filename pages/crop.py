@@ -28,7 +28,7 @@ from ginr_core.tasks.crop import (
 )
 from ginr_core.viz.figures import mesh_figure, partition_figure, side_by_side_figure
 from pages.shared.runs import FollowedJob, registry, workspace_features
-from pages.shared.widgets import enter_via_app, show_error
+from pages.shared.widgets import current_view, enter_via_app, show_error
 from pages.shared.workspace import ensure_embedding, require_signal, workspace
 
 enter_via_app(__file__)
@@ -164,7 +164,7 @@ def live_training(session: CropSession, shown: int) -> None:
     show_training(session)
     state = session.training.state
     if state.snapshot is not None and state.progress is not None and state.progress.part in MODEL_LABELS:
-        st.plotly_chart(mesh_figure(session.mesh, first_channel(state.snapshot), height=380,
+        st.plotly_chart(mesh_figure(session.mesh, state.snapshot, view=current_view(), height=380,
                                     title=f"{MODEL_LABELS[state.progress.part]} at step {state.snapshot_step}"),
                         key="crop-live")
 
@@ -227,7 +227,7 @@ st.caption(f"Parts {', '.join(map(str, report.removed))} removed from run {sourc
               "With overlap, the nodes bordering a removed part lose that part's share of their prediction."))
 before = first_channel(source_result.prediction)
 st.plotly_chart(side_by_side_figure(session.mesh, {"before": before, "cropped": first_channel(report.prediction)},
-                                    holes={"cropped": np.isnan(report.prediction)}, height=420), key="crop-views")
+                                    holes={"cropped": np.isnan(report.prediction)}, view=current_view(), height=420), key="crop-views")
 
 # ------------------------------------------------------------------------------------------- extend
 st.subheader("4 · Extend")
@@ -288,4 +288,4 @@ st.caption(f"Run **{extended_id}**: {extension.nodes:,} nodes learnt by {extensi
 st.plotly_chart(side_by_side_figure(session.mesh, {"cropped": first_channel(report.prediction),
                                                    "extended": first_channel(extension.prediction)},
                                     holes={"cropped": np.isnan(report.prediction), "extended": np.isnan(extension.prediction)},
-                                    height=420), key="extend-views")
+                                    view=current_view(), height=420), key="extend-views")

@@ -201,9 +201,7 @@ if ws.signal is None:
     st.warning("No signal yet: generate or upload one above.")
 else:
     st.caption(f"Signal: {ws.signal_label}")
-    values = ws.signal if ws.signal.ndim == 1 else ws.signal[:, 0]
-    show_meshes(mesh, {ws.signal_label: values}, key="signal",
-                colorscales={ws.signal_label: "Reds" if "Gray" in ws.signal_label else "Viridis"}, height=520)
+    show_meshes(mesh, {ws.signal_label: ws.signal}, key="signal", height=520)
 
 # ----------------------------------------------------------------------------------------- embedding
 st.header("3. Spectral embedding")
@@ -233,4 +231,4 @@ if emb is not None:
     index = right.slider("Eigenvector", 0, emb.features.shape[1] - 1, min(3, emb.features.shape[1] - 1))
     label = f"eigenvector {index} (eigenvalue {emb.eigenvalues[index]:.4g})"
     with right:
-        show_meshes(mesh, {label: emb.features[:, index]}, key="eigenvector", colorscales={label: "RdBu"}, height=420)
+        show_meshes(mesh, {label: emb.features[:, index]}, key="eigenvector", kinds={label: "signed"}, height=420)

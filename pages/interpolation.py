@@ -27,7 +27,7 @@ from ginr_core.tasks.interpolation import (
 )
 from ginr_core.viz.figures import grid_figure, mesh_figure
 from pages.shared.runs import FollowedJob
-from pages.shared.widgets import enter_via_app, job_progress, live_progress, show_error
+from pages.shared.widgets import current_view, enter_via_app, job_progress, live_progress, show_error
 from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
@@ -47,7 +47,7 @@ EXPLANATIONS = {
                     "and the correction's scale chosen on a validation split).",
 }
 STATUS_TEXT = {"pending": "waiting", "running": "running", "done": "done", "cancelled": "cancelled", "failed": "failed"}
-DERIVED_SCALES = ["Viridis", "Viridis", "RdBu", "RdBu"]
+DERIVED_KINDS = ["signal", "signal", "signed", "signed"]  # field, gradient magnitude, Laplacian, signed error
 
 
 class InterpolationRun(FollowedJob):
@@ -112,7 +112,7 @@ if observations is not None:
     c[0].metric("Nodes scored (unobserved)", f"{len(observations.unobserved):,}")
     c[0].caption(observations.description)
     with c[1]:
-        st.plotly_chart(mesh_figure(ws.mesh, observations.observed_mask.astype(float), colorscale="Blues", height=320,
+        st.plotly_chart(mesh_figure(ws.mesh, observations.observed_mask.astype(float), view=current_view(), height=320,
                                     title="Observed nodes (dark)"), key="observed-view")
 
     st.header("2. Methods")
@@ -222,7 +222,7 @@ def show_results(job: InterpolationRun) -> None:
     rows = derived_field_rows(job.request.mesh, job.request.truth, {n: finished[n] for n in shown})
     grid = [[(f"{name}: {column}", values[column]) if values[column] is not None else None for column in DERIVED_COLUMNS]
             for name, values in rows.items()]
-    st.plotly_chart(grid_figure(job.request.mesh, grid, DERIVED_SCALES, row_height=260, share="column"), key="derived-grid")
+    st.plotly_chart(grid_figure(job.request.mesh, grid, DERIVED_KINDS, current_view(), row_height=260, share="column"), key="derived-grid")
     st.caption("Gradient magnitude and Laplace-Beltrami Laplacian by discrete operators on the mesh (piecewise-linear "
                "gradient, cotangent Laplacian); one colour scale per column, so rows compare at a glance.")
 

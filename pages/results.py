@@ -6,15 +6,16 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ginr_core.geometry.mesh import Mesh
-from ginr_core.learning.metrics import evaluate, first_channel
+from ginr_core.learning.metrics import evaluate, first_channel, per_channel
 from ginr_core.runs.actions import (
     EXPORT_FORMATS,
     export_run,
     rerun_request,
     result_panels,
 )
+from ginr_core.viz.rules import LOG_AXIS, PLAIN_AXIS
 from pages.shared.runs import launch_request, registry
-from pages.shared.widgets import enter_via_app, show_error, show_meshes
+from pages.shared.widgets import current_view, enter_via_app, show_error, show_meshes
 
 enter_via_app(__file__)
 
@@ -40,7 +41,7 @@ spec = run.spec
 def learning_curves(history: list[dict]) -> go.Figure:
     curves = go.Figure(go.Scatter(x=[row["step"] for row in history], y=[row["loss"] for row in history], name="loss"))
     curves.update_layout(title="Learning curve", height=320, margin=dict(l=0, r=0, t=40, b=0), xaxis_title="step",
-                         yaxis=dict(type="log", title="loss (standardised MSE)", exponentformat="power"))
+                         yaxis=dict(LOG_AXIS, title="loss (standardised MSE)"))
     return curves
 
 
@@ -72,9 +73,14 @@ def show_trained_run() -> None:
 
     # ---------------------------------------------------------------------------------------- 3D views
     error_kind = st.radio("Error", ["absolute", "squared"], horizontal=True)
-    error = np.abs(pred1 - truth1) if error_kind == "absolute" else (pred1 - truth1) ** 2
+    if target.ndim == 2 and spec.task != "superres":  # every channel: the view draws RGB or the chosen channel
+        truth1, pred1 = target, np.asarray(registry().load_predictions(run_id))
+    gap = np.abs(pred1 - truth1) if error_kind == "absolute" else (pred1 - truth1) ** 2
+    error = gap if gap.ndim == 1 else gap.mean(axis=1)
+    if gap.ndim == 2:
+        st.caption(f"The {error_kind} error is averaged over the {gap.shape[1]} channels.")
     show_meshes(mesh, {"ground truth": truth1, "prediction": pred1, f"{error_kind} error": error}, key="results",
-                      colorscales={f"{error_kind} error": "Hot_r"}, shared_scale=["ground truth", "prediction"])
+                kinds={f"{error_kind} error": "error"}, shared_scale=["ground truth", "prediction"])
 
     # ------------------------------------------------------------------------------------------ metrics
     left, right = st.columns([1, 1])
@@ -90,15 +96,20 @@ def show_trained_run() -> None:
              "r2_fit": "R² on the training nodes", "r2_fine_only": "R² on the fine-only nodes", "n_scored": "nodes scored"}
     left.dataframe(pd.DataFrame([{"metric": names.get(k, k), "value": "n/a" if v is None else f"{v:.6g}"}
                                  for k, v in metrics.items()]), hide_index=True, width="stretch")
+    if target.ndim == 2 and spec.task != "superres":
+        left.caption("Per channel, over all nodes:")
+        left.dataframe(pd.DataFrame([{"channel": c, "R²": m["r2"], "MSE": m["mse"], "PSNR (dB)": m["psnr"]}
+                                     for c, m in enumerate(per_channel(truth1, pred1))]).style.format(precision=4),
+                       hide_index=True, width="stretch")
     model = spec.model
     left.caption(f"Model: {spec.features.label}, {model.n_layers} x {model.hidden} {model.activation}; status {run.status}.")
     errors = (np.asarray(registry().load_predictions(run_id)) - target) ** 2 if spec.task != "superres" else (pred1 - truth1) ** 2
     hist = go.Figure(go.Histogram(x=np.ravel(errors), nbinsx=60))
-    hist.update_layout(title="Per-node squared error", yaxis_type="log", height=360, margin=dict(l=0, r=0, t=40, b=0),
-                       xaxis_title="squared error", yaxis_title="nodes")
+    hist.update_layout(title="Per-node squared error", yaxis=LOG_AXIS, height=360, margin=dict(l=0, r=0, t=40, b=0),
+                       xaxis=dict(PLAIN_AXIS, title="squared error"), yaxis_title="nodes")
     right.plotly_chart(hist, key="error-histogram")
     if spec.task == "fit" and "r2" in metrics:
-        right.caption(f"Every node was trained on: R² {evaluate(truth1, pred1)['r2']:.4f} measures memorisation. "
+        right.caption(f"Every node was trained on: R² {evaluate(target, registry().load_predictions(run_id))['r2']:.4f} measures memorisation. "
                       "Hold out nodes on the Train page to measure generalisation.")
 
     # ---------------------------------------------------------------------------------------- downloads
@@ -112,7 +123,7 @@ def show_trained_run() -> None:
         label, help_text = described[fmt]
         if fmt == "npz" and spec.task == "superres":
             continue
-        column.download_button(label, lambda fmt=fmt: export_run(registry(), run_id, fmt)[0],
+        column.download_button(label, lambda fmt=fmt: export_run(registry(), run_id, fmt, current_view())[0],
                                file_name=f"{run_id}.{EXPORT_FORMATS[fmt]}", help=help_text)
 
 

@@ -17,6 +17,7 @@ from ginr_core.learning.metrics import first_channel
 from ginr_core.learning.models import ModelConfig
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import submit
+from ginr_core.viz.rules import colour_scale
 from ginr_core.tasks.superres import (
     METHODS,
     STACKED,
@@ -33,13 +34,12 @@ from ginr_core.tasks.superres import (
 )
 from ginr_core.viz.figures import (
     DisplayMesh,
-    color_range,
     display_mesh,
     mesh_figure,
     point_cloud_figure,
 )
 from pages.shared.runs import FollowedJob, registry
-from pages.shared.widgets import enter_via_app, job_progress, live_progress, show_error
+from pages.shared.widgets import current_view, enter_via_app, job_progress, live_progress, show_error
 from pages.shared.workspace import (
     MAX_UPLOAD_MB,
     Workspace,
@@ -119,11 +119,6 @@ def shown_mesh(mesh: Mesh) -> DisplayMesh:
     if dm.note():
         st.caption(dm.note())
     return dm
-
-
-def scatter_marker_size(n_points: int) -> float:
-    """Pixels per marker so the points cover a surface drawn ~300 px wide: gaps would show the far side through."""
-    return float(np.clip(400 / np.sqrt(n_points), 1.0, 6.0))
 
 
 def truth_on(ws: Workspace, fine: Mesh, coarse_target: np.ndarray, correspondence) -> tuple[np.ndarray | None, str]:
@@ -324,27 +319,27 @@ def show_results(job: SuperResolutionRun) -> None:
     scatter = c[1].radio("Fine prediction drawn as", ["point scatter", "mesh"], horizontal=True,
                          help="The point scatter shows every fine node, to make the resolution visible.") == "point scatter"
     coarse_values, fine_values = first_channel(outcome.coarse_prediction), first_channel(outcome.fine_prediction)
-    cmin, cmax = color_range(coarse_values, fine_values)
+    view = current_view()
+    scale = colour_scale("signal", coarse_values, fine_values, view=view)  # one scale: the panels compare
     error = (first_channel(job.coarse_target) - first_channel(outcome.shared_prediction)) ** 2
     c = st.columns(3)
     with c[0]:
         coarse_shown = shown_mesh(job.coarse)
-        st.plotly_chart(mesh_figure(coarse_shown, coarse_values, cmin=cmin, cmax=cmax, height=440,
+        st.plotly_chart(mesh_figure(coarse_shown, coarse_values, view=view, scale=scale, height=440,
                                     title=f"Original: {job.coarse.n_vertices:,} nodes"), key="coarse-view")
     with c[1]:
         if scatter:
             points = np.arange(job.fine.n_vertices)
             if len(points) > MAX_SCATTER_POINTS:
                 points = np.sort(np.random.default_rng(0).choice(points, MAX_SCATTER_POINTS, replace=False))
-            figure = point_cloud_figure(job.fine.vertices[points], fine_values[points], cmin=cmin, cmax=cmax,
-                                        size=scatter_marker_size(len(points)), height=440,
+            figure = point_cloud_figure(job.fine.vertices[points], fine_values[points], view=view, scale=scale, height=440,
                                         title=f"Super-resolved: {len(points):,} of {job.fine.n_vertices:,} nodes")
         else:
-            figure = mesh_figure(shown_mesh(job.fine), fine_values, cmin=cmin, cmax=cmax, height=440,
+            figure = mesh_figure(shown_mesh(job.fine), fine_values, view=view, scale=scale, height=440,
                                  title=f"Super-resolved: {job.fine.n_vertices:,} nodes")
         st.plotly_chart(figure, key="fine-view")
     with c[2]:
-        st.plotly_chart(mesh_figure(coarse_shown, error, colorscale="Hot_r", height=440,
+        st.plotly_chart(mesh_figure(coarse_shown, error, kind="error", view=view, height=440,
                                     title="Squared error at the shared nodes"), key="error-view")
     if st.session_state.get("viewer", "Plotly") != "Plotly":
         st.caption("This page draws with Plotly whatever the 3D viewer: the point scatter needs it.")

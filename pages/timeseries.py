@@ -39,6 +39,7 @@ from ginr_core.viz.animation import (
 from pages.shared.runs import FollowedJob, registry
 from pages.shared.widgets import (
     coordinate_picker,
+    current_view,
     enter_via_app,
     progress_bar,
     show_error,
@@ -252,7 +253,7 @@ if run.animation is None:  # built once per run: it holds every shown frame of t
     run.animation = animated_figure(
         mesh, {"ground truth": series.values[shown], "prediction": fit.prediction[shown],
                "squared error": (series.values[shown] - fit.prediction[shown]) ** 2}, labels,
-        shared_scale=["ground truth", "prediction"], colorscales={"squared error": "Hot_r"})
+        shared_scale=["ground truth", "prediction"], kinds={"squared error": "error"}, view=current_view())
 if len(shown) < series.n_frames:
     st.caption(f"Showing {len(shown)} of {series.n_frames} frames, evenly spaced, to keep the page light.")
 st.plotly_chart(run.animation, key="series-animation")

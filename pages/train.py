@@ -5,13 +5,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ginr_core.geometry.features import DEFAULT_K, MAX_UI_K, max_k
-from ginr_core.learning.metrics import first_channel
 from ginr_core.learning.models import ACTIVATIONS, ModelConfig
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import result_panels
 from ginr_core.viz.figures import display_mesh, mesh_figure
+from ginr_core.viz.rules import LOG_AXIS, R2_AXIS
 from pages.shared.runs import launch_training, live_jobs, registry, workspace_features
-from pages.shared.widgets import enter_via_app, show_error
+from pages.shared.widgets import current_view, enter_via_app, show_error
 from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
@@ -71,8 +71,8 @@ def learning_curves(history: list[dict] | tuple[dict, ...]) -> go.Figure:
     curves.add_trace(go.Scatter(x=frame["step"], y=frame["loss"], name="loss"))
     curves.add_trace(go.Scatter(x=frame["step"], y=frame["r2"].clip(lower=0), name="R² (training)", yaxis="y2"))
     curves.update_layout(height=380, margin=dict(l=0, r=0, t=30, b=0), title="Learning curves",
-                         yaxis=dict(type="log", title="loss"), xaxis_title="step",
-                         yaxis2=dict(title="R²", overlaying="y", side="right", range=[0, 1]),
+                         yaxis=dict(LOG_AXIS, title="loss"), xaxis_title="step",
+                         yaxis2=dict(R2_AXIS, title="R²", overlaying="y", side="right"),
                          legend=dict(orientation="h", y=-0.2))
     return curves
 
@@ -120,7 +120,7 @@ def show_job(run_id: str, job) -> None:
         left.plotly_chart(learning_curves(state.history), key="curves")
     snapshot = state.snapshot
     if snapshot is not None and len(snapshot) == ws.mesh.n_vertices and job.spec.inputs.mesh is ws.mesh:
-        right.plotly_chart(mesh_figure(display_mesh(ws.mesh), first_channel(snapshot), height=380,
+        right.plotly_chart(mesh_figure(display_mesh(ws.mesh), snapshot, view=current_view(), height=380,
                                        title=f"Prediction at step {state.snapshot_step:,}"), key="preview")
 
 
@@ -143,7 +143,7 @@ def show_finished(run_id: str) -> None:
         left.plotly_chart(learning_curves(history), key="curves")
     if run.status in ("done", "cancelled") and run.description.get("task") in ("fit", "heldout"):
         inputs, panels = result_panels(registry(), run_id)
-        right.plotly_chart(mesh_figure(display_mesh(inputs.mesh), panels["prediction"], height=380,
+        right.plotly_chart(mesh_figure(display_mesh(inputs.mesh), panels["prediction"], view=current_view(), height=380,
                                        title="Final prediction"), key="preview")
     st.page_link("pages/results.py", label="Open Results", icon=":material/insights:")
 

@@ -67,6 +67,12 @@ def test_train_predict_export_and_runs_end_to_end(tmp_path, capsys):
         target = tmp_path / f"out.{fmt}"
         assert main(["export", run_id, "--format", fmt, "--out", str(target)]) == 0
         assert target.stat().st_size > 1000
+    styled = tmp_path / "styled.html"
+    assert main(["export", run_id, "--format", "html", "--out", str(styled), "--colour-map", "magma",
+                 "--colour-range=-1,2", "--up", "x", "--draw-as", "points"]) == 0
+    page = styled.read_text()
+    assert '"type":"scatter3d"' in page and '"cmin":-1.0' in page and "manual range" in page
+    assert main(["export", run_id, "--format", "html", "--colour-range", "2,1"]) == 2  # min < max, said in one line
     capsys.readouterr()
     assert main(["predict", run_id, "--domain", "torus", "--out", str(pred)]) == 2
     assert "GINR" in capsys.readouterr().err

@@ -51,7 +51,7 @@ def test_pyvista_scenes_are_built_offline(offline):
     from ginr_core.viz.figures import vtk_scene_html
 
     mesh = make_domain("icosphere", level=2)
-    html = vtk_scene_html(mesh, mesh.vertices[:, 2], "height", clim=(-1, 1))
+    html = vtk_scene_html(mesh, mesh.vertices[:, 2], "height")
     assert "OfflineLocalView.load" in html
     assert not re.search(r"""(src|href)\s*=\s*["'`]?https?://""", html)  # the page loads nothing from the internet
     assert "kitware.github.io/vtk-js/icon" not in html

@@ -4,7 +4,6 @@ from conftest import shared_file
 from ginr_core.geometry.domains import icosphere
 from ginr_core.geometry.mesh import load_mesh
 from ginr_core.viz.figures import (
-    color_range,
     display_mesh,
     figure_html,
     grid_figure,
@@ -13,6 +12,7 @@ from ginr_core.viz.figures import (
     side_by_side_figure,
     to_pyvista,
 )
+from ginr_core.viz.rules import colour_scale
 
 
 def test_bunny_figure_payload_stays_small():
@@ -40,12 +40,12 @@ def test_side_by_side_shares_one_scale_for_truth_and_prediction():
     truth = mesh.vertices[:, 0]
     pred = truth * 1.5
     err = (pred - truth) ** 2
-    fig = side_by_side_figure(mesh, {"truth": truth, "prediction": pred, "error": err},
+    fig = side_by_side_figure(mesh, {"truth": truth, "prediction": pred, "error": err}, {"error": "error"},
                               shared_scale=["truth", "prediction"])
     t, p, e = fig.data
     assert (t.cmin, t.cmax) == (p.cmin, p.cmax)
-    assert (t.cmin, t.cmax) == color_range(truth, pred)
-    assert (e.cmin, e.cmax) == color_range(err)
+    assert (t.cmin, t.cmax) == colour_scale("signal", truth, pred)[:2]
+    assert (e.cmin, e.cmax) == colour_scale("error", err)[:2] and e.cmin == 0
     assert not t.showscale and p.showscale and e.showscale  # shared bar beside the last shared panel
     assert fig.layout.scene.camera == fig.layout.scene3.camera
 
@@ -64,11 +64,11 @@ def test_grid_rows_share_one_scale_each_and_empty_cells_stay_empty():
     truth = mesh.vertices[:, 0]
     pred = 2 * truth
     err = np.abs(pred - truth)
-    fig = grid_figure(mesh, [[("truth", truth), ("model", pred)], [None, ("|error|", err)]], ["Viridis", "Hot_r"])
+    fig = grid_figure(mesh, [[("truth", truth), ("model", pred)], [None, ("|error|", err)]], ["signal", "error"])
     t, p, e = fig.data
     assert [a.text for a in fig.layout.annotations] == ["truth", "model", "|error|"]
-    assert (t.cmin, t.cmax) == (p.cmin, p.cmax) == color_range(truth, pred)
-    assert (e.cmin, e.cmax) == color_range(err) and e.colorscale != t.colorscale
+    assert (t.cmin, t.cmax) == (p.cmin, p.cmax) == colour_scale("signal", truth, pred)[:2]
+    assert (e.cmin, e.cmax) == colour_scale("error", err)[:2] and e.colorscale != t.colorscale
     assert [d.showscale for d in fig.data] == [False, True, True]  # one colour bar per row, beside its row
     assert p.colorbar.y > 0.5 > e.colorbar.y
     assert [d.scene for d in fig.data] == ["scene", "scene2", "scene3"]  # no scene in the empty cell

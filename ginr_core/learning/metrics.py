@@ -102,3 +102,12 @@ def first_channel(values: np.ndarray) -> np.ndarray:
     """A multi-channel signal (n, c) is drawn and exported by its first channel; a 1-D signal as it is."""
     values = np.asarray(values)
     return values if values.ndim == 1 else values[:, 0]
+
+
+def per_channel(y_true, y_pred) -> list[dict[str, float]]:
+    """The metrics of `evaluate` for each channel of a multi-channel signal (n, c) on its own: one channel can be
+    learned well while another is not, which the pooled numbers hide. A 1-D signal gives one entry."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.ndim == 1:
+        return [evaluate(y_true, y_pred)]
+    return [evaluate(y_true[:, c], y_pred[:, c]) for c in range(y_true.shape[1])]

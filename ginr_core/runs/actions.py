@@ -92,9 +92,10 @@ def result_panels(registry: Registry, run_id: str) -> tuple[RunInputs, dict[str,
     return inputs, {"ground truth": truth, "prediction": prediction, "squared error": (prediction - truth) ** 2}
 
 
-def export_run(registry: Registry, run_id: str, fmt: str) -> tuple[bytes, str]:
+def export_run(registry: Registry, run_id: str, fmt: str, view=None) -> tuple[bytes, str]:
     """A run as a file: ply (mesh with truth / prediction / error), npz (the reference layout), checkpoint
-    (zip) or html (a standalone 3D figure). Returns (data, file name)."""
+    (zip) or html (a standalone 3D figure drawn by `view`, a ginr_core.viz.rules.View: colour map, range, up axis,
+    mesh or points). Returns (data, file name)."""
     if fmt not in EXPORT_FORMATS:
         raise GinrError(f"Unknown export format '{fmt}'; choose one of {', '.join(EXPORT_FORMATS)}.")
     name = f"{run_id}.{EXPORT_FORMATS[fmt]}"
@@ -112,7 +113,9 @@ def export_run(registry: Registry, run_id: str, fmt: str) -> tuple[bytes, str]:
         truth, prediction = panels["ground truth"], panels["prediction"]
         return ply_bytes(inputs.mesh, {"truth": truth, "prediction": prediction, "error": prediction - truth}), name
     from ..viz.figures import figure_html, side_by_side_figure
+    from ..viz.rules import DEFAULT_VIEW
 
-    fig = side_by_side_figure(inputs.mesh, panels, shared_scale=["ground truth", "prediction"],
-                              colorscales={"squared error": "Hot_r"})
+    view = view or DEFAULT_VIEW
+
+    fig = side_by_side_figure(inputs.mesh, panels, {"squared error": "error"}, ["ground truth", "prediction"], view)
     return figure_html(fig).encode(), name

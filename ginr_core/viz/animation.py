@@ -14,7 +14,8 @@ import numpy as np
 
 from ..errors import GinrError
 from ..geometry.mesh import Mesh
-from .figures import color_range, display_mesh, side_by_side_figure, to_pyvista
+from .figures import display_mesh, panel_scales, side_by_side_figure, to_pyvista
+from .rules import DEFAULT_VIEW, View, pyvista_view
 
 FORMATS = ("gif", "mp4")
 MAX_FRAMES = 2000
@@ -40,7 +41,8 @@ def animated_figure(
     panels: dict[str, np.ndarray],
     labels: list[str],
     shared_scale: list[str] | None = None,
-    colorscales: dict[str, str] | None = None,
+    kinds: dict[str, str] | None = None,
+    view: View = DEFAULT_VIEW,
     frame_ms: int = 120,
     height: int = 520,
 ):
@@ -54,11 +56,11 @@ def animated_figure(
     dm = display_mesh(mesh)
     names = list(panels)
     shared = names if shared_scale is None else shared_scale
-    fig = side_by_side_figure(dm, {name: panels[name][0] for name in names}, colorscales, shared, height=height)
-    shared_range = color_range(*(panels[name] for name in shared)) if shared else None
+    fig = side_by_side_figure(dm, {name: panels[name][0] for name in names}, kinds, shared, view, height=height)
+    # each scale covers every frame (the values flattened: one column, not T channels)
+    scales = panel_scales({name: np.ravel(panels[name]) for name in names}, kinds, shared, view)
     for trace, name in zip(fig.data, names):
-        lo, hi = shared_range if name in shared else color_range(panels[name])
-        trace.update(cmin=lo, cmax=hi)
+        trace.update(cmin=scales[name].lo, cmax=scales[name].hi, colorbar_title_text=scales[name].colorbar(name)["title"]["text"])
     fig.frames = [
         go.Frame(name=str(i), traces=list(range(len(names))),
                  data=[go.Mesh3d(intensity=dm.values(panels[name][i]).astype(np.float32)) for name in names])
@@ -85,10 +87,14 @@ def render_frames(
     panels: dict[str, np.ndarray],
     labels: list[str],
     panel_size: tuple[int, int] = (420, 400),
-    cmap: str = "viridis",
+    kinds: dict[str, str] | None = None,
     shared_scale: bool = True,
+    view: View = DEFAULT_VIEW,
 ) -> Iterator[np.ndarray]:
-    """Yield one RGB image (h, w, 3) per frame; every panel is a (T, n) array over the mesh's nodes."""
+    """Yield one RGB image (h, w, 3) per frame; every panel is a (T, n) array over the mesh's nodes.
+
+    Colour scales, maps and the up axis follow rules.py, as in the interactive figures; `shared_scale`: all
+    panels share one scale (of the first panel's kind)."""
     import pyvista as pv
 
     arrays = {name: np.asarray(values, dtype=np.float64) for name, values in panels.items()}
@@ -100,15 +106,18 @@ def render_frames(
         raise GinrError(f"An animation needs 1 to {MAX_FRAMES:,} frames, got {n_frames:,}.")
     dm = display_mesh(mesh)
     shown = Mesh(dm.vertices, dm.faces)
-    shared = color_range(*arrays.values()) if shared_scale else None
+    flat = {name: values.ravel() for name, values in arrays.items()}
+    scales = panel_scales(flat, kinds, None if shared_scale else [], view)
     plotter = pv.Plotter(shape=(1, len(arrays)), off_screen=True, window_size=(panel_size[0] * len(arrays), panel_size[1]))
     surfaces = []
     for col, (name, values) in enumerate(arrays.items()):
         plotter.subplot(0, col)
         surface = to_pyvista(shown, dm.values(values[0]), name)
-        plotter.add_mesh(surface, scalars=name, cmap=cmap, clim=shared or color_range(values), smooth_shading=True,
-                         scalar_bar_args={"title": name, "fmt": "%.2g", "n_labels": 3})
-        plotter.view_isometric()
+        scale = scales[name]
+        plotter.add_mesh(surface, scalars=name, cmap=scale.cmap, clim=(scale.lo, scale.hi), lighting=False,
+                         scalar_bar_args={"title": f"{name} ({scale.note})" if scale.note else name, "fmt": "%.3g",
+                                          "n_labels": 3})
+        plotter.view_vector(*pyvista_view(shown.vertices, view))
         surfaces.append(surface)
     plotter.link_views()
     plotter.subplot(0, 0)

@@ -8,7 +8,7 @@ display only (quadric decimation, values carried by nearest vertex), and the fig
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import plotly.colors as px_colors
@@ -16,9 +16,21 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..geometry.mesh import Mesh
+from .rules import (
+    DEFAULT_VIEW,
+    FLAT_LIGHTING,
+    Scale,
+    View,
+    camera,
+    colour_scale,
+    group_view,
+    pyvista_view,
+    rgb_colours,
+    shown_channel,
+    up_axis,
+)
 
 DEFAULT_MAX_DISPLAY_VERTICES = 150_000
-CAMERA = dict(eye=dict(x=1.4, y=1.4, z=1.0), up=dict(x=0, y=0, z=1))
 
 
 @dataclass(frozen=True)
@@ -75,56 +87,84 @@ def display_mesh(mesh: Mesh, max_vertices: int = DEFAULT_MAX_DISPLAY_VERTICES) -
     return DisplayMesh(vertices.astype(np.float32), _compact_faces(faces, len(vertices)), source, mesh.n_vertices)
 
 
-def color_range(*arrays: np.ndarray, symmetric: bool = False) -> tuple[float, float]:
-    """One colour scale for several panels (robust to a few outliers: 0.5th-99.5th percentiles)."""
-    values = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
-    values = values[np.isfinite(values)]
-    lo, hi = np.percentile(values, [0.5, 99.5]) if len(values) else (0.0, 1.0)
-    if symmetric:
-        m = max(abs(lo), abs(hi))
-        lo, hi = -m, m
-    if hi <= lo:
-        hi = lo + 1e-12
-    return float(lo), float(hi)
+def _hover(dm: DisplayMesh, name: str, shown: np.ndarray) -> dict:
+    """Hover text with the value under the cursor and its vertex (of the full mesh, also when decimated): one
+    float32 (value..., index) row per vertex, sent as binary (text labels would double the payload)."""
+    index = np.arange(len(dm.vertices)) if dm.source_vertex is None else dm.source_vertex
+    head = f"<b>{name}</b><br>" if name else ""
+    data = np.column_stack([shown, index]).astype(np.float32)
+    if shown.ndim == 2:
+        return dict(customdata=data, hovertemplate=head + "RGB %{customdata[0]}, %{customdata[1]}, %{customdata[2]}"
+                                                          "<br>vertex %{customdata[3]}<extra></extra>")
+    return dict(customdata=data, hovertemplate=head + "value %{customdata[0]:.4~g}<br>vertex %{customdata[1]}<extra></extra>")
 
 
-def _mesh_trace(dm: DisplayMesh, values, colorscale, cmin, cmax, colorbar_x=None, show_scale=True) -> go.Mesh3d:
-    v, f = dm.vertices, dm.faces
-    trace = go.Mesh3d(
-        x=v[:, 0], y=v[:, 1], z=v[:, 2], i=f[:, 0], j=f[:, 1], k=f[:, 2],
-        colorscale=colorscale, cmin=cmin, cmax=cmax, showscale=show_scale,
-        flatshading=False, lighting=dict(ambient=0.55, diffuse=0.7, specular=0.15, roughness=0.6),
-    )
+def _values_trace(dm: DisplayMesh, values, scale: Scale | None, view: View = DEFAULT_VIEW, name: str = "",
+                  colorbar: dict | None = None, show_scale: bool = True):
+    """One panel's trace: a Mesh3d (or a point scatter when the view draws points) coloured by `values`, unlit so
+    the colours read as the colour bar, with the value and vertex on hover. RGB signals colour the vertices."""
+    v = dm.vertices
     if values is None:
-        trace.update(color="#b0b8c4")
+        return go.Mesh3d(x=v[:, 0], y=v[:, 1], z=v[:, 2], i=dm.faces[:, 0], j=dm.faces[:, 1], k=dm.faces[:, 2],
+                         color="#b0b8c4", flatshading=False, hoverinfo="skip",
+                         lighting=dict(ambient=0.55, diffuse=0.7, specular=0.15, roughness=0.6))
+    values, rgb = shown_channel(values, view)
+    if rgb:
+        colours = rgb_colours(values if dm.source_vertex is None else values[dm.source_vertex])
+        css = np.array([f"rgb({r},{g},{b})" for r, g, b in colours])
+        colour = dict(vertexcolor=css) if view.draw_as == "mesh" else dict(marker=dict(color=css, size=_marker_size(dm)))
+        hover = _hover(dm, name, colours)
     else:
-        trace.update(intensity=dm.values(values), intensitymode="vertex")
-    if colorbar_x is not None:
-        trace.update(colorbar=dict(x=colorbar_x, xanchor="left", thickness=12, len=0.8))
-    return trace
+        shown = dm.values(values)
+        cbar = scale.colorbar(**(colorbar or {}))
+        if view.draw_as == "mesh":
+            colour = dict(intensity=shown, intensitymode="vertex", colorscale=scale.cmap, cmin=scale.lo, cmax=scale.hi,
+                          showscale=show_scale, colorbar=cbar)
+        else:
+            colour = dict(marker=dict(color=shown, colorscale=scale.cmap, cmin=scale.lo, cmax=scale.hi, size=_marker_size(dm),
+                                      showscale=show_scale, colorbar=cbar))
+        hover = _hover(dm, name, shown)
+    if view.draw_as == "points":
+        return go.Scatter3d(x=v[:, 0], y=v[:, 1], z=v[:, 2], mode="markers", name=name, showlegend=False, **colour, **hover)
+    return go.Mesh3d(x=v[:, 0], y=v[:, 1], z=v[:, 2], i=dm.faces[:, 0], j=dm.faces[:, 1], k=dm.faces[:, 2], name=name,
+                     flatshading=False, lighting=FLAT_LIGHTING, **colour, **hover)
 
 
-def _scene_layout() -> dict:
+def _marker_size(dm: DisplayMesh) -> float:
+    """Pixels per marker so the points cover a surface drawn ~300 px wide: gaps would show the far side through."""
+    return float(np.clip(400 / np.sqrt(max(len(dm.vertices), 1)), 1.0, 6.0))
+
+
+def _scene_layout(up: str, distance: float = 1.0) -> dict:
     axis = dict(visible=False, showbackground=False)
-    return dict(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="data", camera=CAMERA)
+    return dict(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="data", camera=camera(up, distance))
+
+
+def _panel_scale(kind: str, values, view: View) -> Scale | None:
+    """A panel's own scale (None for RGB colours, which need none)."""
+    if values is None or shown_channel(values, view)[1]:
+        return None
+    return colour_scale(kind, shown_channel(values, view)[0], view=view)
 
 
 def mesh_figure(
     mesh: Mesh | DisplayMesh,
     values: np.ndarray | None = None,
     title: str | None = None,
-    colorscale: str = "Viridis",
-    cmin: float | None = None,
-    cmax: float | None = None,
+    kind: str = "signal",
+    view: View = DEFAULT_VIEW,
+    scale: Scale | None = None,
     height: int = 520,
 ) -> go.Figure:
-    """A signal on a mesh (or the bare mesh when `values` is None) as an interactive 3D figure."""
+    """A signal on a mesh (or the bare mesh when `values` is None) as an interactive 3D figure.
+
+    `scale` fixes the colour scale (figures that must agree, e.g. a coarse and a fine mesh); by default it follows
+    the rules for `kind` and `view`."""
     dm = mesh if isinstance(mesh, DisplayMesh) else display_mesh(mesh)
-    if values is not None and cmin is None:
-        cmin, cmax = color_range(values)
-    fig = go.Figure(_mesh_trace(dm, values, colorscale, cmin, cmax))
+    scale = scale or _panel_scale(kind, values, view)
+    fig = go.Figure(_values_trace(dm, values, scale, view, title or ""))
     fig.update_layout(
-        scene=_scene_layout(), height=height, margin=dict(l=0, r=0, t=40 if title else 0, b=0),
+        scene=_scene_layout(up_axis(dm.vertices, view)), height=height, margin=dict(l=0, r=0, t=40 if title else 0, b=0),
         title=title, uirevision="keep-camera",
     )
     return fig
@@ -133,55 +173,80 @@ def mesh_figure(
 def side_by_side_figure(
     mesh: Mesh | DisplayMesh,
     panels: dict[str, np.ndarray],
-    colorscales: dict[str, str] | None = None,
+    kinds: dict[str, str] | None = None,
     shared_scale: list[str] | None = None,
+    view: View = DEFAULT_VIEW,
     height: int = 480,
     holes: dict[str, np.ndarray] | None = None,
 ) -> go.Figure:
     """Several signals on the same mesh next to each other, all with the same camera.
 
-    The panels named in `shared_scale` (default: all) share one colour range, so truth and prediction
-    read the same; the others (an error map, say) get their own scale and colour bar. `holes` maps a panel
-    to a boolean mask of nodes drawn as a hole there (a cropped region).
+    `kinds` maps a panel to its kind of data (default "signal", see rules.py). The panels named in
+    `shared_scale` (default: all) share one colour scale, so truth and prediction read the same; the others (an
+    error map, say) get their own scale and colour bar. `holes` maps a panel to a boolean mask of nodes drawn as
+    a hole there (a cropped region).
     """
     dm = mesh if isinstance(mesh, DisplayMesh) else display_mesh(mesh)
-    holes = holes or {}
+    holes, kinds = holes or {}, kinds or {}
     names = list(panels)
+    scales = panel_scales(panels, kinds, shared_scale, view)
+    views = panel_views(panels, shared_scale, view)
     shared = names if shared_scale is None else shared_scale
-    shared_range = color_range(*(panels[n] for n in shared)) if shared else None
-    colorscales = colorscales or {}
     fig = make_subplots(rows=1, cols=len(names), specs=[[{"type": "scene"}] * len(names)], subplot_titles=names,
                         horizontal_spacing=0.07)
     scenes = ["scene" if i == 0 else f"scene{i + 1}" for i in range(len(names))]
     last_shared = max((i for i, n in enumerate(names) if n in shared), default=-1)
     for i, name in enumerate(names):
-        lo, hi = shared_range if name in shared else color_range(panels[name])
         # one colour bar per scale, just right of the last panel that uses it
         show = name not in shared or i == last_shared
         fig.add_trace(
-            _mesh_trace(dm.without(holes[name]) if name in holes else dm, panels[name], colorscales.get(name, "Viridis"), lo, hi,
-                        colorbar_x=fig.layout[scenes[i]].domain.x[1] + 0.005, show_scale=show),
+            _values_trace(dm.without(holes[name]) if name in holes else dm, panels[name], scales[name], views[name], name,
+                          colorbar=dict(x=fig.layout[scenes[i]].domain.x[1] + 0.005, xanchor="left", len=0.8),
+                          show_scale=show),
             row=1, col=i + 1,
         )
     # smaller panels need the camera further back for the whole shape to fit
-    camera = dict(CAMERA, eye={k: v * (1 + 0.3 * (len(names) - 1)) for k, v in CAMERA["eye"].items()})
-    layout = {scene: dict(_scene_layout(), camera=camera) for scene in scenes}
-    fig.update_layout(**layout, height=height, margin=dict(l=0, r=30, t=30, b=0), uirevision="keep-camera")
+    scene = _scene_layout(up_axis(dm.vertices, view), 1 + 0.3 * (len(names) - 1))
+    fig.update_layout(**dict.fromkeys(scenes, scene), height=height, margin=dict(l=0, r=30, t=30, b=0),
+                      uirevision="keep-camera")
     return fig
+
+
+def panel_scales(panels: dict[str, np.ndarray], kinds: dict[str, str] | None = None,
+                 shared_scale: list[str] | None = None, view: View = DEFAULT_VIEW) -> dict[str, Scale | None]:
+    """Each panel's colour scale: the panels in `shared_scale` (default all) share one, over all their values, of
+    the first one's kind; the others have their own. None for a panel drawn in RGB colours."""
+    kinds = kinds or {}
+    views = panel_views(panels, shared_scale, view)
+    shared = [n for n in (list(panels) if shared_scale is None else shared_scale)
+              if _panel_scale("signal", panels[n], views[n])]
+    common = colour_scale(kinds.get(shared[0], "signal"), *(shown_channel(panels[n], views[n])[0] for n in shared),
+                          view=view) if shared else None
+    return {name: common if name in shared else _panel_scale(kinds.get(name, "signal"), values, views[name])
+            for name, values in panels.items()}
+
+
+def panel_views(panels: dict[str, np.ndarray], shared_scale: list[str] | None = None,
+                view: View = DEFAULT_VIEW) -> dict[str, View]:
+    """Each panel's view: the panels sharing a scale are drawn alike (all as colours when one is a colour signal)."""
+    shared = list(panels) if shared_scale is None else shared_scale
+    together = group_view([panels[n] for n in shared], view)
+    return {name: together if name in shared else view for name in panels}
 
 
 def grid_figure(
     mesh: Mesh | DisplayMesh,
     rows: list[list[tuple[str, np.ndarray] | None]],
-    colorscales: list[str] | None = None,
+    kinds: list[str] | None = None,
+    view: View = DEFAULT_VIEW,
     row_height: int = 340,
     share: str = "row",
 ) -> go.Figure:
     """Signals on the same mesh in a grid of (title, values) panels; None leaves a cell empty.
 
-    share="row": each row shares one colour range, colour scale and bar (say predictions in one row, errors in
-    the next); share="column": each column does (say one row per method, columns field | gradient | error).
-    `colorscales` has one entry per row or per column accordingly.
+    share="row": each row shares one colour scale and bar (say predictions in one row, errors in the next);
+    share="column": each column does (say one row per method, columns field | gradient | error). `kinds` has one
+    kind of data (rules.py) per row or per column accordingly (default "signal").
     """
     if share not in ("row", "column"):
         raise ValueError(f"share must be 'row' or 'column', got {share!r}")
@@ -191,29 +256,28 @@ def grid_figure(
     titles = [cell[0] for row in rows for cell in row if cell is not None]
     fig = make_subplots(rows=len(rows), cols=n_cols, specs=specs, subplot_titles=titles,
                         horizontal_spacing=0.02, vertical_spacing=0.06 if len(rows) < 6 else 0.02)
-    cells = [(r, c, cell[1]) for r, row in enumerate(rows) for c, cell in enumerate(row) if cell is not None]
+    cells = [(r, c, cell) for r, row in enumerate(rows) for c, cell in enumerate(row) if cell is not None]
     group = (lambda r, c: r) if share == "row" else (lambda r, c: c)
     n_groups = len(rows) if share == "row" else n_cols
-    colorscales = colorscales or ["Viridis"] * n_groups
+    kinds = kinds or ["signal"] * n_groups
     for g in range(n_groups):
-        members = [(r, c, values) for r, c, values in cells if group(r, c) == g]
+        members = [(r, c, cell) for r, c, cell in cells if group(r, c) == g]
         if not members:
             continue
-        lo, hi = color_range(*(values for _, _, values in members))
-        for r, c, values in members:
+        together = group_view([values for _, _, (_, values) in members], view)
+        scale = colour_scale(kinds[g], *(shown_channel(values, together)[0] for _, _, (_, values) in members), view=view)
+        for r, c, (title, values) in members:
             last = (r, c) == members[-1][:2]
-            fig.add_trace(_mesh_trace(dm, values, colorscales[g], lo, hi, show_scale=last), row=r + 1, col=c + 1)
-            if last:
-                scene = fig.get_subplot(r + 1, c + 1)
-                if share == "row":
-                    bar = dict(x=scene.domain.x[1], xanchor="left", y=sum(scene.domain.y) / 2, len=0.8 / len(rows))
-                else:  # under its column
-                    bar = dict(orientation="h", x=sum(scene.domain.x) / 2, xanchor="center", y=-0.01,
-                               yanchor="top", len=0.9 / n_cols)
-                fig.data[-1].update(colorbar=dict(thickness=12, **bar))
+            scene = fig.get_subplot(r + 1, c + 1)
+            if share == "row":
+                bar = dict(x=scene.domain.x[1], xanchor="left", y=sum(scene.domain.y) / 2, len=0.8 / len(rows))
+            else:  # under its column
+                bar = dict(orientation="h", x=sum(scene.domain.x) / 2, xanchor="center", y=-0.01,
+                           yanchor="top", len=0.9 / n_cols)
+            fig.add_trace(_values_trace(dm, values, scale, together, title, colorbar=bar, show_scale=last),
+                          row=r + 1, col=c + 1)
     # narrow panels cut the shape's sides off unless the camera steps back a little
-    camera = dict(CAMERA, eye={k: v * (1 + 0.1 * (n_cols - 1)) for k, v in CAMERA["eye"].items()})
-    fig.update_scenes(_scene_layout(), camera=camera)
+    fig.update_scenes(_scene_layout(up_axis(dm.vertices, view), 1 + 0.1 * (n_cols - 1)))
     bottom = 60 if share == "column" else 0
     fig.update_layout(height=row_height * len(rows) + bottom, margin=dict(l=0, r=40, t=50, b=bottom),
                       uirevision="keep-camera")
@@ -239,10 +303,10 @@ def partition_figure(mesh: Mesh | DisplayMesh, labels: np.ndarray, removed: np.n
     labels = np.asarray(labels)
     n_parts = int(labels.max()) + 1
     shown = dm if removed is None else dm.without(removed)
-    fig = mesh_figure(shown, labels, title, part_colorscale(n_parts), -0.5, n_parts - 0.5, height)
+    fig = mesh_figure(shown, labels, title, scale=Scale(-0.5, n_parts - 0.5, part_colorscale(n_parts)), height=height)
     face_parts = shown.values(labels)[shown.faces[:, 0]]  # flat per triangle: no blend through other parts' colours
     fig.update_traces(intensity=face_parts, intensitymode="cell", showscale=False, hovertemplate="part %{intensity}<extra></extra>",
-                      lighting=dict(ambient=0.85, diffuse=0.4, specular=0.05))  # flat colours read as parts, not shading
+                      customdata=None, lighting=dict(ambient=0.85, diffuse=0.4, specular=0.05))  # parts, not shading
     vertices = mesh.vertices if isinstance(mesh, Mesh) else None
     if vertices is not None:
         centre = vertices.mean(axis=0)
@@ -261,21 +325,13 @@ def partition_figure(mesh: Mesh | DisplayMesh, labels: np.ndarray, removed: np.n
     return fig
 
 
-def point_cloud_figure(points: np.ndarray, values: np.ndarray, title: str | None = None, size: float = 1.5,
-                       colorscale: str = "Viridis", cmin: float | None = None, cmax: float | None = None,
-                       height: int = 520) -> go.Figure:
-    """Values as a dense scatter on the surface: shows the resolution (the paper's super-resolution plots)."""
+def point_cloud_figure(points: np.ndarray, values: np.ndarray, title: str | None = None, kind: str = "signal",
+                       view: View = DEFAULT_VIEW, scale: Scale | None = None, height: int = 520) -> go.Figure:
+    """Values as a dense scatter on the surface: shows the resolution (the paper's super-resolution plots).
+    Drawn with the same rules (scale, hover, camera) as a mesh; `scale` fixes the colour scale."""
     p = np.asarray(points, dtype=np.float32)
-    if cmin is None:
-        cmin, cmax = color_range(values)
-    fig = go.Figure(go.Scatter3d(
-        x=p[:, 0], y=p[:, 1], z=p[:, 2], mode="markers",
-        marker=dict(size=size, color=np.asarray(values, dtype=np.float32), colorscale=colorscale,
-                    cmin=cmin, cmax=cmax, showscale=True),
-    ))
-    fig.update_layout(scene=_scene_layout(), height=height, margin=dict(l=0, r=0, t=40 if title else 0, b=0),
-                      title=title)
-    return fig
+    cloud = DisplayMesh(p, np.zeros((0, 3), dtype=np.uint32), None, len(p))
+    return mesh_figure(cloud, values, title, kind, replace(view, draw_as="points"), scale, height)
 
 
 # Plotly has no linked 3D cameras: a drag in one scene fires plotly_relayouting (while dragging) and
@@ -323,13 +379,16 @@ def to_pyvista(mesh: Mesh, values: np.ndarray | None = None, name: str = "signal
 _VIEWER_FAVICON = "`https://kitware.github.io/vtk-js/icon/favicon-${t}x${t}.png`"
 
 
-def vtk_scene_html(mesh: Mesh, values: np.ndarray, name: str, cmap: str = "viridis",
-                   clim: tuple[float, float] | None = None, size: tuple[int, int] = (400, 400)) -> str:
-    """A standalone interactive page (vtk.js, bundled with trame-vtk) showing `values` on the mesh.
+def vtk_scene_html(mesh: Mesh, values: np.ndarray, name: str, scale: Scale | None = None, kind: str = "signal",
+                   view: View = DEFAULT_VIEW, size: tuple[int, int] = (400, 400)) -> str:
+    """A standalone interactive page (vtk.js, bundled with trame-vtk) showing `values` on the mesh, with the same
+    rules as the Plotly figures: colour scale (`scale`, else the rules for `kind`), unlit colours, RGB vertex
+    colours, points or mesh, up axis.
 
     The VTK scene is serialised in this process, offline: no trame server is started (that one downloads
     VTK's WebAssembly build from gitlab.kitware.com and costs seconds and hundreds of MB per view), and no
-    process is forked.
+    process is forked. Cost per panel on a 2-core CPU: 0.05 s and a 1.4 MB page for an icosphere of 10,242 vertices, 0.16 s and
+    2.6 MB for the bunny (34,834); the browser's vtk.js then draws it.
     """
     import io
     import json
@@ -345,17 +404,26 @@ def vtk_scene_html(mesh: Mesh, values: np.ndarray, name: str, cmap: str = "virid
     )
     from trame_vtk.tools.vtksz2html import write_html
 
+    shown, rgb = shown_channel(values, view)
     plotter = pv.Plotter(window_size=list(size), off_screen=True)
     try:
-        plotter.add_mesh(to_pyvista(mesh, values, name), scalars=name, cmap=cmap, clim=clim,
-                         scalar_bar_args={"fmt": "%.2g", "n_labels": 4})
-        plotter.view_isometric()
+        style = dict(style="points", point_size=4, render_points_as_spheres=False) if view.draw_as == "points" else {}
+        if rgb:
+            poly = to_pyvista(mesh)
+            poly.point_data[name] = rgb_colours(shown)
+            plotter.add_mesh(poly, scalars=name, rgb=True, lighting=False, **style)
+        else:
+            scale = scale or colour_scale(kind, shown, view=view)
+            title = f"{name} ({scale.note})" if scale.note else name
+            plotter.add_mesh(to_pyvista(mesh, shown, name), scalars=name, cmap=scale.cmap, clim=(scale.lo, scale.hi),
+                             lighting=False, scalar_bar_args={"title": title, "fmt": "%.3g", "n_labels": 4}, **style)
+        plotter.view_vector(*pyvista_view(mesh.vertices, view))
         initialize_serializers()
         context = SynchronizationContext()
-        window, camera = plotter.render_window, plotter.renderer.GetActiveCamera()
+        window, vtk_camera = plotter.render_window, plotter.renderer.GetActiveCamera()
         scene = serialize(None, window, reference_id(window), context, 1)
-        scene["extra"] = {"vtkRefId": reference_id(window), "centerOfRotation": camera.GetFocalPoint(),
-                          "camera": reference_id(camera)}
+        scene["extra"] = {"vtkRefId": reference_id(window), "centerOfRotation": vtk_camera.GetFocalPoint(),
+                          "camera": reference_id(vtk_camera)}
         arrays = {entry["hash"]: {**entry, "content": context.get_cached_data_array(entry["hash"], False)}
                   for entry in extract_array_hash(scene)}
     finally:
@@ -366,3 +434,4 @@ def vtk_scene_html(mesh: Mesh, values: np.ndarray, name: str, cmap: str = "virid
     page = io.StringIO()
     write_html(archive.getvalue(), page)
     return page.getvalue().replace(_VIEWER_FAVICON, '"data:,"')
+

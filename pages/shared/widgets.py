@@ -12,11 +12,12 @@ import streamlit.components.v1 as components
 from ginr_core.errors import GinrError
 from ginr_core.geometry.mesh import Mesh
 from ginr_core.viz.figures import (
-    color_range,
     display_mesh,
+    panel_scales,
     side_by_side_figure,
     vtk_scene_html,
 )
+from ginr_core.viz.rules import DIVERGING_MAPS, DRAW_AS, RANGE_MODES, SEQUENTIAL_MAPS, UP_AXES, View
 
 
 def enter_via_app(page_file: str) -> None:
@@ -44,31 +45,66 @@ def progress_bar(text: str):
 VIEWERS = ("Plotly", "PyVista")
 
 
-_PYVISTA_COLORMAPS = {"Viridis": "viridis", "Hot_r": "hot_r"}  # Plotly name -> matplotlib name where they differ
+MAX_CHANNEL_CHOICE = 16  # channels offered by the sidebar's channel selector (a higher one shows the last)
 
 
-def show_meshes(mesh: Mesh, panels: dict[str, np.ndarray], key: str, colorscales: dict[str, str] | None = None,
+def view_settings() -> None:
+    """The sidebar's "View settings": colour maps, colour range, up axis, mesh or points, channel. Every 3D view
+    reads them through `current_view()` (state in st.session_state, so they hold across pages)."""
+    with st.sidebar.expander("View settings", icon=":material/palette:"):
+        st.selectbox("Colour map (signals)", SEQUENTIAL_MAPS, key="view_cmap",
+                     help="Perceptually uniform; viridis reads with every common colour-vision deficiency.")
+        st.selectbox("Colour map (signed values)", DIVERGING_MAPS, key="view_diverging",
+                     help="Eigenvectors and signed errors: diverging, centred at 0. Errors are white (0) to dark.")
+        mode = st.radio("Colour range", RANGE_MODES, key="view_range", horizontal=True,
+                        help="auto: 0.5-99.5th percentiles (said on the colour bar when values lie beyond); "
+                             "full: min to max; manual: your min and max (signal panels).")
+        if mode == "manual":
+            c = st.columns(2)
+            c[0].number_input("min", value=0.0, key="view_vmin", format="%.6g")
+            c[1].number_input("max", value=1.0, key="view_vmax", format="%.6g")
+        st.radio("Up axis", UP_AXES, key="view_up", horizontal=True, help="auto: from the mesh's extent.")
+        st.radio("Draw as", DRAW_AS, key="view_draw_as", horizontal=True)
+        st.selectbox("Channel (multi-channel signals)", ["auto", "rgb", *range(MAX_CHANNEL_CHOICE)], key="view_channel",
+                     help="auto: three channels in [0, 1] or 0-255 are drawn as RGB colours, others by channel 0.")
+
+
+def current_view() -> View:
+    """The View the sidebar's settings describe (defaults until they are touched; a bad manual range falls back
+    to auto, with a warning)."""
+    get = st.session_state.get
+    settings = dict(cmap=get("view_cmap", SEQUENTIAL_MAPS[0]), diverging=get("view_diverging", DIVERGING_MAPS[0]),
+                    range_mode=get("view_range", "auto"), vmin=get("view_vmin"), vmax=get("view_vmax"),
+                    up=get("view_up", "auto"), draw_as=get("view_draw_as", "mesh"), channel=get("view_channel", "auto"))
+    try:
+        return View(**settings)
+    except ValueError as exc:
+        st.warning(f"View settings: {exc}; using the automatic range.")
+        return View(**dict(settings, range_mode="auto"))
+
+
+def show_meshes(mesh: Mesh, panels: dict[str, np.ndarray], key: str, kinds: dict[str, str] | None = None,
                 shared_scale: list[str] | None = None, height: int = 460):
-    """Signals on a mesh side by side, drawn with the 3D viewer chosen in the sidebar.
+    """Signals on a mesh side by side, drawn with the 3D viewer chosen in the sidebar and its view settings.
 
-    Plotly renders in the browser (returns the figure, e.g. for an HTML download); PyVista builds a VTK scene
-    on the server and draws it with vtk.js in the browser (`vtk_scene_html`: offline, no trame server).
+    `kinds` maps a panel to its kind of data (ginr_core.viz.rules: signal, signed, error). Plotly renders in the
+    browser (returns the figure, e.g. for an HTML download); PyVista builds a VTK scene on the server and draws it
+    with vtk.js in the browser (`vtk_scene_html`: offline, no trame server).
     """
     dm = display_mesh(mesh)
     if dm.note():
         st.caption(dm.note())
-    colorscales = colorscales or {}
+    view = current_view()
     if st.session_state.get("viewer", VIEWERS[0]) == "Plotly":
-        fig = side_by_side_figure(dm, panels, colorscales, shared_scale, height=height)
+        fig = side_by_side_figure(dm, panels, kinds, shared_scale, view, height=height)
         st.plotly_chart(fig, key=key)
         return fig
-    shared = list(panels) if shared_scale is None else shared_scale
-    shared_range = color_range(*(panels[n] for n in shared)) if shared else None
+    scales = panel_scales(panels, kinds, shared_scale, view)
     shown = Mesh(dm.vertices, dm.faces)
     for col, (name, values) in zip(st.columns(len(panels)), panels.items()):
-        cmap = colorscales.get(name, "Viridis")
-        html = vtk_scene_html(shown, dm.values(values), name, cmap=_PYVISTA_COLORMAPS.get(cmap, cmap),
-                              clim=shared_range if name in shared else color_range(values), size=(400, height - 60))
+        values = np.asarray(values)
+        picked = values if dm.source_vertex is None else values[dm.source_vertex]
+        html = vtk_scene_html(shown, picked, name, scales[name], view=view, size=(400, height - 60))
         with col:
             st.caption(name)
             components.html(html, height=height - 60)

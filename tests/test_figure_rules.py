@@ -1,0 +1,81 @@
+"""The figure rules (ginr_core.viz.rules): ranges, maps per kind, ticks, RGB, up axis, and that figures obey them."""
+
+import numpy as np
+import pytest
+
+from ginr_core.geometry.domains import icosphere, make_domain
+from ginr_core.learning.metrics import per_channel
+from ginr_core.viz.figures import mesh_figure, side_by_side_figure
+from ginr_core.viz.rules import (
+    ERROR_MAP,
+    TICK_FORMAT,
+    View,
+    colour_map,
+    colour_scale,
+    detect_up,
+    is_rgb,
+    rgb_colours,
+    shown_channel,
+)
+
+
+def test_range_modes_and_the_stated_percentiles():
+    values = np.r_[np.linspace(0, 1, 999), 50.0]  # one outlier
+    auto = colour_scale("signal", values)
+    assert auto.hi < 1.5 and "clipped to 0.5–99.5th pct" in auto.note
+    full = colour_scale("signal", values, view=View(range_mode="full"))
+    assert (full.lo, full.hi, full.note) == (0.0, 50.0, "")
+    manual = colour_scale("signal", values, view=View().with_range("-2,3"))
+    assert (manual.lo, manual.hi) == (-2.0, 3.0)
+    with pytest.raises(ValueError):
+        View().with_range("3,2")
+
+
+def test_maps_per_kind_diverging_centred_and_errors_from_zero():
+    view = View(cmap="cividis")
+    assert colour_map("signal", view) == "cividis" and colour_map("error", view) == ERROR_MAP
+    signed = colour_scale("signed", np.array([-0.2, 0.1, 1.0]), view=View(range_mode="full"))
+    assert signed.lo == -signed.hi == -1.0 and signed.cmap.startswith("RdBu")
+    error = colour_scale("error", np.array([0.3, 0.5, 0.9]), view=View(range_mode="full"))
+    assert error.lo == 0 and error.hi == 0.9
+
+
+def test_tick_labels_have_no_si_prefix():
+    bar = colour_scale("error", np.array([0.0, 1.6e-9])).colorbar("error")
+    assert bar["tickformat"] == TICK_FORMAT and "s" not in TICK_FORMAT and bar["exponentformat"] == "e"
+    fig = mesh_figure(icosphere(1), np.linspace(0, 1e-9, 42))
+    assert fig.data[0].colorbar.tickformat == TICK_FORMAT and fig.data[0].colorbar.exponentformat == "e"
+
+
+def test_rgb_detection_and_channels():
+    rng = np.random.default_rng(0)
+    assert is_rgb(rng.random((10, 3))) and is_rgb(rng.integers(0, 256, (10, 3)).astype(float))
+    assert not is_rgb(rng.random((10, 3)) * 300) and not is_rgb(rng.random((10, 2))) and not is_rgb(rng.random(10))
+    assert not is_rgb(rng.random((10, 3)) * 200)  # not whole numbers: not 0-255 colour
+    np.testing.assert_array_equal(rgb_colours(np.array([[0, 0.5, 1.0]])), [[0, 128, 255]])
+    values = rng.random((5, 3)) * 7
+    np.testing.assert_array_equal(shown_channel(values, View(channel=2))[0], values[:, 2])
+    mesh = icosphere(1)
+    fig = mesh_figure(mesh, rng.random((mesh.n_vertices, 3)))
+    assert fig.data[0].vertexcolor is not None and fig.data[0].intensity is None
+    assert len(per_channel(values, values + 1)) == 3
+
+
+def test_up_axis_detection():
+    rng = np.random.default_rng(0)
+    cow = rng.random((500, 3)) * [1.6, 1.0, 0.7]  # y-up: long in x, tall in y, narrow in z
+    assert detect_up(cow) == "y"
+    assert detect_up(make_domain("torus").vertices) == "z" and detect_up(make_domain("icosphere").vertices) == "z"
+    assert detect_up(make_domain("trefoil_knot").vertices) == "z"
+    fig = mesh_figure(icosphere(1), np.zeros(42), view=View(up="x"))
+    assert fig.layout.scene.camera.up.x == 1 and fig.layout.scene.camera.up.z == 0
+
+
+def test_hover_shows_value_and_vertex_and_points_look_like_the_mesh():
+    mesh = icosphere(1)
+    values = mesh.vertices[:, 2]
+    fig = side_by_side_figure(mesh, {"truth": values, "error": values ** 2}, {"error": "error"}, ["truth"])
+    assert "value %{customdata[0]" in fig.data[0].hovertemplate and "vertex" in fig.data[0].hovertemplate
+    assert fig.data[0].lighting.ambient == 1.0 and fig.data[0].lighting.diffuse == 0  # unlit: colours read as the bar
+    points = mesh_figure(mesh, values, view=View(draw_as="points"))
+    assert points.data[0].type == "scatter3d" and points.data[0].marker.cmin == mesh_figure(mesh, values).data[0].cmin

@@ -1,0 +1,61 @@
+"""The sidebar's View settings change the 3D figures of the pages (AppTest)."""
+
+import json
+
+from conftest import button
+
+
+def _figures(at) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def test_view_settings_change_the_data_pages_figures(app):
+    at = app.switch_page("pages/data.py").run()
+    assert not at.exception
+    signal = _figures(at)[0]["data"][0]
+    assert signal["colorscale"] and "value %{customdata[0]" in signal["hovertemplate"]
+    assert signal["colorbar"]["tickformat"] == ".3~g"
+
+    # the sidebar's widgets keep their values in these keys (AppTest reruns a switched-to page without app.py's
+    # sidebar, so the state is set directly, as the widgets would)
+    assert {"Colour map (signals)", "Channel (multi-channel signals)"} <= {s.label for s in at.sidebar.selectbox}
+    at.session_state["view_cmap"], at.session_state["view_up"] = "magma", "x"
+    at.session_state["view_range"], at.session_state["view_vmin"], at.session_state["view_vmax"] = "manual", -3.0, 4.0
+    at.run()
+    figure = _figures(at)[0]
+    trace = figure["data"][0]
+    assert not at.exception
+    assert trace["colorscale"][-1][1] != signal["colorscale"][-1][1]  # magma, not viridis
+    assert (trace["cmin"], trace["cmax"]) == (-3.0, 4.0) and "manual range" in json.dumps(trace["colorbar"])
+    assert figure["layout"]["scene"]["camera"]["up"] == {"x": 1, "y": 0, "z": 0}
+
+    at.session_state["view_draw_as"] = "points"
+    at.run()
+    assert _figures(at)[0]["data"][0]["type"] == "scatter3d"
+
+    at.session_state["view_draw_as"] = "mesh"
+    button(at, "Compute embedding").click().run()
+    eigenvector = _figures(at)[-1]["data"][0]
+    assert eigenvector["cmin"] == -eigenvector["cmax"]  # signed: diverging, centred at 0
+
+
+def test_results_draw_an_rgb_run_in_colours_with_metrics_per_channel(app):
+    from ginr_core.geometry.domains import make_domain
+    from ginr_core.geometry.features import FeatureSpec
+    from ginr_core.learning.training import TrainConfig
+    from ginr_core.runs.actions import launch
+    from ginr_core.runs.registry import Registry
+    from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec, Source
+
+    mesh = make_domain("icosphere", level=2)
+    colours = (mesh.vertices + 1) / 2
+    spec = RunSpec("fit", Source("builtin", "icosphere"), Source("dashboard", "colours"),
+                   FeatureSpec("spherical_harmonics", 9), train=TrainConfig(time_budget_s=1))
+    assert launch(RunRequest(spec, RunInputs(mesh, colours)), Registry()).join().status == "done"
+    at = app.switch_page("pages/results.py").run()
+    assert not at.exception
+    truth, prediction, error = _figures(at)[0]["data"]
+    assert truth.get("vertexcolor") is not None and prediction.get("vertexcolor") is not None
+    assert error["cmin"] == 0 and "vertexcolor" not in error  # the error (averaged over channels) on its own scale
+    table = next(d.value for d in at.dataframe if "channel" in d.value.columns)
+    assert list(table["channel"]) == [0, 1, 2]
