@@ -552,6 +552,8 @@ def network_interpolate(problem: InterpolationProblem, name: str, callback=None,
 
 
 STACK_BASES = ("harmonic", "biharmonic", "rbf")  # the classical interpolants the stacked network reads
+# stacked networks averaged, each on other folds: on ERA z500 under 4 tracks single ones scored R^2 0.956, 0.974, 0.983
+STACK_REPEATS = 3
 
 
 def _median_gap(points: np.ndarray, folds: np.ndarray) -> float:
@@ -618,7 +620,8 @@ def stacked_interpolate(problem: InterpolationProblem, callback=None, cancel=Non
     left-out observations best. Trained on exact interpolants' values at their own observations it would see no
     error, so each observation's inputs come from the other folds' observations (`stacking_folds`). A ReLU
     network, early stopping on a validation split, and the correction scaled by the factor alpha in [0, 1] that
-    fits that split best (0 when the network found nothing: the result is the best interpolant).
+    fits that split best (0 when the network found nothing: the result is the best interpolant). Which folds
+    matter a great deal, so STACK_REPEATS networks on different folds are averaged.
 
     Position is not an input: measured on ERA z500 under satellite tracks, adding the first 16 eigenvectors
     (scaled 1 or 0.3) lowered R^2 from 0.971 to 0.961 / 0.936, and sine (SIREN) networks did worse than ReLU
@@ -626,18 +629,45 @@ def stacked_interpolate(problem: InterpolationProblem, callback=None, cancel=Non
     erred, which does not carry over into the gaps.
     """
     s, obs = problem.settings, problem.observations
+    full = np.column_stack([_interpolant(problem, name, obs) for name in STACK_BASES])
+    predictions, notes = [], []
+    for repeat in range(STACK_REPEATS):
+        folds = stacking_folds(obs, problem.mesh.vertices[obs.unobserved], s.folds, s.seed + repeat)
+        part = None if callback is None else _within_repeat(callback, repeat)
+        result = _stacked_once(problem, folds, full, part, cancel)
+        if result is None:
+            problem.stop_reason = "cancelled"
+            return np.full(problem.mesh.n_vertices, np.nan), "cancelled before training"
+        predictions.append(result[0])
+        notes.append(result[1])
+    return np.mean(predictions, axis=0), (
+        f"the mean of {STACK_REPEATS} networks, each on its own {s.folds} folds with gaps like the real ones: "
+        + "; ".join(notes))
+
+
+def _within_repeat(callback, repeat: int):
+    """`callback` seeing repeat `repeat`'s progress as its share of all STACK_REPEATS (the bar does not restart)."""
+    def forward(p: Progress) -> None:
+        one = p.elapsed_s + p.eta_s
+        if 0 < one < np.inf:
+            elapsed = repeat * one + p.elapsed_s
+            p = replace(p, elapsed_s=elapsed, eta_s=STACK_REPEATS * one - elapsed)
+        callback(p)
+    return forward
+
+
+def _stacked_once(problem: InterpolationProblem, folds: np.ndarray, full: np.ndarray, callback, cancel) -> tuple[np.ndarray, str] | None:
+    """One stacked network on one set of folds: (prediction at every node, a note), or None when cancelled."""
+    s, obs = problem.settings, problem.observations
     m = len(obs.values)
-    folds = stacking_folds(obs, problem.mesh.vertices[obs.unobserved], s.folds, s.seed)
     out_of_fold = np.empty((m, len(STACK_BASES)))
     for fold in np.unique(folds):
         if cancel is not None and cancel.is_set():
-            problem.stop_reason = "cancelled"
-            return np.full(problem.mesh.n_vertices, np.nan), "cancelled before training"
+            return None
         held = folds == fold
         for j, name in enumerate(STACK_BASES):
             out_of_fold[held, j] = _interpolant(problem, name, _subset(obs, ~held), _subset(obs, held))
     best = int(np.argmin(np.mean((out_of_fold - obs.values[:, None]) ** 2, axis=0)))
-    full = np.column_stack([_interpolant(problem, name, obs) for name in STACK_BASES])
     mean, std = obs.values.mean(), max(float(obs.values.std()), 1e-300)
     train_inputs = (out_of_fold - mean) / std
     error = obs.values - out_of_fold[:, best]
@@ -648,10 +678,7 @@ def stacked_interpolate(problem: InterpolationProblem, callback=None, cancel=Non
     guess = regressor.predict(train_inputs[held])
     alpha = float(np.clip(guess @ error[held] / max(float(guess @ guess), 1e-300), 0.0, 1.0))
     correction = regressor.predict((full - mean) / std)
-    return full[:, best] + alpha * correction, (
-        f"corrects {STACK_BASES[best]} (best of {', '.join(STACK_BASES)} on left-out observations, "
-        f"{len(np.unique(folds))} folds with gaps like the real ones); {how}; "
-        f"correction scale alpha {alpha:.2f}")
+    return full[:, best] + alpha * correction, f"corrects {STACK_BASES[best]}, {how}, alpha {alpha:.2f}"
 
 
 # --- one problem, every method --------------------------------------------------------------------------
