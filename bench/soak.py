@@ -65,9 +65,7 @@ def main() -> None:
         launch.click().run()
         if at.exception or at.error:
             sys.exit(f"run {i}: {[e.value for e in at.error] or at.exception}")
-        job = live_jobs().get(at.session_state.watching)
-        if job is not None:
-            job.join(timeout=120)
+        at.session_state.following.join(timeout=120)
         at.run()
         at.switch_page("pages/results.py").run()
         rss.append(rss_mb())

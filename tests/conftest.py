@@ -18,6 +18,7 @@ def _isolated_user_dirs(tmp_path, monkeypatch):
     """Never touch the real cache or runs directories from a test."""
     monkeypatch.setenv("GINR_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("GINR_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GINR_BACKEND", "local")  # the dashboard's worker processes are tested in test_process_backend
 
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -33,9 +34,9 @@ def app():
     st.cache_data.clear()
     at = AppTest.from_file(APP, default_timeout=120)
     yield at
-    from pages.shared.runs import live_jobs
+    from pages.shared.runs import _live_jobs
 
-    for job in live_jobs().values():
+    for job in list(_live_jobs()):
         job.cancel()
         job.join(timeout=30)
     st.cache_resource.clear()

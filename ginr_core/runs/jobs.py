@@ -219,6 +219,11 @@ class Job:
             self._thread.join(timeout)
         return self.state
 
+    def jobs_ahead(self) -> int | None:
+        """How many jobs wait before this one in its backend's queue; None when it is not waiting in one (a local
+        job starts at once)."""
+        return None
+
     def wait_for_run(self, timeout: float = 30.0) -> str:
         """The registered run's id, once the task has created it (within milliseconds of the start)."""
         deadline = time.monotonic() + timeout
