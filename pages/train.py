@@ -125,8 +125,17 @@ def show_job(following) -> None:
         left.plotly_chart(learning_curves(state.history), key="curves")
     snapshot = state.snapshot
     if snapshot is not None and len(snapshot) == ws.mesh.n_vertices and job.spec.inputs.mesh is ws.mesh:
-        right.plotly_chart(mesh_figure(display_mesh(ws.mesh), first_channel(snapshot), height=380,
-                                       title=f"Prediction at step {state.snapshot_step:,}"), key="preview")
+        right.plotly_chart(preview_figure(snapshot, state.snapshot_step), key="preview")
+
+
+def preview_figure(snapshot, step: int) -> go.Figure:
+    """The live 3D preview, built once per snapshot (a new one comes every ~2 s; the view refreshes every second,
+    and four sessions rebuilding meshes each second slowed the server's other pages)."""
+    kept = st.session_state.get("preview_figure")
+    if kept is None or kept[0] != (id(snapshot), step):
+        kept = st.session_state.preview_figure = ((id(snapshot), step), mesh_figure(
+            display_mesh(ws.mesh), first_channel(snapshot), height=380, title=f"Prediction at step {step:,}"))
+    return kept[1]
 
 
 def show_finished(run_id: str) -> None:
@@ -167,6 +176,7 @@ def current_run():
     if following is None or not following.done:
         return following
     del st.session_state.following
+    st.session_state.pop("preview_figure", None)
     if following.state.run_id is not None:
         st.session_state.watching = following.state.run_id
     elif following.state.error:
