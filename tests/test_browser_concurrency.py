@@ -65,6 +65,7 @@ def test_four_users_train_at_once_and_each_sees_its_own_run(served):
             summary.wait_for(timeout=180_000)
             shown.append(re.search(r"Run (\S+): done", summary.inner_text()).group(1))
         _shot(pages[0], "train-concurrent")
+        assert all("ws=" in page.url for page in pages)  # each session's workspace, kept for a reload
         browser.close()
 
     registry = Registry(runs_dir)

@@ -95,3 +95,18 @@ def test_jobs_beyond_the_workers_queue_and_say_how_many_are_ahead():
     assert jobs[1].jobs_ahead() is None
     jobs[1].cancel()
     assert [job.join(timeout=30).status for job in jobs] == ["cancelled"] * 3
+
+
+def test_the_command_line_trains_in_a_worker(capsys):
+    from ginr_core.cli import main
+    from ginr_core.runs.backends import configured_backend, use_backend
+
+    before = configured_backend()
+    try:
+        assert main(["train", "--domain", "icosphere", "--signal", "sines", "--k", "9", "--steps", "5",
+                     "--backend", "process"]) == 0
+    finally:
+        use_backend(before)
+    assert "done after 5 steps" in capsys.readouterr().out
+    (run,) = Registry().list_runs()
+    assert run.status == "done"

@@ -50,6 +50,7 @@ def launch_request(request: RunRequest) -> FollowedJob:
     """Start a registered training run in the background (it may wait in the backend's queue); return the job for
     the session to follow."""
     job = launch(request, registry())
+    live_jobs()  # finished jobs leave the store at each launch too, even if no page lists the runs
     _live_jobs().append(job)
     return FollowedJob(job)
 
