@@ -507,7 +507,7 @@ class RemoteJob(Job):
     join, wait_for_run), the state streamed back while it works, its runs recorded in the driver's registry.
     Subclasses say how to open the relay and hand the work to a worker, wait for it and read its outcome."""
 
-    where = "remote"  # said in the error when the worker itself fails
+    where = "remote worker"  # said in the error when the worker itself fails
     first_status = "running"  # while the work is handed over
 
     def _apply(self, changes: dict) -> None:
@@ -562,7 +562,7 @@ class RemoteJob(Job):
                     told = True
             status, result, error, run_id = self._outcome(handle)
         except Exception as exc:  # the worker died (out of memory, node lost) or the backend failed
-            status, result, error, run_id = "failed", None, f"The {self.where} worker failed: {error_message(exc)}", None
+            status, result, error, run_id = "failed", None, f"The {self.where} failed: {error_message(exc)}", None
         finally:
             server.close()
         run_id = run_id or self.state.run_id
@@ -576,7 +576,7 @@ class RemoteJob(Job):
 class RayJob(RemoteJob):
     """A job whose task runs on a Ray worker (this machine's Ray, or a cluster's)."""
 
-    where = "Ray"
+    where = "Ray worker"
 
     def __init__(self, task: Callable, spec: Any, *, label: str = "", registry=None, backend: BackendConfig | None = None):
         super().__init__(task, spec, label=label, registry=registry)
