@@ -5,9 +5,6 @@ printed, not asserted (this machine's speed varies)."""
 
 import re
 import time
-from pathlib import Path
-
-import pytest
 
 from test_browser import CHROMIUM, CHROMIUM_FLAGS, _shot, _wait_for_app, playwright
 

@@ -481,6 +481,7 @@ def _work(task: Callable, spec: Any, channel, label: str, registered: bool) -> t
     from ..learning.device import set_training_threads
 
     if not channel.open():  # cancelled while it waited in the queue
+        channel.close()
         return "cancelled", None, None, None
     if channel.__class__ is Channel:
         set_training_threads(_assigned_cpus())  # the CPUs Ray gave this job, not all of the machine's
@@ -609,8 +610,8 @@ class RayJob(RemoteJob):
 
 class ProcessChannel:
     """What a worker process is given to reach the driver: the driver's listener (address and key) and its job's
-    channel. One connection per job, opened on first use; each message is answered (a post by whether the driver
-    asked for a cancel, a registry call by its result)."""
+    channel. One connection per job, opened as the job starts (`open`); each message is answered (a post by whether
+    the driver asked for a cancel, a registry call by its result)."""
 
     def __init__(self, address: str, authkey: bytes, key: int):
         self.address, self.authkey, self.key = address, authkey, key
