@@ -167,6 +167,10 @@ def live_view(following) -> None:
     """Refreshes every second while the job waits or runs; one full rerun when it ends, then the registry has it."""
     if following.done:
         st.rerun()
+    run_id = following.state.run_id
+    if run_id is not None and st.session_state.get("listed_run") != run_id:
+        st.session_state.listed_run = run_id
+        st.rerun()  # once, as the run starts (a queued job has none before), so the run list below shows it
     show_job(following)
 
 
