@@ -23,6 +23,7 @@ import itertools
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -34,6 +35,7 @@ from .jobs import Job, JobState, ProgressRecord
 
 BACKENDS = ("local", "process", "ray")
 WORKER_NICENESS = 10  # worker processes yield the CPU to the server's pages
+PARENT_CHECK_S = 1.0  # how often a worker process checks that the server that started it still runs
 STREAM_INTERVAL_S = 0.1  # how often a worker sends its job's state changes (and learns of a cancel)
 DRAIN_WAIT_S = 0.2  # the longest the driver waits on the relay before looking at its own job again
 CONNECT_TIMEOUT_S = 3.0
@@ -751,7 +753,8 @@ def worker_threads() -> int:
 
 
 def _init_worker(threads: int) -> None:
-    """A worker process starts niced (the server's pages come first) with its share of the cores."""
+    """A worker process starts niced (the server's pages come first) with its share of the cores, and ends when
+    the server does."""
     from ..learning.device import set_training_threads
 
     try:
@@ -759,6 +762,14 @@ def _init_worker(threads: int) -> None:
     except OSError:  # a platform without nice: run at normal priority
         pass
     set_training_threads(threads)
+    threading.Thread(target=_exit_with, args=(os.getppid(),), name="ginr-parent-watch", daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker once its parent has gone (a server killed with SIGKILL would otherwise leave it training)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
 
 
 def _pool():
