@@ -746,8 +746,8 @@ def _add_backend_options(parser: argparse.ArgumentParser) -> None:
 
     group = parser.add_argument_group("where the work runs")
     group.add_argument("--backend", choices=BACKENDS,
-                       help="local: this process; ray: a Ray worker (default: local, or ray when GINR_BACKEND=ray or "
-                       "GINR_RAY_ADDRESS is set)")
+                       help="local: this process; process: a worker process (niced; GINR_WORKERS at once, more "
+                       "queue); ray: a Ray worker (default: local, or GINR_BACKEND, or ray when GINR_RAY_ADDRESS is set)")
     group.add_argument("--ray-address", metavar="HOST:PORT",
                        help="join this Ray cluster, e.g. a GPU machine's `ray start --head` (implies --backend ray; "
                        "default GINR_RAY_ADDRESS; none: a Ray on this machine)")

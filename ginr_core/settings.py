@@ -12,6 +12,7 @@ in one place and every refusal names the variable that raises it.
 | GINR_MAX_NODE_STEPS | 20000000000 | Gray-Scott steps x nodes (about 7 minutes on a 2-core CPU) |
 | GINR_MAX_FILE_MB | 512 | size of a file read by path (the CLI, the data folders) |
 | GINR_DATA_DIRS | none | folders (separated by os.pathsep) whose files a browser user may load by path |
+| GINR_WORKERS | the CPU cores | worker processes training at once on the "process" backend (more jobs queue) |
 
 Uploads are limited to UPLOAD_MB, the same number as `server.maxUploadSize` in .streamlit/config.toml.
 """
@@ -75,6 +76,16 @@ def limits() -> Limits:
     dirs = os.environ.get("GINR_DATA_DIRS", "")
     values["data_dirs"] = tuple(Path(d).resolve() for d in dirs.split(os.pathsep) if d.strip())
     return Limits(**values)
+
+
+def workers() -> int:
+    """How many jobs the "process" backend runs at once (GINR_WORKERS, default one per core); the rest queue."""
+    text = os.environ.get("GINR_WORKERS", "").strip()
+    try:
+        count = int(text) if text else (os.cpu_count() or 1)
+    except ValueError:
+        raise GinrError(f"GINR_WORKERS must be a whole number, got {text!r}.") from None
+    return max(1, count)
 
 
 def _gb(n_bytes: float) -> str:

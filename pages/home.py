@@ -8,7 +8,7 @@ from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import result_panels
 from ginr_core.runs.spec import Source
 from ginr_core.viz.figures import display_mesh, side_by_side_figure
-from pages.shared.runs import launch_training, live_jobs, registry
+from pages.shared.runs import launch_training, registry
 from pages.shared.widgets import current_view, enter_via_app, progress_bar, show_error
 from pages.shared.workspace import (
     Workspace,
@@ -58,27 +58,29 @@ if st.button("Run the demo", type="primary", icon=":material/play_arrow:"):
                       source=Source("gray-scott", "v", dict(steps=30_000, Du=0.64, Dv=0.32, F=0.060, k=0.062), label="Gray-Scott v"))
         ws.embedding = compute_embedding(mesh, 100, "combinatorial")
         st.session_state.workspace = ws
-        st.session_state.watching = launch_training(ws, ModelConfig(), TrainConfig(time_budget_s=DEMO_BUDGET_S),
-                                                    FeatureSpec("combinatorial", DEFAULT_K))
-        st.session_state.demo_run = st.session_state.watching
+        st.session_state.following = st.session_state.demo = launch_training(
+            ws, ModelConfig(), TrainConfig(time_budget_s=DEMO_BUDGET_S), FeatureSpec("combinatorial", DEFAULT_K))
     except Exception as exc:
         show_error(exc)
 
 
 @st.fragment(run_every=1.0)
-def demo_progress(run_id: str):
-    """Polls the running demo; one full rerun when it ends, so the result is drawn once, statically."""
-    job = live_jobs().get(run_id)
-    if job is None:
+def demo_progress(demo):
+    """Polls the running (or queued) demo; one full rerun when it ends, so the result is drawn once, statically."""
+    if demo.done:
         st.rerun()
-    p = job.state.progress
-    text = "Starting..." if p is None else f"Training: {p.message}" + ("" if p.eta_s is None else f", ETA {p.eta_s:.0f} s")
+    p = demo.state.progress
+    text = demo.queued_text() or ("Starting..." if p is None else f"Training: {p.message}" +
+                                  ("" if p.eta_s is None else f", ETA {p.eta_s:.0f} s"))
     st.progress(0.0 if p is None else p.fraction, text=text)
 
 
-demo_run = st.session_state.get("demo_run")
-if demo_run in live_jobs():
-    demo_progress(demo_run)
+demo = st.session_state.get("demo")
+demo_run = None if demo is None else demo.state.run_id
+if demo is not None and not demo.done:
+    demo_progress(demo)
+elif demo is not None and demo_run is None:
+    st.error(f"The demo failed: {demo.state.error}")
 elif demo_run is not None:
     try:
         run = registry().get(demo_run)

@@ -135,7 +135,7 @@ st.subheader("Re-run")
 st.caption(f"Train the same spec again: {spec.label}, {spec.train.time_budget_s or 0:g} s budget, seed {spec.train.seed}.")
 if spec.task in ("fit", "heldout") and st.button("Re-run this run", icon=":material/replay:"):
     try:
-        st.session_state.watching = launch_request(rerun_request(registry(), run_id))
+        st.session_state.following = launch_request(rerun_request(registry(), run_id))
         st.switch_page("pages/train.py")
     except Exception as exc:
         show_error(exc)

@@ -59,7 +59,7 @@ if launched:
         train_config = TrainConfig(time_budget_s=budget, steps=int(steps) or None, lr=lr,
                                    batch_size=int(batch) or None, seed=int(seed))
         features = workspace_features(ws, input_kind, int(k))
-        st.session_state.watching = launch_training(ws, model_config, train_config, features, holdout=float(holdout))
+        st.session_state.following = launch_training(ws, model_config, train_config, features, holdout=float(holdout))
     except Exception as exc:
         show_error(exc)
 
@@ -97,12 +97,17 @@ def live_r2(run) -> float | None:
     return history[-1]["r2"] if history else None
 
 
-def show_job(run_id: str, job) -> None:
-    """Progress, live numbers, learning curves and the latest prediction of a running job."""
+def show_job(following) -> None:
+    """Progress, live numbers, learning curves and the latest prediction of this session's running (or queued) job."""
+    job = following.job
+    if job is None:  # it ended since the fragment looked
+        st.rerun()
     state, spec = job.state, job.spec.spec
     p = state.progress
     eta = "" if p is None or p.eta_s is None else f" · ETA {p.eta_s:.0f} s"
-    st.progress(0.0 if p is None else p.fraction, text=f"Run {run_id}: {state.status}{eta}" + ("" if p is None else f" · {p.message}"))
+    queued = following.queued_text()
+    what = f"Run {state.run_id}: {state.status}" if state.run_id else "Waiting for a worker"
+    st.progress(0.0 if p is None else p.fraction, text=(queued or f"{what}{eta}") + ("" if p is None else f" · {p.message}"))
     values = {} if p is None else p.values
     if "step" in values:
         c = st.columns(5)
@@ -120,8 +125,18 @@ def show_job(run_id: str, job) -> None:
         left.plotly_chart(learning_curves(state.history), key="curves")
     snapshot = state.snapshot
     if snapshot is not None and len(snapshot) == ws.mesh.n_vertices and job.spec.inputs.mesh is ws.mesh:
-        right.plotly_chart(mesh_figure(display_mesh(ws.mesh), snapshot, view=current_view(), height=380,
-                                       title=f"Prediction at step {state.snapshot_step:,}"), key="preview")
+        right.plotly_chart(preview_figure(snapshot, state.snapshot_step), key="preview")
+
+
+def preview_figure(snapshot, step: int) -> go.Figure:
+    """The live 3D preview, built once per snapshot and view (a new snapshot comes every ~2 s; the page refreshes
+    every second, and four sessions rebuilding meshes each second slowed the server's other pages)."""
+    view = current_view()
+    kept = st.session_state.get("preview_figure")
+    if kept is None or kept[0] != (id(snapshot), step, view):
+        kept = st.session_state.preview_figure = ((id(snapshot), step, view), mesh_figure(
+            display_mesh(ws.mesh), snapshot, view=view, height=380, title=f"Prediction at step {step:,}"))
+    return kept[1]
 
 
 def show_finished(run_id: str) -> None:
@@ -149,19 +164,37 @@ def show_finished(run_id: str) -> None:
 
 
 @st.fragment(run_every=1.0)
-def live_view(run_id: str) -> None:
-    """Refreshes every second while the job runs; one full rerun when it ends, then the registry has it."""
-    job = live_jobs().get(run_id)
-    if job is None:
+def live_view(following) -> None:
+    """Refreshes every second while the job waits or runs; one full rerun when it ends, then the registry has it."""
+    if following.done:
         st.rerun()
-    show_job(run_id, job)
+    run_id = following.state.run_id
+    if run_id is not None and st.session_state.get("listed_run") != run_id:
+        st.session_state.listed_run = run_id
+        st.rerun()  # once, as the run starts (a queued job has none before), so the run list below shows it
+    show_job(following)
 
 
+def current_run():
+    """This session's job while it works (None once it has ended: its run becomes the one watched)."""
+    following = st.session_state.get("following")
+    if following is None or not following.done:
+        return following
+    del st.session_state.following
+    st.session_state.pop("preview_figure", None)
+    if following.state.run_id is not None:
+        st.session_state.watching = following.state.run_id
+    elif following.state.error:
+        show_error(following.state.error)
+    return None
+
+
+following = current_run()
 watching = st.session_state.get("watching")
-if watching is None:
+if following is not None:
+    live_view(following)
+elif watching is None:
     st.info("Launch a run to watch it train here.")
-elif watching in live_jobs():
-    live_view(watching)
 else:
     show_finished(watching)
 

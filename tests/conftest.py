@@ -1,3 +1,9 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,9 +24,11 @@ def _isolated_user_dirs(tmp_path, monkeypatch):
     """Never touch the real cache or runs directories from a test."""
     monkeypatch.setenv("GINR_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("GINR_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GINR_BACKEND", "local")  # the dashboard's worker processes are tested in test_process_backend
 
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+REPO = Path(__file__).resolve().parents[1]
+APP = str(REPO / "app.py")
 
 
 @pytest.fixture
@@ -33,9 +41,9 @@ def app():
     st.cache_data.clear()
     at = AppTest.from_file(APP, default_timeout=120)
     yield at
-    from pages.shared.runs import live_jobs
+    from pages.shared.runs import _live_jobs
 
-    for job in live_jobs().values():
+    for job in list(_live_jobs()):
         job.cancel()
         job.join(timeout=30)
     st.cache_resource.clear()
@@ -46,3 +54,45 @@ def button(at, label):
     matches = [b for b in at.button if b.label == label]
     assert matches, f"no button {label!r} among {[b.label for b in at.button]}"
     return matches[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory):
+    """`streamlit run app.py` on a free loopback port, with its own cache and runs folders, shared by the browser
+    tests (a server start costs seconds): (its URL, its runs folder). Its jobs run on the dashboard's default
+    backend (worker processes)."""
+    tmp = tmp_path_factory.mktemp("server")
+    port = _free_port()
+    env = {**os.environ, "GINR_CACHE_DIR": str(tmp / "cache"), "GINR_RUNS_DIR": str(tmp / "runs")}
+    env.pop("GINR_BACKEND", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("the Streamlit server did not start")
+    yield url, tmp / "runs"
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def server(served):
+    """The shared server's URL."""
+    return served[0]

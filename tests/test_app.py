@@ -62,7 +62,7 @@ def test_short_training_run_reaches_results(app):
     assert not at.exception and not at.error
     from pages.shared.runs import live_jobs
 
-    (job,) = live_jobs().values()
+    job = at.session_state.following
     job.join(timeout=60)
     assert job.state.status == "done"
     at.run()

@@ -183,9 +183,14 @@ def test_cancel_is_honoured_and_the_run_marked_cancelled():
 # --- the dashboard ------------------------------------------------------------------------------------
 
 
-def _train_on_page(at, budget: float = 2.0, holdout: float = 0.0):
-    from pages.shared.runs import live_jobs
+def _followed_run(at) -> str:
+    """The run this session launched, once it has finished (the Train page then watches it)."""
+    at.session_state.following.join(timeout=120)
+    at.switch_page("pages/train.py").run()
+    return at.session_state.watching
 
+
+def _train_on_page(at, budget: float = 2.0, holdout: float = 0.0):
     at.switch_page("pages/train.py").run()
     inputs = {n.label: n for n in at.number_input}
     inputs["Time budget (s)"].set_value(budget)
@@ -193,11 +198,7 @@ def _train_on_page(at, budget: float = 2.0, holdout: float = 0.0):
     inputs["Held-out nodes"].set_value(holdout)
     button(at, "Launch training").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    run_id = at.session_state.watching
-    job = live_jobs().get(run_id)
-    if job is not None:
-        job.join(timeout=120)
-    return run_id
+    return _followed_run(at)
 
 
 @pytest.mark.parametrize("laplacian, holdout", [("spherical harmonics (exact)", 0.0), ("cotangent", 0.0),
@@ -230,12 +231,8 @@ def test_dashboard_trains_exports_and_reruns_every_kind(app, laplacian, holdout)
 
     button(at, "Re-run this run").click().run()
     assert not at.exception and not at.error
-    again = at.session_state.watching
+    again = _followed_run(at)
     assert again != run_id
-    from pages.shared.runs import live_jobs
-
-    if again in live_jobs():
-        live_jobs()[again].join(timeout=120)
     assert registry().get(again).spec == run.spec and registry().get(again).status == "done"
 
 
@@ -250,9 +247,7 @@ def test_finished_runs_leave_the_servers_memory(app):
     for _ in range(20):
         button(at, "Launch training").click().run()
         assert not at.exception and not at.error
-        job = live_jobs().get(at.session_state.watching)
-        if job is not None:
-            job.join(timeout=60)
+        at.session_state.following.join(timeout=60)
     at.run()
     assert not live_jobs() and not _live_jobs()
     from pages.shared.runs import registry
@@ -388,4 +383,4 @@ def test_an_interrupted_run_is_shown_with_its_curves_and_can_be_rerun(app):
     assert any("interrupted" in w.value for w in at.warning)
     assert len(at.get("plotly_chart")) >= 2  # the signal and the saved learning curve
     button(at, "Re-run this run").click().run()
-    assert not at.exception and at.session_state.watching != run_id
+    assert not at.exception and _followed_run(at) != run_id

@@ -1,4 +1,10 @@
-"""Where jobs run: "local" (a thread of this process, no setup) or "ray" (a Ray worker, on this machine or a cluster).
+"""Where jobs run: "local" (a thread of this process, no setup), "process" (a worker process of this machine, from a
+pool of GINR_WORKERS; jobs beyond them wait in the pool's queue) or "ray" (a Ray worker, on this machine or a cluster).
+
+A remote job (`RemoteJob`: `ProcessJob` or `RayJob`) runs its task inside an ordinary `Job` on the worker and relays
+its state changes, the driver's cancel and its registry calls, so its runs land in this process's registry. Worker
+processes are niced and use a bounded number of torch threads, so the pages of a server training for several users
+stay responsive (training threads in the server itself would share its interpreter lock with the pages).
 
 A Ray job ships its task and request (the run spec and its arrays, through Ray's object store) to a worker, so
 workers need no shared disk. On the worker the task runs inside an ordinary `Job`; a relay actor (one per
@@ -12,19 +18,24 @@ command submits through `runs.actions.submit`, which asks `make_job` for a job o
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable
 
 from ..errors import GinrError, error_message
+from ..settings import workers
 from .jobs import Job, JobState, ProgressRecord
 
-BACKENDS = ("local", "ray")
+BACKENDS = ("local", "process", "ray")
+WORKER_NICENESS = 10  # worker processes yield the CPU to the server's pages
+PARENT_CHECK_S = 1.0  # how often a worker process checks that the server that started it still runs
 STREAM_INTERVAL_S = 0.1  # how often a worker sends its job's state changes (and learns of a cancel)
 DRAIN_WAIT_S = 0.2  # the longest the driver waits on the relay before looking at its own job again
 CONNECT_TIMEOUT_S = 3.0
@@ -33,7 +44,7 @@ REGISTRY_CALLS = frozenset({"create_run", "save_history", "finish"})  # all a ta
 
 @dataclass(frozen=True)
 class BackendConfig:
-    """`name`: "local" or "ray". For Ray: `address` of a cluster to join (host:port of `ray start --head`, or
+    """`name`: "local", "process" or "ray". For Ray: `address` of a cluster to join (host:port of `ray start --head`, or
     ray://host:port; None starts a local Ray), `gpu`: each job asks Ray for one GPU, `cpus`: CPUs per job."""
 
     name: str = "local"
@@ -49,15 +60,18 @@ class BackendConfig:
         object.__setattr__(self, "address", (self.address or "").strip() or None)
 
     @classmethod
-    def from_env(cls) -> BackendConfig:
-        """GINR_RAY_ADDRESS joins that cluster; GINR_BACKEND=ray alone starts a local Ray."""
+    def from_env(cls, default: str = "local") -> BackendConfig:
+        """GINR_BACKEND names the backend (else `default`: the dashboard's is "process"); GINR_RAY_ADDRESS joins
+        that cluster; GINR_BACKEND=ray alone starts a local Ray."""
         address = os.environ.get("GINR_RAY_ADDRESS") or None
-        return cls(os.environ.get("GINR_BACKEND") or ("ray" if address else "local"), address)
+        return cls(os.environ.get("GINR_BACKEND") or ("ray" if address else default), address)
 
     @property
     def label(self) -> str:
         if self.name == "local":
             return "local (this process)"
+        if self.name == "process":
+            return f"worker processes ({workers()} at once)"
         return f"Ray at {self.address}" if self.address else "Ray (local)"
 
 
@@ -139,7 +153,7 @@ def disconnect() -> None:
 def resources(config: BackendConfig | None = None) -> dict[str, float]:
     """The CPUs and GPUs the backend sees: this machine's, or the whole Ray cluster's."""
     config = config or configured_backend()
-    if config.name == "local":
+    if config.name in ("local", "process"):
         import torch
 
         return {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
@@ -155,6 +169,8 @@ def make_job(task: Callable, spec: Any, *, label: str = "", registry=None, backe
     backend = backend or configured_backend()
     if backend.name == "ray":
         return RayJob(task, spec, label=label, registry=registry, backend=backend)
+    if backend.name == "process":
+        return ProcessJob(task, spec, label=label, registry=registry)
     return Job(task, spec, label=label, registry=registry)
 
 
@@ -231,6 +247,13 @@ class Channel:
 
         return ray.get(self.relay.ask.remote(self.key, method, args, kwargs))
 
+    def open(self) -> bool:
+        """Whether the driver still wants the work (a Ray job's cancel reaches it through its posts)."""
+        return True
+
+    def close(self) -> None:
+        """Nothing to release: the relay actor is the driver's."""
+
 
 class _Hub:
     """The driver's end of the relay: one actor and one thread serving every job's channel, made once per Ray
@@ -299,32 +322,46 @@ def _remote(function_or_class, **options):
 _REMOTES: dict = {}
 
 
-class RelayServer:
-    """One job's end of the relay on the driver: registry calls from its worker(s) are applied to `registry` (their
-    results sent back), state changes passed to `on_changes`. `channel` goes to the workers; `close` returns once
-    all they posted is handled."""
+class RelayEnd:
+    """One job's end of a relay on the driver, whatever carries it: registry calls from its worker(s) are applied
+    to `registry` (the answer goes back to the worker), state changes passed to `on_changes`."""
 
     def __init__(self, registry, on_changes: Callable[[dict], None] | None = None):
         self.registry, self.on_changes = registry, on_changes
         self.created: list[str] = []  # the runs created through this relay
+
+    def changes(self, payload: dict) -> None:
+        if self.on_changes is not None:
+            self.on_changes(payload)
+
+    def call(self, method: str, args: tuple, kwargs: dict) -> tuple[bool, Any]:
+        """(True, the registry's answer) or (False, the error message the worker raises in the task)."""
+        try:
+            if method not in REGISTRY_CALLS or self.registry is None:
+                raise GinrError(f"A task asked the registry for '{method}', which is not forwarded.")
+            value = getattr(self.registry, method)(*args, **kwargs)
+        except Exception as exc:
+            return False, error_message(exc)
+        if method == "create_run":
+            self.created.append(value)
+        return True, value
+
+
+class RelayServer(RelayEnd):
+    """A job's relay end over Ray's relay actor. `channel` goes to the workers; `close` returns once all they posted
+    is handled."""
+
+    def __init__(self, registry, on_changes: Callable[[dict], None] | None = None):
+        super().__init__(registry, on_changes)
         self._hub = _hub()
         self.channel = self._hub.open(self)
 
     def handle(self, kind: str, payload) -> None:
         if kind == "changes":
-            if self.on_changes is not None:
-                self.on_changes(payload)
+            self.changes(payload)
             return
         key, method, args, kwargs = payload
-        try:
-            if method not in REGISTRY_CALLS or self.registry is None:
-                raise GinrError(f"A task asked the registry for '{method}', which is not forwarded.")
-            ok, value = True, getattr(self.registry, method)(*args, **kwargs)
-            if method == "create_run":
-                self.created.append(value)
-        except Exception as exc:  # the worker raises it in the task
-            ok, value = False, error_message(exc)
-        self.channel.relay.answer.remote(key, ok, value)
+        self.channel.relay.answer.remote(key, *self.call(method, args, kwargs))
 
     def cancel(self) -> None:
         self.channel.relay.cancel.remote(self.channel.key)
@@ -440,31 +477,41 @@ def _assigned_cpus() -> int:
     return max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
 
 
-def _work(task: Callable, spec: Any, channel: Channel, label: str, registered: bool) -> tuple:
-    """On the worker: run the task in a Job, stream its state, honour a cancel; return its final outcome."""
+def _work(task: Callable, spec: Any, channel, label: str, registered: bool) -> tuple:
+    """On the worker (Ray's or a worker process): run the task in a Job, stream its state through `channel` (a
+    `Channel` or `ProcessChannel`), honour a cancel; return its final outcome."""
     from ..learning.device import set_training_threads
 
-    set_training_threads(_assigned_cpus())  # the CPUs Ray gave this job, not all of the machine's
+    if not channel.open():  # cancelled while it waited in the queue
+        channel.close()
+        return "cancelled", None, None, None
+    if channel.__class__ is Channel:
+        set_training_threads(_assigned_cpus())  # the CPUs Ray gave this job, not all of the machine's
     job = Job(task, spec, label=label, registry=RemoteRegistry(channel) if registered else None).start()
     stream = _StateStream()
-    while True:
-        finished = job.done  # read first: the post after the job ended carries all of its changes
-        if channel.post(stream.changes(job.state)):
-            job.cancel()
-        if finished:
-            break
-        job.join(STREAM_INTERVAL_S)
+    try:
+        while True:
+            finished = job.done  # read first: the post after the job ended carries all of its changes
+            if channel.post(stream.changes(job.state)):
+                job.cancel()
+            if finished:
+                break
+            job.join(STREAM_INTERVAL_S)
+    finally:
+        channel.close()
     state = job.state
+    del job
+    gc.collect()  # a long-lived worker keeps no garbage of the jobs it ran
     return state.status, _on_cpu(state.result), state.error, state.run_id
 
 
-class RayJob(Job):
-    """A `Job` whose task runs on a Ray worker; the same interface (state, done, start, run, cancel, join,
-    wait_for_run), the state streamed back while it works, its runs recorded in the driver's registry."""
+class RemoteJob(Job):
+    """A `Job` whose task runs elsewhere (`_work` on a worker); the same interface (state, done, start, run, cancel,
+    join, wait_for_run), the state streamed back while it works, its runs recorded in the driver's registry.
+    Subclasses say how to open the relay and hand the work to a worker, wait for it and read its outcome."""
 
-    def __init__(self, task: Callable, spec: Any, *, label: str = "", registry=None, backend: BackendConfig | None = None):
-        super().__init__(task, spec, label=label, registry=registry)
-        self.backend = backend or BackendConfig("ray")
+    where = "remote worker"  # said in the error when the worker itself fails
+    first_status = "running"  # while the work is handed over
 
     def _apply(self, changes: dict) -> None:
         with self._lock:
@@ -481,29 +528,44 @@ class RayJob(Job):
             update.update({name: changes[name] for name in ("result", "run_id") if name in changes})
             self._state = replace(s, **update)
 
-    def run(self) -> JobState:
-        """Send the work to a Ray worker and follow it there; return the final state."""
-        self._set(status="running")
-        try:
-            import ray
+    def _open(self):
+        """The relay end for this job (its `channel` goes to the worker)."""
+        raise NotImplementedError
 
-            connect(self.backend.address)
-            server = RelayServer(self.registry, self._apply)
+    def _submit(self, server):
+        """Hand the work to a worker; return a handle to wait on."""
+        raise NotImplementedError
+
+    def _wait(self, handle, timeout: float) -> bool:
+        """Whether the work has finished, after waiting at most `timeout` seconds."""
+        raise NotImplementedError
+
+    def _outcome(self, handle) -> tuple:
+        """(status, result, error, run_id) of the finished work."""
+        raise NotImplementedError
+
+    def _stop(self, server, handle) -> None:
+        """Pass a cancel on to the worker."""
+        server.cancel()
+
+    def run(self) -> JobState:
+        """Send the work to a worker and follow it there; return the final state."""
+        self._set(status=self.first_status)
+        try:
+            server = self._open()
         except Exception as exc:
             self._set(status="failed", error=error_message(exc))
             return self.state
         try:
-            options = {"num_cpus": self.backend.cpus, "num_gpus": 1 if self.backend.gpu else 0}
-            ref = _remote(_work).options(**options).remote(self.task, ray.put(self.spec), server.channel,
-                                                             self.label, self.registry is not None)
+            handle = self._submit(server)
             told = False
-            while not ray.wait([ref], timeout=STREAM_INTERVAL_S)[0]:
+            while not self._wait(handle, STREAM_INTERVAL_S):
                 if self._cancel.is_set() and not told:
-                    server.cancel()
+                    self._stop(server, handle)
                     told = True
-            status, result, error, run_id = ray.get(ref)
-        except Exception as exc:  # the worker died (out of memory, node lost) or Ray failed
-            status, result, error, run_id = "failed", None, f"The Ray worker failed: {error_message(exc)}", None
+            status, result, error, run_id = self._outcome(handle)
+        except Exception as exc:  # the worker died (out of memory, node lost) or the backend failed
+            status, result, error, run_id = "failed", None, f"The {self.where} failed: {error_message(exc)}", None
         finally:
             server.close()
         run_id = run_id or self.state.run_id
@@ -512,3 +574,274 @@ class RayJob(Job):
             self.registry.finish(run_id, "failed", error=error, history=list(self.state.history))
         self._set(status=status, result=result, error=error, run_id=run_id)
         return self.state
+
+
+class RayJob(RemoteJob):
+    """A job whose task runs on a Ray worker (this machine's Ray, or a cluster's)."""
+
+    where = "Ray worker"
+
+    def __init__(self, task: Callable, spec: Any, *, label: str = "", registry=None, backend: BackendConfig | None = None):
+        super().__init__(task, spec, label=label, registry=registry)
+        self.backend = backend or BackendConfig("ray")
+
+    def _open(self) -> RelayServer:
+        connect(self.backend.address)
+        return RelayServer(self.registry, self._apply)
+
+    def _submit(self, server: RelayServer):
+        import ray
+
+        options = {"num_cpus": self.backend.cpus, "num_gpus": 1 if self.backend.gpu else 0}
+        return _remote(_work).options(**options).remote(self.task, ray.put(self.spec), server.channel,
+                                                        self.label, self.registry is not None)
+
+    def _wait(self, handle, timeout: float) -> bool:
+        import ray
+
+        return bool(ray.wait([handle], timeout=timeout)[0])
+
+    def _outcome(self, handle) -> tuple:
+        import ray
+
+        return ray.get(handle)
+
+
+# --- worker processes of this machine ----------------------------------------------------------------------------
+
+
+class ProcessChannel:
+    """What a worker process is given to reach the driver: the driver's listener (address and key) and its job's
+    channel. One connection per job, opened as the job starts (`open`); each message is answered (a post by whether
+    the driver asked for a cancel, a registry call by its result)."""
+
+    def __init__(self, address: str, authkey: bytes, key: int):
+        self.address, self.authkey, self.key = address, authkey, key
+        self._conn, self._lock = None, threading.Lock()
+
+    def __getstate__(self):
+        return self.address, self.authkey, self.key
+
+    def __setstate__(self, state):
+        self.__init__(*state)
+
+    def open(self) -> bool:
+        """Connect as the job starts; whether the driver still wants the work (not cancelled while queued)."""
+        from multiprocessing.connection import Client
+
+        with self._lock:
+            self._conn = Client(self.address, authkey=self.authkey)
+            self._conn.send(self.key)
+            return self._conn.recv()
+
+    def _exchange(self, message: tuple):
+        with self._lock:  # the job's thread (registry calls) and the streaming loop (posts) share the connection
+            self._conn.send(message)
+            return self._conn.recv()
+
+    def post(self, changes: dict) -> bool:
+        return self._exchange(("changes", changes))
+
+    def ask(self, method: str, args: tuple, kwargs: dict) -> tuple[bool, Any]:
+        return self._exchange(("call", (method, args, kwargs)))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+class ProcessRelay(RelayEnd):
+    """A job's relay end over a connection from its worker process; `on_start` is called when the worker takes
+    the job up (it connects as it starts), unless the job was withdrawn from the queue first."""
+
+    def __init__(self, registry, on_changes: Callable[[dict], None], on_start: Callable[[], None]):
+        super().__init__(registry, on_changes)
+        self.on_start, self.cancelled = on_start, False
+        self.started = self.withdrawn = False
+        self._lock = threading.Lock()
+        self._listener = _listener()
+        self.channel = self._listener.open(self)
+
+    def take(self) -> bool:
+        """A worker takes the job up: whether it may (the job was not withdrawn)."""
+        with self._lock:
+            self.started = not self.withdrawn
+        if self.started:
+            self.on_start()
+        return self.started
+
+    def withdraw(self) -> bool:
+        """Take a job that no worker has started out of the queue; whether it was still waiting."""
+        with self._lock:
+            self.withdrawn = not self.started
+            return self.withdrawn
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def close(self) -> None:
+        """Every message of the worker was answered before its outcome came back: nothing is left to handle."""
+        self._listener.close(self.channel.key)
+
+
+class _Listener:
+    """The driver's end of every worker process's connection: one listening socket (authenticated by a random
+    key) and a thread per connected job, answering its posts and registry calls in order."""
+
+    def __init__(self):
+        from multiprocessing.connection import Listener
+
+        self._authkey = os.urandom(32)
+        self._listener = Listener(authkey=self._authkey)
+        self._relays: dict[int, ProcessRelay] = {}
+        self._keys = itertools.count(1)
+        threading.Thread(target=self._accept, name="ginr-process-relay", daemon=True).start()
+
+    def open(self, relay: ProcessRelay) -> ProcessChannel:
+        key = next(self._keys)
+        self._relays[key] = relay
+        return ProcessChannel(self._listener.address, self._authkey, key)
+
+    def close(self, key: int) -> None:
+        self._relays.pop(key, None)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn = self._listener.accept()
+            except Exception:  # a client that failed to authenticate: keep listening
+                continue
+            threading.Thread(target=self._serve, args=(conn,), name="ginr-process-channel", daemon=True).start()
+
+    def _serve(self, conn) -> None:
+        try:
+            relay = self._relays.get(conn.recv())
+            conn.send(relay is not None and relay.take())
+            if relay is None or not relay.started:
+                return
+            while True:
+                kind, payload = conn.recv()
+                if kind == "changes":
+                    relay.changes(payload)
+                    conn.send(relay.cancelled)
+                else:
+                    conn.send(relay.call(*payload))
+        except (EOFError, OSError):  # the worker closed its end (the job ended) or died
+            pass
+        finally:
+            conn.close()
+
+
+_LISTENER: list[_Listener] = []
+_POOL: list = []  # the process pool, made on the first process job
+_QUEUE: list[ProcessJob] = []  # process jobs handed to the pool that no worker has taken up yet, oldest first
+_PROCESS_LOCK = threading.Lock()
+
+
+def _listener() -> _Listener:
+    with _PROCESS_LOCK:
+        if not _LISTENER:
+            _LISTENER.append(_Listener())
+        return _LISTENER[0]
+
+
+def worker_threads() -> int:
+    """torch threads per worker process: the cores shared among the workers (at least one each)."""
+    return max(1, (os.cpu_count() or 1) // workers())
+
+
+def _init_worker(threads: int) -> None:
+    """A worker process starts niced (the server's pages come first) with its share of the cores, and ends when
+    the server does."""
+    from ..learning.device import set_training_threads
+
+    try:
+        os.nice(WORKER_NICENESS)
+    except OSError:  # a platform without nice: run at normal priority
+        pass
+    set_training_threads(threads)
+    threading.Thread(target=_exit_with, args=(os.getppid(),), name="ginr-parent-watch", daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker once its parent has gone (a server killed with SIGKILL would otherwise leave it training)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
+
+
+def _pool():
+    """The pool of GINR_WORKERS spawned worker processes (spawn: no copy of the server's threads and locks). A pool
+    broken by a worker's death is replaced."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with _PROCESS_LOCK:
+        if not _POOL or _POOL[0]._broken:
+            _POOL[:] = [ProcessPoolExecutor(workers(), mp_context=get_context("spawn"), initializer=_init_worker,
+                                            initargs=(worker_threads(),))]
+        return _POOL[0]
+
+
+def shutdown_pool() -> None:
+    """Stop the worker processes (queued jobs are cancelled, running ones finish first); the next process job
+    starts a new pool, sized by GINR_WORKERS as it is then."""
+    with _PROCESS_LOCK:
+        pools, _POOL[:] = list(_POOL), []
+    for pool in pools:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class ProcessJob(RemoteJob):
+    """A job whose task runs in a worker process of this machine. Beyond GINR_WORKERS jobs at once it waits,
+    "pending", in the pool's queue (`jobs_ahead` says behind how many) until a worker takes it up."""
+
+    where = "worker process"
+    first_status = "pending"  # until a worker takes it up
+
+    def jobs_ahead(self) -> int | None:
+        with _PROCESS_LOCK:
+            return _QUEUE.index(self) if self in _QUEUE else None
+
+    def _dequeue(self) -> None:
+        with _PROCESS_LOCK:
+            if self in _QUEUE:
+                _QUEUE.remove(self)
+
+    def _started(self) -> None:
+        self._dequeue()
+        self._set(status="running")
+
+    def run(self) -> JobState:
+        try:
+            return super().run()
+        finally:
+            self._dequeue()
+
+    def _open(self) -> ProcessRelay:
+        self._relay = ProcessRelay(self.registry, self._apply, self._started)
+        return self._relay
+
+    def _submit(self, server: ProcessRelay):
+        pool = _pool()
+        with _PROCESS_LOCK:
+            _QUEUE.append(self)
+        return pool.submit(_work, self.task, self.spec, server.channel, self.label, self.registry is not None)
+
+    def _wait(self, handle, timeout: float) -> bool:
+        from concurrent.futures import wait
+
+        return bool(wait([handle], timeout=timeout).done) or self._relay.withdrawn
+
+    def _stop(self, server: ProcessRelay, handle) -> None:
+        """A queued job is withdrawn at once (the worker that reaches it skips it); a running one is told."""
+        handle.cancel()
+        server.withdraw()
+        server.cancel()
+
+    def _outcome(self, handle) -> tuple:
+        if handle.cancelled() or self._relay.withdrawn:
+            return "cancelled", None, None, None
+        return handle.result()

@@ -219,10 +219,18 @@ class Job:
             self._thread.join(timeout)
         return self.state
 
+    def jobs_ahead(self) -> int | None:
+        """How many jobs wait before this one in its backend's queue; None when it is not waiting in one (a local
+        job starts at once)."""
+        return None
+
     def wait_for_run(self, timeout: float = 30.0) -> str:
-        """The registered run's id, once the task has created it (within milliseconds of the start)."""
+        """The registered run's id, once the task has created it (within milliseconds of the start; the timeout
+        counts from then for a job waiting in its backend's queue)."""
         deadline = time.monotonic() + timeout
         while self.state.run_id is None and not self.done and time.monotonic() < deadline:
+            if self.jobs_ahead() is not None:
+                deadline = time.monotonic() + timeout
             time.sleep(0.01)
         if self.state.run_id is None:
             raise GinrError(self.state.error or "The run could not start.")

@@ -14,11 +14,19 @@ from ginr_core.runs.backends import (
 )
 from pages.shared.widgets import show_error
 
-BACKEND_LABELS = {"local": "This process", "ray": "Ray"}
+BACKEND_LABELS = {"local": "This process", "process": "Worker processes", "ray": "Ray"}
+DASHBOARD_BACKEND = "process"  # training leaves the server's process (and its interpreter lock) to the pages
+
+
+@st.cache_resource
+def dashboard_backend() -> BackendConfig:
+    """Once per server: the backend from GINR_BACKEND / GINR_RAY_ADDRESS, else worker processes."""
+    return use_backend(BackendConfig.from_env(default=DASHBOARD_BACKEND))
 
 
 def backend_sidebar() -> None:
     """The backend in use with its CPUs / GPUs, and a form to change it (a failed change keeps the old one)."""
+    dashboard_backend()
     current = configured_backend()
     try:
         seen = resources(current)
@@ -29,7 +37,8 @@ def backend_sidebar() -> None:
             show_error(exc)
     with st.sidebar.expander("Compute backend"), st.form("backend"):
         name = st.radio("Run jobs on", BACKENDS, index=BACKENDS.index(current.name), format_func=BACKEND_LABELS.get,
-                        horizontal=True, help="Ray runs each job in a Ray worker: on this machine, or on a cluster "
+                        horizontal=True, help="Worker processes of this server (GINR_WORKERS at once, the "
+                        "rest queue); Ray runs each job in a Ray worker: on this machine, or on a cluster "
                         "(e.g. a GPU machine started with `ray start --head`).")
         address = st.text_input("Ray address", current.address or "", placeholder="empty: a Ray on this machine",
                                 help="HOST:PORT printed by `ray start --head` (or set GINR_RAY_ADDRESS).")

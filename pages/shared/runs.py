@@ -1,7 +1,8 @@
 """The run registry and the server's live jobs, as the pages see them.
 
 A live job is kept only while it works: once finished it is dropped from the server's memory and its results
-are read back from the registry, like every other run's.
+are read back from the registry, like every other run's. The live jobs are the server's (the run list shows
+them to everyone); the job a session follows is its own, in its session state (`FollowedJob`).
 """
 
 from __future__ import annotations
@@ -25,18 +26,16 @@ def registry() -> Registry:
 
 
 @st.cache_resource
-def _live_jobs() -> dict[str, Job]:
-    return {}
+def _live_jobs() -> list[Job]:
+    return []
 
 
 def live_jobs() -> dict[str, Job]:
-    """Training jobs of this server process by run id, still working (they outlive page reruns and browser
-    sessions); finished ones are dropped here."""
+    """Training jobs of this server launched from its pages, still working (they outlive page reruns and browser
+    sessions), by run id once they have one (a queued job has none yet); finished ones are dropped here."""
     jobs = _live_jobs()
-    for run_id, job in list(jobs.items()):
-        if job.done:
-            jobs.pop(run_id, None)
-    return jobs
+    jobs[:] = [job for job in jobs if not job.done]
+    return {job.state.run_id: job for job in jobs if job.state.run_id is not None}
 
 
 def workspace_features(ws: Workspace, input_kind: str, k: int) -> FeatureSpec:
@@ -47,17 +46,18 @@ def workspace_features(ws: Workspace, input_kind: str, k: int) -> FeatureSpec:
     return FeatureSpec("combinatorial" if ws.embedding is None else ws.embedding.laplacian, int(k))
 
 
-def launch_request(request: RunRequest) -> str:
-    """Start a registered training run in the background; return its id."""
+def launch_request(request: RunRequest) -> FollowedJob:
+    """Start a registered training run in the background (it may wait in the backend's queue); return the job for
+    the session to follow."""
     job = launch(request, registry())
-    run_id = job.wait_for_run()
-    _live_jobs()[run_id] = job
-    return run_id
+    live_jobs()  # finished jobs leave the store at each launch too, even if no page lists the runs
+    _live_jobs().append(job)
+    return FollowedJob(job)
 
 
 def launch_training(ws: Workspace, model_config: ModelConfig, train_config: TrainConfig, features: FeatureSpec,
-                    holdout: float = 0.0) -> str:
-    """Train on the workspace's signal (holding out a fraction of the nodes when `holdout` > 0); return the run id."""
+                    holdout: float = 0.0) -> FollowedJob:
+    """Train on the workspace's signal (holding out a fraction of the nodes when `holdout` > 0); return the job."""
     ws_signal = ws.require_signal()
     options = {"fraction": holdout, "seed": train_config.seed} if holdout else {}
     spec = RunSpec("heldout" if holdout else "fit", ws.domain_source, ws.signal_source, features, model_config,
@@ -82,6 +82,17 @@ class FollowedJob:
     @property
     def done(self) -> bool:
         return self.state.done
+
+    @property
+    def job(self) -> Job | None:
+        """The job while it works (None once finished)."""
+        self.state  # let go of a finished job
+        return self._job
+
+    def queued_text(self) -> str | None:
+        """"Queued: N ahead" while the job waits for a worker, else None."""
+        ahead = None if self._job is None else self._job.jobs_ahead()
+        return None if ahead is None else f"Queued: {ahead} ahead"
 
     def cancel(self) -> None:
         if self._job is not None:
