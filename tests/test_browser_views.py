@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_FLAGS, SCREENSHOTS, _wait_for_app, playwright, server  # noqa: F401
+from test_browser import CHROMIUM, CHROMIUM_FLAGS, SCREENSHOTS, _wait_for_app, playwright  # noqa: F401
 
 from ginr_core.data.signals import analytic_signal
 from ginr_core.geometry.domains import make_domain
