@@ -709,7 +709,8 @@ def _add_collection_parser(sub) -> None:
     t.add_argument("--embedding", choices=[*LAPLACIANS, "sh"], default="combinatorial",
                    help="the GINR's embedding: a Laplacian, or sh (the exact spherical harmonics of a sphere domain)")
     t.add_argument("--modulation", choices=MODULATIONS, default="lowrank",
-                   help="lowrank: a rank-r change of the first hidden layer per signal (default); latent: a code fed as input")
+                   help="lowrank: a rank-r change of the first hidden layer per signal (default); latent: a code fed as "
+                        "input; heads: an output row per signal on a shared trunk (fit-new is one least-squares solve)")
     t.add_argument("--rank", type=int, default=8, help="rank of the low-rank modulation (default 8)")
     t.add_argument("--latent-dim", type=int, default=64, help="size of the latent code (default 64)")
     t.add_argument("--hidden", type=int, default=ModelConfig().hidden, help=f"hidden width (default {ModelConfig().hidden})")

@@ -157,7 +157,8 @@ with st.form("collection-settings"):
     c = st.columns(4)
     kind = c[0].selectbox("Input", kinds, format_func=INPUTS.get)
     modulation = c[1].selectbox("Per-signal code", MODULATIONS, index=MODULATIONS.index("lowrank"),
-                                format_func={"lowrank": "low-rank modulation (IPC)", "latent": "latent input (auto-decoder)"}.get)
+                                format_func={"lowrank": "low-rank modulation (IPC)", "latent": "latent input (auto-decoder)",
+                                             "heads": "output row per signal (least-squares fit-new)"}.get)
     rank = c[2].number_input("Rank (low-rank)", 1, 64, 8)
     latent_dim = c[3].number_input("Latent size (latent input)", 1, 512, 64)
     c = st.columns(4)
