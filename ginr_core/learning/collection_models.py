@@ -36,10 +36,13 @@ from .training import GINRRegressor, Progress, TrainConfig
 
 Modulation = Literal["latent", "lowrank", "heads"]
 MODULATIONS = ("latent", "lowrank", "heads")
+# the default per-signal code: measured in bench/collections.py, heads fit the ERA fields (mean R^2 0.997 against
+# 0.846 low-rank) and fit new members of a smooth family 32x faster than a GINR from scratch (low-rank 6x)
+DEFAULT_MODULATION: Modulation = "heads"
 COLLECTION_FILE = "collection.json"
 
 
-def collection_model_config(modulation: Modulation = "lowrank", rank: int = 8, latent_dim: int = 64, **changes) -> ModelConfig:
+def collection_model_config(modulation: Modulation = DEFAULT_MODULATION, rank: int = 8, latent_dim: int = 64, **changes) -> ModelConfig:
     """The default architecture with one kind of per-signal code: a latent input of `latent_dim` values, a
     rank-`rank` modulation of the first hidden layer, or an output row per signal ("heads")."""
     if modulation not in MODULATIONS:
