@@ -37,7 +37,7 @@ from ginr_core.data.gridded import open_grid  # noqa: E402
 from ginr_core.geometry.domains import latlon_grid  # noqa: E402
 from ginr_core.geometry.features import FeatureSpec  # noqa: E402
 from ginr_core.geometry.mesh import load_mesh  # noqa: E402
-from ginr_core.learning.collection_models import CodeFitConfig  # noqa: E402
+from ginr_core.learning.collection_models import DEFAULT_MODULATION, MODULATIONS, CodeFitConfig  # noqa: E402
 from ginr_core.runs.actions import submit  # noqa: E402
 from ginr_core.tasks.collections import (  # noqa: E402
     TARGET_R2,
@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=240.0, help="training budget per setup in seconds (default 240)")
     parser.add_argument("--new-budget", type=float, default=45.0,
                         help="seconds for each held-out member's fit-new, and the same for its from-scratch model (default 45)")
-    parser.add_argument("--modulation", default="lowrank", choices=["lowrank", "latent"])
+    parser.add_argument("--modulation", default=DEFAULT_MODULATION, choices=MODULATIONS)
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--only", choices=["bunny", "era", "smooth"])
     args = parser.parse_args()

@@ -679,7 +679,7 @@ def cmd_collection_export(args) -> None:
 def _add_collection_parser(sub) -> None:
     from .geometry.features import DEFAULT_K
     from .geometry.laplacian import LAPLACIANS
-    from .learning.collection_models import MODULATIONS
+    from .learning.collection_models import DEFAULT_MODULATION, MODULATIONS
     from .learning.models import ModelConfig
 
     p = sub.add_parser("collection", help="many signals on one domain: one shared network, a small code per signal",
@@ -708,8 +708,9 @@ def _add_collection_parser(sub) -> None:
                    help="spectral: GINR on a spectral embedding (default); xyz: classic INR on coordinates")
     t.add_argument("--embedding", choices=[*LAPLACIANS, "sh"], default="combinatorial",
                    help="the GINR's embedding: a Laplacian, or sh (the exact spherical harmonics of a sphere domain)")
-    t.add_argument("--modulation", choices=MODULATIONS, default="lowrank",
-                   help="lowrank: a rank-r change of the first hidden layer per signal (default); latent: a code fed as input")
+    t.add_argument("--modulation", choices=MODULATIONS, default=DEFAULT_MODULATION,
+                   help=f"heads: an output row per signal on a shared trunk (fit-new is one least-squares solve); lowrank: "
+                        f"a rank-r change of the first hidden layer per signal; latent: a code fed as input (default {DEFAULT_MODULATION})")
     t.add_argument("--rank", type=int, default=8, help="rank of the low-rank modulation (default 8)")
     t.add_argument("--latent-dim", type=int, default=64, help="size of the latent code (default 64)")
     t.add_argument("--hidden", type=int, default=ModelConfig().hidden, help=f"hidden width (default {ModelConfig().hidden})")

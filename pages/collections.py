@@ -22,7 +22,7 @@ from ginr_core.errors import GinrError
 from ginr_core.geometry.features import SPHERE_EMBEDDING, XYZ, FeatureSpec, max_k
 from ginr_core.geometry.mesh import Mesh
 from ginr_core.geometry.sphere import is_sphere
-from ginr_core.learning.collection_models import MODULATIONS, CodeFitConfig
+from ginr_core.learning.collection_models import DEFAULT_MODULATION, MODULATIONS, CodeFitConfig
 from ginr_core.runs.actions import submit
 from ginr_core.runs.jobs import JobState
 from ginr_core.runs.spec import Source
@@ -81,8 +81,8 @@ def _numbers(text: str, what: str) -> list[float]:
 ws = workspace()
 st.title("Collections")
 st.write("Researchers rarely have one signal: they have a family. A **collection model** learns the family once: "
-         "one shared network and a small **code** per signal (a latent input, or a low-rank change of the first "
-         "hidden layer, after *Instance Pattern Composers*, CVPR 2023). A new signal on the same domain is then "
+         "one shared network and a small **code** per signal (its own output row on the shared network, a latent "
+         "input, or a low-rank change of the first hidden layer after *Instance Pattern Composers*, CVPR 2023). A new signal on the same domain is then "
          "fitted by learning its code alone. Every score below stands beside the usual single-signal GINR.")
 
 # ------------------------------------------------------------------------------------------ collection
@@ -156,8 +156,9 @@ kinds = [kind for kind in INPUTS if kind != SPHERE_EMBEDDING or is_sphere(choice
 with st.form("collection-settings"):
     c = st.columns(4)
     kind = c[0].selectbox("Input", kinds, format_func=INPUTS.get)
-    modulation = c[1].selectbox("Per-signal code", MODULATIONS, index=MODULATIONS.index("lowrank"),
-                                format_func={"lowrank": "low-rank modulation (IPC)", "latent": "latent input (auto-decoder)"}.get)
+    modulation = c[1].selectbox("Per-signal code", MODULATIONS, index=MODULATIONS.index(DEFAULT_MODULATION),
+                                format_func={"lowrank": "low-rank modulation (IPC)", "latent": "latent input (auto-decoder)",
+                                             "heads": "output row per signal (least-squares fit-new)"}.get)
     rank = c[2].number_input("Rank (low-rank)", 1, 64, 8)
     latent_dim = c[3].number_input("Latent size (latent input)", 1, 512, 64)
     c = st.columns(4)
@@ -286,7 +287,8 @@ show_meshes(mesh, {f"{collection.names[a]}": collection.values[a], f"decoded at 
 
 # ------------------------------------------------------------------------------------------ fit-new
 st.subheader("5 · Fit a new signal")
-st.write("Learn only a new code (shared weights frozen; L-BFGS from the best-fitting training member's code) and, "
+st.write("Learn only a new code (shared weights frozen; an output row is one least-squares solve, other codes take "
+         "L-BFGS steps from the best-fitting training member's code) and, "
          "beside it, train the usual single-signal model from scratch on the same signal, with the same time budget. "
          "The from-scratch model is recorded as a run (see Results).")
 new_job: FollowedJob | None = st.session_state.get("collection_new")

@@ -252,6 +252,27 @@ def test_save_and_load_keep_the_predictions(trained, tmp_path):
     np.testing.assert_allclose(back.predict(features), fit.regressor.predict(features), atol=1e-6)
 
 
+def test_a_heads_collection_fits_a_new_member_by_one_solve(mesh, tmp_path):
+    """heads: each member is its own output row on a shared trunk; a new member's row is a least-squares solve
+    (exact, so one step), the trunk and the training rows stay bit-identical, and save / load keep it all."""
+    family = analytic_family(mesh)
+    features = SPECTRAL.build(mesh)
+    held = choose_held_out(family, 2, "p")
+    fit = train_collection(features, family, held, input_model_config(SPECTRAL, "heads", hidden=32), tiny_train(), along="p")
+    assert fit.member_r2[fit.trained].mean() > 0.99
+    assert fit.regressor.codes_.shape == (6, 33)
+    np.testing.assert_allclose(fit.regressor.predict(features), fit.prediction[fit.trained], atol=1e-4)
+    before = {k: v.clone() for k, v in fit.regressor.field.state_dict().items()}
+    new, member = fit_new_member(fit.regressor, features, family.values[5], code_fit(60))
+    assert all(torch.equal(before[k], v) for k, v in fit.regressor.field.state_dict().items())
+    assert new.r2 > 0.99 and new.steps == 1
+    np.testing.assert_allclose(new.prediction, fit.regressor.decode(features, member.code, member.mean, member.std), atol=1e-5)
+    fit.regressor.save(tmp_path)
+    back = CollectionRegressor.load(tmp_path)
+    np.testing.assert_allclose(back.predict(features), fit.regressor.predict(features), atol=1e-6)
+    assert back.shared_parameters() == fit.regressor.shared_parameters() < sum(p.numel() for p in back.field.parameters())
+
+
 def test_a_collection_model_needs_codes(mesh):
     with pytest.raises(GinrError, match="code size"):
         input_model_config(SPECTRAL, "lowrank", rank=0)

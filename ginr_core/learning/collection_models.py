@@ -1,9 +1,11 @@
 """One generalisable neural field for a collection of signals on the same domain.
 
 A shared network (GINR on spectral features, or an INR on xyz / any other node features) plus one small
-code per signal (see `ModelConfig.latent_dim` / `rank`): an auto-decoder latent input ("latent") or a
+code per signal (see `ModelConfig.latent_dim` / `rank` / `heads`): an auto-decoder latent input ("latent"), a
 low-rank modulation of the first hidden layer's weight ("lowrank", after the Instance Pattern Composers of
-Kim et al., CVPR 2023). Each signal is standardised on its own (mean 0, std 1), so a field in metres and
+Kim et al., CVPR 2023), or the signal's own output row on a shared trunk ("heads": every signal is a linear
+combination of the last hidden layer's features, so the trunk runs once per node for all signals, and a new
+signal's code is a least-squares solve). Each signal is standardised on its own (mean 0, std 1), so a field in metres and
 one in metres per second weigh the same in the loss, and the pooled R² of the standardised rows is the mean
 of the members' R². A new signal on the same domain is fitted by learning only its code (`fit_new`): the
 shared weights are frozen and stay bit-identical.
@@ -29,19 +31,24 @@ import torch
 from ..errors import GinrError
 from ..io.files import atomic_write
 from .device import set_training_threads
-from .models import CodeDecoder, JsonConfig, ModelConfig
+from .models import CodeDecoder, HeadDecoder, JsonConfig, ModelConfig
 from .training import GINRRegressor, Progress, TrainConfig
 
-Modulation = Literal["latent", "lowrank"]
-MODULATIONS = ("latent", "lowrank")
+Modulation = Literal["latent", "lowrank", "heads"]
+MODULATIONS = ("latent", "lowrank", "heads")
+# the default per-signal code: measured in bench/collections.py, heads fit the ERA fields (mean R^2 0.997 against
+# 0.846 low-rank) and fit new members of a smooth family 32x faster than a GINR from scratch (low-rank 6x)
+DEFAULT_MODULATION: Modulation = "heads"
 COLLECTION_FILE = "collection.json"
 
 
-def collection_model_config(modulation: Modulation = "lowrank", rank: int = 8, latent_dim: int = 64, **changes) -> ModelConfig:
-    """The default architecture with one kind of per-signal code: a latent input of `latent_dim` values, or a
-    rank-`rank` modulation of the first hidden layer."""
+def collection_model_config(modulation: Modulation = DEFAULT_MODULATION, rank: int = 8, latent_dim: int = 64, **changes) -> ModelConfig:
+    """The default architecture with one kind of per-signal code: a latent input of `latent_dim` values, a
+    rank-`rank` modulation of the first hidden layer, or an output row per signal ("heads")."""
     if modulation not in MODULATIONS:
-        raise GinrError(f"Unknown modulation '{modulation}'; use {' or '.join(MODULATIONS)}.")
+        raise GinrError(f"Unknown modulation '{modulation}'; use {', '.join(MODULATIONS)}.")
+    if modulation == "heads":
+        return replace(ModelConfig(), **{"rank": 0, "latent_dim": 0, "heads": True, **changes})
     if (rank if modulation == "lowrank" else latent_dim) < 1:
         raise GinrError("The code size (rank or latent dimension) must be at least 1.")
     codes = {"rank": rank, "latent_dim": 0} if modulation == "lowrank" else {"rank": 0, "latent_dim": latent_dim}
@@ -49,7 +56,7 @@ def collection_model_config(modulation: Modulation = "lowrank", rank: int = 8, l
 
 
 def modulation_of(config: ModelConfig) -> str:
-    return "lowrank" if config.rank else "latent"
+    return "heads" if config.heads else "lowrank" if config.rank else "latent"
 
 
 def _standardise(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -113,7 +120,11 @@ class CollectionRegressor:
         if values.ndim != 2:
             raise GinrError(f"A collection needs (signals, nodes) values, got shape {values.shape}.")
         standardised, self.member_mean_, self.member_std_ = _standardise(values)
-        self.network_ = GINRRegressor(self.model_config, self.train_config).fit_collection(features, standardised, callback, cancel)
+        network = GINRRegressor(self.model_config, self.train_config)
+        if self.model_config.heads:  # one output column per member: the trunk runs once per node for all of them
+            self.network_ = network.fit(features, standardised.T, callback=callback, cancel=cancel)
+        else:
+            self.network_ = network.fit_collection(features, standardised, callback, cancel)
         self.stop_reason_ = self.network_.stop_reason_
         return self
 
@@ -129,8 +140,14 @@ class CollectionRegressor:
 
     @property
     def codes_(self) -> np.ndarray:
-        """(N, code_size): the learned code of each training signal."""
-        return self.field.codes.detach().cpu().double().numpy()
+        """(N, code_size): the learned code of each training signal (heads: its output row, weights then bias,
+        with the trainer's output scaling folded in)."""
+        if not self.field.config.heads:
+            return self.field.codes.detach().cpu().double().numpy()
+        output = self.field.mlp.linears[-1]
+        weight, bias = (p.detach().cpu().double().numpy() for p in (output.weight, output.bias))
+        scale, shift = self.network_.target_std_, self.network_.target_mean_
+        return np.column_stack([weight * scale[:, None], bias * scale + shift])
 
     @property
     def history_(self) -> list[dict]:
@@ -138,12 +155,17 @@ class CollectionRegressor:
 
     def shared_parameters(self) -> int:
         """Weights shared by every signal (all but the codes)."""
-        return sum(p.numel() for name, p in self.field.named_parameters() if name != "codes")
+        own = {"codes"}
+        if self.field.config.heads:
+            last = len(self.field.mlp.linears) - 1
+            own = {f"mlp.linears.{last}.weight", f"mlp.linears.{last}.bias"}
+        return sum(p.numel() for name, p in self.field.named_parameters() if name not in own)
 
     # -- decoding ------------------------------------------------------------------------------------
-    def decoder(self, features: np.ndarray) -> CodeDecoder:
+    def decoder(self, features: np.ndarray) -> CodeDecoder | HeadDecoder:
         field = self.field
-        return CodeDecoder(field, torch.as_tensor(np.asarray(features), dtype=torch.float32, device=_device_of(field)))
+        features = torch.as_tensor(np.asarray(features), dtype=torch.float32, device=_device_of(field))
+        return (HeadDecoder if field.config.heads else CodeDecoder)(field, features)
 
     @torch.no_grad()
     def decode(self, features: np.ndarray, code: np.ndarray, mean: float = 0.0, std: float = 1.0) -> np.ndarray:
@@ -174,6 +196,8 @@ class CollectionRegressor:
             set_training_threads(config.threads)
         mean, std = float(values.mean()), float(values.std()) or 1.0
         y = torch.as_tensor((values - mean) / std, dtype=torch.float32, device=_device_of(field)).reshape(-1, 1)
+        if field.config.heads:
+            return self._solve_head(features, y, mean, std, start_time, callback)
         trainable = [p for p in field.parameters() if p.requires_grad]
         for p in trainable:
             p.requires_grad_(False)
@@ -186,6 +210,21 @@ class CollectionRegressor:
             for p in trainable:
                 p.requires_grad_(True)
         return NewMember(code.detach().cpu().double().numpy()[0], mean, std, history, reason, start)
+
+    @torch.no_grad()
+    def _solve_head(self, features: np.ndarray, y: torch.Tensor, mean: float, std: float, start_time: float,
+                    callback: Callable[[Progress], None] | None) -> NewMember:
+        """A heads model's new code: the least-squares output row on the frozen trunk's last hidden layer (in
+        float64: the trunk's features are nearly collinear). Exact, so one solve replaces every optimiser step."""
+        basis = self.decoder(features).basis.double()
+        target = y.double()
+        code = torch.linalg.lstsq(basis, target, driver="gelsd" if basis.device.type == "cpu" else None).solution
+        loss = float(((basis @ code - target) ** 2).mean())
+        elapsed = time.perf_counter() - start_time
+        progress = Progress(1, loss, 1.0 - loss, 0.0, 1.0 / max(elapsed, 1e-9), elapsed, 0.0)
+        if callback is not None:
+            callback(progress)
+        return NewMember(code.cpu().numpy()[:, 0], mean, std, [progress.row()], "solved", None)
 
     @torch.no_grad()
     def _start_code(self, decoder: CodeDecoder, y: torch.Tensor, start: str) -> tuple[int | None, torch.Tensor]:

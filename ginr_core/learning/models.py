@@ -65,6 +65,8 @@ class ModelConfig(JsonConfig):
         (an auto-decoder, as DeepSDF), and/or a low-rank modulation of layer 1's weight, W + U_s V with U_s
         (width x rank) per signal and V (rank x width) shared (the Instance Pattern Composers of Kim et al.,
         CVPR 2023, here added to a shared weight rather than replacing it, so a small rank is no bottleneck).
+    heads: a collection as one output column per signal (out_features = signals): each signal's code is its own
+        row of the output layer, every other weight shared (see `HeadDecoder`).
     kind: "mlp" (one network), "local_global" (a global MLP of n_layers x hidden plus one small local network
         per part of a partition, outputs summed) or "per_part" (local networks only); see partitioned.py.
     parts: the part ids that own a local network (partitioned kinds; set from the partition at fit time,
@@ -87,6 +89,7 @@ class ModelConfig(JsonConfig):
     n_signals: int = 1
     latent_dim: int = 0
     rank: int = 0
+    heads: bool = False
     in_features: int | None = None
     out_features: int = 1
     parts: list[int] | None = None
@@ -108,6 +111,8 @@ class ModelConfig(JsonConfig):
             raise GinrError("Each local network needs at least 2 layers and 1 hidden unit.")
         if self.n_signals < 1 or self.latent_dim < 0 or self.rank < 0:
             raise GinrError("A model needs at least one signal, and code sizes (latent_dim, rank) cannot be negative.")
+        if self.heads and (self.latent_dim or self.rank):
+            raise GinrError("A collection's code is either its output row (heads) or a latent / low-rank code, not both.")
 
     @property
     def code_size(self) -> int:
@@ -203,18 +208,20 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor, composer: torch.Tensor | None = None, counts: list[int] | None = None) -> torch.Tensor:
         """`composer`: the low-rank factors U_s (codes, out, rank) of consecutive groups of rows, `counts[j]` rows
         for factor j (one factor for every row when counts is None)."""
+        return self.linears[-1](self.last_hidden(x, composer, counts))
+
+    def last_hidden(self, x: torch.Tensor, composer: torch.Tensor | None = None, counts: list[int] | None = None) -> torch.Tensor:
+        """What the output layer reads: the last hidden layer (with the input beside it where the skip lands there)."""
         h = x
         last = len(self.linears) - 1
-        for i, linear in enumerate(self.linears):
+        for i, linear in enumerate(self.linears[:last]):
             if i == self.skip_at:
                 h = torch.cat([h, x], dim=-1)
             out = linear(h)
             if i == MODULATED_LAYER and composer is not None:
                 out = out + _grouped_product(h @ self.composer_basis.T, composer, counts)
-            h = out
-            if i < last:
-                h = self.activations[i](h)
-        return h
+            h = self.activations[i](out)
+        return torch.cat([h, x], dim=-1) if self.skip_at == last else h
 
 
 def _grouped_product(z: torch.Tensor, factors: torch.Tensor, counts: list[int] | None) -> torch.Tensor:
@@ -388,6 +395,21 @@ class CodeDecoder:
                 out = out + z @ code[0, self.latent_dim :].reshape(-1, self.rank).T
             h = self.mlp.activations[i](out) if i < last else out
         return h
+
+
+class HeadDecoder:
+    """A "heads" collection network (one output column per signal) on fixed nodes as a function of one code, the
+    signal's own output row (weights, then bias): the last hidden layer is computed once, so decoding is one
+    matrix-vector product and fitting a new code is a least-squares problem (`basis`)."""
+
+    def __init__(self, field: NeuralField, features: torch.Tensor):
+        with torch.no_grad():
+            hidden = field.mlp.last_hidden(field.encoder(features))
+            self.basis = torch.cat([hidden, torch.ones(len(hidden), 1, device=hidden.device)], dim=1)
+
+    def __call__(self, code: torch.Tensor) -> torch.Tensor:
+        """Outputs (n, 1) for one code (1, hidden + 1)."""
+        return self.basis @ code.reshape(-1, 1)
 
 
 def check_inputs(features: np.ndarray, times: np.ndarray | None = None, target: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:

@@ -27,7 +27,13 @@ from ..errors import GinrError
 from ..geometry.features import XYZ, FeatureSpec
 from ..geometry.mesh import Mesh
 from ..io.files import atomic_write
-from ..learning.collection_models import CodeFitConfig, CollectionRegressor, collection_model_config, modulation_of
+from ..learning.collection_models import (
+    DEFAULT_MODULATION,
+    CodeFitConfig,
+    CollectionRegressor,
+    collection_model_config,
+    modulation_of,
+)
 from ..learning.metrics import r2
 from ..learning.models import ModelConfig
 from ..learning.training import GINRRegressor, Progress, TrainConfig
@@ -41,7 +47,7 @@ TARGET_R2 = 0.99
 MEMBERS_FILE = "members.npz"  # beside a collection run's checkpoint: every member's code, mean, std and R²
 
 
-def input_model_config(features: FeatureSpec, modulation: str = "lowrank", rank: int = 8, latent_dim: int = 64,
+def input_model_config(features: FeatureSpec, modulation: str = DEFAULT_MODULATION, rank: int = 8, latent_dim: int = 64,
                        **changes) -> ModelConfig:
     """The collection architecture for these features: xyz takes SIREN's first-layer frequency for [-1, 1] inputs."""
     if features.kind == XYZ:
