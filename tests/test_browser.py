@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
+VIEWS = ".stPlotlyChart, iframe[title*='scene_view']"  # Plotly charts and the linked scene views
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -33,12 +35,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """`streamlit run app.py` on a free loopback port, with its own cache and runs folders."""
-    tmp = tmp_path_factory.mktemp("server")
+@contextmanager
+def streamlit_server(env: dict):
+    """`streamlit run app.py` on a free loopback port with `env`; yields its URL."""
     port = _free_port()
-    env = {**os.environ, "GINR_CACHE_DIR": str(tmp / "cache"), "GINR_RUNS_DIR": str(tmp / "runs")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
@@ -55,9 +55,23 @@ def server(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail("the Streamlit server did not start")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def server_env(tmp: Path) -> dict:
+    """The server's own cache and runs folders."""
+    return {**os.environ, "GINR_CACHE_DIR": str(tmp / "cache"), "GINR_RUNS_DIR": str(tmp / "runs")}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`streamlit run app.py` on a free loopback port, with its own cache and runs folders."""
+    with streamlit_server(server_env(tmp_path_factory.mktemp("server"))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +121,7 @@ def test_one_click_demo_shows_a_coloured_mesh(server, page):
     _wait_for_app(page)
     page.get_by_role("button", name="Run the demo").click()
     page.get_by_text("Trained in").wait_for(timeout=180_000)
-    chart = page.locator(".stPlotlyChart").last
+    chart = page.locator(VIEWS).last
     chart.scroll_into_view_if_needed()
     page.wait_for_timeout(3000)  # WebGL draws after the element appears
     _shot(page, "home-demo")
@@ -121,7 +135,7 @@ def test_pages_render_their_3d_views(server, page, title):
     page.wait_for_timeout(1000)
     _wait_for_app(page)
     page.get_by_role("heading", name=title, exact=True).wait_for(timeout=60_000)
-    chart = page.locator(".stPlotlyChart").last
+    chart = page.locator(VIEWS).last
     chart.wait_for(timeout=60_000)
     chart.scroll_into_view_if_needed()
     page.wait_for_timeout(3000)
@@ -310,7 +324,7 @@ def test_collections_page_explorer_shows_a_coloured_mesh(server, page, tmp_path)
     page.get_by_role("button", name="Train the collection").click()
     page.get_by_text("Latent explorer").wait_for(timeout=180_000)
     _wait_for_app(page)
-    member_view = page.locator(".stPlotlyChart").nth(2)  # R² bars, code scatter, then the member's truth | prediction | error
+    member_view = page.locator(VIEWS).nth(2)  # R² bars, code scatter, then the member's truth | prediction | error
     member_view.scroll_into_view_if_needed()
     page.wait_for_timeout(3000)
     _shot(page, "collections")

@@ -17,6 +17,7 @@ from ginr_core.viz.figures import (
     side_by_side_figure,
     vtk_scene_html,
 )
+from pages.shared.scene_view import pinned_caption, scene_view
 
 
 def enter_via_app(page_file: str) -> None:
@@ -60,7 +61,7 @@ def show_meshes(mesh: Mesh, panels: dict[str, np.ndarray], key: str, colorscales
     colorscales = colorscales or {}
     if st.session_state.get("viewer", VIEWERS[0]) == "Plotly":
         fig = side_by_side_figure(dm, panels, colorscales, shared_scale, height=height)
-        st.plotly_chart(fig, key=key)
+        linked_views(fig, key, [dm.source_vertex])
         return fig
     shared = list(panels) if shared_scale is None else shared_scale
     shared_range = color_range(*(panels[n] for n in shared)) if shared else None
@@ -73,6 +74,16 @@ def show_meshes(mesh: Mesh, panels: dict[str, np.ndarray], key: str, colorscales
             st.caption(name)
             components.html(html, height=height - 60)
     return None
+
+
+def linked_views(figures, key: str, vertex_ids: list[np.ndarray | None] | None = None) -> dict | None:
+    """Plotly figures (or one with several scenes) with linked cameras, a reset button and a pinned vertex, the pin
+    also written under the views; returns the pin (see `scene_view`)."""
+    pin = scene_view(figures, key, vertex_ids)
+    caption = pinned_caption(pin)
+    if caption:
+        st.caption(caption)
+    return pin
 
 
 LONG_AXIS = 200  # a coordinate with more values than this is picked by index, not from a list
