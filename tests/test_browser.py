@@ -186,15 +186,16 @@ def test_time_series_page_trains_and_plays(server, page):
     train.click()
     page.get_by_text("R² on held-out frames").wait_for(timeout=300_000)
     _wait_for_app(page)
-    animation = page.locator(".stPlotlyChart").last
+    animation = page.locator(VIEWS).last  # the linked scene view (an iframe)
     animation.scroll_into_view_if_needed()
     page.wait_for_timeout(3000)
     assert coloured_fraction(animation.screenshot()) > 0.05
+    frame = animation.element_handle().content_frame()
     slider_position = "() => { const g = document.querySelectorAll('.js-plotly-plot'); return g[g.length - 1]._fullLayout.sliders[0].active; }"
-    assert page.evaluate(slider_position) == 0
-    animation.locator(".updatemenu-button").first.click()  # ▶ Play
+    assert frame.evaluate(slider_position) == 0
+    frame.locator(".updatemenu-button").first.click()  # ▶ Play
     page.wait_for_timeout(3000)
-    assert page.evaluate(slider_position) > 0  # the animation runs in the browser
+    assert frame.evaluate(slider_position) > 0  # the animation runs in the browser
     _shot(page, "time-series")
     assert not page.locator("[data-testid='stException']").count()
 

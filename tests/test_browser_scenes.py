@@ -46,6 +46,7 @@ def server(tmp_path_factory):
 
 
 def _open(page, server: str, path: str, heading: str) -> None:
+    page.set_viewport_size({"width": 1400, "height": 1300})  # tall enough for a screenshot's whole section
     page.goto(f"{server}/{path}")
     _wait_for_app(page)
     page.get_by_role("heading", name=heading, exact=True).wait_for(timeout=60_000)
@@ -69,19 +70,25 @@ CAMERAS = """() => { const gd = document.querySelector('.js-plotly-plot');
         .map(k => gd._fullLayout[k]._scene.getCamera().eye).map(e => [e.x, e.y, e.z]); }"""  # the live cameras
 
 
-def _save(page, locator, name: str) -> None:
-    """Rewrite assets/<name>.png when asked (the README shows them)."""
-    if UPDATE_SCREENSHOTS:
-        page.mouse.move(0, 0)
-        page.wait_for_timeout(500)
-        locator.screenshot(path=str(ASSETS / f"{name}.png"))
+def _save(page, top, bottom, name: str) -> None:
+    """Rewrite assets/<name>.png when asked (the README shows them): the page from `top` to `bottom` (locators)."""
+    if not UPDATE_SCREENSHOTS:
+        return
+    page.mouse.move(0, 0)
+    bottom.scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)
+    main, first, last = (x.bounding_box() for x in (page.locator("[data-testid='stMain']"), top, bottom))
+    y = max(first["y"] - 16, 0)
+    page.screenshot(path=str(ASSETS / f"{name}.png"),
+                    clip=dict(x=main["x"], y=y, width=main["width"], height=last["y"] + last["height"] + 16 - y))
 
 
 def test_home_screenshot(server, page):
     _open(page, server, "", "GINR Studio")
     element, _ = _scene_frame(page)
     assert coloured_fraction(element.screenshot()) > 0.05
-    _save(page, page.locator("[data-testid='stMain']"), "screenshot_home")
+    _save(page, page.get_by_role("heading", name="GINR Studio"), page.get_by_role("button", name="Run the demo"),
+          "screenshot_home")
 
 
 def test_rotating_one_results_panel_moves_the_others_and_a_click_pins_a_vertex(server, page):
@@ -106,9 +113,8 @@ def test_rotating_one_results_panel_moves_the_others_and_a_click_pins_a_vertex(s
     assert all(abs(a - b) < 1e-6 for eye in frame.evaluate(CAMERAS) for a, b in zip(eye, start[0]))
 
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # the middle panel's sphere
-    page.wait_for_timeout(500)  # plotly picks the vertex under the pointer on hover, then a click reports it
+    page.wait_for_timeout(500)  # plotly reports the vertex under the pointer on hover
     page.mouse.down()
-    page.wait_for_timeout(300)  # plotly reports a click from its render loop, seeing the button held
     page.mouse.up()
     frame.wait_for_function("() => document.getElementById('pinned').textContent.startsWith('vertex')", timeout=10_000)
     pins = frame.evaluate("() => document.querySelector('.js-plotly-plot')._fullData.filter(t => t.name === 'pinned-vertex').length")
@@ -117,7 +123,8 @@ def test_rotating_one_results_panel_moves_the_others_and_a_click_pins_a_vertex(s
     assert "ground truth" in bar and "prediction" in bar and "error" in bar
     page.get_by_text("Pinned vertex", exact=False).wait_for(timeout=30_000)  # Python got the pin
     _wait_for_app(page)
-    _save(page, page.locator("[data-testid='stMain']"), "screenshot_results")
+    _save(page, page.get_by_role("heading", name="Results"), page.get_by_text("Pinned vertex", exact=False),
+          "screenshot_results")
 
 
 def test_inr_vs_ginr_views_are_linked(server, page):
@@ -133,4 +140,5 @@ def test_inr_vs_ginr_views_are_linked(server, page):
     assert len(frame.evaluate(CAMERAS)) == 9  # truth and four predictions, four errors
     assert coloured_fraction(element.screenshot()) > 0.05
     assert not page.locator("[data-testid='stException']").count()
-    _save(page, page.locator("[data-testid='stMain']"), "screenshot_inr_vs_ginr")
+    _save(page, page.get_by_role("heading", name="Predictions and errors"), page.get_by_role("button", name="Views (HTML)"),
+          "screenshot_inr_vs_ginr")

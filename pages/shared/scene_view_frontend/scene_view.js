@@ -2,7 +2,7 @@
 // vertex pinned by a click in every panel at once. Speaks Streamlit's component protocol by postMessage.
 var BAR_HEIGHT = 36;
 var PIN = 'pinned-vertex';
-var state = {figures: null, plots: [], cameras: [], labels: [], vertexIds: [], pin: null};
+var state = {figures: null, plots: [], cameras: [], labels: [], vertexIds: [], pin: null, hovered: null, downAt: null};
 
 function send(type, data) {
     window.parent.postMessage(Object.assign({isStreamlitMessage: true, type: type}, data || {}), '*');
@@ -73,6 +73,17 @@ function unpin() {
     send('streamlit:setComponentValue', {value: null, dataType: 'json'});
 }
 
+// A click is a press and release without moving, over a vertex plotly reported on hover. (plotly_click in 3D
+// is fired from the render loop only if a frame is drawn while the button is down: slow renderers miss it.)
+window.addEventListener('mousedown', function (e) { state.downAt = [e.clientX, e.clientY]; });
+window.addEventListener('mouseup', function (e) {
+    var down = state.downAt;
+    state.downAt = null;
+    if (down && Math.abs(e.clientX - down[0]) + Math.abs(e.clientY - down[1]) < 4 && state.hovered) {
+        onClick(state.hovered.plot, state.hovered.event);
+    }
+});
+
 function onClick(p, event) {
     var point = event.points && event.points[0];
     if (!point || point.data.name === PIN || !point.data.scene) return;
@@ -107,7 +118,8 @@ function draw(args) {
         if (fresh) {
             linkCameras(state.plots);
             state.plots.forEach(function (gd, p) {
-                gd.on('plotly_click', function (event) { onClick(p, event); });
+                gd.on('plotly_hover', function (event) { state.hovered = {plot: p, event: event}; });
+                gd.on('plotly_unhover', function () { state.hovered = null; });
                 gd.on('plotly_animated', function () { if (state.pin) pin(state.pin.position, state.pin.source, false); });
             });
         }
