@@ -140,5 +140,5 @@ def test_inr_vs_ginr_views_are_linked(server, page):
     assert len(frame.evaluate(CAMERAS)) == 9  # truth and four predictions, four errors
     assert coloured_fraction(element.screenshot()) > 0.05
     assert not page.locator("[data-testid='stException']").count()
-    _save(page, page.get_by_role("heading", name="Predictions and errors"), page.get_by_role("button", name="Views (HTML)"),
-          "screenshot_inr_vs_ginr")
+    _save(page, page.get_by_role("heading", name="Predictions and errors"),
+          page.get_by_role("button", name="Views (HTML)"), "screenshot_inr_vs_ginr")
