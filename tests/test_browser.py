@@ -206,7 +206,7 @@ def test_super_resolution_page_scores_strategies(server, page):
     page.get_by_role("button", name="Run super-resolution").click()
     page.get_by_text("What each strategy did").wait_for(timeout=180_000)
     _wait_for_app(page)
-    views = page.locator(".stPlotlyChart").last
+    views = page.locator(VIEWS).last
     views.scroll_into_view_if_needed()
     page.wait_for_timeout(3000)
     _shot(page, "super-resolution")
