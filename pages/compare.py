@@ -15,10 +15,10 @@ from ginr_core.runs.actions import submit
 from ginr_core.runs.jobs import JobState
 from ginr_core.runs.spec import RunInputs
 from ginr_core.tasks.compare import TABLE2, ComparisonRequest, comparison_task
-from ginr_core.viz.figures import display_mesh, figure_html, grid_figure
-from ginr_core.viz.rules import LOG_AXIS
+from ginr_core.viz.figures import DisplayMesh, display_mesh, figure_html, grid_figure
+from ginr_core.viz.rules import LOG_AXIS, View
 from pages.shared.runs import FollowedJob, registry, workspace_features
-from pages.shared.widgets import VIEWERS, current_view, enter_via_app, show_error, show_meshes
+from pages.shared.widgets import VIEWERS, current_view, enter_via_app, linked_views, show_error, show_meshes
 from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
@@ -35,7 +35,7 @@ class Comparison:
     job: FollowedJob
     request: ComparisonRequest
     data_label: str
-    views: tuple[int, str, int, str | None] | None = None  # (results drawn, linked-camera HTML, height, note)
+    views: tuple[int, View, go.Figure, DisplayMesh] | None = None  # (results drawn, the view, their figure, the mesh drawn)
 
     @property
     def mesh(self) -> Mesh:
@@ -164,18 +164,20 @@ truth = first_channel(comparison.request.inputs.target)
 predictions = {LABELS[name]: first_channel(r.prediction) for name, r in results.items()}
 errors = {f"|error| {label}": np.abs(prediction - truth) for label, prediction in predictions.items()}
 if st.session_state.get("viewer", VIEWERS[0]) == "Plotly":
-    if comparison.views is None or comparison.views[0] != len(results):  # megabytes of HTML: built once per result
+    view = current_view()
+    if comparison.views is None or comparison.views[:2] != (len(results), view):  # built once per result and view
         shown = display_mesh(comparison.mesh)
         figure = grid_figure(shown, [[("ground truth", truth), *predictions.items()], [None, *errors.items()]],
-                             kinds=["signal", "error"], view=current_view())
-        comparison.views = (len(results), figure_html(figure, link_cameras=True), figure.layout.height, shown.note())
-    _, html, height, note = comparison.views
-    if note:
-        st.caption(note)
+                             kinds=["signal", "error"], view=view)
+        comparison.views = (len(results), view, figure, shown)
+    _, _, figure, shown = comparison.views
+    if shown.note():
+        st.caption(shown.note())
     st.caption("One colour scale per row (errors: white is none). The cameras are linked: rotate, zoom or pan any "
-               "view and the others follow.")
-    st.iframe(html, height=height + 10)
-    st.download_button("Views (HTML)", lambda: html, file_name="inr-vs-ginr.html", icon=":material/download:")
+               "view and the others follow; click a vertex to pin it in every view.")
+    linked_views(figure, "compare-views", [shown.source_vertex])
+    st.download_button("Views (HTML)", lambda: figure_html(figure, link_cameras=True), file_name="inr-vs-ginr.html",
+                       icon=":material/download:")
 else:
     st.caption("One colour scale per row (errors: white is none). The cameras are linked only in the Plotly viewer "
                "(sidebar).")

@@ -21,6 +21,7 @@ from ginr_core.geometry.sphere import SPHERE_EMBEDDING, is_sphere, random_sh_fie
 from ginr_core.io.reference_dataset import read_reference_sample, sample_mesh
 from ginr_core.runs.spec import Source
 from ginr_core.settings import data_path, limits, simulation_seconds
+from ginr_core.viz.figures import display_mesh, mesh_figure
 from pages.shared.widgets import (
     coordinate_picker,
     enter_via_app,
@@ -198,7 +199,8 @@ except Exception as exc:
     show_error(exc)
 
 if ws.signal is None:
-    st.warning("No signal yet: generate or upload one above.")
+    st.warning("No signal yet: generate or upload one above. The mesh as loaded:")
+    st.plotly_chart(mesh_figure(display_mesh(mesh), height=520), key="bare-mesh")
 else:
     st.caption(f"Signal: {ws.signal_label}")
     show_meshes(mesh, {ws.signal_label: ws.signal}, key="signal", height=520)

@@ -9,7 +9,7 @@ from ginr_core.runs.actions import result_panels
 from ginr_core.runs.spec import Source
 from ginr_core.viz.figures import display_mesh, side_by_side_figure
 from pages.shared.runs import launch_training, registry
-from pages.shared.widgets import current_view, enter_via_app, progress_bar, show_error
+from pages.shared.widgets import current_view, enter_via_app, linked_views, progress_bar, show_error
 from pages.shared.workspace import (
     Workspace,
     builtin_mesh,
@@ -41,9 +41,9 @@ def eigenvector_panels():
 
 mesh = builtin_mesh(*DEMO_DOMAIN)
 st.caption("Three columns of the spectral embedding of a torus: smooth, surface-aware coordinates.")
-st.plotly_chart(side_by_side_figure(display_mesh(mesh), eigenvector_panels(),
-                                    kinds=dict.fromkeys(("eigenvector 1", "eigenvector 3", "eigenvector 6"), "signed"),
-                                    shared_scale=[], view=current_view(), height=300), key="eigenvectors")
+linked_views(side_by_side_figure(display_mesh(mesh), eigenvector_panels(),
+                                 kinds=dict.fromkeys(("eigenvector 1", "eigenvector 3", "eigenvector 6"), "signed"),
+                                 shared_scale=[], view=current_view(), height=300), key="eigenvectors")
 
 st.header("One-click demo")
 st.write(f"Grows a Gray-Scott reaction-diffusion texture on a torus (the paper's bunny recipe), embeds the "
@@ -90,10 +90,10 @@ elif demo_run is not None:
             inputs, panels = result_panels(registry(), demo_run)
             st.success(f"Trained in {registry().load_history(demo_run)[-1]['elapsed_s']:.0f} s: R² = {run.metrics['r2']:.4f} "
                        f"over all {inputs.mesh.n_vertices:,} nodes. The Train and Results pages now hold this run.")
-            st.plotly_chart(side_by_side_figure(display_mesh(inputs.mesh), {"ground truth": panels["ground truth"],
-                                                                            "GINR prediction": panels["prediction"]},
-                                                view=current_view(), height=420),
-                            key="demo-result")
+            linked_views(side_by_side_figure(display_mesh(inputs.mesh), {"ground truth": panels["ground truth"],
+                                                                         "GINR prediction": panels["prediction"]},
+                                             view=current_view(), height=420),
+                         key="demo-result")
     except Exception as exc:
         show_error(exc)
 

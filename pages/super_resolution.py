@@ -39,7 +39,7 @@ from ginr_core.viz.figures import (
     point_cloud_figure,
 )
 from pages.shared.runs import FollowedJob, registry
-from pages.shared.widgets import current_view, enter_via_app, job_progress, live_progress, show_error
+from pages.shared.widgets import current_view, enter_via_app, job_progress, linked_views, live_progress, show_error
 from pages.shared.workspace import (
     MAX_UPLOAD_MB,
     Workspace,
@@ -322,25 +322,24 @@ def show_results(job: SuperResolutionRun) -> None:
     view = current_view()
     scale = colour_scale("signal", coarse_values, fine_values, view=view)  # one scale: the panels compare
     error = (first_channel(job.coarse_target) - first_channel(outcome.shared_prediction)) ** 2
-    c = st.columns(3)
-    with c[0]:
-        coarse_shown = shown_mesh(job.coarse)
-        st.plotly_chart(mesh_figure(coarse_shown, coarse_values, view=view, scale=scale, height=440,
-                                    title=f"Original: {job.coarse.n_vertices:,} nodes"), key="coarse-view")
-    with c[1]:
-        if scatter:
-            points = np.arange(job.fine.n_vertices)
-            if len(points) > MAX_SCATTER_POINTS:
-                points = np.sort(np.random.default_rng(0).choice(points, MAX_SCATTER_POINTS, replace=False))
-            figure = point_cloud_figure(job.fine.vertices[points], fine_values[points], view=view, scale=scale, height=440,
-                                        title=f"Super-resolved: {len(points):,} of {job.fine.n_vertices:,} nodes")
-        else:
-            figure = mesh_figure(shown_mesh(job.fine), fine_values, view=view, scale=scale, height=440,
-                                 title=f"Super-resolved: {job.fine.n_vertices:,} nodes")
-        st.plotly_chart(figure, key="fine-view")
-    with c[2]:
-        st.plotly_chart(mesh_figure(coarse_shown, error, kind="error", view=view, height=440,
-                                    title="Squared error at the shared nodes"), key="error-view")
+    coarse_shown = shown_mesh(job.coarse)
+    coarse = mesh_figure(coarse_shown, coarse_values, view=view, scale=scale, height=440,
+                         title=f"Original: {job.coarse.n_vertices:,} nodes")
+    if scatter:
+        points = np.arange(job.fine.n_vertices)
+        if len(points) > MAX_SCATTER_POINTS:
+            points = np.sort(np.random.default_rng(0).choice(points, MAX_SCATTER_POINTS, replace=False))
+        fine = point_cloud_figure(job.fine.vertices[points], fine_values[points], view=view, scale=scale, height=440,
+                                  title=f"Super-resolved: {len(points):,} of {job.fine.n_vertices:,} nodes")
+        fine_ids = points
+    else:
+        fine_shown = shown_mesh(job.fine)
+        fine = mesh_figure(fine_shown, fine_values, view=view, scale=scale, height=440,
+                           title=f"Super-resolved: {job.fine.n_vertices:,} nodes")
+        fine_ids = fine_shown.source_vertex
+    errors = mesh_figure(coarse_shown, error, kind="error", view=view, height=440, title="Squared error at the shared nodes")
+    st.caption("The cameras are linked; a click pins the nearest node in every view (the fine mesh's own nodes).")
+    linked_views([coarse, fine, errors], "superres-views", [coarse_shown.source_vertex, fine_ids, coarse_shown.source_vertex])
     if st.session_state.get("viewer", "Plotly") != "Plotly":
         st.caption("This page draws with Plotly whatever the 3D viewer: the point scatter needs it.")
     st.download_button("Super-resolved prediction (PLY)", lambda: ply_bytes(job.fine, {"prediction": fine_values}),

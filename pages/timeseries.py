@@ -41,6 +41,7 @@ from pages.shared.widgets import (
     coordinate_picker,
     current_view,
     enter_via_app,
+    linked_views,
     progress_bar,
     show_error,
 )
@@ -256,7 +257,7 @@ if run.animation is None:  # built once per run: it holds every shown frame of t
         shared_scale=["ground truth", "prediction"], kinds={"squared error": "error"}, view=current_view())
 if len(shown) < series.n_frames:
     st.caption(f"Showing {len(shown)} of {series.n_frames} frames, evenly spaced, to keep the page light.")
-st.plotly_chart(run.animation, key="series-animation")
+linked_views(run.animation, "series-animation")
 
 # ------------------------------------------------------------------------------------------ export
 st.subheader("4 · Export the animation")

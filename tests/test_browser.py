@@ -14,6 +14,7 @@ from conftest import REPO
 
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
+VIEWS = ".stPlotlyChart, iframe[title*='scene_view']"  # Plotly charts and the linked scene views
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -69,7 +70,7 @@ def test_one_click_demo_shows_a_coloured_mesh(server, page):
     _wait_for_app(page)
     page.get_by_role("button", name="Run the demo").click()
     page.get_by_text("Trained in").wait_for(timeout=180_000)
-    chart = page.locator(".stPlotlyChart").last
+    chart = page.locator(VIEWS).last
     chart.scroll_into_view_if_needed()
     page.wait_for_timeout(3000)  # WebGL draws after the element appears
     _shot(page, "home-demo")
@@ -83,7 +84,7 @@ def test_pages_render_their_3d_views(server, page, title):
     page.wait_for_timeout(1000)
     _wait_for_app(page)
     page.get_by_role("heading", name=title, exact=True).wait_for(timeout=60_000)
-    chart = page.locator(".stPlotlyChart").last
+    chart = page.locator(VIEWS).last
     chart.wait_for(timeout=60_000)
     chart.scroll_into_view_if_needed()
     page.wait_for_timeout(3000)
@@ -134,15 +135,16 @@ def test_time_series_page_trains_and_plays(server, page):
     train.click()
     page.get_by_text("R² on held-out frames").wait_for(timeout=300_000)
     _wait_for_app(page)
-    animation = page.locator(".stPlotlyChart").last
+    animation = page.locator(VIEWS).last  # the linked scene view (an iframe)
     animation.scroll_into_view_if_needed()
     page.wait_for_timeout(3000)
     assert coloured_fraction(animation.screenshot()) > 0.05
+    frame = animation.element_handle().content_frame()
     slider_position = "() => { const g = document.querySelectorAll('.js-plotly-plot'); return g[g.length - 1]._fullLayout.sliders[0].active; }"
-    assert page.evaluate(slider_position) == 0
-    animation.locator(".updatemenu-button").first.click()  # ▶ Play
+    assert frame.evaluate(slider_position) == 0
+    frame.locator(".updatemenu-button").first.click()  # ▶ Play
     page.wait_for_timeout(3000)
-    assert page.evaluate(slider_position) > 0  # the animation runs in the browser
+    assert frame.evaluate(slider_position) > 0  # the animation runs in the browser
     _shot(page, "time-series")
     assert not page.locator("[data-testid='stException']").count()
 
@@ -153,7 +155,7 @@ def test_super_resolution_page_scores_strategies(server, page):
     page.get_by_role("button", name="Run super-resolution").click()
     page.get_by_text("What each strategy did").wait_for(timeout=180_000)
     _wait_for_app(page)
-    views = page.locator(".stPlotlyChart").last
+    views = page.locator(VIEWS).last
     views.scroll_into_view_if_needed()
     page.wait_for_timeout(3000)
     _shot(page, "super-resolution")
@@ -272,7 +274,7 @@ def test_collections_page_explorer_shows_a_coloured_mesh(server, page, tmp_path)
     page.get_by_role("button", name="Train the collection").click()
     page.get_by_text("Latent explorer").wait_for(timeout=180_000)
     _wait_for_app(page)
-    member_view = page.locator(".stPlotlyChart").nth(2)  # R² bars, code scatter, then the member's truth | prediction | error
+    member_view = page.locator(VIEWS).nth(2)  # R² bars, code scatter, then the member's truth | prediction | error
     member_view.scroll_into_view_if_needed()
     page.wait_for_timeout(3000)
     _shot(page, "collections")

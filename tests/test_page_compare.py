@@ -46,7 +46,7 @@ def test_four_models_train_and_fill_table_2(page):
     assert (table.loc["training time (s)"].astype(float) <= 1.5).all()
     assert any("all 2,562 nodes" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 1  # the loss curves
-    assert len(at.get("iframe")) == 1  # the linked 3D views
+    assert len(at.get("component_instance")) == 1  # the linked 3D views
     from pages.shared.runs import registry
 
     runs = registry().list_runs()  # every model is a registered run of one group

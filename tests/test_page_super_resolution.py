@@ -54,10 +54,10 @@ def test_two_strategies_run_in_turn_and_score_the_fine_only_nodes(app):
     assert list(table["kind"]) == ["GINR", "GINR", "classical", "classical", "classical"] and set(table["status"]) == {"done"}
     assert np.isfinite(table["R² fine-only nodes"].astype(float)).all()
     assert np.isfinite(table["R² shared (< 90th pct)"].astype(float)).all()
-    assert len(at.get("plotly_chart")) == 3  # original, super-resolved, squared error at the shared nodes
+    assert len(at.get("component_instance")) == 1  # original, super-resolved, squared error: one linked scene view
     _radio(at, "Fine prediction drawn as").set_value("mesh").run()
     _radio(at, "Strategy shown").set_value("kl").run()
-    assert not at.exception and len(at.get("plotly_chart")) == 3
+    assert not at.exception and len(at.get("component_instance")) == 1
     assert [b.label for b in at.get("download_button")] == ["Super-resolved prediction (PLY)"]
 
 

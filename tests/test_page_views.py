@@ -6,7 +6,11 @@ from conftest import button
 
 
 def _figures(at) -> list[dict]:
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    """Every Plotly figure on the page: plain charts and those inside the linked scene views."""
+    charts = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    scenes = [json.loads(figure) for view in at.get("component_instance")
+              for figure in json.loads(view.proto.json_args).get("figures", [])]
+    return charts + scenes
 
 
 def test_view_settings_change_the_data_pages_figures(app):
@@ -54,7 +58,7 @@ def test_results_draw_an_rgb_run_in_colours_with_metrics_per_channel(app):
     assert launch(RunRequest(spec, RunInputs(mesh, colours)), Registry()).join().status == "done"
     at = app.switch_page("pages/results.py").run()
     assert not at.exception
-    truth, prediction, error = _figures(at)[0]["data"]
+    truth, prediction, error = next(f for f in _figures(at) if f["data"][0]["type"] == "mesh3d")["data"]
     assert truth.get("vertexcolor") is not None and prediction.get("vertexcolor") is not None
     assert error["cmin"] == 0 and "vertexcolor" not in error  # the error (averaged over channels) on its own scale
     table = next(d.value for d in at.dataframe if "channel" in d.value.columns)

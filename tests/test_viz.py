@@ -78,6 +78,6 @@ def test_grid_rows_share_one_scale_each_and_empty_cells_stay_empty():
 def test_linked_cameras_html():
     fig = grid_figure(icosphere(1), [[("a", np.zeros(42)), ("b", np.ones(42))]])
     linked = figure_html(fig, link_cameras=True)
-    assert "plotly_relayouting', " in linked and "getElementById('figure')" in linked
+    assert "function linkCameras" in linked and "linkCameras([document.getElementById('figure')])" in linked
     assert linked == figure_html(fig, link_cameras=True)  # the same page each time (cheap to re-send)
-    assert "plotly_relayouting', " not in figure_html(fig)
+    assert "function linkCameras" not in figure_html(fig)

@@ -98,6 +98,7 @@ class CleaningReport:
     vertices_in: int
     faces_in: int
     merged_vertices: int = 0
+    seam_vertices: int = 0  # of the merged vertices, those the file reader split off at texture seams / normals
     unreferenced_vertices: int = 0
     degenerate_faces: int = 0
     duplicate_faces: int = 0
@@ -109,8 +110,11 @@ class CleaningReport:
 
     def messages(self) -> list[str]:
         out = []
-        if self.merged_vertices:
-            out.append(f"Merged {self.merged_vertices:,} duplicate vertices.")
+        if self.seam_vertices:
+            out.append(f"Merged {self.seam_vertices:,} vertices split at texture seams (the file gives a vertex one copy "
+                       "per texture coordinate or normal; a graph needs one node per position).")
+        if self.merged_vertices > self.seam_vertices:
+            out.append(f"Merged {self.merged_vertices - self.seam_vertices:,} duplicate vertices.")
         if self.unreferenced_vertices:
             out.append(f"Dropped {self.unreferenced_vertices:,} vertices not used by any face.")
         if self.degenerate_faces:
@@ -158,13 +162,16 @@ def _face_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
 
 
-def clean_mesh(mesh: Mesh, components: str = "largest", merge_digits: int = 10) -> tuple[Mesh, CleaningReport]:
+def clean_mesh(mesh: Mesh, components: str = "largest", merge_digits: int = 10,
+               reader_splits: int = 0) -> tuple[Mesh, CleaningReport]:
     """Make a mesh fit for a graph Laplacian and report every change.
 
     Steps: merge vertices at identical positions (STL stores each triangle's corners separately), drop
     degenerate (repeated index or zero area) and duplicate faces, drop unreferenced vertices, then handle
     disconnected meshes: `components="largest"` keeps the largest component, `"error"` refuses.
     Per-vertex data and `source_index` follow; where vertices are merged, the first one's row is kept.
+    `reader_splits`: copies of file vertices the reader made (see `seam_splits`); merging them back is reported
+    as such, not as duplicates.
     """
     if components not in ("largest", "error"):
         raise ValueError("components must be 'largest' or 'error'")
@@ -225,6 +232,7 @@ def clean_mesh(mesh: Mesh, components: str = "largest", merge_digits: int = 10) 
         vertices_in=n_in,
         faces_in=m_in,
         merged_vertices=merged,
+        seam_vertices=min(merged, reader_splits),
         unreferenced_vertices=unreferenced,
         degenerate_faces=int(degenerate.sum()),
         duplicate_faces=duplicates,
@@ -293,6 +301,18 @@ def declared_size(data: bytes, ext: str) -> tuple[int, int]:
     return 0, 0
 
 
+def seam_splits(data: bytes, ext: str, n_read: int) -> int:
+    """How many vertices a reader added to an OBJ file's own: trimesh gives a vertex one copy per texture coordinate
+    (or normal) it carries, so a UV seam splits every vertex along it. 0 for other formats."""
+    if ext != "obj" or not re.search(rb"(?m)^v[tn]\s", data):
+        return 0
+    corners = re.findall(rb"(?m)^f[ \t]+([^\r\n#]*)", data)
+    positions = {int(c.split(b"/", 1)[0]) for line in corners for c in line.split()}
+    n_file = data.count(b"\nv ") + data.startswith(b"v ")
+    resolved = {p if p > 0 else n_file + 1 + p for p in positions}  # OBJ counts negative indices from the end
+    return max(0, n_read - len(resolved))
+
+
 def read_mesh(
     source: str | os.PathLike | bytes,
     filename: str | None = None,
@@ -304,6 +324,11 @@ def read_mesh(
     does). Scenes with several geometries are merged into one mesh. PLY vertex properties other than
     x, y, z land in `vertex_data`.
     """
+    return _read_with_splits(source, filename, max_bytes)[0]
+
+
+def _read_with_splits(source, filename: str | None, max_bytes: int | None) -> tuple[Mesh, int]:
+    """`read_mesh`, and how many of the vertices read are the reader's copies of a file vertex (`seam_splits`)."""
     import trimesh
 
     data, name, ext = read_input(source, filename, max_bytes, MESH_EXTENSIONS, what="mesh")
@@ -345,7 +370,7 @@ def read_mesh(
         faces = faces.reshape(-1, 3) if faces.size else np.zeros((0, 3), dtype=np.int64)
     mesh = Mesh(vertices, faces, name=Path(name).stem, vertex_data=vertex_data)
     _check_geometry(mesh)
-    return mesh
+    return mesh, seam_splits(data, ext, len(vertices))
 
 
 def load_mesh(
@@ -355,7 +380,8 @@ def load_mesh(
     max_bytes: int | None = None,
 ) -> tuple[Mesh, CleaningReport]:
     """Read a mesh file and clean it (see `read_mesh` and `clean_mesh`), within GINR_MAX_NODES nodes."""
-    mesh, report = clean_mesh(read_mesh(source, filename, max_bytes=max_bytes), components=components)
+    mesh, splits = _read_with_splits(source, filename, max_bytes)
+    mesh, report = clean_mesh(mesh, components=components, reader_splits=splits)
     check_nodes(mesh.n_vertices, f"The mesh in {mesh.name}")
     return mesh, report
 

@@ -9,6 +9,7 @@ display only (quadric decimation, values carried by nearest vertex), and the fig
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import plotly.colors as px_colors
@@ -334,24 +335,7 @@ def point_cloud_figure(points: np.ndarray, values: np.ndarray, title: str | None
     return mesh_figure(cloud, values, title, kind, replace(view, draw_as="points"), scale, height)
 
 
-# Plotly has no linked 3D cameras: a drag in one scene fires plotly_relayouting (while dragging) and
-# plotly_relayout (at the end) with {"sceneN.camera": camera}; copy that camera to every other scene. Our own
-# relayout fires plotly_relayout again with the camera just copied, which is recognised and ignored.
-_LINK_CAMERAS_JS = """
-var gd = document.getElementById('{plot_id}');
-var scenes = Object.keys(gd._fullLayout).filter(function (key) { return /^scene[0-9]*$/.test(key); });
-var lastCamera = null;
-function followCamera(update) {
-    var key = Object.keys(update).filter(function (k) { return /^scene[0-9]*[.]camera$/.test(k); })[0];
-    if (key === undefined || JSON.stringify(update[key]) === lastCamera) return;
-    lastCamera = JSON.stringify(update[key]);
-    var source = key.split('.')[0], linked = {};
-    scenes.forEach(function (scene) { if (scene !== source) linked[scene + '.camera'] = update[key]; });
-    Plotly.relayout(gd, linked);
-}
-gd.on('plotly_relayouting', followCamera);
-gd.on('plotly_relayout', followCamera);
-"""
+LINK_CAMERAS_JS = Path(__file__).with_name("link_cameras.js")  # shared with the dashboard's scene view
 
 
 def figure_html(fig: go.Figure, link_cameras: bool = False) -> str:
@@ -362,7 +346,12 @@ def figure_html(fig: go.Figure, link_cameras: bool = False) -> str:
     megabytes (plotly.js alone is ~5 MB), so build it once and keep it.
     """
     return fig.to_html(include_plotlyjs=True, full_html=True, div_id="figure",
-                       post_script=_LINK_CAMERAS_JS if link_cameras else None)
+                       post_script=_link_cameras_script() if link_cameras else None)
+
+
+def _link_cameras_script() -> str:
+    """link_cameras.js applied to the exported figure's div (plotly substitutes {plot_id})."""
+    return LINK_CAMERAS_JS.read_text() + "\nlinkCameras([document.getElementById('{plot_id}')]);\n"
 
 
 def to_pyvista(mesh: Mesh, values: np.ndarray | None = None, name: str = "signal"):

@@ -18,6 +18,7 @@ from ginr_core.viz.figures import (
     vtk_scene_html,
 )
 from ginr_core.viz.rules import DIVERGING_MAPS, DRAW_AS, RANGE_MODES, SEQUENTIAL_MAPS, UP_AXES, View
+from pages.shared.scene_view import pinned_caption, scene_view
 
 
 def enter_via_app(page_file: str) -> None:
@@ -97,7 +98,7 @@ def show_meshes(mesh: Mesh, panels: dict[str, np.ndarray], key: str, kinds: dict
     view = current_view()
     if st.session_state.get("viewer", VIEWERS[0]) == "Plotly":
         fig = side_by_side_figure(dm, panels, kinds, shared_scale, view, height=height)
-        st.plotly_chart(fig, key=key)
+        linked_views(fig, key, [dm.source_vertex])
         return fig
     scales = panel_scales(panels, kinds, shared_scale, view)
     shown = Mesh(dm.vertices, dm.faces)
@@ -109,6 +110,16 @@ def show_meshes(mesh: Mesh, panels: dict[str, np.ndarray], key: str, kinds: dict
             st.caption(name)
             components.html(html, height=height - 60)
     return None
+
+
+def linked_views(figures, key: str, vertex_ids: list[np.ndarray | None] | None = None) -> dict | None:
+    """Plotly figures (or one with several scenes) with linked cameras, a reset button and a pinned vertex, the pin
+    also written under the views; returns the pin (see `scene_view`)."""
+    pin = scene_view(figures, key, vertex_ids)
+    caption = pinned_caption(pin)
+    if caption:
+        st.caption(caption)
+    return pin
 
 
 LONG_AXIS = 200  # a coordinate with more values than this is picked by index, not from a list

@@ -1,0 +1,84 @@
+"""The scene view: Plotly figures side by side with linked cameras, "Reset view" and a pinned vertex, live in the
+dashboard (a Streamlit component; the exported HTML links its cameras with the same script).
+
+The frontend is plain HTML and JS (scene_view_frontend/, no build step). plotly.js comes from the plotly Python
+package and the camera link from ginr_core/viz/link_cameras.js: both are copied beside it when this module is
+imported, so the Streamlit server serves everything and the browser fetches nothing from the internet.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import plotly
+import plotly.graph_objects as go
+import streamlit.components.v1 as components
+
+from ginr_core.viz.figures import LINK_CAMERAS_JS
+
+FRONTEND = Path(__file__).with_name("scene_view_frontend")
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+SHIPPED = {"plotly.min.js": PLOTLY_JS, "link_cameras.js": LINK_CAMERAS_JS}  # served name -> source
+
+
+def _copy_if_stale(source: Path, target: Path) -> None:
+    if not target.exists() or target.stat().st_size != source.stat().st_size or target.stat().st_mtime < source.stat().st_mtime:
+        shutil.copy2(source, target)
+
+
+def served_folder() -> Path:
+    """The folder the component is served from: the frontend with plotly.js and the camera link beside it (in a
+    temporary copy when the checkout is read-only)."""
+    try:
+        for name, source in SHIPPED.items():
+            _copy_if_stale(source, FRONTEND / name)
+        return FRONTEND
+    except OSError:
+        folder = Path(tempfile.mkdtemp(prefix="ginr-scene-view-"))
+        shutil.copytree(FRONTEND, folder, dirs_exist_ok=True)
+        for name, source in SHIPPED.items():
+            shutil.copy2(source, folder / name)
+        return folder
+
+
+_component = components.declare_component("scene_view", path=str(served_folder()))
+
+
+def scene_labels(fig: go.Figure) -> dict[str, str]:
+    """Each 3D scene's name as a reader sees it: the subplot title above it (make_subplots centres titles over
+    their cells), the figure's title for a single scene, else the scene's own name."""
+    layout = fig.layout
+    scenes = [name for name in layout if name.startswith("scene")] or ["scene"]
+    titles = [a for a in (layout.annotations or ()) if a.xref == "paper" and a.yref == "paper" and a.text]
+    labels = {}
+    for scene in scenes:
+        domain = layout[scene].domain
+        x = sum(domain.x or (0, 1)) / 2
+        y = (domain.y or (0, 1))[1]
+        near = [a for a in titles if abs(a.x - x) < 1e-6 and abs(a.y - y) < 0.05]
+        labels[scene] = near[0].text if near else (layout.title.text if len(scenes) == 1 and layout.title.text else scene)
+    return labels
+
+
+def scene_view(figures: go.Figure | list[go.Figure], key: str, vertex_ids: list[np.ndarray | None] | None = None) -> dict | None:
+    """Draw `figures` (one with several scenes, or several side by side) with every camera linked; a click pins
+    the nearest vertex in every panel. Returns the pin, {"vertex": index, "values": {panel: value}}, or None.
+
+    `vertex_ids` gives, per figure, the index each drawn vertex has in the full mesh (a decimated display mesh);
+    None where the drawn vertices are the mesh's own.
+    """
+    figures = [figures] if isinstance(figures, go.Figure) else list(figures)
+    ids = [None if v is None else np.asarray(v).tolist() for v in (vertex_ids or [None] * len(figures))]
+    return _component(figures=[f.to_json() for f in figures], labels=[scene_labels(f) for f in figures],
+                      vertex_ids=ids, key=key, default=None)
+
+
+def pinned_caption(pin: dict | None) -> str | None:
+    """The pinned vertex in words, for the page under the view."""
+    if not pin:
+        return None
+    values = " · ".join(f"{name} {value:.4g}" if value is not None else f"{name} n/a" for name, value in pin["values"].items())
+    return f"Pinned vertex {pin['vertex']}: {values}"

@@ -1,0 +1,145 @@
+// The scene view: Plotly figures side by side with linked cameras (link_cameras.js), a reset button, and a
+// vertex pinned by a click in every panel at once. Speaks Streamlit's component protocol by postMessage.
+var BAR_HEIGHT = 36;
+var PIN = 'pinned-vertex';
+var state = {figures: null, plots: [], cameras: [], labels: [], vertexIds: [], pin: null, hovered: null, downAt: null};
+
+function send(type, data) {
+    window.parent.postMessage(Object.assign({isStreamlitMessage: true, type: type}, data || {}), '*');
+}
+
+function format(v) {
+    if (v === undefined || v === null || !isFinite(v)) return 'n/a';
+    var a = Math.abs(v);
+    return (a === 0 || (a >= 1e-3 && a < 1e5)) ? String(+v.toPrecision(3)) : v.toExponential(2);
+}
+
+// The traces a pin reads: meshes and point scatters in a 3D scene (not the pin markers themselves).
+function valueTraces(gd) {
+    return gd._fullData.filter(function (t) {
+        return t.scene && t.name !== PIN && (t.type === 'mesh3d' || t.type === 'scatter3d') && t.x && t.x.length;
+    });
+}
+
+function valuesOf(trace) {
+    return trace.type === 'mesh3d' ? trace.intensity : (trace.marker && trace.marker.color);
+}
+
+function nearest(trace, p) {
+    var best = -1, bestD = Infinity;
+    for (var i = 0; i < trace.x.length; i++) {
+        var dx = trace.x[i] - p[0], dy = trace.y[i] - p[1], dz = trace.z[i] - p[2], d = dx * dx + dy * dy + dz * dz;
+        if (d < bestD) { bestD = d; best = i; }
+    }
+    return best;
+}
+
+// Pin the vertex nearest `position` in every panel (the panels may be different meshes of the same surface):
+// a marker and its value in each scene, every panel's value in the bar, and the pin sent back to Python.
+function pin(position, source, notify) {
+    state.pin = {position: position, source: source};
+    var values = {}, vertex = null;
+    state.plots.forEach(function (gd, p) {
+        var old = gd._fullData.map(function (t, i) { return t.name === PIN ? i : -1; }).filter(function (i) { return i >= 0; });
+        if (old.length) Plotly.deleteTraces(gd, old);
+        var markers = valueTraces(gd).map(function (trace) {
+            var i = nearest(trace, position), colours = valuesOf(trace);
+            var value = colours && colours.length ? Number(colours[i]) : null;
+            var label = state.labels[p][trace.scene] || trace.scene;
+            values[label] = value;
+            var id = state.vertexIds[p] ? state.vertexIds[p][i] : i;
+            if (p === source.plot && trace.scene === source.scene) vertex = id;
+            return {type: 'scatter3d', name: PIN, scene: trace.scene, x: [trace.x[i]], y: [trace.y[i]], z: [trace.z[i]],
+                    mode: 'markers+text', text: [format(value)], textposition: 'top center', hoverinfo: 'skip',
+                    showlegend: false, textfont: {size: 14, color: '#000'},
+                    marker: {size: 6, color: '#fff', line: {color: '#000', width: 3}}};
+        });
+        if (markers.length) Plotly.addTraces(gd, markers);
+    });
+    var text = Object.keys(values).map(function (k) { return k + ' ' + format(values[k]); }).join(' · ');
+    document.getElementById('pinned').textContent = 'vertex ' + vertex + ': ' + text;
+    document.getElementById('unpin').hidden = false;
+    if (notify) send('streamlit:setComponentValue', {value: {vertex: vertex, values: values}, dataType: 'json'});
+}
+
+function unpin() {
+    state.pin = null;
+    state.plots.forEach(function (gd) {
+        var old = gd._fullData.map(function (t, i) { return t.name === PIN ? i : -1; }).filter(function (i) { return i >= 0; });
+        if (old.length) Plotly.deleteTraces(gd, old);
+    });
+    document.getElementById('pinned').textContent = 'Click a vertex to pin it in every panel.';
+    document.getElementById('unpin').hidden = true;
+    send('streamlit:setComponentValue', {value: null, dataType: 'json'});
+}
+
+// A click is a press and release without moving, over a vertex plotly reported on hover. (plotly_click in 3D
+// is fired from the render loop only if a frame is drawn while the button is down: slow renderers miss it.)
+window.addEventListener('mousedown', function (e) { state.downAt = [e.clientX, e.clientY]; });
+window.addEventListener('mouseup', function (e) {
+    var down = state.downAt;
+    state.downAt = null;
+    if (down && Math.abs(e.clientX - down[0]) + Math.abs(e.clientY - down[1]) < 4 && state.hovered) {
+        onClick(state.hovered.plot, state.hovered.event);
+    }
+});
+
+function onClick(p, event) {
+    var point = event.points && event.points[0];
+    if (!point || point.data.name === PIN || !point.data.scene) return;
+    pin([point.x, point.y, point.z], {plot: p, scene: point.data.scene}, true);
+}
+
+// Each scene's camera as the figure draws it, for "Reset view" (the plots' own layouts follow the drags).
+function startCameras(fig) {
+    var cameras = {};
+    Object.keys(fig.layout).filter(function (key) { return /^scene[0-9]*$/.test(key); }).forEach(function (scene) {
+        cameras[scene + '.camera'] = fig.layout[scene].camera || {};
+    });
+    return cameras;
+}
+
+function draw(args) {
+    var figures = args.figures.map(function (f) { return JSON.parse(f); });
+    var container = document.getElementById('plots');
+    var fresh = state.plots.length !== figures.length;
+    if (fresh) {
+        container.innerHTML = '';
+        state.plots = figures.map(function () { var div = document.createElement('div'); container.appendChild(div); return div; });
+    }
+    state.labels = args.labels;
+    state.vertexIds = args.vertex_ids || figures.map(function () { return null; });
+    var config = {displaylogo: false, responsive: true};
+    var drawn = figures.map(function (fig, p) {
+        var gd = state.plots[p];
+        return (fresh ? Plotly.newPlot : Plotly.react)(gd, {data: fig.data, layout: fig.layout, frames: fig.frames, config: config});
+    });
+    return Promise.all(drawn).then(function () {
+        if (fresh) {
+            linkCameras(state.plots);
+            state.plots.forEach(function (gd, p) {
+                gd.on('plotly_hover', function (event) { state.hovered = {plot: p, event: event}; });
+                gd.on('plotly_unhover', function () { state.hovered = null; });
+                gd.on('plotly_animated', function () { if (state.pin) pin(state.pin.position, state.pin.source, false); });
+            });
+        }
+        state.cameras = figures.map(startCameras);
+        if (state.pin) pin(state.pin.position, state.pin.source, false);
+        var height = Math.max.apply(null, state.plots.map(function (gd) { return gd._fullLayout.height; }));
+        send('streamlit:setFrameHeight', {height: height + BAR_HEIGHT});
+    });
+}
+
+window.addEventListener('message', function (event) {
+    if (!event.data || event.data.type !== 'streamlit:render') return;
+    var args = event.data.args;
+    var signature = args.figures.join('\u0000');
+    if (signature === state.figures) return;  // a rerun with the same figures: keep cameras and pin as they are
+    state.figures = signature;
+    draw(args);
+});
+document.getElementById('reset').onclick = function () {
+    state.plots.forEach(function (gd, p) { Plotly.relayout(gd, state.cameras[p]); });
+};
+document.getElementById('unpin').onclick = unpin;
+send('streamlit:componentReady', {apiVersion: 1});
