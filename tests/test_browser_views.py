@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 from test_browser import CHROMIUM, CHROMIUM_FLAGS, SCREENSHOTS, _wait_for_app, playwright  # noqa: F401
+from test_browser_scenes import _scene_frame
 
 from ginr_core.data.signals import analytic_signal
 from ginr_core.geometry.domains import make_domain
@@ -24,8 +25,7 @@ def data_page(server):  # noqa: F811
         _wait_for_app(page)
         page.locator("[data-testid='stSidebarNav']").get_by_text("Data", exact=True).click()
         _wait_for_app(page)
-        page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
-        page.wait_for_timeout(2000)
+        _scene_frame(page)
         yield page
         browser.close()
 
@@ -43,8 +43,8 @@ def _hue_bins(png: bytes) -> int:
 
 
 def test_hover_shows_the_value_under_the_cursor(data_page):
-    chart = data_page.locator(".js-plotly-plot").first
-    chart.scroll_into_view_if_needed()
+    _, frame = _scene_frame(data_page)
+    chart = frame.locator(".js-plotly-plot").first
     box = chart.bounding_box()
     for dx in (0, 15, -15, 30):  # the centre of the scene is on the mesh; try a few pixels around it
         data_page.mouse.move(box["x"] + box["width"] / 2 + dx, box["y"] + box["height"] / 2)
@@ -61,14 +61,16 @@ def test_hover_shows_the_value_under_the_cursor(data_page):
 
 def test_up_axis_control_turns_the_view(data_page):
     data_page.mouse.move(0, 0)
-    before = data_page.locator(".js-plotly-plot").first.screenshot()
+    element, _ = _scene_frame(data_page)
+    before = element.screenshot()
     data_page.get_by_text("View settings", exact=True).click()
     data_page.locator("[data-testid='stSidebar']").get_by_text("x", exact=True).first.click()
     _wait_for_app(data_page)
     data_page.wait_for_timeout(2000)
-    up = data_page.evaluate(f"({SIGNAL_CHART})()._fullLayout.scene.camera.up")
+    element, frame = _scene_frame(data_page)
+    up = frame.evaluate(f"({SIGNAL_CHART})()._fullLayout.scene.camera.up")
     assert up == {"x": 1, "y": 0, "z": 0}
-    assert data_page.locator(".js-plotly-plot").first.screenshot() != before
+    assert element.screenshot() != before
     data_page.locator("[data-testid='stSidebar']").get_by_text("auto", exact=True).last.click()  # back to auto
     _wait_for_app(data_page)
 
@@ -83,12 +85,10 @@ def test_an_rgb_signal_is_drawn_in_colours(data_page, tmp_path):
     data_page.locator("input[type='file']").last.set_input_files(str(path))
     data_page.get_by_text("upload: colours.npy").first.wait_for(timeout=60_000)
     _wait_for_app(data_page)
-    data_page.wait_for_timeout(2500)
-    chart = data_page.locator(".js-plotly-plot").first
-    chart.scroll_into_view_if_needed()
+    element, frame = _scene_frame(data_page)
     data_page.mouse.move(0, 0)
-    png = chart.screenshot()
+    png = element.screenshot()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (SCREENSHOTS / "data-rgb-signal.png").write_bytes(png)
-    assert data_page.evaluate(f"({SIGNAL_CHART})().data[0].vertexcolor !== undefined")
+    assert frame.evaluate(f"({SIGNAL_CHART})().data[0].vertexcolor !== undefined")
     assert _hue_bins(png) >= 4
