@@ -67,7 +67,7 @@ class SuperResolutionRun(FollowedJob):
 EXPLANATIONS = {
     STACKED: "no feature transfer: the coarse values are observations on the fine mesh; a network reads their "
              "harmonic, biharmonic and RBF interpolants at each node and corrects the best one (trained on left-out "
-             "coarse nodes; the interpolation benchmark's winner). Early stopping sets its length, not the budget.",
+             "coarse nodes; the interpolation benchmark's winner). Its networks share the budget and stop early.",
     "kl": "the paper's heuristic: eigenvectors of both meshes, each fine one flipped when its value histogram "
           "then matches the coarse one better (fixes signs, not rotations within repeated eigenvalues).",
     "joint": "eigenvectors of the fine mesh only, read at the original vertices for training: the same functions "

@@ -468,6 +468,8 @@ class InterpolationSettings:
         the fitting default of 90 memorises them).
     validation: fraction of the observations held out for early stopping and for choosing weights.
     folds: cross-validation folds of the stacked GINR's out-of-fold interpolant.
+    time_budget_s: seconds of training per method, shared by the stacked method's networks (None: steps only, as
+        the benchmark's equal treatment; super-resolution passes its per-strategy budget).
     """
 
     k: int = 100
@@ -476,6 +478,7 @@ class InterpolationSettings:
     validation: float = 0.15
     folds: int = 5
     seed: int = 0
+    time_budget_s: float | None = None
 
 
 class _EarlyStopping:
@@ -506,15 +509,18 @@ class _EarlyStopping:
             self.regressor.model_.load_state_dict(self.best_state)
 
 
-def _train_config(settings: InterpolationSettings, steps: int | None = None) -> TrainConfig:
-    return TrainConfig(steps=steps or settings.steps, time_budget_s=None, snapshot_every_s=None,
+def _train_config(settings: InterpolationSettings, steps: int | None = None, share: int = 1) -> TrainConfig:
+    """`share`: how many networks split the method's time budget."""
+    budget = None if settings.time_budget_s is None else settings.time_budget_s / share
+    return TrainConfig(steps=steps or settings.steps, time_budget_s=budget, snapshot_every_s=None,
                        seed=settings.seed, log_every=25)
 
 
 def _fit_network(model_config: ModelConfig, settings: InterpolationSettings, features, target,
-                 callback=None, cancel=None, early_stopping: bool = False) -> tuple[GINRRegressor, str]:
-    """Fit one network on the observations; with `early_stopping`, a validation split of them picks the step."""
-    regressor = GINRRegressor(model_config, _train_config(settings))
+                 callback=None, cancel=None, early_stopping: bool = False, share: int = 1) -> tuple[GINRRegressor, str]:
+    """Fit one network on the observations (on 1 / `share` of the time budget); with `early_stopping`, a
+    validation split of them picks the step."""
+    regressor = GINRRegressor(model_config, _train_config(settings, share=share))
     if not early_stopping:
         regressor.fit(features, target, callback=callback, cancel=cancel)
         return regressor, f"{regressor.history_[-1]['step'] if regressor.history_ else 0} steps"
@@ -672,7 +678,7 @@ def _stacked_once(problem: InterpolationProblem, folds: np.ndarray, full: np.nda
     train_inputs = (out_of_fold - mean) / std
     error = obs.values - out_of_fold[:, best]
     config = ModelConfig(k=None, activation="relu", first_omega_0=None)
-    regressor, how = _fit_network(config, s, train_inputs, error, callback, cancel, early_stopping=True)
+    regressor, how = _fit_network(config, s, train_inputs, error, callback, cancel, early_stopping=True, share=STACK_REPEATS)
     problem.stop_reason = regressor.stop_reason_
     held = _validation_split(m, s.validation, s.seed)
     guess = regressor.predict(train_inputs[held])

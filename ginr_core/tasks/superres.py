@@ -586,14 +586,14 @@ def _classical_outcomes(request: SuperResolutionRequest) -> list[StrategyOutcome
 
 def _stacked_outcome(request: SuperResolutionRequest, ctx: JobContext, start: float, span: float) -> dict:
     """The fields of a StrategyOutcome for STACKED: the coarse values as observations on the fine mesh, completed by
-    the interpolation's `ginr_stacked` (a network correcting the classical interpolants; early stopping decides its
-    length, so the time budget does not apply)."""
+    the interpolation's `ginr_stacked` (networks correcting the classical interpolants, early stopping within the
+    strategy's time budget, which they share)."""
     from .interpolation import InterpolationSettings, InterpolationProblem, coarse_observations, stacked_interpolate
 
     try:
         observations = coarse_observations(request.coarse, request.fine, request.coarse_target, request.correspondence)
         settings = InterpolationSettings(k=request.k, steps=request.train_config.steps or InterpolationSettings.steps,
-                                         seed=request.train_config.seed)
+                                         seed=request.train_config.seed, time_budget_s=request.train_config.time_budget_s)
         problem = InterpolationProblem(request.fine, observations, settings)
         fine_prediction, note = stacked_interpolate(problem, ctx.training_callback(STACKED, start, span), ctx.cancel_event)
     except Exception as exc:
