@@ -14,7 +14,8 @@ from conftest import REPO
 
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-VIEWS = ".stPlotlyChart, iframe[title*='scene_view']"  # Plotly charts and the linked scene views
+SCENE_VIEW = "iframe[title*='scene_view']"  # the linked scene view (pages/shared/scene_view.py)
+VIEWS = f".stPlotlyChart, {SCENE_VIEW}"  # Plotly charts and the linked scene views
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -53,6 +54,18 @@ def _shot(page, name: str) -> None:
 def _wait_for_app(page) -> None:
     page.wait_for_selector("[data-testid='stApp']", timeout=60_000)
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+
+
+def _scene_frame(page, index: int = 0):
+    """The scene view's frame once its plots are drawn."""
+    element = page.locator(SCENE_VIEW).nth(index)
+    element.wait_for(timeout=60_000)
+    element.scroll_into_view_if_needed()
+    frame = element.element_handle().content_frame()
+    frame.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length > 0 && "
+                            "document.querySelector('.js-plotly-plot')._fullLayout", timeout=60_000)
+    page.wait_for_timeout(1500)  # WebGL draws after the plot exists
+    return element, frame
 
 
 def test_a_page_url_opened_first_gets_the_app_navigation(server, page):

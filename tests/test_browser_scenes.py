@@ -10,11 +10,10 @@ import subprocess
 import sys
 
 import pytest
-from test_browser import REPO, _wait_for_app, coloured_fraction, page  # noqa: F401 (page)
+from test_browser import REPO, _scene_frame, _wait_for_app, coloured_fraction, page  # noqa: F401 (page)
 
 ASSETS = REPO / "assets"
 UPDATE_SCREENSHOTS = os.environ.get("GINR_UPDATE_SCREENSHOTS") == "1"
-SCENE_VIEW = "iframe[title*='scene_view']"
 
 
 def _train_a_run(env: dict) -> None:
@@ -50,18 +49,6 @@ def _open(page, server: str, path: str, heading: str) -> None:
     _wait_for_app(page)
     page.get_by_role("heading", name=heading, exact=True).wait_for(timeout=60_000)
     _wait_for_app(page)
-
-
-def _scene_frame(page, index: int = 0):
-    """The scene view's frame once its plots are drawn."""
-    element = page.locator(SCENE_VIEW).nth(index)
-    element.wait_for(timeout=60_000)
-    element.scroll_into_view_if_needed()
-    frame = element.element_handle().content_frame()
-    frame.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length > 0 && "
-                            "document.querySelector('.js-plotly-plot')._fullLayout", timeout=60_000)
-    page.wait_for_timeout(1500)  # WebGL draws after the plot exists
-    return element, frame
 
 
 CAMERAS = """() => { const gd = document.querySelector('.js-plotly-plot');

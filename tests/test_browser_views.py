@@ -6,8 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_FLAGS, SCREENSHOTS, _wait_for_app, playwright  # noqa: F401
-from test_browser_scenes import _scene_frame
+from test_browser import CHROMIUM, CHROMIUM_FLAGS, SCREENSHOTS, _scene_frame, _wait_for_app, playwright  # noqa: F401
 
 from ginr_core.data.signals import analytic_signal
 from ginr_core.geometry.domains import make_domain

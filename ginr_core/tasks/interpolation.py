@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
+from scipy.spatial import cKDTree
 
 from ..errors import GinrError, error_message
 from ..geometry.domains import lat_lon_to_xyz
@@ -400,7 +401,6 @@ def kriging_interpolate(mesh: Mesh, observations: Observations, validation: floa
     of the observations best is kept, then conditioned on all of them.
     """
     import gstools as gs
-    from scipy.spatial import cKDTree
 
     points, values = _distinct_points(observations.points, observations.values)
     note = ""
@@ -564,8 +564,6 @@ STACK_REPEATS = 3
 
 def _median_gap(points: np.ndarray, folds: np.ndarray) -> float:
     """Median distance from an observation to the nearest observation of another fold."""
-    from scipy.spatial import cKDTree
-
     gaps = [cKDTree(points[folds != f]).query(points[folds == f])[0] for f in np.unique(folds)]
     return float(np.median(np.concatenate(gaps)))
 
@@ -582,7 +580,6 @@ def stacking_folds(observations: Observations, targets: np.ndarray, n_folds: int
     with 40 and 0.953 with 80.
     """
     from scipy.cluster.vq import kmeans2
-    from scipy.spatial import cKDTree
 
     points, m = observations.points, len(observations.values)
     n_folds = max(2, min(n_folds, m))
