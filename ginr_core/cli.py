@@ -562,17 +562,19 @@ def cmd_collection_build(args) -> None:
 
 
 def _print_fits(rows) -> None:
-    """One line per signal: fit-new (code only), interpolated code, and the single-signal model from scratch."""
+    """One line per signal: fit-new (code only), interpolated code, the trained members' span (least squares, no
+    network) and the single-signal model from scratch."""
     def to_target(fit):
         return "-" if fit is None else ("never" if fit.time_to_target_s is None else f"{fit.time_to_target_s:.1f} s")
 
     def score(fit):
         return "-" if fit is None else f"{fit.r2:.5f}"
 
-    print(f"  {'member':28s} {'fit-new R2':>10s} {'to 0.99':>8s} {'interp R2':>10s} {'scratch R2':>10s} {'to 0.99':>8s}")
-    for name, new, interp, scratch in rows:
-        print(f"  {name[:28]:28s} {score(new):>10s} {to_target(new):>8s} {score(interp):>10s} {score(scratch):>10s} "
-              f"{to_target(scratch):>8s}")
+    print(f"  {'member':28s} {'fit-new R2':>10s} {'to 0.99':>8s} {'interp R2':>10s} {'span R2':>10s} {'scratch R2':>10s} "
+          f"{'to 0.99':>8s}")
+    for name, new, interp, span, scratch in rows:
+        print(f"  {name[:28]:28s} {score(new):>10s} {to_target(new):>8s} {score(interp):>10s} {score(span):>10s} "
+              f"{score(scratch):>10s} {to_target(scratch):>8s}")
 
 
 def _collection_features(args):
@@ -624,8 +626,9 @@ def cmd_collection_train(args) -> None:
           f"worst {summary['worst_r2']:.5f} ({fit.elapsed_s:.0f} s)")
     if fit.held_out:
         print("held-out members (fit-new: code only, shared weights frozen; interp: neighbours' codes blended, no "
-              "optimisation; scratch: a single-signal model at the same budget):")
-        _print_fits([(collection.names[h.member], h.fit_new, h.interpolated, h.scratch) for h in fit.held_out])
+              "optimisation; span: least squares on the trained members, no network; scratch: a single-signal model "
+              "at the same budget):")
+        _print_fits([(collection.names[h.member], h.fit_new, h.interpolated, h.span, h.scratch) for h in fit.held_out])
     print(f"compression: {summary['shared_bytes'] / 1e3:.0f} kB shared + {summary['code_bytes'] / 1e3:.0f} kB codes vs "
           f"{summary['raw_bytes'] / 1e3:.0f} kB of raw float32 signals: {summary['compression']:.2f}x")
     if args.out:
@@ -650,7 +653,7 @@ def cmd_collection_fit_new(args) -> None:
     values = load_vertex_signal(data, name, mesh)
     request = FitNewRequest(args.run, values, Source.of_bytes("file", name, data), args.budget, args.compare)
     result = _follow(submit(fit_new_task, request, registry, label="fit-new", start=False), "Fitting the code").result
-    _print_fits([(name, result.fit_new, None, result.scratch)])
+    _print_fits([(name, result.fit_new, None, result.span, result.scratch)])
     if result.start_member is not None:
         print(f"the code started near that of '{result.start_member}' (the training member that fitted it best)")
     if result.scratch_run_id:

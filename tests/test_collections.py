@@ -39,6 +39,7 @@ from ginr_core.tasks.collections import (
     load_collection_run,
     neighbours,
     score_held_out,
+    span_fit,
     train_collection,
     walk,
 )
@@ -260,7 +261,7 @@ def test_a_heads_collection_fits_a_new_member_by_one_solve(mesh, tmp_path):
     held = choose_held_out(family, 2, "p")
     fit = train_collection(features, family, held, input_model_config(SPECTRAL, "heads", hidden=32), tiny_train(), along="p")
     assert fit.member_r2[fit.trained].mean() > 0.99
-    assert fit.regressor.codes_.shape == (6, 33)
+    assert fit.regressor.codes_.shape == (6, 3 * 32 + features.shape[1] + 1)  # every hidden layer, the input, a bias
     np.testing.assert_allclose(fit.regressor.predict(features), fit.prediction[fit.trained], atol=1e-4)
     before = {k: v.clone() for k, v in fit.regressor.field.state_dict().items()}
     new, member = fit_new_member(fit.regressor, features, family.values[5], code_fit(60))
@@ -349,3 +350,15 @@ def test_cli_build_train_fit_new_export(mesh, tmp_path, capsys):
     assert main(["collection", "fit-new", "no-such-run", "--signal", paths[0]]) == 2
     assert main(["predict", run_id, "--out", str(tmp_path / "x.npy")]) == 2
     assert "`ginr collection`" in capsys.readouterr().err
+
+
+def test_the_trained_members_span_is_the_classical_alternative_to_fit_new():
+    """A new member inside the trained members' span is reproduced exactly by least squares (no network), one
+    outside it is not; the score is the R² on all nodes."""
+    rng = np.random.default_rng(0)
+    trained = rng.normal(size=(4, 300))
+    inside = 3.0 * trained[0] - 2.0 * trained[2] + 5.0
+    assert span_fit(trained, inside).r2 == pytest.approx(1.0)
+    assert span_fit(trained, inside).time_to_target_s is not None
+    outside = span_fit(trained, rng.normal(size=300))
+    assert outside.r2 < 0.1 and outside.time_to_target_s is None and outside.prediction.shape == (300,)

@@ -4,8 +4,8 @@ A shared network (GINR on spectral features, or an INR on xyz / any other node f
 code per signal (see `ModelConfig.latent_dim` / `rank` / `heads`): an auto-decoder latent input ("latent"), a
 low-rank modulation of the first hidden layer's weight ("lowrank", after the Instance Pattern Composers of
 Kim et al., CVPR 2023), or the signal's own output row on a shared trunk ("heads": every signal is a linear
-combination of the last hidden layer's features, so the trunk runs once per node for all signals, and a new
-signal's code is a least-squares solve). Each signal is standardised on its own (mean 0, std 1), so a field in metres and
+combination of the trunk's features, every hidden layer and the input side by side, so the trunk runs once per
+node for all signals, and a new signal's code is a least-squares solve). Each signal is standardised on its own (mean 0, std 1), so a field in metres and
 one in metres per second weigh the same in the loss, and the pooled R² of the standardised rows is the mean
 of the members' R². A new signal on the same domain is fitted by learning only its code (`fit_new`): the
 shared weights are frozen and stay bit-identical.
@@ -47,8 +47,8 @@ def collection_model_config(modulation: Modulation = DEFAULT_MODULATION, rank: i
     rank-`rank` modulation of the first hidden layer, or an output row per signal ("heads")."""
     if modulation not in MODULATIONS:
         raise GinrError(f"Unknown modulation '{modulation}'; use {', '.join(MODULATIONS)}.")
-    if modulation == "heads":
-        return replace(ModelConfig(), **{"rank": 0, "latent_dim": 0, "heads": True, **changes})
+    if modulation == "heads":  # reading every layer: held-out ERA winds R² 0.970 / 0.882 -> 0.984 / 0.963 (bench)
+        return replace(ModelConfig(), **{"rank": 0, "latent_dim": 0, "heads": True, "readout": "all", **changes})
     if (rank if modulation == "lowrank" else latent_dim) < 1:
         raise GinrError("The code size (rank or latent dimension) must be at least 1.")
     codes = {"rank": rank, "latent_dim": 0} if modulation == "lowrank" else {"rank": 0, "latent_dim": latent_dim}
@@ -59,7 +59,8 @@ def modulation_of(config: ModelConfig) -> str:
     return "heads" if config.heads else "lowrank" if config.rank else "latent"
 
 
-def _standardise(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def standardise_members(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row (member) to mean 0, std 1 (a constant row keeps std 1); returns the rows, means and stds."""
     mean = values.mean(axis=1)
     std = values.std(axis=1)
     std = np.where(std > 0, std, 1.0)
@@ -119,7 +120,7 @@ class CollectionRegressor:
         values = np.asarray(values, dtype=np.float64)
         if values.ndim != 2:
             raise GinrError(f"A collection needs (signals, nodes) values, got shape {values.shape}.")
-        standardised, self.member_mean_, self.member_std_ = _standardise(values)
+        standardised, self.member_mean_, self.member_std_ = standardise_members(values)
         network = GINRRegressor(self.model_config, self.train_config)
         if self.model_config.heads:  # one output column per member: the trunk runs once per node for all of them
             self.network_ = network.fit(features, standardised.T, callback=callback, cancel=cancel)
@@ -214,7 +215,7 @@ class CollectionRegressor:
     @torch.no_grad()
     def _solve_head(self, features: np.ndarray, y: torch.Tensor, mean: float, std: float, start_time: float,
                     callback: Callable[[Progress], None] | None) -> NewMember:
-        """A heads model's new code: the least-squares output row on the frozen trunk's last hidden layer (in
+        """A heads model's new code: the least-squares output row on the frozen trunk's features (in
         float64: the trunk's features are nearly collinear). Exact, so one solve replaces every optimiser step."""
         basis = self.decoder(features).basis.double()
         target = y.double()

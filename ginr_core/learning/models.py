@@ -35,6 +35,8 @@ Activation = Literal["sine", "sine_tanh", "relu", "softplus", "gaussian"]
 ACTIVATIONS = ("sine", "sine_tanh", "relu", "softplus", "gaussian")
 ModelKind = Literal["mlp", "local_global", "per_part"]
 MODEL_KINDS = ("mlp", "local_global", "per_part")
+Readout = Literal["last", "all"]
+READOUTS = ("last", "all")
 
 
 class JsonConfig:
@@ -67,6 +69,8 @@ class ModelConfig(JsonConfig):
         CVPR 2023, here added to a shared weight rather than replacing it, so a small rank is no bottleneck).
     heads: a collection as one output column per signal (out_features = signals): each signal's code is its own
         row of the output layer, every other weight shared (see `HeadDecoder`).
+    readout: what the output layer reads: "last" hidden layer (the reference GINR), or "all" hidden layers and the
+        input side by side, a wider basis for a heads collection (a new member's least-squares code reaches further).
     kind: "mlp" (one network), "local_global" (a global MLP of n_layers x hidden plus one small local network
         per part of a partition, outputs summed) or "per_part" (local networks only); see partitioned.py.
     parts: the part ids that own a local network (partitioned kinds; set from the partition at fit time,
@@ -90,6 +94,7 @@ class ModelConfig(JsonConfig):
     latent_dim: int = 0
     rank: int = 0
     heads: bool = False
+    readout: Readout = "last"
     in_features: int | None = None
     out_features: int = 1
     parts: list[int] | None = None
@@ -111,6 +116,8 @@ class ModelConfig(JsonConfig):
             raise GinrError("Each local network needs at least 2 layers and 1 hidden unit.")
         if self.n_signals < 1 or self.latent_dim < 0 or self.rank < 0:
             raise GinrError("A model needs at least one signal, and code sizes (latent_dim, rank) cannot be negative.")
+        if self.readout not in READOUTS:
+            raise GinrError(f"Unknown readout {self.readout!r}; use one of {', '.join(READOUTS)}.")
         if self.heads and (self.latent_dim or self.rank):
             raise GinrError("A collection's code is either its output row (heads) or a latent / low-rank code, not both.")
 
@@ -167,16 +174,20 @@ class MLP(nn.Module):
         first_omega_0: float | None = None,
         generator: torch.Generator | None = None,
         rank: int = 0,
+        readout: str = "last",
     ):
         super().__init__()
         first_omega_0 = omega_0 if first_omega_0 is None else first_omega_0
         self.skip_at = math.ceil(n_layers / 2) if skip else None
+        self.readout = readout
         self.linears = nn.ModuleList()
         self.activations = nn.ModuleList()
         for i in range(n_layers):
             d_in = input_dim if i == 0 else hidden_dim
             if i == self.skip_at:
                 d_in += input_dim
+            if i == n_layers - 1 and readout == "all":
+                d_in = hidden_dim * (n_layers - 1) + input_dim
             d_out = output_dim if i == n_layers - 1 else hidden_dim
             self.linears.append(nn.Linear(d_in, d_out))
             if i < n_layers - 1:
@@ -211,8 +222,9 @@ class MLP(nn.Module):
         return self.linears[-1](self.last_hidden(x, composer, counts))
 
     def last_hidden(self, x: torch.Tensor, composer: torch.Tensor | None = None, counts: list[int] | None = None) -> torch.Tensor:
-        """What the output layer reads: the last hidden layer (with the input beside it where the skip lands there)."""
-        h = x
+        """What the output layer reads: the last hidden layer (with the input beside it where the skip lands there),
+        or with readout "all", every hidden layer and the input."""
+        h, hidden = x, []
         last = len(self.linears) - 1
         for i, linear in enumerate(self.linears[:last]):
             if i == self.skip_at:
@@ -221,6 +233,9 @@ class MLP(nn.Module):
             if i == MODULATED_LAYER and composer is not None:
                 out = out + _grouped_product(h @ self.composer_basis.T, composer, counts)
             h = self.activations[i](out)
+            hidden.append(h)
+        if self.readout == "all":
+            return torch.cat([*hidden, x], dim=-1)
         return torch.cat([h, x], dim=-1) if self.skip_at == last else h
 
 
@@ -314,6 +329,7 @@ class NeuralField(nn.Module):
             config.first_omega_0,
             generator,
             rank=config.rank,
+            readout=config.readout,
         )
         self.codes = None
         if config.code_size:  # latent part N(0, 0.01^2) as DeepSDF; low-rank part zero: every signal starts as the shared net
@@ -399,7 +415,7 @@ class CodeDecoder:
 
 class HeadDecoder:
     """A "heads" collection network (one output column per signal) on fixed nodes as a function of one code, the
-    signal's own output row (weights, then bias): the last hidden layer is computed once, so decoding is one
+    signal's own output row (weights, then bias): what the output layer reads is computed once, so decoding is one
     matrix-vector product and fitting a new code is a least-squares problem (`basis`)."""
 
     def __init__(self, field: NeuralField, features: torch.Tensor):

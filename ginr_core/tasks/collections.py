@@ -3,7 +3,7 @@
 `train_collection` fits a shared network with one code per member (`CollectionRegressor`), leaving some
 members out; `fit_new_member` learns a held-out (or any new) signal's code with the shared weights frozen, and
 `fit_from_scratch` trains the usual single-signal GINR on the same signal, so the two times to R² 0.99 stand
-side by side. Where members are ordered by a parameter (metadata), `interpolated_member` decodes the straight
+side by side; `span_fit` is the classical alternative with no network (least squares on the trained members). Where members are ordered by a parameter (metadata), `interpolated_member` decodes the straight
 blend of the codes of a held-out member's two trained neighbours, with no optimisation at all.
 `latent_projection` (PCA of the codes), `walk` (decode a blend of two codes) and `compression` feed the
 explorer. Two tasks run under the job contract (`ginr_core.runs.jobs`): `collection_task` trains, scores the
@@ -33,6 +33,7 @@ from ..learning.collection_models import (
     CollectionRegressor,
     collection_model_config,
     modulation_of,
+    standardise_members,
 )
 from ..learning.metrics import r2
 from ..learning.models import ModelConfig
@@ -155,8 +156,8 @@ class SignalFit:
 @dataclass
 class HeldOut:
     """A held-out member: its code fitted with the shared weights frozen (`fit_new`, with the code, mean and
-    std), the blend of its neighbours' codes (None when it has none on both sides), and the single-signal GINR
-    from scratch (when compared)."""
+    std), the blend of its neighbours' codes (None when it has none on both sides), the least-squares combination
+    of the trained members (`span`) and the single-signal GINR from scratch (when compared)."""
 
     member: int
     fit_new: SignalFit
@@ -165,6 +166,7 @@ class HeldOut:
     std: float
     start: int | None = None  # the trained member (index among the trained ones) whose code fitted it best at the start
     interpolated: SignalFit | None = None
+    span: SignalFit | None = None
     scratch: SignalFit | None = None
 
 
@@ -220,6 +222,8 @@ class CollectionFit:
             summary["heldout_r2"] = float(np.mean([h.fit_new.r2 for h in self.held_out]))
             interp = [h.interpolated.r2 for h in self.held_out if h.interpolated is not None]
             summary["heldout_interp_r2"] = float(np.mean(interp)) if interp else None
+            span = [h.span.r2 for h in self.held_out if h.span is not None]
+            summary["heldout_span_r2"] = float(np.mean(span)) if span else None
             if self.speedups():
                 summary["fit_new_speedup"] = float(np.median(self.speedups()))
         return summary
@@ -288,6 +292,21 @@ def _stop_at(target: float | None, cancel: threading.Event | None, callback):
     return stop, on_progress
 
 
+def span_fit(trained_values: np.ndarray, values: np.ndarray) -> SignalFit:
+    """The classical alternative to fit-new, with no network: the signal as the least-squares combination of the
+    trained members (each standardised) and a constant, i.e. its projection on all of the family's empirical
+    orthogonal functions (an EOF / POD reconstruction). A code beats it only where the network learned more than
+    the members' linear span."""
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    start = time.perf_counter()
+    basis = np.column_stack([standardise_members(np.asarray(trained_values, dtype=np.float64))[0].T, np.ones(len(values))])
+    weights, *_ = np.linalg.lstsq(basis, values, rcond=None)
+    prediction = basis @ weights
+    elapsed = time.perf_counter() - start
+    score = r2(values, prediction)
+    return SignalFit(prediction.astype(np.float32), score, elapsed, 1, elapsed if score >= TARGET_R2 else None)
+
+
 def fit_from_scratch(features: np.ndarray, values: np.ndarray, model_config: ModelConfig | None = None,
                      train_config: TrainConfig | None = None, stop_at: float | None = None,
                      callback: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None) -> SignalFit:
@@ -339,6 +358,7 @@ def score_held_out(fit: CollectionFit, features: np.ndarray, config: CodeFitConf
             held.interpolated = interpolated_member(fit, features, member, fit.along)
         except GinrError:
             pass
+        held.span = span_fit(fit.collection.values[fit.trained], values)
         if scratch is not None and not (cancel is not None and cancel.is_set()):
             held.scratch = fit_from_scratch(features, values, *scratch, config.stop_at,
                                             None if report is None else lambda p, j=j: report(j, "scratch", p), cancel)
@@ -501,12 +521,14 @@ class FitNewRequest:
 
 @dataclass
 class FitNewResult:
-    """Fit-new and (with compare) the recorded from-scratch run, on the same signal at the same budget."""
+    """Fit-new, the trained members' span (`span_fit`) and (with compare) the recorded from-scratch run, on the
+    same signal at the same budget."""
 
     label: str
     values: np.ndarray
     fit_new: SignalFit
     start_member: str | None
+    span: SignalFit | None = None
     scratch: SignalFit | None = None
     scratch_run_id: str | None = None
 
@@ -533,7 +555,8 @@ def fit_new_task(request: FitNewRequest, ctx: JobContext) -> FitNewResult:
                                on_code, ctx.cancel_event)
     trained = np.flatnonzero(recorded.members["trained"])
     start = None if held.start is None else recorded.names[trained[held.start]]
-    result = FitNewResult(request.signal.label or request.signal.name, values, new, start)
+    result = FitNewResult(request.signal.label or request.signal.name, values, new, start,
+                          span_fit(np.asarray(recorded.inputs.target)[trained], values))
     if request.compare and not ctx.cancelled():
         scratch_spec = RunSpec("fit", spec.domain, request.signal, spec.features, single_signal_config(spec.features),
                                single_signal_train_config(request.budget_s))
