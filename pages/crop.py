@@ -28,7 +28,7 @@ from ginr_core.tasks.crop import (
 )
 from ginr_core.viz.figures import mesh_figure, partition_figure, side_by_side_figure
 from pages.shared.runs import FollowedJob, registry, workspace_features
-from pages.shared.widgets import current_view, enter_via_app, show_error
+from pages.shared.widgets import current_view, enter_via_app, linked_views, show_error
 from pages.shared.workspace import ensure_embedding, require_signal, workspace
 
 enter_via_app(__file__)
@@ -222,12 +222,13 @@ source_result = next(r for r in results.values() if r.run_id == source_id)
 st.caption(f"Parts {', '.join(map(str, report.removed))} removed from run {source_id}; the cropped model is run "
            f"**{cropped_id}**, made in no time. Retraining a model on the kept nodes instead would take about "
            f"{source_result.elapsed_s:.0f} s (this one's training). "
-           + ("Without overlap the kept nodes never read the removed weights: their predictions are unchanged."
+           + ("Without overlap the kept nodes never read the removed weights: their predictions are unchanged but for "
+              "float32 rounding (the batched products change shape with the number of parts)."
               if session.partition.overlap == 0 else
               "With overlap, the nodes bordering a removed part lose that part's share of their prediction."))
 before = first_channel(source_result.prediction)
-st.plotly_chart(side_by_side_figure(session.mesh, {"before": before, "cropped": first_channel(report.prediction)},
-                                    holes={"cropped": np.isnan(report.prediction)}, view=current_view(), height=420), key="crop-views")
+linked_views(side_by_side_figure(session.mesh, {"before": before, "cropped": first_channel(report.prediction)},
+                                 holes={"cropped": np.isnan(report.prediction)}, view=current_view(), height=420), "crop-views")
 
 # ------------------------------------------------------------------------------------------- extend
 st.subheader("4 · Extend")
@@ -285,7 +286,7 @@ st.caption(f"Run **{extended_id}**: {extension.nodes:,} nodes learnt by {extensi
            f"new weights in {extension.steps:,} steps ({extension.seconds:.1f} s), against {source_result.elapsed_s:.0f} s "
            f"to train the whole model. R² over all the nodes it represents now: {extension.r2_represented:.5f} (the "
            f"original: {source_result.metrics['r2']:.5f}).")
-st.plotly_chart(side_by_side_figure(session.mesh, {"cropped": first_channel(report.prediction),
-                                                   "extended": first_channel(extension.prediction)},
-                                    holes={"cropped": np.isnan(report.prediction), "extended": np.isnan(extension.prediction)},
-                                    view=current_view(), height=420), key="extend-views")
+linked_views(side_by_side_figure(session.mesh, {"cropped": first_channel(report.prediction),
+                                                "extended": first_channel(extension.prediction)},
+                                 holes={"cropped": np.isnan(report.prediction), "extended": np.isnan(extension.prediction)},
+                                 view=current_view(), height=420), "extend-views")

@@ -210,13 +210,11 @@ def test_crop_page_draws_the_cropped_parts_as_a_hole(server, page):
     page.get_by_role("button", name="Crop", exact=True).click()
     page.get_by_text("Largest change on a kept node").wait_for(timeout=60_000)
     _wait_for_app(page)
-    views = page.locator(".stPlotlyChart").last
-    views.scroll_into_view_if_needed()
-    page.wait_for_timeout(3000)
+    views, frame = _scene_frame(page, page.locator(SCENE_VIEW).count() - 1)  # before and cropped, linked
     _shot(page, "crop")
     assert not page.locator("[data-testid='stException']").count()
-    faces = page.evaluate("() => { const g = document.querySelectorAll('.js-plotly-plot'); "
-                          "return g[g.length - 1]._fullData.map(t => t.i.length); }")
+    faces = frame.evaluate("() => { const g = document.querySelectorAll('.js-plotly-plot'); "
+                           "return g[g.length - 1]._fullData.map(t => t.i.length); }")
     assert faces[1] < 0.9 * faces[0]  # the cropped panel lacks the removed parts' triangles
     import io
 

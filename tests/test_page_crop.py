@@ -59,7 +59,7 @@ def test_train_crop_and_extend(page):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["R² on the kept nodes, before"] == metrics["after the crop"]
     assert any(cropped in c.value for c in at.caption)
-    figure = at.get("plotly_chart")[-1].proto.spec
+    figure = at.get("component_instance")[-1].proto.json_args  # the linked scene view of both panels
     assert '"cropped"' in figure and '"before"' in figure
     number(at, "Time budget (s)").set_value(1.0)
     button(at, "Extend").click().run()
