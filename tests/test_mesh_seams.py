@@ -53,3 +53,27 @@ def test_data_page_reports_the_seams_and_draws_the_uploaded_mesh_at_once(app):
     assert at.metric[0].value == "240"
     charts = at.get("plotly_chart")
     assert len(charts) == 1 and "bare-mesh" in charts[0].proto.id  # drawn before any signal is chosen
+
+
+def test_a_signal_per_file_vertex_maps_onto_a_seamed_obj():
+    """One value per `v` line of the file (25: 24 used and one stray), though the reader split the seam's vertices
+    (28 read) and cleaning dropped the stray one (24 kept): each mesh vertex gets the value of its file line."""
+    from ginr_core.data.signals import load_vertex_signal
+
+    data = seamed_cylinder_obj() + b"\nv 5 5 5\n"
+    mesh, _ = load_mesh(data, "cylinder.obj")
+    assert (mesh.n_vertices, mesh.n_source_vertices) == (24, 25)
+    lines = [line.split() for line in data.decode().splitlines() if line.startswith("v ")]
+    file_positions = np.array([[float(x) for x in line[1:4]] for line in lines])
+    per_file_vertex = np.arange(25.0) * 10
+    values = load_vertex_signal(_npy(per_file_vertex), "signal.npy", mesh)
+    nearest = np.argmin(np.linalg.norm(mesh.vertices[:, None] - file_positions[None], axis=2), axis=1)
+    np.testing.assert_array_equal(values, per_file_vertex[nearest])
+
+
+def _npy(values) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, values)
+    return buffer.getvalue()

@@ -368,9 +368,29 @@ def _read_with_splits(source, filename: str | None, max_bytes: int | None) -> tu
     faces = np.asarray(loaded.faces, dtype=np.int64)
     if faces.ndim != 2 or faces.shape[-1] != 3:
         faces = faces.reshape(-1, 3) if faces.size else np.zeros((0, 3), dtype=np.int64)
-    mesh = Mesh(vertices, faces, name=Path(name).stem, vertex_data=vertex_data)
+    splits = seam_splits(data, ext, len(vertices))
+    file_rows = obj_file_rows(data, vertices) if splits else None
+    mesh = Mesh(vertices, faces, name=Path(name).stem, vertex_data=vertex_data, source_index=file_rows,
+                n_source_vertices=None if file_rows is None else data.count(b"\nv ") + data.startswith(b"v "))
     _check_geometry(mesh)
-    return mesh, seam_splits(data, ext, len(vertices))
+    return mesh, splits
+
+
+def obj_file_rows(data: bytes, vertices: np.ndarray) -> np.ndarray | None:
+    """For each vertex the reader returned, the row of the OBJ file's `v` line at its position (the first such
+    line), so a signal given per file vertex maps onto a mesh whose reader split vertices at seams. None when a
+    vertex matches no line exactly."""
+    lines = re.findall(rb"(?m)^v[ \t]+([^\r\n#]*)", data)
+    try:
+        positions = np.array([[float(x) for x in line.split()[:3]] for line in lines], dtype=np.float64)
+    except ValueError:
+        return None
+    if positions.ndim != 2 or positions.shape[1] != 3:
+        return None
+    both = np.concatenate([positions, vertices])
+    _, first, inverse = np.unique(both, axis=0, return_index=True, return_inverse=True)
+    rows = first[inverse.reshape(-1)[len(positions):]]
+    return rows if (rows < len(positions)).all() else None
 
 
 def load_mesh(
