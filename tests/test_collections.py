@@ -277,6 +277,8 @@ def test_a_heads_collection_fits_a_new_member_by_one_solve(mesh, tmp_path):
 def test_a_collection_model_needs_codes(mesh):
     with pytest.raises(GinrError, match="code size"):
         input_model_config(SPECTRAL, "lowrank", rank=0)
+    with pytest.raises(GinrError, match="Unknown readout"):
+        input_model_config(SPECTRAL, "heads", readout="middle")
     with pytest.raises(GinrError, match="Hold out between"):
         choose_held_out(analytic_family(mesh), 8)
 
