@@ -58,6 +58,14 @@ def test_pyvista_scenes_are_built_offline(offline):
     assert not offline
 
 
+def test_pyvista_colour_bars_show_tiny_and_huge_values_in_a_power_of_ten():
+    """vtk.js prints a bar's labels in full decimals, so values far from 1 are shown scaled, the title naming the power."""
+    from ginr_core.viz.figures import label_power
+
+    assert label_power(0.0, 3.2e-8) == -8 and label_power(-2.5e6, 1.0) == 6
+    assert label_power(-1.5, 2.0) == label_power(0.0, 0.0) == label_power(0.001, 0.004) == 0
+
+
 def test_dashboard_pyvista_viewer_works_offline(app, offline):
     at = app.switch_page("pages/data.py").run()
     at.sidebar.radio[0].set_value("PyVista").run()

@@ -368,6 +368,19 @@ def to_pyvista(mesh: Mesh, values: np.ndarray | None = None, name: str = "signal
 _VIEWER_FAVICON = "`https://kitware.github.io/vtk-js/icon/favicon-${t}x${t}.png`"
 
 
+BAR_TITLE_CHARS = 40  # about what fits on one line over a 400-pixel PyVista panel's colour bar
+
+
+def label_power(lo: float, hi: float) -> int:
+    """The power of ten a PyVista colour bar's values are shown in (0: as they are). vtk.js ignores the bar's
+    number format and prints 3e-8 as 0.00000003, so values under 1e-3 or from 1e5 up are divided by 10^power and
+    the title says "x 1e<power>"."""
+    largest = max(abs(float(lo)), abs(float(hi)))
+    if not np.isfinite(largest) or largest == 0 or 1e-3 <= largest < 1e5:
+        return 0
+    return int(np.floor(np.log10(largest)))
+
+
 def vtk_scene_html(mesh: Mesh, values: np.ndarray, name: str, scale: Scale | None = None, kind: str = "signal",
                    view: View = DEFAULT_VIEW, size: tuple[int, int] = (400, 400)) -> str:
     """A standalone interactive page (vtk.js, bundled with trame-vtk) showing `values` on the mesh, with the same
@@ -403,9 +416,15 @@ def vtk_scene_html(mesh: Mesh, values: np.ndarray, name: str, scale: Scale | Non
             plotter.add_mesh(poly, scalars=name, rgb=True, lighting=False, **style)
         else:
             scale = scale or colour_scale(kind, shown, view=view)
-            title = f"{name} ({scale.note})" if scale.note else name
-            plotter.add_mesh(to_pyvista(mesh, shown, name), scalars=name, cmap=scale.cmap, clim=(scale.lo, scale.hi),
-                             lighting=False, scalar_bar_args={"title": title, "fmt": "%.3g", "n_labels": 4}, **style)
+            power = label_power(scale.lo, scale.hi)
+            unit = 10.0 ** power
+            details = ", ".join(part for part in (f"x 1e{power}" if power else "", scale.note) if part)
+            title = f"{name} ({details})" if details else name
+            if len(title) > BAR_TITLE_CHARS:  # vtk.js cuts a long title at both ends; the page names the panel
+                title = details
+            plotter.add_mesh(to_pyvista(mesh, np.asarray(shown) / unit, name), scalars=name, cmap=scale.cmap,
+                             clim=(scale.lo / unit, scale.hi / unit), lighting=False,
+                             scalar_bar_args={"title": title, "fmt": "%.3g", "n_labels": 4}, **style)
         plotter.view_vector(*pyvista_view(mesh.vertices, view))
         initialize_serializers()
         context = SynchronizationContext()
