@@ -1146,6 +1146,10 @@ def main(argv: list[str] | None = None) -> int:
     except GinrError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever the message holds
         return 2
+    except OSError as exc:  # a file named on the command line that is missing, a folder, unreadable or unwritable
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

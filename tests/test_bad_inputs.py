@@ -427,3 +427,10 @@ def test_netcdf_reader_survives_fuzzing():
         _only_clear_errors(read, data)
 
     check()
+
+
+@pytest.mark.parametrize("argv", [["collection", "train", "{missing}.npz"], ["collection", "train", "{folder}"]])
+def test_cli_names_a_missing_or_unreadable_file_in_one_line(argv, tmp_path, capsys):
+    status = main([a.format(missing=tmp_path / "nowhere", folder=tmp_path) for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and err[0].startswith("error: ") and str(tmp_path) in err[0], err
