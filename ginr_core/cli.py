@@ -291,12 +291,12 @@ def cmd_runs(args) -> None:
     if not runs:
         print("no runs")
         return
-    print(f"{'id':26s} {'created':19s} {'status':11s} {'R2':>9s}  domain / signal / input")
+    print(f"{'id':26s} {'created':19s} {'status':11s} {'R2':>9s}  domain / signal / input / task")
     for r in runs:
         r2 = (r.metrics or {}).get("r2")
         d = r.description
         print(f"{r.id:26s} {r.created[:19]:19s} {r.status:11s} {'' if r2 is None else f'{r2:.6f}':>9s}  "
-              f"{d.get('domain', '')} / {d.get('signal', '')} / {d.get('input', '')}")
+              f"{d.get('domain', '')} / {d.get('signal', '')} / {d.get('input', '')} / {d.get('task', '')}")
 
 
 def cmd_superres(args) -> None:
@@ -455,6 +455,8 @@ def cmd_interpolate(args) -> None:
     import numpy as np
 
     from .runs.actions import submit
+    from .runs.registry import Registry
+    from .runs.spec import Source
     from .tasks.interpolation import (
         InterpolationRequest,
         InterpolationSettings,
@@ -464,7 +466,7 @@ def cmd_interpolate(args) -> None:
         satellite_tracks,
     )
 
-    mesh = _mesh_from_args(args)
+    mesh, domain = _mesh_and_source(args)
     truth = None if args.observations and args.signal == "none" else _load_signal(args, mesh)
     if args.observations:
         observations = read_observations_csv(args.observations, mesh)
@@ -474,9 +476,13 @@ def cmd_interpolate(args) -> None:
     else:
         observations = random_nodes(mesh, truth, args.fraction, args.seed)
     print(f"{mesh.n_vertices:,} nodes; observed: {observations.description}", file=sys.stderr)
+    signal = (Source("file", args.observations, {}, None, os.path.basename(args.observations)) if args.observations
+              else Source("generated", args.signal, {}, None, args.signal))
     request = InterpolationRequest(mesh, observations, tuple(args.methods.split(",")), truth,
-                                   InterpolationSettings(k=args.k, steps=args.steps, seed=args.seed))
-    result = _follow(submit(interpolation_task, request, None, label="interpolation", start=False), "Interpolating").result
+                                   InterpolationSettings(k=args.k, steps=args.steps, seed=args.seed), domain=domain, source=signal)
+    state = _follow(submit(interpolation_task, request, Registry(), label="interpolation", start=False), "Interpolating")
+    result = state.result
+    print(f"recorded as run {state.run_id} (`ginr runs`)", file=sys.stderr)
     rows = {}
     for o in result.outcomes:
         spectrum = result.spectra.get(o.name)

@@ -10,6 +10,7 @@ import streamlit as st
 from ginr_core.geometry.sphere import is_sphere
 from ginr_core.learning.metrics import first_channel
 from ginr_core.runs.actions import submit
+from ginr_core.runs.spec import Source
 from ginr_core.tasks.interpolation import (
     DEFAULT_METHODS,
     DERIVED_COLUMNS,
@@ -26,7 +27,7 @@ from ginr_core.tasks.interpolation import (
     winner,
 )
 from ginr_core.viz.figures import grid_figure, mesh_figure
-from pages.shared.runs import FollowedJob
+from pages.shared.runs import FollowedJob, registry
 from pages.shared.widgets import current_view, enter_via_app, job_progress, live_progress, show_error
 from pages.shared.workspace import require_signal, workspace
 
@@ -130,8 +131,9 @@ if observations is not None:
     if launched:
         try:
             request = InterpolationRequest(ws.mesh, observations, tuple(methods), first_channel(ws.signal),
-                                           InterpolationSettings(k=int(k), steps=int(steps), seed=int(seed)))
-            job = InterpolationRun(submit(interpolation_task, request, None, label="interpolation"), request)
+                                           InterpolationSettings(k=int(k), steps=int(steps), seed=int(seed)),
+                                           domain=ws.domain_source, source=ws.signal_source or Source())
+            job = InterpolationRun(submit(interpolation_task, request, registry(), label="interpolation"), request)
             st.session_state.interp_job, st.session_state.interp_label = job, f"{ws.mesh_label}: {observations.description}"
         except Exception as exc:
             show_error(exc)
@@ -201,8 +203,9 @@ def resolved_scale_figure(job: InterpolationRun) -> go.Figure:
 
 
 def show_results(job: InterpolationRun) -> None:
+    recorded = f" Recorded as run {job.state.run_id} (`ginr runs`)." if job.state.run_id else ""
     st.caption(f"Results for {st.session_state.get('interp_label', '')}; scores on the "
-               f"{len(job.request.observations.unobserved):,} unobserved nodes.")
+               f"{len(job.request.observations.unobserved):,} unobserved nodes.{recorded}")
     verdict(job)
     st.dataframe(score_table(job), hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.5f")

@@ -211,6 +211,7 @@ if runs:
         } for r in runs]),
         hide_index=True, width="stretch",
     )
-    st.caption("R² of running and interrupted runs is their latest training R² (on the nodes trained on).")
+    st.caption("R² of running and interrupted runs is their latest training R² (on the nodes trained on); of an "
+               "interpolation, the best method's on the unobserved nodes.")
 else:
     st.caption("No runs yet.")

@@ -231,6 +231,39 @@ def test_the_job_runs_in_the_background_and_can_be_cancelled(sphere):
     assert [o.status for o in state.result.outcomes] == ["cancelled", "cancelled"]
 
 
+def test_a_job_with_a_registry_records_every_method_as_one_run(sphere):
+    """The run layer keeps an interpolation: every method's prediction, status, seconds and scores on the unobserved
+    nodes, the best R² as the run's; single-run actions send the user to `ginr interpolate`."""
+    from ginr_core.runs.actions import export_run, predict_run, rerun_request, submit
+    from ginr_core.runs.registry import Registry
+    from ginr_core.runs.spec import Source
+    from ginr_core.tasks.interpolation import interpolation_task
+
+    truth = random_sh_field(sphere, max_degree=4)
+    obs = random_nodes(sphere, truth, 0.25)
+    request = InterpolationRequest(sphere, obs, ("harmonic", "biharmonic", "ginr"), truth, InterpolationSettings(k=16, steps=50),
+                                   domain=Source("builtin", "lat-lon sphere"), source=Source("generated", "sh field"))
+    registry = Registry()
+    state = submit(interpolation_task, request, registry, label="interpolation", start=False).run()
+    assert state.status == "done" and state.run_id is not None, state.error
+    run = registry.get(state.run_id)
+    assert run.status == "done" and run.spec.task == "interpolation" and run.spec.options["n_observations"] == len(obs.values)
+    methods = run.metrics["methods"]
+    assert list(methods) == ["harmonic", "biharmonic", "ginr"] and all(m["status"] == "done" for m in methods.values())
+    scores = {o.name: o.scores["r2"] for o in state.result.outcomes}
+    assert {name: m["r2"] for name, m in methods.items()} == pytest.approx(scores)
+    assert run.metrics["best"] == max(scores, key=scores.get) and run.metrics["r2"] == pytest.approx(max(scores.values()))
+    np.testing.assert_allclose(registry.load_predictions(state.run_id),
+                               np.stack([o.prediction for o in state.result.outcomes]), rtol=1e-6)
+    inputs = registry.load_inputs(state.run_id)
+    np.testing.assert_array_equal(inputs.extra["unobserved"], obs.unobserved)
+    np.testing.assert_allclose(inputs.extra["observation_values"], obs.values)
+    for action in (lambda: rerun_request(registry, state.run_id), lambda: predict_run(registry, state.run_id),
+                   lambda: export_run(registry, state.run_id, "checkpoint")):
+        with pytest.raises(GinrError, match="`ginr interpolate`"):
+            action()
+
+
 def test_bad_requests_are_clear_errors(sphere):
     truth = np.zeros(sphere.n_vertices)
     obs = random_nodes(sphere, truth, 0.5)

@@ -48,6 +48,11 @@ def test_a_short_run_scores_every_method_and_draws_the_derived_grid(app):
     assert np.isfinite(table["R²"].astype(float)).all() and (table["seconds"] >= 0).all()
     assert at.success or at.warning  # the verdict: network against classical, in words
     assert len(at.get("plotly_chart")) == 3  # observed nodes, resolved scale, field | gradient | Laplacian | error
+    from pages.shared.runs import registry
+
+    run = registry().get(job.state.run_id)  # the run layer keeps it, every method's scores in its metrics
+    assert run.spec.task == "interpolation" and list(run.metrics["methods"]) == ["harmonic", "biharmonic", "ginr"]
+    assert any(f"Recorded as run {run.id}" in c.value for c in at.caption)
 
 
 def test_cancel_stops_the_run(app):

@@ -39,9 +39,10 @@ def launch(request: RunRequest, registry: Registry | None, *, start: bool = True
 
 def _own_page(spec: RunSpec) -> GinrError:
     command = {"superres": "ginr superres", "series": "ginr timeseries", "crop": "ginr crop", "extend": "ginr crop",
-               "collection": "ginr collection"}[spec.task]
-    return GinrError(f"A {TASK_LABELS[spec.task]} run is re-run from its own page or with `{command}`; "
-                     "its metrics, curves and checkpoint are here as for any run.")
+               "collection": "ginr collection", "interpolation": "ginr interpolate"}[spec.task]
+    kept = ("its metrics and every method's prediction are here (`ginr runs`)" if spec.task == "interpolation" else
+            "its metrics, curves and checkpoint are here as for any run")
+    return GinrError(f"A run of task '{TASK_LABELS[spec.task]}' is re-run from its own page or with `{command}`; {kept}.")
 
 
 def rerun_request(registry: Registry, run_id: str) -> RunRequest:
@@ -55,7 +56,7 @@ def rerun_request(registry: Registry, run_id: str) -> RunRequest:
 def run_features(registry: Registry, run_id: str, progress=None) -> tuple[RunInputs, np.ndarray]:
     """A run's inputs and its features, rebuilt exactly from its spec (any embedding kind)."""
     spec = registry.get(run_id).spec
-    if spec.task in ("superres", "collection"):
+    if spec.task in ("superres", "collection", "interpolation"):
         raise _own_page(spec)
     inputs = registry.load_inputs(run_id)
     return inputs, spec.features.build(inputs.mesh, progress)
@@ -65,7 +66,7 @@ def predict_run(registry: Registry, run_id: str, mesh: Mesh | None = None, progr
     """A trained run's prediction on its own mesh, or for an xyz INR on another `mesh` (a GINR's spectral input
     is tied to its own mesh: an embedding solved elsewhere is not aligned with it)."""
     spec = registry.get(run_id).spec
-    if spec.task == "collection":  # one prediction per member: `ginr collection export`
+    if spec.task in ("collection", "interpolation"):  # one prediction per member / per method
         raise _own_page(spec)
     if mesh is not None:
         if spec.features.input_kind != "xyz":
@@ -99,9 +100,11 @@ def export_run(registry: Registry, run_id: str, fmt: str, view=None) -> tuple[by
     if fmt not in EXPORT_FORMATS:
         raise GinrError(f"Unknown export format '{fmt}'; choose one of {', '.join(EXPORT_FORMATS)}.")
     name = f"{run_id}.{EXPORT_FORMATS[fmt]}"
+    spec = registry.get(run_id).spec
+    if spec.task == "interpolation":  # no network checkpoint: the methods' predictions are the run's record
+        raise _own_page(spec)
     if fmt == "checkpoint":
         return checkpoint_zip_bytes(registry.run_dir(run_id)), name
-    spec = registry.get(run_id).spec
     if spec.task in ("series", "collection"):
         raise _own_page(spec)
     if fmt == "npz":

@@ -19,9 +19,10 @@ from ..geometry.mesh import Mesh
 from ..learning.models import ModelConfig
 from ..learning.training import TrainConfig
 
-TASKS = ("fit", "heldout", "superres", "series", "crop", "extend", "collection")
+TASKS = ("fit", "heldout", "superres", "series", "crop", "extend", "collection", "interpolation")
 TASK_LABELS = {"fit": "fit all nodes", "heldout": "held-out fit", "superres": "super-resolution", "series": "time series",
-               "crop": "cropped", "extend": "extended", "collection": "signal collection"}
+               "crop": "cropped", "extend": "extended", "collection": "signal collection",
+               "interpolation": "interpolation from sparse observations"}
 
 
 @dataclass(frozen=True)

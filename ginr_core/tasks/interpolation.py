@@ -32,6 +32,7 @@ import scipy.sparse.linalg as sla
 from scipy.spatial import cKDTree
 
 from ..errors import GinrError, error_message
+from ..geometry.features import FeatureSpec
 from ..geometry.domains import lat_lon_to_xyz
 from ..geometry.laplacian import mesh_laplacian
 from ..geometry.mesh import Mesh
@@ -42,6 +43,7 @@ from ..io.files import read_input
 from ..learning.metrics import r2
 from ..learning.models import ModelConfig
 from ..learning.training import GINRRegressor, Progress, TrainConfig
+from ..runs.spec import RunInputs, RunSpec, Source
 from .superres import barycentric_operator
 
 EARTH_RADIUS_KM = 6371.0
@@ -920,7 +922,8 @@ def _check_methods(methods) -> tuple[str, ...]:
 @dataclass(frozen=True, eq=False)
 class InterpolationRequest:
     """Every method in `methods` on one set of observations. `truth` (the field at every node, when known) adds
-    the scores on the unobserved nodes and, with `spectra`, the error spectra and resolved scales."""
+    the scores on the unobserved nodes and, with `spectra`, the error spectra and resolved scales. `domain` and
+    `source` name the mesh and the signal in the recorded run."""
 
     mesh: Mesh
     observations: Observations
@@ -928,6 +931,8 @@ class InterpolationRequest:
     truth: np.ndarray | None = None
     settings: InterpolationSettings = field(default_factory=InterpolationSettings)
     spectra: bool = True
+    domain: Source = field(default_factory=Source)
+    source: Source = field(default_factory=Source)
 
     def __post_init__(self):
         if self.observations.n_nodes != self.mesh.n_vertices:
@@ -935,6 +940,24 @@ class InterpolationRequest:
         object.__setattr__(self, "methods", _check_methods(self.methods))
         if self.truth is not None:
             object.__setattr__(self, "truth", _check_values(self.truth, self.mesh.n_vertices, "truth"))
+
+    @property
+    def spec(self) -> RunSpec:
+        """The recorded run's spec: the networks' embedding, architecture and recipe, and the methods."""
+        s, obs = self.settings, self.observations
+        train = TrainConfig(steps=s.steps, time_budget_s=s.time_budget_s, seed=s.seed)
+        options = {"methods": list(self.methods), "observations": obs.description, "pattern": obs.pattern,
+                   "n_observations": len(obs.values), "settings": vars(s).copy()}
+        return RunSpec("interpolation", self.domain, self.source, FeatureSpec(k=s.k), ModelConfig(first_omega_0=s.first_omega_0),
+                       train, options)
+
+    @property
+    def inputs(self) -> RunInputs:
+        """The mesh, the truth (NaN where unknown) and the observations: points, values and the unobserved nodes."""
+        obs = self.observations
+        target = self.truth if self.truth is not None else np.full(self.mesh.n_vertices, np.nan)
+        return RunInputs(self.mesh, target, {"observation_points": obs.points, "observation_values": obs.values,
+                                             "unobserved": obs.unobserved})
 
 
 @dataclass(frozen=True, eq=False)
@@ -952,6 +975,8 @@ def interpolation_task(request: InterpolationRequest, ctx) -> InterpolationResul
     """Every method in turn (a method that fails is reported and the next one runs); the outcomes are published
     as they change, networks report their training as parts of the job (`ctx.training_callback`)."""
     outcomes = [MethodOutcome(m) for m in request.methods]
+    run_id = ctx.registry.create_run(request.spec, request.inputs) if ctx.registry is not None else None
+    ctx.set_run(run_id)
     problem = InterpolationProblem(request.mesh, request.observations, request.settings)
     unobserved = request.observations.unobserved
     n = len(outcomes)
@@ -985,7 +1010,23 @@ def interpolation_task(request: InterpolationRequest, ctx) -> InterpolationResul
     if request.truth is not None and request.spectra and finished and not ctx.cancelled():
         ctx.report(1.0, "error spectra")
         spectra = SpectralBands(request.mesh).spectra(request.truth, finished)
+    if run_id is not None:
+        _record(ctx, run_id, outcomes, request.mesh.n_vertices)
     return InterpolationResult(tuple(outcomes), spectra)
+
+
+def _record(ctx, run_id: str, outcomes: list[MethodOutcome], n: int) -> None:
+    """Finish the recorded run: every method's prediction (one row each, NaN for a method that gave none), and as
+    metrics each method's status, seconds and scores on the unobserved nodes, and the best method's R² as "r2"."""
+    predictions = np.stack([np.full(n, np.nan) if o.prediction is None else np.asarray(o.prediction, dtype=np.float64)
+                            for o in outcomes])
+    methods = {o.name: {"status": o.status, "seconds": o.seconds, **(o.scores or {})} for o in outcomes}
+    scored = [o for o in outcomes if o.scores is not None and np.isfinite(o.scores["r2"])]
+    best = max(scored, key=lambda o: o.scores["r2"]) if scored else None
+    metrics = {"methods": methods, "best": None if best is None else best.name, "r2": None if best is None else best.scores["r2"]}
+    status = "cancelled" if ctx.stopped_early else "done" if any(o.status == "done" for o in outcomes) else "failed"
+    ctx.registry.finish(run_id, status, predictions=predictions, metrics=metrics,
+                        error=None if status != "failed" else "; ".join(f"{o.name}: {o.error}" for o in outcomes if o.error))
 
 
 def interpolate(mesh: Mesh, observations: Observations, methods=DEFAULT_METHODS, truth=None,
