@@ -27,6 +27,7 @@ from ginr_core.tasks.interpolation import (
     winner,
 )
 from ginr_core.viz.figures import grid_figure, mesh_figure
+from ginr_core.viz.rules import LOG_AXIS
 from pages.shared.runs import FollowedJob, registry
 from pages.shared.widgets import current_view, enter_via_app, job_progress, live_progress, show_error
 from pages.shared.workspace import require_signal, workspace
@@ -195,7 +196,7 @@ def resolved_scale_figure(job: InterpolationRun) -> go.Figure:
         unit = spectrum.unit
         fig.add_trace(go.Scatter(x=spectrum.wavelengths, y=spectrum.score, mode="lines+markers", name=name))
     fig.add_hline(y=0.5, line_dash="dash", annotation_text="resolved above 0.5")
-    fig.update_xaxes(type="log", autorange="reversed", title=f"wavelength ({unit})")
+    fig.update_xaxes(LOG_AXIS, autorange="reversed", title=f"wavelength ({unit})")
     fig.update_yaxes(title="1 - error energy / truth energy", range=[-0.5, 1.05])
     fig.update_layout(height=400, margin=dict(l=10, r=10, t=60, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
