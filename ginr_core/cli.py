@@ -1152,9 +1152,9 @@ def main(argv: list[str] | None = None) -> int:
     except GinrError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever the message holds
         return 2
-    except OSError as exc:  # a file named on the command line that is missing, a folder, unreadable or unwritable
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:  # a file named on the command line
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc.strerror or exc).split())}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

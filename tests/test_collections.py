@@ -267,6 +267,11 @@ def test_a_heads_collection_fits_a_new_member_by_one_solve(mesh, tmp_path):
     new, member = fit_new_member(fit.regressor, features, family.values[5], code_fit(60))
     assert all(torch.equal(before[k], v) for k, v in fit.regressor.field.state_dict().items())
     assert new.r2 > 0.99 and new.steps == 1
+    basis = fit.regressor.decoder(features).basis.double()  # the ridge's normal equations agree with an SVD solve
+    y = torch.as_tensor((family.values[5] - member.mean) / member.std).reshape(-1, 1)
+    exact = torch.linalg.lstsq(basis, y, driver="gelsd").solution
+    assert float(((basis @ torch.as_tensor(member.code).reshape(-1, 1) - y) ** 2).mean()) == pytest.approx(
+        float(((basis @ exact - y) ** 2).mean()), abs=1e-7)
     np.testing.assert_allclose(new.prediction, fit.regressor.decode(features, member.code, member.mean, member.std), atol=1e-5)
     fit.regressor.save(tmp_path)
     back = CollectionRegressor.load(tmp_path)
@@ -279,6 +284,8 @@ def test_a_collection_model_needs_codes(mesh):
         input_model_config(SPECTRAL, "lowrank", rank=0)
     with pytest.raises(GinrError, match="Unknown readout"):
         input_model_config(SPECTRAL, "heads", readout="middle")
+    with pytest.raises(GinrError, match="heads collection"):
+        input_model_config(SPECTRAL, "lowrank", readout="all")
     with pytest.raises(GinrError, match="Hold out between"):
         choose_held_out(analytic_family(mesh), 8)
 

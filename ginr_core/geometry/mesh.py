@@ -301,6 +301,11 @@ def declared_size(data: bytes, ext: str) -> tuple[int, int]:
     return 0, 0
 
 
+def obj_vertex_lines(data: bytes) -> list[bytes]:
+    """The payload of every `v` line of an OBJ file ("x y z [r g b]"), in file order: the file's own vertices."""
+    return re.findall(rb"(?m)^v[ \t]+([^\r\n#]*)", data)
+
+
 def seam_splits(data: bytes, ext: str, n_read: int) -> int:
     """How many vertices a reader added to an OBJ file's own: trimesh gives a vertex one copy per texture coordinate
     (or normal) it carries, so a UV seam splits every vertex along it. 0 for other formats."""
@@ -308,7 +313,7 @@ def seam_splits(data: bytes, ext: str, n_read: int) -> int:
         return 0
     corners = re.findall(rb"(?m)^f[ \t]+([^\r\n#]*)", data)
     positions = {int(c.split(b"/", 1)[0]) for line in corners for c in line.split()}
-    n_file = data.count(b"\nv ") + data.startswith(b"v ")
+    n_file = len(obj_vertex_lines(data))
     resolved = {p if p > 0 else n_file + 1 + p for p in positions}  # OBJ counts negative indices from the end
     return max(0, n_read - len(resolved))
 
@@ -371,7 +376,7 @@ def _read_with_splits(source, filename: str | None, max_bytes: int | None) -> tu
     splits = seam_splits(data, ext, len(vertices))
     file_rows = obj_file_rows(data, vertices) if splits else None
     mesh = Mesh(vertices, faces, name=Path(name).stem, vertex_data=vertex_data, source_index=file_rows,
-                n_source_vertices=None if file_rows is None else data.count(b"\nv ") + data.startswith(b"v "))
+                n_source_vertices=None if file_rows is None else len(obj_vertex_lines(data)))
     _check_geometry(mesh)
     return mesh, splits
 
@@ -380,9 +385,8 @@ def obj_file_rows(data: bytes, vertices: np.ndarray) -> np.ndarray | None:
     """For each vertex the reader returned, the row of the OBJ file's `v` line at its position (the first such
     line), so a signal given per file vertex maps onto a mesh whose reader split vertices at seams. None when a
     vertex matches no line exactly."""
-    lines = re.findall(rb"(?m)^v[ \t]+([^\r\n#]*)", data)
     try:
-        positions = np.array([[float(x) for x in line.split()[:3]] for line in lines], dtype=np.float64)
+        positions = np.array([[float(x) for x in line.split()[:3]] for line in obj_vertex_lines(data)], dtype=np.float64)
     except ValueError:
         return None
     if positions.ndim != 2 or positions.shape[1] != 3:

@@ -221,12 +221,8 @@ class CollectionRegressor:
         basis = self.decoder(features).basis.double()
         target = y.double()
         gram = basis.T @ basis
-        gram.diagonal().add_(HEAD_RIDGE * float(gram.diagonal().mean()))
-        factor, info = torch.linalg.cholesky_ex(gram)
-        if int(info) == 0:
-            code = torch.cholesky_solve(basis.T @ target, factor)
-        else:  # pragma: no cover - a degenerate trunk (e.g. dead units): the slower, rank-revealing solve
-            code = torch.linalg.lstsq(basis, target, driver="gelsd" if basis.device.type == "cpu" else None).solution
+        gram.diagonal().add_(HEAD_RIDGE * float(gram.diagonal().mean()))  # positive definite even with dead units
+        code = torch.cholesky_solve(basis.T @ target, torch.linalg.cholesky(gram))
         loss = float(((basis @ code - target) ** 2).mean())
         elapsed = time.perf_counter() - start_time
         progress = Progress(1, loss, 1.0 - loss, 0.0, 1.0 / max(elapsed, 1e-9), elapsed, 0.0)

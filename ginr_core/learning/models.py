@@ -118,6 +118,8 @@ class ModelConfig(JsonConfig):
             raise GinrError("A model needs at least one signal, and code sizes (latent_dim, rank) cannot be negative.")
         if self.readout not in READOUTS:
             raise GinrError(f"Unknown readout {self.readout!r}; use one of {', '.join(READOUTS)}.")
+        if self.readout == "all" and not (self.heads and self.kind == "mlp"):
+            raise GinrError("Reading every layer (readout 'all') is for a heads collection's single network only.")
         if self.heads and (self.latent_dim or self.rank):
             raise GinrError("A collection's code is either its output row (heads) or a latent / low-rank code, not both.")
 

@@ -40,7 +40,8 @@ def launch(request: RunRequest, registry: Registry | None, *, start: bool = True
 def _own_page(spec: RunSpec) -> GinrError:
     command = {"superres": "ginr superres", "series": "ginr timeseries", "crop": "ginr crop", "extend": "ginr crop",
                "collection": "ginr collection", "interpolation": "ginr interpolate"}[spec.task]
-    kept = ("its metrics and every method's prediction are here (`ginr runs`)" if spec.task == "interpolation" else
+    kept = ("its metrics and every method's prediction (predictions.npy) are in its folder (`ginr runs RUN_ID`)"
+            if spec.task == "interpolation" else
             "its metrics, curves and checkpoint are here as for any run")
     return GinrError(f"A run of task '{TASK_LABELS[spec.task]}' is re-run from its own page or with `{command}`; {kept}.")
 

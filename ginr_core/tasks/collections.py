@@ -333,9 +333,8 @@ def interpolated_member(fit: CollectionFit, features: np.ndarray, member: int, a
     blend = sum(w * codes[i] for i, w in zip(names, weights))
     prediction = fit.regressor.decode(features, blend, sum(w * mean[i] for i, w in zip(names, weights)),
                                       sum(w * std[i] for i, w in zip(names, weights)))
-    score = r2(fit.collection.values[member], prediction)
-    return SignalFit(prediction.astype(np.float32), score, time.perf_counter() - start, 0,
-                     0.0 if score >= TARGET_R2 else None)
+    score, elapsed = r2(fit.collection.values[member], prediction), time.perf_counter() - start
+    return SignalFit(prediction.astype(np.float32), score, elapsed, 0, elapsed if score >= TARGET_R2 else None)
 
 
 def score_held_out(fit: CollectionFit, features: np.ndarray, config: CodeFitConfig | None = None,
@@ -545,10 +544,10 @@ def fit_new_task(request: FitNewRequest, ctx: JobContext) -> FitNewResult:
         raise GinrError("A collection member holds one value per vertex; this signal has several.")
     ctx.report(0.0, f"Building the features: {spec.features.label}", part="features")
     features = spec.features.build(mesh)
-    span = 0.5 if request.compare else 1.0
+    share = 0.5 if request.compare else 1.0  # of the job's progress, for fit-new
 
     def on_code(p: Progress) -> None:
-        ctx.report(span * p.fraction, f"fit-new: R² {p.r2:.4f}", part="fit-new", step=p.step, r2=p.r2,
+        ctx.report(share * p.fraction, f"fit-new: R² {p.r2:.4f}", part="fit-new", step=p.step, r2=p.r2,
                    fit_elapsed_s=p.elapsed_s)
 
     new, held = fit_new_member(recorded.regressor, features, values, CodeFitConfig(time_budget_s=request.budget_s),
@@ -561,7 +560,7 @@ def fit_new_task(request: FitNewRequest, ctx: JobContext) -> FitNewResult:
         scratch_spec = RunSpec("fit", spec.domain, request.signal, spec.features, single_signal_config(spec.features),
                                single_signal_train_config(request.budget_s))
         outcome = fit_run(scratch_spec, RunInputs(mesh, values), ctx, features=features, part="from scratch",
-                          start=span, span=1 - span)
+                          start=share, span=1 - share)
         result.scratch = SignalFit(outcome.prediction.astype(np.float32), outcome.metrics["r2"], outcome.elapsed_s,
                                    outcome.steps, time_to(list(outcome.history)), list(outcome.history))
         result.scratch_run_id = outcome.run_id

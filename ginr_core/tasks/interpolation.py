@@ -1025,7 +1025,7 @@ def _record(ctx, run_id: str, outcomes: list[MethodOutcome], n: int) -> None:
     best = max(scored, key=lambda o: o.scores["r2"]) if scored else None
     metrics = {"methods": methods, "best": None if best is None else best.name, "r2": None if best is None else best.scores["r2"]}
     status = "cancelled" if ctx.stopped_early else "done" if any(o.status == "done" for o in outcomes) else "failed"
-    ctx.registry.finish(run_id, status, predictions=predictions, metrics=metrics,
+    ctx.registry.finish(run_id, status, predictions=predictions, metrics=metrics, history=[],  # one curve per network: none kept
                         error=None if status != "failed" else "; ".join(f"{o.name}: {o.error}" for o in outcomes if o.error))
 
 

@@ -420,7 +420,7 @@ def vtk_scene_html(mesh: Mesh, values: np.ndarray, name: str, scale: Scale | Non
             unit = 10.0 ** power
             details = ", ".join(part for part in (f"x 1e{power}" if power else "", scale.note) if part)
             title = f"{name} ({details})" if details else name
-            if len(title) > BAR_TITLE_CHARS:  # vtk.js cuts a long title at both ends; the page names the panel
+            if len(title) > BAR_TITLE_CHARS and details:  # vtk.js cuts a long title at both ends; the page names the panel
                 title = details
             plotter.add_mesh(to_pyvista(mesh, np.asarray(shown) / unit, name), scalars=name, cmap=scale.cmap,
                              clim=(scale.lo / unit, scale.hi / unit), lighting=False,
