@@ -807,8 +807,7 @@ def cmd_sweep(args) -> None:
                            report_every=args.report_every, grace_steps=args.grace, max_concurrent=args.max_concurrent,
                            backend=backend, domain=domain, signal=Source("generated", args.signal, {}, None, args.signal))
     print(f"{request.n_trials} trials of {args.steps} steps on {backend.label}, scored by {SCORES[args.score]}", file=sys.stderr)
-    state = _follow(submit(sweep_task, request, Registry(), label="sweep", start=False, backend=BackendConfig("local")),
-                    "Sweep")
+    state = _follow(submit(sweep_task, request, Registry(), label="sweep", start=False), "Sweep")  # trials on Ray
     result = state.result
     names = result.parameters
     print("  ".join(f"{n:>13s}" for n in (*names, "score", "step", "status")) + "  run")

@@ -98,7 +98,7 @@ if launched:
                                samples=int(samples), asha=asha, report_every=max(1, min(25, int(steps) // 4)),
                                grace_steps=int(grace), max_concurrent=int(concurrent) or None, backend=ray_backend,
                                domain=ws.domain_source, signal=ws.signal_source)
-        job = submit(sweep_task, request, registry(), label="sweep", backend=BackendConfig("local"))
+        job = submit(sweep_task, request, registry(), label="sweep")  # runs here; its trials on Ray
         st.session_state.sweep = Sweep(FollowedJob(job), request, f"{ws.mesh_label} · {ws.signal_label}")
     except Exception as exc:
         show_error(exc)

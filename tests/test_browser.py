@@ -291,3 +291,10 @@ def test_collections_page_explorer_shows_a_coloured_mesh(server, page, tmp_path)
     _shot(page, "collections")
     assert not page.locator("[data-testid='stException']").count()
     assert coloured_fraction(member_view.screenshot()) > 0.05
+    budget = page.get_by_label("Budget (s)", exact=True)  # fit-new reads the recorded run: it must work on the
+    budget.fill("2")  # server's default backend (worker processes), not only in-process
+    budget.press("Enter")
+    _wait_for_app(page)
+    page.get_by_role("button", name="Fit the new signal").click()
+    page.locator(SCENE_VIEW).nth(2).wait_for(timeout=120_000)  # member, walk, then the new signal's views
+    assert not page.locator("[data-testid='stException']").count()

@@ -110,3 +110,19 @@ def test_the_command_line_trains_in_a_worker(capsys):
     assert "done after 5 steps" in capsys.readouterr().out
     (run,) = Registry().list_runs()
     assert run.status == "done"
+
+
+def test_tasks_that_read_recorded_runs_run_beside_the_registry():
+    """Fit-new, extend and the sweep read recorded runs (checkpoints, inputs, statuses), which a worker cannot reach:
+    on the process (or Ray) backend they still run in this process; training tasks go to the workers."""
+    from ginr_core.runs.backends import make_job
+    from ginr_core.runs.fitting import fit_task
+    from ginr_core.runs.jobs import Job
+    from ginr_core.tasks.collections import fit_new_task
+    from ginr_core.tasks.crop import extend_task
+    from ginr_core.tasks.sweep import sweep_task
+
+    process = BackendConfig("process")
+    for task in (fit_new_task, extend_task, sweep_task):
+        assert type(make_job(task, None, backend=process)) is Job
+    assert isinstance(make_job(fit_task, None, backend=process), ProcessJob)

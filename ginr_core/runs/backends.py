@@ -167,6 +167,8 @@ def resources(config: BackendConfig | None = None) -> dict[str, float]:
 def make_job(task: Callable, spec: Any, *, label: str = "", registry=None, backend: BackendConfig | None = None) -> Job:
     """A job of `task(spec, ctx)` on `backend` (default: the configured one), not yet started."""
     backend = backend or configured_backend()
+    if getattr(task, "reads_registry", False):  # see runs.jobs.reads_registry
+        return Job(task, spec, label=label, registry=registry)
     if backend.name == "ray":
         return RayJob(task, spec, label=label, registry=registry, backend=backend)
     if backend.name == "process":

@@ -138,6 +138,14 @@ class JobContext:
 _LIVE: weakref.WeakSet[Job] = weakref.WeakSet()
 
 
+def reads_registry(task: Callable) -> Callable:
+    """Mark a task that reads recorded runs (their checkpoints, inputs, statuses) from the registry: it runs in
+    the process holding the registry whatever the backend, since a worker reaches the registry only to record
+    (`create_run`, `save_history`, `finish`)."""
+    task.reads_registry = True
+    return task
+
+
 @atexit.register
 def _stop_live_jobs() -> None:
     """A torch thread still running at interpreter exit can crash the process: stop them first."""

@@ -39,7 +39,7 @@ from ..learning.metrics import r2
 from ..learning.models import ModelConfig
 from ..learning.training import GINRRegressor, Progress, TrainConfig
 from ..runs.fitting import fit_run
-from ..runs.jobs import JobContext
+from ..runs.jobs import JobContext, reads_registry
 from ..runs.registry import Registry
 from ..runs.spec import RunInputs, RunSpec, Source
 from .compare import XYZ_FIRST_OMEGA_0
@@ -532,6 +532,7 @@ class FitNewResult:
     scratch_run_id: str | None = None
 
 
+@reads_registry
 def fit_new_task(request: FitNewRequest, ctx: JobContext) -> FitNewResult:
     """Fit a new signal's code with a recorded collection model, then (with compare) train the single-signal model
     from scratch on it as a recorded "fit" run; both get the same time budget and run all of it."""

@@ -29,7 +29,7 @@ from ..learning.metrics import evaluate, r2
 from ..learning.partitioned import PartitionedField, config_parameters, parameter_count
 from ..learning.training import GINRRegressor, Progress, TrainConfig
 from ..runs.fitting import fit_run
-from ..runs.jobs import JobContext
+from ..runs.jobs import JobContext, reads_registry
 from ..runs.registry import Registry
 from ..runs.spec import RunInputs, RunSpec, Source
 
@@ -281,6 +281,7 @@ class ExtendRequest:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
+@reads_registry
 def extend_task(request: ExtendRequest, ctx: JobContext) -> tuple[str | None, ExtendReport]:
     """The extension as a job: a new run (task "extend"); timed against the uncropped model when the run was cropped."""
     if ctx.registry is None:

@@ -37,7 +37,7 @@ from ..runs.backends import (
     resources,
 )
 from ..runs.fitting import DEFAULT_HOLDOUT, fit_run, training_nodes
-from ..runs.jobs import Job, JobContext
+from ..runs.jobs import Job, JobContext, reads_registry
 from ..runs.spec import RunInputs, RunSpec, Source
 
 SWEEP_PARAMETERS = {  # name -> (what it sets, type)
@@ -245,6 +245,7 @@ def _tune_classes():
     return Table, Cancel
 
 
+@reads_registry
 def sweep_task(request: SweepRequest, ctx: JobContext) -> SweepResult:
     """Run the sweep on Ray Tune from this process (the driver); every trial's run lands in `ctx.registry`."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's newer console reporter prints tables even at verbose 0
