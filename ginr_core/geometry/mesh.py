@@ -374,19 +374,20 @@ def _read_with_splits(source, filename: str | None, max_bytes: int | None) -> tu
     if faces.ndim != 2 or faces.shape[-1] != 3:
         faces = faces.reshape(-1, 3) if faces.size else np.zeros((0, 3), dtype=np.int64)
     splits = seam_splits(data, ext, len(vertices))
-    file_rows = obj_file_rows(data, vertices) if splits else None
+    lines = obj_vertex_lines(data) if splits else []
+    file_rows = obj_file_rows(lines, vertices) if splits else None
     mesh = Mesh(vertices, faces, name=Path(name).stem, vertex_data=vertex_data, source_index=file_rows,
-                n_source_vertices=None if file_rows is None else len(obj_vertex_lines(data)))
+                n_source_vertices=None if file_rows is None else len(lines))
     _check_geometry(mesh)
     return mesh, splits
 
 
-def obj_file_rows(data: bytes, vertices: np.ndarray) -> np.ndarray | None:
-    """For each vertex the reader returned, the row of the OBJ file's `v` line at its position (the first such
-    line), so a signal given per file vertex maps onto a mesh whose reader split vertices at seams. None when a
-    vertex matches no line exactly."""
+def obj_file_rows(lines: list[bytes], vertices: np.ndarray) -> np.ndarray | None:
+    """For each vertex the reader returned, the row of the OBJ file's `v` line (`obj_vertex_lines`) at its position
+    (the first such line), so a signal given per file vertex maps onto a mesh whose reader split vertices at seams.
+    None when a vertex matches no line exactly."""
     try:
-        positions = np.array([[float(x) for x in line.split()[:3]] for line in obj_vertex_lines(data)], dtype=np.float64)
+        positions = np.array([[float(x) for x in line.split()[:3]] for line in lines], dtype=np.float64)
     except ValueError:
         return None
     if positions.ndim != 2 or positions.shape[1] != 3:

@@ -301,10 +301,13 @@ def span_fit(trained_values: np.ndarray, values: np.ndarray) -> SignalFit:
     start = time.perf_counter()
     basis = np.column_stack([standardise_members(np.asarray(trained_values, dtype=np.float64))[0].T, np.ones(len(values))])
     weights, *_ = np.linalg.lstsq(basis, values, rcond=None)
-    prediction = basis @ weights
-    elapsed = time.perf_counter() - start
+    return _one_shot(values, basis @ weights, time.perf_counter() - start, 1)
+
+
+def _one_shot(values: np.ndarray, prediction: np.ndarray, elapsed: float, steps: int) -> SignalFit:
+    """A fit made in one go, with no curve: it reached TARGET_R2 after all of its time, or never."""
     score = r2(values, prediction)
-    return SignalFit(prediction.astype(np.float32), score, elapsed, 1, elapsed if score >= TARGET_R2 else None)
+    return SignalFit(prediction.astype(np.float32), score, elapsed, steps, elapsed if score >= TARGET_R2 else None)
 
 
 def fit_from_scratch(features: np.ndarray, values: np.ndarray, model_config: ModelConfig | None = None,
@@ -333,8 +336,7 @@ def interpolated_member(fit: CollectionFit, features: np.ndarray, member: int, a
     blend = sum(w * codes[i] for i, w in zip(names, weights))
     prediction = fit.regressor.decode(features, blend, sum(w * mean[i] for i, w in zip(names, weights)),
                                       sum(w * std[i] for i, w in zip(names, weights)))
-    score, elapsed = r2(fit.collection.values[member], prediction), time.perf_counter() - start
-    return SignalFit(prediction.astype(np.float32), score, elapsed, 0, elapsed if score >= TARGET_R2 else None)
+    return _one_shot(fit.collection.values[member], prediction, time.perf_counter() - start, 0)
 
 
 def score_held_out(fit: CollectionFit, features: np.ndarray, config: CodeFitConfig | None = None,

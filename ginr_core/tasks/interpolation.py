@@ -32,8 +32,8 @@ import scipy.sparse.linalg as sla
 from scipy.spatial import cKDTree
 
 from ..errors import GinrError, error_message
-from ..geometry.features import FeatureSpec
 from ..geometry.domains import lat_lon_to_xyz
+from ..geometry.features import FeatureSpec
 from ..geometry.laplacian import mesh_laplacian
 from ..geometry.mesh import Mesh
 from ..geometry.operators import DerivedFields
@@ -564,10 +564,11 @@ STACK_BASES = ("harmonic", "biharmonic", "rbf")  # the classical interpolants th
 STACK_REPEATS = 3
 
 
-def _median_gap(points: np.ndarray, folds: np.ndarray) -> float:
-    """Median distance from an observation to the nearest observation of another fold."""
+def _gap_miss(points: np.ndarray, folds: np.ndarray, target: float) -> float:
+    """log(median distance from an observation to the nearest observation of another fold / `target`): below 0,
+    the folds leave narrower gaps than the real ones."""
     gaps = [cKDTree(points[folds != f]).query(points[folds == f])[0] for f in np.unique(folds)]
-    return float(np.median(np.concatenate(gaps)))
+    return float(np.log(max(float(np.median(np.concatenate(gaps))), 1e-300) / max(target, 1e-300)))
 
 
 def stacking_folds(observations: Observations, targets: np.ndarray, n_folds: int, seed: int = 0) -> np.ndarray:
@@ -590,7 +591,7 @@ def stacking_folds(observations: Observations, targets: np.ndarray, n_folds: int
     if len(targets) == 0:
         return random_folds
     target = float(np.median(cKDTree(points).query(targets)[0]))
-    best, best_miss = random_folds, np.log(max(_median_gap(points, random_folds), 1e-300) / max(target, 1e-300))
+    best, best_miss = random_folds, _gap_miss(points, random_folds, target)
     if best_miss >= 0:  # random folds already leave gaps as wide as the real ones
         return best
     n_blocks = 2 * n_folds
@@ -599,7 +600,7 @@ def stacking_folds(observations: Observations, targets: np.ndarray, n_folds: int
             warnings.simplefilter("ignore", UserWarning)
             _, block = kmeans2(points, n_blocks, seed=seed + 5, minit="++")
         folds = rng.permutation(n_blocks)[block] % n_folds
-        miss = np.log(max(_median_gap(points, folds), 1e-300) / max(target, 1e-300))
+        miss = _gap_miss(points, folds, target)
         if abs(miss) < abs(best_miss):
             best, best_miss = folds, miss
         if miss < 0:
