@@ -15,10 +15,13 @@ not reach cached; a heads model solves for its output row) against a single-sign
 the same member, both stopped at R² 0.99 or at the same budget, same machine, same threads; also fit-new with
 the plain recipe (Adam from the mean code) at that budget; the R² of the code interpolated from the member's
 neighbours (no optimisation); the classical alternative with no network, the least-squares combination of the
-trained members (their span: an EOF / POD reconstruction); the compression ratio (raw float32 signals / (shared weights + codes)). Needs ../shared/data. Wall-clock times on a
+trained members (their span: an EOF / POD reconstruction); for a heads model, least squares on the fixed part of
+its basis alone (the input and its random sines, no trained layer: what the trained layers add); the compression
+ratio (raw float32 signals / (shared weights + codes)). Needs ../shared/data. Wall-clock times on a
 shared CPU are noisy: each row also gives the passes over the member's nodes (forward + backward) each needed.
 
     python bench/collections.py [--budget 240] [--new-budget 45] [--textures 32] [--gs-steps 30000] [--only bunny|era|smooth]
+        [--random-features 8192]
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from ginr_core.data.gridded import open_grid  # noqa: E402
 from ginr_core.geometry.domains import latlon_grid  # noqa: E402
 from ginr_core.geometry.features import FeatureSpec  # noqa: E402
 from ginr_core.geometry.mesh import load_mesh  # noqa: E402
-from ginr_core.learning.collection_models import DEFAULT_MODULATION, MODULATIONS, CodeFitConfig  # noqa: E402
+from ginr_core.learning.collection_models import DEFAULT_MODULATION, DEFAULT_RANDOM_FEATURES, MODULATIONS, CodeFitConfig  # noqa: E402
 from ginr_core.runs.actions import submit  # noqa: E402
 from ginr_core.tasks.collections import (  # noqa: E402
     TARGET_R2,
@@ -60,7 +63,8 @@ def run_setup(name, mesh, collection, along, held, args) -> dict:
     print(f"\n== {name}: {collection.n_members} members on {mesh.n_vertices:,} nodes; held out: "
           f"{', '.join(collection.names[i] for i in held)}", flush=True)
     n_rows = (collection.n_members - len(held)) * collection.n_nodes
-    request = CollectionRequest(mesh, collection, features, input_model_config(features, args.modulation, rank=args.rank),
+    model_config = input_model_config(features, args.modulation, rank=args.rank, random_features=args.random_features)
+    request = CollectionRequest(mesh, collection, features, model_config,
                                 collection_train_config(n_rows, time_budget_s=args.budget), tuple(int(i) for i in held),
                                 along, CodeFitConfig(time_budget_s=args.new_budget, stop_at=TARGET_R2),
                                 scratch_budget_s=args.new_budget)
@@ -73,9 +77,11 @@ def run_setup(name, mesh, collection, along, held, args) -> dict:
     print(f"training: {args.budget:g} s budget, {steps} steps of {request.train_config.batch_size or n_rows:,} rows "
           f"({fit.elapsed_s:.0f} s); R² over trained members: mean {summary['mean_r2']:.4f}, worst {summary['worst_r2']:.4f}")
     feats = features.build(mesh)
+    print(f"code: {fit.regressor.codes_.shape[1]:,} numbers per member"
+          + (f" (random sines: {fit.regressor.field.config.random_features:,})" if fit.regressor.field.config.heads else ""))
     adam_config = CodeFitConfig(time_budget_s=args.new_budget, stop_at=TARGET_R2, optimizer="adam", start="mean")
     print(f"  {'held-out member':22s} {'fit-new R²':>10s} {'t(0.99)':>8s} {'passes':>7s} {'Adam R²':>8s} {'t(0.99)':>8s} "
-          f"{'interp R²':>9s} {'span R²':>8s} {'scratch R²':>10s} {'t(0.99)':>8s} {'steps':>6s}")
+          f"{'interp R²':>9s} {'span R²':>8s} {'sines R²':>8s} {'scratch R²':>10s} {'t(0.99)':>8s} {'steps':>6s}")
     adam_speedups = []
     for h in fit.held_out:
         adam, _ = fit_new_member(fit.regressor, feats, collection.values[h.member], adam_config)
@@ -85,7 +91,7 @@ def run_setup(name, mesh, collection, along, held, args) -> dict:
                              (np.inf if t_scratch is None else t_scratch / adam.time_to_target_s))
         interp = h.interpolated.r2 if h.interpolated else float("nan")
         print(f"  {collection.names[h.member]:22s} {new.r2:10.4f} {_t(new.time_to_target_s):>8s} {new.steps:7d} "
-              f"{adam.r2:8.4f} {_t(adam.time_to_target_s):>8s} {interp:9.4f} {h.span.r2:8.4f} {scratch.r2:10.4f} {_t(t_scratch):>8s} "
+              f"{adam.r2:8.4f} {_t(adam.time_to_target_s):>8s} {interp:9.4f} {h.span.r2:8.4f} {_r2(h.sines):>8s} {scratch.r2:10.4f} {_t(t_scratch):>8s} "
               f"{scratch.steps:6d}", flush=True)
     speedups = fit.speedups()
     print(f"fit-new speed-up to R² 0.99 (median over held-out members; 0 = fit-new never got there within "
@@ -97,6 +103,10 @@ def run_setup(name, mesh, collection, along, held, args) -> dict:
             "mean_r2": summary["mean_r2"], "worst_r2": summary["worst_r2"], "heldout_r2": summary["heldout_r2"],
             "heldout_interp_r2": summary["heldout_interp_r2"], "heldout_span_r2": summary["heldout_span_r2"],
             "heldout_fit_new_r2": [h.fit_new.r2 for h in fit.held_out], "heldout_span_r2s": [h.span.r2 for h in fit.held_out],
+            "heldout_sines_r2": summary.get("heldout_sines_r2"),
+            "heldout_sines_r2s": [h.sines.r2 if h.sines else None for h in fit.held_out], "code_size": int(fit.regressor.codes_.shape[1]),
+            "fit_new_s": [h.fit_new.time_to_target_s for h in fit.held_out],
+            "scratch_s": [h.scratch.time_to_target_s for h in fit.held_out],
             "speedups": speedups, "fit_new_speedup": float(np.median(speedups)),
             "fit_new_adam_speedup": float(np.median(adam_speedups)), "compression": summary["compression"]}
 
@@ -108,6 +118,10 @@ def smooth_family(n: int = 12):
     p = np.linspace(0, 1, n)
     values = np.stack([np.sin(3 * x + 2 * q) * np.cos(2 * y - q) + (0.5 + q) * z**2 + 0.3 * np.sin(5 * z + 3 * q) for q in p])
     return mesh, Collection(values, [f"p={q:.3f}" for q in p], {"p": p}, "smooth family")
+
+
+def _r2(fit):
+    return "-" if fit is None else f"{fit.r2:.4f}"
 
 
 def _t(seconds):
@@ -124,9 +138,12 @@ def main() -> None:
                         help="seconds for each held-out member's fit-new, and the same for its from-scratch model (default 45)")
     parser.add_argument("--modulation", default=DEFAULT_MODULATION, choices=MODULATIONS)
     parser.add_argument("--rank", type=int, default=8)
+    parser.add_argument("--random-features", type=int, default=DEFAULT_RANDOM_FEATURES,
+                        help=f"heads: random sines beside the trained layers (default {DEFAULT_RANDOM_FEATURES})")
     parser.add_argument("--only", choices=["bunny", "era", "smooth"])
     args = parser.parse_args()
-    results = {"modulation": args.modulation, "budget_s": args.budget, "new_budget_s": args.new_budget}
+    results = {"modulation": args.modulation, "random_features": args.random_features, "budget_s": args.budget,
+               "new_budget_s": args.new_budget}
     if args.only in (None, "bunny"):
         mesh, _ = load_mesh(DATA / "bunny.ply")
         feeds, kills, n_held = TEXTURE_GRIDS[args.textures]

@@ -569,18 +569,19 @@ def cmd_collection_build(args) -> None:
 
 def _print_fits(rows) -> None:
     """One line per signal: fit-new (code only), interpolated code, the trained members' span (least squares, no
-    network) and the single-signal model from scratch."""
+    network), a heads model's untrained columns alone (least squares, no trained layer) and the single-signal
+    model from scratch."""
     def to_target(fit):
         return "-" if fit is None else ("never" if fit.time_to_target_s is None else f"{fit.time_to_target_s:.1f} s")
 
     def score(fit):
         return "-" if fit is None else f"{fit.r2:.5f}"
 
-    print(f"  {'member':28s} {'fit-new R2':>10s} {'to 0.99':>8s} {'interp R2':>10s} {'span R2':>10s} {'scratch R2':>10s} "
-          f"{'to 0.99':>8s}")
-    for name, new, interp, span, scratch in rows:
+    print(f"  {'member':28s} {'fit-new R2':>10s} {'to 0.99':>8s} {'interp R2':>10s} {'span R2':>10s} {'sines R2':>10s} "
+          f"{'to 0.99':>8s} {'scratch R2':>10s} {'to 0.99':>8s}")
+    for name, new, interp, span, sines, scratch in rows:
         print(f"  {name[:28]:28s} {score(new):>10s} {to_target(new):>8s} {score(interp):>10s} {score(span):>10s} "
-              f"{score(scratch):>10s} {to_target(scratch):>8s}")
+              f"{score(sines):>10s} {to_target(sines):>8s} {score(scratch):>10s} {to_target(scratch):>8s}")
 
 
 def _collection_features(args):
@@ -618,7 +619,8 @@ def cmd_collection_train(args) -> None:
     name = os.path.basename(args.collection)
     request = CollectionRequest(
         mesh, collection, features,
-        input_model_config(features, args.modulation, rank=args.rank, latent_dim=args.latent_dim, hidden=args.hidden),
+        input_model_config(features, args.modulation, rank=args.rank, latent_dim=args.latent_dim,
+                           random_features=args.random_features, hidden=args.hidden),
         collection_train_config(n_rows, time_budget_s=args.budget, steps=args.steps, seed=args.seed, device=args.device),
         tuple(int(i) for i in held), along, CodeFitConfig(time_budget_s=args.new_budget),
         args.new_budget if args.compare else None,
@@ -632,9 +634,10 @@ def cmd_collection_train(args) -> None:
           f"worst {summary['worst_r2']:.5f} ({fit.elapsed_s:.0f} s)")
     if fit.held_out:
         print("held-out members (fit-new: code only, shared weights frozen; interp: neighbours' codes blended, no "
-              "optimisation; span: least squares on the trained members, no network; scratch: a single-signal model "
-              "at the same budget):")
-        _print_fits([(collection.names[h.member], h.fit_new, h.interpolated, h.span, h.scratch) for h in fit.held_out])
+              "optimisation; span: least squares on the trained members, no network; sines: least squares on the "
+              "embedding and its random sines, no trained layer; scratch: a single-signal model at the same budget):")
+        _print_fits([(collection.names[h.member], h.fit_new, h.interpolated, h.span, h.sines, h.scratch)
+                     for h in fit.held_out])
     print(f"compression: {summary['shared_bytes'] / 1e3:.0f} kB shared + {summary['code_bytes'] / 1e3:.0f} kB codes vs "
           f"{summary['raw_bytes'] / 1e3:.0f} kB of raw float32 signals: {summary['compression']:.2f}x")
     if args.out:
@@ -659,7 +662,7 @@ def cmd_collection_fit_new(args) -> None:
     values = load_vertex_signal(data, name, mesh)
     request = FitNewRequest(args.run, values, Source.of_bytes("file", name, data), args.budget, args.compare)
     result = _follow(submit(fit_new_task, request, registry, label="fit-new", start=False), "Fitting the code").result
-    _print_fits([(name, result.fit_new, None, result.span, result.scratch)])
+    _print_fits([(name, result.fit_new, None, result.span, result.sines, result.scratch)])
     if result.start_member is not None:
         print(f"the code started near that of '{result.start_member}' (the training member that fitted it best)")
     if result.scratch_run_id:
@@ -688,7 +691,7 @@ def cmd_collection_export(args) -> None:
 def _add_collection_parser(sub) -> None:
     from .geometry.features import DEFAULT_K
     from .geometry.laplacian import LAPLACIANS
-    from .learning.collection_models import DEFAULT_MODULATION, MODULATIONS
+    from .learning.collection_models import DEFAULT_MODULATION, DEFAULT_RANDOM_FEATURES, MODULATIONS, RANDOM_FEATURES_PER_NODE
     from .learning.models import ModelConfig
 
     p = sub.add_parser("collection", help="many signals on one domain: one shared network, a small code per signal",
@@ -718,10 +721,13 @@ def _add_collection_parser(sub) -> None:
     t.add_argument("--embedding", choices=[*LAPLACIANS, "sh"], default="combinatorial",
                    help="the GINR's embedding: a Laplacian, or sh (the exact spherical harmonics of a sphere domain)")
     t.add_argument("--modulation", choices=MODULATIONS, default=DEFAULT_MODULATION,
-                   help=f"heads: an output row per signal on a shared trunk (fit-new is one least-squares solve); lowrank: "
+                   help=f"heads: an output row per signal on a shared basis (fit-new is one least-squares solve); lowrank: "
                         f"a rank-r change of the first hidden layer per signal; latent: a code fed as input (default {DEFAULT_MODULATION})")
     t.add_argument("--rank", type=int, default=8, help="rank of the low-rank modulation (default 8)")
     t.add_argument("--latent-dim", type=int, default=64, help="size of the latent code (default 64)")
+    t.add_argument("--random-features", type=int, default=DEFAULT_RANDOM_FEATURES,
+                   help=f"heads: fixed random sines of the input beside the trained layers, at most "
+                        f"{RANDOM_FEATURES_PER_NODE:.0%}% of the nodes (default {DEFAULT_RANDOM_FEATURES})")
     t.add_argument("--hidden", type=int, default=ModelConfig().hidden, help=f"hidden width (default {ModelConfig().hidden})")
     t.add_argument("--k", type=int, default=DEFAULT_K, help=f"embedding size (default {DEFAULT_K})")
     t.add_argument("--holdout", type=int, default=0, help="members held out, chosen with neighbours on both sides (default 0)")

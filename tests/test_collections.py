@@ -19,7 +19,7 @@ from ginr_core.data.collections import (
 from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import make_domain
 from ginr_core.geometry.features import FeatureSpec
-from ginr_core.learning.collection_models import CodeFitConfig, CollectionRegressor
+from ginr_core.learning.collection_models import CodeFitConfig, CollectionRegressor, random_features_for
 from ginr_core.learning.models import CodeDecoder
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import export_run, predict_run, rerun_request, run_features, submit
@@ -33,6 +33,7 @@ from ginr_core.tasks.collections import (
     compression,
     fit_new_member,
     fit_new_task,
+    fixed_part_fit,
     input_model_config,
     interpolated_member,
     latent_projection,
@@ -165,10 +166,11 @@ def trained(mesh):
 
 
 def test_a_small_collection_trains_to_a_high_mean_r2(trained):
-    family, _, fit = trained
+    family, features, fit = trained
     assert list(np.flatnonzero(~fit.trained)) == [1, 5]
     assert fit.member_r2[fit.trained].mean() > 0.99
     assert np.isnan(fit.member_r2[~fit.trained]).all()  # not scored until fitted
+    assert fixed_part_fit(fit.regressor, features, family.values[1]) is None  # only heads have an untrained part
 
 
 @pytest.mark.parametrize("modulation", ["lowrank", "latent", "both"])
@@ -259,9 +261,16 @@ def test_a_heads_collection_fits_a_new_member_by_one_solve(mesh, tmp_path):
     family = analytic_family(mesh)
     features = SPECTRAL.build(mesh)
     held = choose_held_out(family, 2, "p")
-    fit = train_collection(features, family, held, input_model_config(SPECTRAL, "heads", hidden=32), tiny_train(), along="p")
+    config = input_model_config(SPECTRAL, "heads", hidden=32)
+    fit = train_collection(features, family, held, config, tiny_train(), along="p")
     assert fit.member_r2[fit.trained].mean() > 0.99
-    assert fit.regressor.codes_.shape == (6, 3 * 32 + features.shape[1] + 1)  # every hidden layer, the input, a bias
+    sines = random_features_for(config, mesh.n_vertices)
+    assert sines == mesh.n_vertices // 4  # a quarter of the nodes at most
+    # every hidden layer, the input, its random sines, a bias
+    assert fit.regressor.codes_.shape == (6, 3 * 32 + features.shape[1] + sines + 1)
+    assert not any("random" in k for k in fit.regressor.field.state_dict())  # redrawn on every build, never saved
+    # the trunk's rows show the members' R² estimated from its own; the last row, after the solve, is exact
+    assert fit.regressor.history_[-1]["r2"] == pytest.approx(fit.member_r2[fit.trained].mean(), abs=1e-5)
     np.testing.assert_allclose(fit.regressor.predict(features), fit.prediction[fit.trained], atol=1e-4)
     before = {k: v.clone() for k, v in fit.regressor.field.state_dict().items()}
     new, member = fit_new_member(fit.regressor, features, family.values[5], code_fit(60))
@@ -273,6 +282,11 @@ def test_a_heads_collection_fits_a_new_member_by_one_solve(mesh, tmp_path):
     assert float(((basis @ torch.as_tensor(member.code).reshape(-1, 1) - y) ** 2).mean()) == pytest.approx(
         float(((basis @ exact - y) ** 2).mean()), abs=1e-7)
     np.testing.assert_allclose(new.prediction, fit.regressor.decode(features, member.code, member.mean, member.std), atol=1e-5)
+    alone = fixed_part_fit(fit.regressor, features, family.values[5])  # no trained layer: a subset of the basis
+    assert alone.steps == 1 and alone.r2 <= new.r2 + 1e-6
+    solver = fit.regressor.head_solver(features)  # kept from training for these nodes, by content
+    assert fit.regressor.head_solver(features.copy()) is solver
+    assert fit.regressor.head_solver(features * 1.01) is not solver
     fit.regressor.save(tmp_path)
     back = CollectionRegressor.load(tmp_path)
     np.testing.assert_allclose(back.predict(features), fit.regressor.predict(features), atol=1e-6)
@@ -286,6 +300,8 @@ def test_a_collection_model_needs_codes(mesh):
         input_model_config(SPECTRAL, "heads", readout="middle")
     with pytest.raises(GinrError, match="heads collection"):
         input_model_config(SPECTRAL, "lowrank", readout="all")
+    with pytest.raises(GinrError, match="Random features"):
+        input_model_config(SPECTRAL, "heads", readout="last")
     with pytest.raises(GinrError, match="Hold out between"):
         choose_held_out(analytic_family(mesh), 8)
 

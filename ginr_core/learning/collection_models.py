@@ -3,20 +3,26 @@
 A shared network (GINR on spectral features, or an INR on xyz / any other node features) plus one small
 code per signal (see `ModelConfig.latent_dim` / `rank` / `heads`): an auto-decoder latent input ("latent"), a
 low-rank modulation of the first hidden layer's weight ("lowrank", after the Instance Pattern Composers of
-Kim et al., CVPR 2023), or the signal's own output row on a shared trunk ("heads": every signal is a linear
-combination of the trunk's features, every hidden layer and the input side by side, so the trunk runs once per
-node for all signals, and a new signal's code is a least-squares solve). Each signal is standardised on its own (mean 0, std 1), so a field in metres and
-one in metres per second weigh the same in the loss, and the pooled R² of the standardised rows is the mean
-of the members' R². A new signal on the same domain is fitted by learning only its code (`fit_new`): the
-shared weights are frozen and stay bit-identical.
+Kim et al., CVPR 2023), or the signal's own output row on a shared basis ("heads"). Each signal is standardised
+on its own (mean 0, std 1), so a field in metres and one in metres per second weigh the same in the loss, and the
+pooled R² of the standardised rows is the mean of the members' R². A new signal on the same domain is fitted by
+learning only its code (`fit_new`): the shared weights are frozen and stay bit-identical.
 
-Fitting one code is a small, smooth problem (a few thousand numbers), so `fit_new` does not use the weight
-trainer: it starts from the training code (or a blend of the two best) that already fits the new signal best, caches every part
-of the network the code does not change (`CodeDecoder`), and takes full-batch L-BFGS steps on the code alone.
+Heads: every signal is a linear combination of one basis: the trunk's hidden layers, the input and fixed random
+sine features of the input (`ModelConfig.random_features`), so the network runs once per node for all signals.
+Training is three steps: least squares on the fixed part of the basis (input and random sines), the trunk trained
+on what that leaves, then every member's row solved on the whole basis. A new member's code is one solve with the
+basis and its factored Gram matrix kept for the domain (`HeadSolver`).
+
+Fitting a latent or low-rank code is a small, smooth problem (a few thousand numbers), so `fit_new` does not use
+the weight trainer: it starts from the training code (or a blend of the two best) that already fits the new signal
+best, caches every part of the network the code does not change (`CodeDecoder`), and takes full-batch L-BFGS
+steps on the code alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import threading
@@ -30,29 +36,41 @@ import torch
 
 from ..errors import GinrError
 from ..io.files import atomic_write
-from .device import set_training_threads
-from .models import CodeDecoder, HeadDecoder, JsonConfig, ModelConfig
+from .device import pick_device, set_training_threads
+from .models import CodeDecoder, HeadDecoder, JsonConfig, ModelConfig, build_model
 from .training import GINRRegressor, Progress, TrainConfig
 
 Modulation = Literal["latent", "lowrank", "heads"]
 MODULATIONS = ("latent", "lowrank", "heads")
 # the default per-signal code: measured in bench/collections.py, heads fit the ERA fields to a mean R^2 of 0.999
-# (low-rank 0.846) and a new member is one solve (a smooth family's held-out members: 10x sooner than from scratch)
+# (low-rank 0.846) and a new member is one solve
 DEFAULT_MODULATION: Modulation = "heads"
+# a heads collection's random sines (bench/collections.py): held-out bunny textures R² 0.61-0.72 with none,
+# 0.988-0.990 with 4,096, 0.995-0.996 with 8,192; ERA winds 0.984 / 0.966 with none, 0.9995 / 0.999 with 7,260
+DEFAULT_RANDOM_FEATURES = 8192
+RANDOM_FEATURES_PER_NODE = 0.25  # at most a quarter of the nodes: a member's code stays 4x smaller than its values
 COLLECTION_FILE = "collection.json"
 
 
-def collection_model_config(modulation: Modulation = DEFAULT_MODULATION, rank: int = 8, latent_dim: int = 64, **changes) -> ModelConfig:
+def collection_model_config(modulation: Modulation = DEFAULT_MODULATION, rank: int = 8, latent_dim: int = 64,
+                            random_features: int = DEFAULT_RANDOM_FEATURES, **changes) -> ModelConfig:
     """The default architecture with one kind of per-signal code: a latent input of `latent_dim` values, a
-    rank-`rank` modulation of the first hidden layer, or an output row per signal ("heads")."""
+    rank-`rank` modulation of the first hidden layer, or an output row per signal ("heads", reading every layer
+    and `random_features` random sines of the input, capped at fit time by `random_features_for`)."""
     if modulation not in MODULATIONS:
         raise GinrError(f"Unknown modulation '{modulation}'; use {', '.join(MODULATIONS)}.")
     if modulation == "heads":  # reading every layer: held-out ERA winds R² 0.970 / 0.882 -> 0.984 / 0.963 (bench)
-        return replace(ModelConfig(), **{"rank": 0, "latent_dim": 0, "heads": True, "readout": "all", **changes})
+        return replace(ModelConfig(), **{"rank": 0, "latent_dim": 0, "heads": True, "readout": "all",
+                                         "random_features": random_features, **changes})
     if (rank if modulation == "lowrank" else latent_dim) < 1:
         raise GinrError("The code size (rank or latent dimension) must be at least 1.")
     codes = {"rank": rank, "latent_dim": 0} if modulation == "lowrank" else {"rank": 0, "latent_dim": latent_dim}
     return replace(ModelConfig(), **{**codes, **changes})
+
+
+def random_features_for(config: ModelConfig, n_nodes: int) -> int:
+    """The random sines a collection on `n_nodes` nodes gets: as configured, at most RANDOM_FEATURES_PER_NODE."""
+    return min(config.random_features, int(n_nodes * RANDOM_FEATURES_PER_NODE))
 
 
 def modulation_of(config: ModelConfig) -> str:
@@ -121,13 +139,62 @@ class CollectionRegressor:
         if values.ndim != 2:
             raise GinrError(f"A collection needs (signals, nodes) values, got shape {values.shape}.")
         standardised, self.member_mean_, self.member_std_ = standardise_members(values)
-        network = GINRRegressor(self.model_config, self.train_config)
-        if self.model_config.heads:  # one output column per member: the trunk runs once per node for all of them
-            self.network_ = network.fit(features, standardised.T, callback=callback, cancel=cancel)
+        self._domain = None
+        if self.model_config.heads:
+            self.network_ = self._fit_heads(np.asarray(features), standardised, callback, cancel)
         else:
+            network = GINRRegressor(self.model_config, self.train_config)
             self.network_ = network.fit_collection(features, standardised, callback, cancel)
         self.stop_reason_ = self.network_.stop_reason_
         return self
+
+    def _fit_heads(self, features: np.ndarray, targets: np.ndarray, callback: Callable[[Progress], None] | None,
+                   cancel: threading.Event | None) -> GINRRegressor:
+        """Least squares on the fixed part of the basis (the input and its random sines), the trunk trained on the
+        residuals, then every member's output row solved on the whole basis. While the trunk trains, the R² shown
+        is the members' estimated from the trunk's (each residual weighs in by its own variance in the trunk's
+        loss, so it is approximate); the last row is exact."""
+        start = time.perf_counter()
+        config = replace(self.model_config, random_features=random_features_for(self.model_config, len(features)))
+        device = pick_device(self.train_config.device)
+        field = build_model(config, features, len(targets), seed=self.train_config.seed).to(device).eval()
+        x = torch.as_tensor(features, dtype=torch.float32, device=device)
+        y = torch.as_tensor(targets.T, dtype=torch.float32, device=device)
+        with torch.no_grad():
+            basis = HeadDecoder(field, x).basis
+            n_trained = basis.shape[1] - fixed_basis_columns(field)
+            fixed_gram = _gram(basis[:, n_trained:])
+            fixed = HeadSolver.best(basis[:, n_trained:], y, fixed_gram)
+            residual = y - fixed.basis @ fixed.solve(y)
+            del basis
+        leftover = float((residual.double() ** 2).mean())
+
+        def members_progress(p: Progress) -> None:
+            callback(replace(p, r2=1.0 - leftover * (1.0 - p.r2), snapshot=None))
+
+        trunk = GINRRegressor(replace(config, random_features=0), self.train_config)
+        trunk.fit(features, residual.cpu().numpy(), callback=members_progress if callback else None, cancel=cancel)
+        own = _output_layer_names(field)
+        field.load_state_dict({k: v for k, v in trunk.model_.state_dict().items() if k not in own}, strict=False)
+        with torch.no_grad():
+            decoder = HeadDecoder(field, x)
+            solver = HeadSolver.best(decoder.basis, y, _gram(decoder.basis, fixed_gram))
+            del fixed_gram
+            codes = solver.solve(y)
+            output = field.mlp.linears[-1]
+            output.weight.copy_(codes[:-1].T)
+            output.bias.copy_(codes[-1])
+            loss = float(((decoder.basis @ codes - y).double() ** 2).mean())
+        fixed.basis = decoder.basis[:, n_trained:]  # the same columns: the untrained trunk's basis can go
+        self._domain, self.head_ridge_ = _Domain(_fingerprint(features), decoder, solver, fixed), solver.ridge
+        trunk.model_, trunk.target_mean_, trunk.target_std_ = field, np.zeros(len(targets)), np.ones(len(targets))
+        last = trunk.history_[-1] if trunk.history_ else {"step": 0, "steps_per_s": 0.0}
+        elapsed = time.perf_counter() - start
+        final = Progress(int(last["step"]), loss, 1.0 - loss, 0.0, float(last["steps_per_s"]), elapsed, 0.0)
+        trunk.history_.append(final.row())
+        if callback is not None:
+            callback(final)
+        return trunk
 
     # -- what was learned ----------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -155,7 +222,8 @@ class CollectionRegressor:
         return self.network_.history_
 
     def shared_parameters(self) -> int:
-        """Weights shared by every signal (all but the codes)."""
+        """Weights shared by every signal (all but the codes; a heads model's random sines are no weights: they are
+        redrawn from a fixed seed on every build and never stored)."""
         own = {"codes"}
         if self.field.config.heads:
             last = len(self.field.mlp.linears) - 1
@@ -164,9 +232,46 @@ class CollectionRegressor:
 
     # -- decoding ------------------------------------------------------------------------------------
     def decoder(self, features: np.ndarray) -> CodeDecoder | HeadDecoder:
+        """The network as a function of one code on these nodes (a heads model's basis is kept for the last
+        nodes asked about: the explorer and fit-new ask about one domain again and again)."""
         field = self.field
-        features = torch.as_tensor(np.asarray(features), dtype=torch.float32, device=_device_of(field))
-        return (HeadDecoder if field.config.heads else CodeDecoder)(field, features)
+        if field.config.heads:
+            return self._heads_cache(features).decoder
+        return CodeDecoder(field, torch.as_tensor(np.asarray(features), dtype=torch.float32, device=_device_of(field)))
+
+    def head_solver(self, features: np.ndarray, fixed_part: bool = False) -> HeadSolver:
+        """A heads model's least-squares solver on these nodes, on its whole basis or (`fixed_part`) on the columns no
+        training changed: its Gram matrix is computed and factored on the first call for a domain (a one-off;
+        fitting the collection leaves both ready for the training nodes)."""
+        domain = self._heads_cache(features)
+        basis = domain.decoder.basis
+        if fixed_part and domain.fixed is None:
+            domain.fixed = HeadSolver(basis[:, basis.shape[1] - fixed_basis_columns(self.field):], ridge=self.head_ridge_)
+        if not fixed_part and domain.solver is None:
+            domain.solver = HeadSolver(basis, ridge=self.head_ridge_)
+        return domain.fixed if fixed_part else domain.solver
+
+    def _heads_cache(self, features: np.ndarray) -> _Domain:
+        key = _fingerprint(features)
+        domain = getattr(self, "_domain", None)
+        if domain is None or domain.key != key:
+            x = torch.as_tensor(np.asarray(features), dtype=torch.float32, device=_device_of(self.field))
+            with torch.no_grad():
+                self._domain = domain = _Domain(key, HeadDecoder(self.field, x))
+        return domain
+
+    @torch.no_grad()
+    def fixed_part_fit(self, features: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """A heads model's alternative with no trained layer: the signal as least squares on the fixed part of
+        the basis alone (the input, its random sines and a constant), the same solve as fit-new without what
+        training added. Returns the prediction in the signal's units."""
+        if not self.field.config.heads:
+            raise GinrError("Only a heads collection has a fixed part of its basis to solve on.")
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
+        mean, std = float(values.mean()), float(values.std()) or 1.0
+        solver = self.head_solver(features, fixed_part=True)
+        y = torch.as_tensor((values - mean) / std, dtype=torch.float32, device=solver.basis.device).reshape(-1, 1)
+        return (solver.basis @ solver.solve(y))[:, 0].cpu().double().numpy() * std + mean
 
     @torch.no_grad()
     def decode(self, features: np.ndarray, code: np.ndarray, mean: float = 0.0, std: float = 1.0) -> np.ndarray:
@@ -215,20 +320,17 @@ class CollectionRegressor:
     @torch.no_grad()
     def _solve_head(self, features: np.ndarray, y: torch.Tensor, mean: float, std: float, start_time: float,
                     callback: Callable[[Progress], None] | None) -> NewMember:
-        """A heads model's new code: the least-squares output row on the frozen trunk's features, one solve in
-        place of every optimiser step. Normal equations in float64 with a tiny ridge (HEAD_RIDGE: the trunk's
-        features are nearly collinear): on the ERA grid the same R² as an SVD solve to 6 digits, 3-4x sooner."""
-        basis = self.decoder(features).basis.double()
-        target = y.double()
-        gram = basis.T @ basis
-        gram.diagonal().add_(HEAD_RIDGE * float(gram.diagonal().mean()))  # positive definite even with dead units
-        code = torch.cholesky_solve(basis.T @ target, torch.linalg.cholesky(gram))
-        loss = float(((basis @ code - target) ** 2).mean())
+        """A heads model's new code: the least-squares output row on the frozen basis, one solve in place of every
+        optimiser step (the first solve on a domain the model has not seen factors its Gram matrix, and its time
+        counts)."""
+        solver = self.head_solver(features)
+        code = solver.solve(y)
+        loss = float(((solver.basis @ code - y).double() ** 2).mean())
         elapsed = time.perf_counter() - start_time
         progress = Progress(1, loss, 1.0 - loss, 0.0, 1.0 / max(elapsed, 1e-9), elapsed, 0.0)
         if callback is not None:
             callback(progress)
-        return NewMember(code.cpu().numpy()[:, 0], mean, std, [progress.row()], "solved", None)
+        return NewMember(code.cpu().double().numpy()[:, 0], mean, std, [progress.row()], "solved", None)
 
     @torch.no_grad()
     def _start_code(self, decoder: CodeDecoder, y: torch.Tensor, start: str) -> tuple[int | None, torch.Tensor]:
@@ -254,6 +356,8 @@ class CollectionRegressor:
         self._check_fitted()
         self.network_.save(directory)
         meta = {"member_mean": self.member_mean_.tolist(), "member_std": self.member_std_.tolist()}
+        if self.field.config.heads:
+            meta["head_ridge"] = self.head_ridge_
         atomic_write(Path(directory) / COLLECTION_FILE, json.dumps(meta).encode())
 
     @classmethod
@@ -266,6 +370,7 @@ class CollectionRegressor:
         reg = cls(network.model_.config, network.train_config)
         reg.network_, reg.stop_reason_ = network, "loaded"
         reg.member_mean_, reg.member_std_ = np.asarray(meta["member_mean"]), np.asarray(meta["member_std"])
+        reg.head_ridge_ = float(meta.get("head_ridge", HEAD_RIDGES[0]))
         return reg
 
 
@@ -273,7 +378,112 @@ def _device_of(module: torch.nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
-HEAD_RIDGE = 1e-10  # a heads code's ridge, relative to the mean squared feature: R² unchanged from 1e-12 to 1e-8 (ERA)
+def _fingerprint(features: np.ndarray) -> str:
+    """Which nodes a cached basis belongs to: a hash of the features (~20 ms for the bunny's 35k x 100)."""
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    return f"{features.shape}:{hashlib.blake2b(features.data, digest_size=16).hexdigest()}"
+
+
+def fixed_basis_columns(field) -> int:
+    """How many trailing columns of a heads basis no training changes: the input, its random sines and the ones
+    column with readout "all"; the ones column alone otherwise."""
+    if field.config.readout != "all":
+        return 1
+    return field.encoder.out_features + field.config.random_features + 1
+
+
+def _output_layer_names(field) -> set[str]:
+    last = len(field.mlp.linears) - 1
+    return {f"mlp.linears.{last}.weight", f"mlp.linears.{last}.bias"}
+
+
+@dataclass
+class _Domain:
+    """What a heads model keeps about the last nodes it was asked about (`key`, their fingerprint): its basis, and
+    its solvers on the whole basis and on the fixed part, each made on first use."""
+
+    key: str
+    decoder: HeadDecoder
+    solver: HeadSolver | None = None
+    fixed: HeadSolver | None = None
+
+
+HEAD_RIDGES = (1e-10, 1e-8, 1e-6)  # a heads code's ridge, relative to the mean squared feature: see HeadSolver
+RIDGE_TRIAL_COLUMNS = 4  # members a heads ridge is judged on
+
+
+class HeadSolver:
+    """Least-squares codes on a fixed basis (n, p) in float32: its Gram matrix in float64 (given, or computed here
+    with `_gram`) plus a ridge relative to its mean diagonal is factored once (Cholesky), so a solve is two
+    products with the basis and two triangular solves, with one refinement step (solving again for the residual).
+    The ridge matters because the products and the network's own decoding are float32: on a nearly rank-deficient
+    basis (the ERA grid's random sines) a tiny ridge gives R² 0.95 where 1e-8 gives 0.9995, while the bunny's wants
+    1e-10 (0.9875 vs 0.9854); `best` picks it on the training members."""
+
+    def __init__(self, basis: torch.Tensor, gram: torch.Tensor | None = None, ridge: float = HEAD_RIDGES[0]):
+        self.basis, self.ridge = basis, ridge
+        gram = _gram(basis) if gram is None else gram  # on the CPU when the basis is on a GPU without float64 (mps)
+        shift = ridge * float(gram.diagonal().mean()) * torch.eye(len(gram), dtype=gram.dtype, device=gram.device)
+        self.factor, info = torch.linalg.cholesky_ex(gram + shift)
+        if int(info):
+            raise GinrError(f"The collection's basis is too degenerate for a ridge of {ridge:g}.")
+
+    @classmethod
+    def best(cls, basis: torch.Tensor, targets: torch.Tensor, gram: torch.Tensor | None = None) -> HeadSolver:
+        """The solver of HEAD_RIDGES that reproduces `targets` (n, k) best in float32 one column at a time, as
+        fit-new solves and a code decodes (a matrix-vector product sums in another order than a matrix product:
+        with the smallest ridge on the ERA grid's basis it loses R² 0.05 where the latter loses nothing); judged
+        on RIDGE_TRIAL_COLUMNS of the targets, spread over them."""
+        gram = _gram(basis) if gram is None else gram
+        picked = np.unique(np.linspace(0, targets.shape[1] - 1, RIDGE_TRIAL_COLUMNS).round().astype(int))
+        best, best_error = None, math.inf
+        for ridge in HEAD_RIDGES:
+            try:
+                solver = cls(basis, gram, ridge)
+            except GinrError:
+                continue
+            error = 0.0
+            for j in picked:
+                y = targets[:, j : j + 1]
+                error += float(((basis @ solver.solve(y) - y).double() ** 2).mean())
+            if error < best_error:
+                best, best_error = solver, error
+        if best is None:
+            raise GinrError("The collection's basis is too degenerate to solve for codes; use fewer random features.")
+        return best
+
+    def solve(self, targets: torch.Tensor) -> torch.Tensor:
+        """Codes (p, k) in float32 on the basis' device, for targets (n, k) in float32 there."""
+        codes = self._normal_solve(self.basis.T @ targets)
+        residual = targets - self.basis @ codes.to(self.basis.device, torch.float32)
+        return (codes + self._normal_solve(self.basis.T @ residual)).to(self.basis.device, torch.float32)
+
+    def _normal_solve(self, rhs: torch.Tensor) -> torch.Tensor:
+        """(L L^T)^-1 rhs in float64 as two triangular solves: 10x sooner than torch.cholesky_solve on a CPU
+        (p = 2,315 / 8,677)."""
+        rhs = rhs.to(self.factor.device, torch.float64)
+        half = torch.linalg.solve_triangular(self.factor, rhs, upper=False)
+        return torch.linalg.solve_triangular(self.factor.T, half, upper=True)
+
+
+def _gram(basis: torch.Tensor, fixed_gram: torch.Tensor | None = None) -> torch.Tensor:
+    """basis^T basis in float64, GRAM_ROWS rows at a time; `fixed_gram`: the Gram of the basis' trailing columns,
+    already known (only the rows of the other columns are computed)."""
+    p = basis.shape[1]
+    known = 0 if fixed_gram is None else len(fixed_gram)
+    free = p - known
+    device = torch.device("cpu") if basis.device.type == "mps" else basis.device  # mps has no float64
+    gram = torch.zeros(p, p, dtype=torch.float64, device=device)
+    for chunk in torch.split(basis, GRAM_ROWS):
+        chunk = chunk.to(device, torch.float64)
+        gram[:free].addmm_(chunk[:, :free].T, chunk)
+    if known:
+        gram[free:, :free] = gram[:free, free:].T
+        gram[free:, free:] = fixed_gram
+    return gram
+
+
+GRAM_ROWS = 4096  # rows of a basis turned to float64 at a time for its Gram matrix
 LBFGS_ITERATIONS = 10  # L-BFGS iterations per optimizer call (one iteration per call stalls torch's line search)
 START_BLENDS = (0.25, 0.5, 0.75)  # blends of the two best training codes tried as the start of a new member's fit
 

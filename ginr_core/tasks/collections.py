@@ -3,7 +3,9 @@
 `train_collection` fits a shared network with one code per member (`CollectionRegressor`), leaving some
 members out; `fit_new_member` learns a held-out (or any new) signal's code with the shared weights frozen, and
 `fit_from_scratch` trains the usual single-signal GINR on the same signal, so the two times to R² 0.99 stand
-side by side; `span_fit` is the classical alternative with no network (least squares on the trained members). Where members are ordered by a parameter (metadata), `interpolated_member` decodes the straight
+side by side; `span_fit` is the classical alternative with no network (least squares on the trained members),
+and `fixed_part_fit` shows what training added to a heads model (least squares on its untrained columns alone).
+Where members are ordered by a parameter (metadata), `interpolated_member` decodes the straight
 blend of the codes of a held-out member's two trained neighbours, with no optimisation at all.
 `latent_projection` (PCA of the codes), `walk` (decode a blend of two codes) and `compression` feed the
 explorer. Two tasks run under the job contract (`ginr_core.runs.jobs`): `collection_task` trains, scores the
@@ -13,6 +15,7 @@ collection run beside a single-signal GINR from scratch (itself recorded as a "f
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -157,7 +160,8 @@ class SignalFit:
 class HeldOut:
     """A held-out member: its code fitted with the shared weights frozen (`fit_new`, with the code, mean and
     std), the blend of its neighbours' codes (None when it has none on both sides), the least-squares combination
-    of the trained members (`span`) and the single-signal GINR from scratch (when compared)."""
+    of the trained members (`span`), least squares on a heads model's fixed basis alone (`sines`: no trained
+    layer) and the single-signal GINR from scratch (when compared)."""
 
     member: int
     fit_new: SignalFit
@@ -167,6 +171,7 @@ class HeldOut:
     start: int | None = None  # the trained member (index among the trained ones) whose code fitted it best at the start
     interpolated: SignalFit | None = None
     span: SignalFit | None = None
+    sines: SignalFit | None = None
     scratch: SignalFit | None = None
 
 
@@ -224,6 +229,8 @@ class CollectionFit:
             summary["heldout_interp_r2"] = float(np.mean(interp)) if interp else None
             span = [h.span.r2 for h in self.held_out if h.span is not None]
             summary["heldout_span_r2"] = float(np.mean(span)) if span else None
+            sines = [h.sines.r2 for h in self.held_out if h.sines is not None]
+            summary["heldout_sines_r2"] = float(np.mean(sines)) if sines else None
             if self.speedups():
                 summary["fit_new_speedup"] = float(np.median(self.speedups()))
         return summary
@@ -304,6 +311,25 @@ def span_fit(trained_values: np.ndarray, values: np.ndarray) -> SignalFit:
     return _one_shot(values, basis @ weights, time.perf_counter() - start, 1)
 
 
+def fixed_part_fit(regressor: CollectionRegressor, features: np.ndarray, values: np.ndarray) -> SignalFit | None:
+    """The alternative that shows what training added: least squares on a heads model's fixed basis alone (the
+    embedding, its random sines and a constant, no trained layer), on the same nodes; None for other codes."""
+    if not regressor.field.config.heads:
+        return None
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    start = time.perf_counter()
+    prediction = regressor.fixed_part_fit(features, values)
+    return _one_shot(values, prediction, time.perf_counter() - start, 1)
+
+
+def training_adds_little(fit_new_r2: float, fixed_r2: float) -> bool:
+    """Whether the trained layers remove under LITTLE_GAIN of the error the fixed basis alone leaves."""
+    return (1.0 - fit_new_r2) > (1.0 - LITTLE_GAIN) * (1.0 - fixed_r2)
+
+
+LITTLE_GAIN = 0.1
+
+
 def _one_shot(values: np.ndarray, prediction: np.ndarray, elapsed: float, steps: int) -> SignalFit:
     """A fit made in one go, with no curve: it reached TARGET_R2 after all of its time, or never."""
     score = r2(values, prediction)
@@ -360,6 +386,7 @@ def score_held_out(fit: CollectionFit, features: np.ndarray, config: CodeFitConf
         except GinrError:
             pass
         held.span = span_fit(fit.collection.values[fit.trained], values)
+        held.sines = fixed_part_fit(fit.regressor, features, values)
         if scratch is not None and not (cancel is not None and cancel.is_set()):
             held.scratch = fit_from_scratch(features, values, *scratch, config.stop_at,
                                             None if report is None else lambda p, j=j: report(j, "scratch", p), cancel)
@@ -396,7 +423,8 @@ def walk(fit: CollectionFit, features: np.ndarray, a: int, b: int, t: float) -> 
 
 def compression(fit: CollectionFit) -> dict:
     """Bytes of the model (shared float32 weights + each member's code, mean and std) against the raw float32
-    signals, for every member the model holds (trained and fitted held-out ones)."""
+    signals, for every member the model holds (trained and fitted held-out ones). A heads model's random sines
+    cost nothing: they are redrawn from a fixed seed, never stored."""
     n_members = int(fit.trained.sum()) + len(fit.held_out)
     shared = 4 * fit.regressor.shared_parameters()
     codes = 4 * n_members * (fit.regressor.codes_.shape[1] + 2)
@@ -505,7 +533,14 @@ def load_collection_run(registry: Registry, run_id: str) -> RecordedCollection:
         raise GinrError(f"Collection run {run_id} has no trained model (status {run.status}).")
     with np.load(run.path / MEMBERS_FILE, allow_pickle=False) as data:
         members = {key: data[key] for key in data.files}
-    return RecordedCollection(spec, registry.load_inputs(run_id), CollectionRegressor.load(run.path), members)
+    return RecordedCollection(spec, registry.load_inputs(run_id), _recorded_regressor(str(run.path)), members)
+
+
+@functools.lru_cache(maxsize=1)
+def _recorded_regressor(path: str) -> CollectionRegressor:
+    """The last recorded collection model read (a finished run's folder never changes): it keeps its basis and
+    factored solvers, so a second new signal for the same collection is one solve, not a new factorisation."""
+    return CollectionRegressor.load(path)
 
 
 @dataclass
@@ -522,14 +557,15 @@ class FitNewRequest:
 
 @dataclass
 class FitNewResult:
-    """Fit-new, the trained members' span (`span_fit`) and (with compare) the recorded from-scratch run, on the
-    same signal at the same budget."""
+    """Fit-new, the trained members' span (`span_fit`), a heads model's fixed basis alone (`fixed_part_fit`) and
+    (with compare) the recorded from-scratch run, on the same signal at the same budget."""
 
     label: str
     values: np.ndarray
     fit_new: SignalFit
     start_member: str | None
     span: SignalFit | None = None
+    sines: SignalFit | None = None
     scratch: SignalFit | None = None
     scratch_run_id: str | None = None
 
@@ -558,7 +594,8 @@ def fit_new_task(request: FitNewRequest, ctx: JobContext) -> FitNewResult:
     trained = np.flatnonzero(recorded.members["trained"])
     start = None if held.start is None else recorded.names[trained[held.start]]
     result = FitNewResult(request.signal.label or request.signal.name, values, new, start,
-                          span_fit(np.asarray(recorded.inputs.target)[trained], values))
+                          span_fit(np.asarray(recorded.inputs.target)[trained], values),
+                          fixed_part_fit(recorded.regressor, features, values))
     if request.compare and not ctx.cancelled():
         scratch_spec = RunSpec("fit", spec.domain, request.signal, spec.features, single_signal_config(spec.features),
                                single_signal_train_config(request.budget_s))
