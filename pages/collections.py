@@ -40,6 +40,7 @@ from ginr_core.tasks.collections import (
     collection_train_config,
     fit_new_task,
     input_model_config,
+    fixed_part_label,
     latent_projection,
     training_adds_little,
     walk,
@@ -179,8 +180,9 @@ with st.form("collection-settings"):
     c = st.columns(2)
     random_features = c[0].number_input(
         "Random sines (output rows)", 0, 16384, DEFAULT_RANDOM_FEATURES, step=1024,
-        help="Fixed random sine features of the embedding, read beside the trained layers by the output rows: a "
-             f"new member's least-squares code reaches much further with them. At most {RANDOM_FEATURES_PER_NODE:.0%} "
+        help="Output rows per signal only: fixed random sine features of the embedding, read beside the trained "
+             "layers; a new member's least-squares code reaches much further with them. At most "
+             f"{RANDOM_FEATURES_PER_NODE:.0%} "
              f"of the nodes ({int(choice.mesh.n_vertices * RANDOM_FEATURES_PER_NODE):,} here).")
     new_budget = c[1].number_input("Fit-new budget per held-out member (s)", 1.0, 600.0, 10.0)
     launched = st.form_submit_button("Train the collection", type="primary", disabled=running)
@@ -260,19 +262,20 @@ if fit.held_out:
                 help="The blend of the two trained neighbours' codes, no optimisation.")
     sines = summary.get("heldout_sines_r2")
     if sines is not None:
-        st.caption(f"Held-out R² with the embedding and its random sines alone (least squares, no trained layer): "
+        st.caption(f"Held-out R² with {fixed_part_label(fit.regressor)} (least squares, no trained layer): "
                    f"**{sines:.4f}**, against {summary['heldout_r2']:.4f} with the trained layers beside them.")
     if summary["heldout_span_r2"] >= summary["heldout_r2"]:
         st.warning("On the held-out members the trained members' span (least squares, no network) does as well as "
                    "fit-new or better: the network's codes add nothing here.")
     elif sines is not None and training_adds_little(summary["heldout_r2"], sines):
-        st.info("On the held-out members the embedding and its random sines alone do about as well as fit-new: "
-                "the trained layers add little here.")
+        st.info(f"On the held-out members {fixed_part_label(fit.regressor)} alone (no trained layer) do about as well "
+                "as fit-new: the trained layers add little here.")
 if summary["mean_r2"] < 0.99:
     st.caption(f"The model fits its own members to a mean R² of {summary['mean_r2']:.3f} only, and a new member's code "
-               "seldom does better: fit-new will hardly reach R² 0.99 here. Train longer, or give the output rows more "
-               "random sines (measured: 28 Gray-Scott textures on the bunny reach a mean of 0.996 after 4 minutes of "
-               "CPU training with 8,192 sines, 0.93 with none).")
+               "seldom does better: fit-new will hardly reach R² 0.99 here. Train longer"
+               + (", or give the output rows more random sines (measured: 28 Gray-Scott textures on the bunny reach a "
+                  "mean of 0.996 after 4 minutes of CPU training with 8,192 sines, 0.93 with none)."
+                  if fit.regressor.field.config.heads else "."))
 if summary["compression"] < 1:
     st.caption("The model is **larger** than the raw signals: on this few nodes and members, storing the values wins.")
 st.caption(f"Run {state.run_id} · trained {fit.elapsed_s:.0f} s.")
@@ -367,7 +370,7 @@ rows = [{"model": "collection: code only (fit-new)", "R²": f"{new.r2:.4f}", "ti
         {"model": "trained members' span (least squares, no network)", "R²": f"{done.span.r2:.4f}",
          "time to R² 0.99": reached(done.span), "time": f"{done.span.elapsed_s:.2f} s", "steps": 1}]
 if done.sines is not None:
-    rows.append({"model": "embedding + random sines alone (least squares, no trained layer)", "R²": f"{done.sines.r2:.4f}",
+    rows.append({"model": f"{done.fixed_part} (least squares, no trained layer)", "R²": f"{done.sines.r2:.4f}",
                  "time to R² 0.99": reached(done.sines), "time": f"{done.sines.elapsed_s:.2f} s", "steps": 1})
 if scratch is not None:
     rows.append({"model": "single-signal model from scratch", "R²": f"{scratch.r2:.4f}", "time to R² 0.99": reached(scratch),
@@ -387,7 +390,7 @@ if done.span.r2 >= new.r2:
     st.warning(f"The trained members' span (no network) fits this signal as well as fit-new or better "
                f"(R² {done.span.r2:.4f} vs {new.r2:.4f}).")
 if done.sines is not None and training_adds_little(new.r2, done.sines.r2):
-    st.info(f"The embedding and its random sines alone (no trained layer) fit this signal about as well as fit-new "
+    st.info(f"Least squares on {done.fixed_part} alone (no trained layer) fits this signal about as well as fit-new "
             f"(R² {done.sines.r2:.4f} vs {new.r2:.4f}): the trained layers add little here.")
 panels = {done.label: done.values, "fit-new": new.prediction, "trained members' span": done.span.prediction}
 if scratch is not None:

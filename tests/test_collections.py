@@ -2,6 +2,7 @@
 codes, fit-new with frozen shared weights, code interpolation, the explorer's data and the CLI."""
 
 import io
+import pickle
 
 import numpy as np
 import pytest
@@ -268,7 +269,8 @@ def test_a_heads_collection_fits_a_new_member_by_one_solve(mesh, tmp_path):
     assert sines == mesh.n_vertices // 4  # a quarter of the nodes at most
     # every hidden layer, the input, its random sines, a bias
     assert fit.regressor.codes_.shape == (6, 3 * 32 + features.shape[1] + sines + 1)
-    assert not any("random" in k for k in fit.regressor.field.state_dict())  # redrawn on every build, never saved
+    # the sines are redrawn on every build: a checkpoint holds only a check of the draw
+    assert [k for k in fit.regressor.field.state_dict() if "random" in k] == ["mlp.random_sines.draw_check"]
     # the trunk's rows show the members' R² estimated from its own; the last row, after the solve, is exact
     assert fit.regressor.history_[-1]["r2"] == pytest.approx(fit.member_r2[fit.trained].mean(), abs=1e-5)
     np.testing.assert_allclose(fit.regressor.predict(features), fit.prediction[fit.trained], atol=1e-4)
@@ -291,6 +293,15 @@ def test_a_heads_collection_fits_a_new_member_by_one_solve(mesh, tmp_path):
     back = CollectionRegressor.load(tmp_path)
     np.testing.assert_allclose(back.predict(features), fit.regressor.predict(features), atol=1e-6)
     assert back.shared_parameters() == fit.regressor.shared_parameters() < sum(p.numel() for p in back.field.parameters())
+    assert back.fixed_ridge_ == fit.regressor.fixed_ridge_ and back.head_ridge_ == fit.regressor.head_ridge_
+    copied = pickle.loads(pickle.dumps(fit.regressor))  # to a worker process: without the kept basis and factors
+    assert getattr(copied, "_domain", None) is None
+    np.testing.assert_allclose(copied.predict(features), fit.regressor.predict(features), atol=1e-6)
+    state = torch.load(tmp_path / "model.pt")  # sines drawn differently (another torch): refused, not decoded
+    state["mlp.random_sines.draw_check"] += 1.0
+    torch.save(state, tmp_path / "model.pt")
+    with pytest.raises(GinrError, match="drawn differently"):
+        CollectionRegressor.load(tmp_path)
 
 
 def test_a_collection_model_needs_codes(mesh):

@@ -49,8 +49,8 @@ def test_collection_from_files_trains_explores_and_fits_new(app):
     assert mean.value == f"{fit.summary()['mean_r2']:.4f}"
     span = next(m for m in at.metric if m.label == "Held-out R² (trained members' span)")
     assert span.value == f"{fit.held_out[0].span.r2:.4f}"
-    assert any(f"random sines alone (least squares, no trained layer): **{fit.held_out[0].sines.r2:.4f}**" in c.value
-               for c in at.caption)
+    assert any(f"640 random sines of it (least squares, no trained layer): **{fit.held_out[0].sines.r2:.4f}**" in c.value
+               for c in at.caption)  # a quarter of the 2,562 nodes
     assert len(fit.held_out) == 1 and state.run_id is not None and fit.run_id == state.run_id
     at.selectbox(key="explorer_member").set_value("p0.25.npy").run()
     assert not at.exception
@@ -63,7 +63,7 @@ def test_collection_from_files_trains_explores_and_fits_new(app):
     assert not at.exception and not at.error
     table = at.dataframe[-1].value
     assert list(table["model"]) == ["collection: code only (fit-new)", "trained members' span (least squares, no network)",
-                                    "embedding + random sines alone (least squares, no trained layer)",
+                                    "the embedding and 640 random sines of it (least squares, no trained layer)",
                                     "single-signal model from scratch"]
     from pages.shared.runs import registry
 

@@ -131,6 +131,16 @@ class CollectionRegressor:
     def __init__(self, model_config: ModelConfig | None = None, train_config: TrainConfig | None = None):
         self.model_config = model_config or collection_model_config()
         self.train_config = train_config or TrainConfig()
+        self._lock = threading.RLock()  # one fit-new at a time: jobs in one process may share a recorded model
+
+    def __getstate__(self) -> dict:
+        """Pickled (to and from worker processes) without the kept basis and factors (GBs on a large domain: they
+        are remade on the first use) or the lock."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_domain", "_lock")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     def fit(self, features: np.ndarray, values: np.ndarray, callback: Callable[[Progress], None] | None = None,
             cancel: threading.Event | None = None) -> CollectionRegressor:
@@ -166,7 +176,7 @@ class CollectionRegressor:
             fixed_gram = _gram(basis[:, n_trained:])
             fixed = HeadSolver.best(basis[:, n_trained:], y, fixed_gram)
             residual = y - fixed.basis @ fixed.solve(y)
-            del basis
+            fixed.basis = basis = None  # the untrained trunk's columns: freed while the trunk trains
         leftover = float((residual.double() ** 2).mean())
 
         def members_progress(p: Progress) -> None:
@@ -174,10 +184,17 @@ class CollectionRegressor:
 
         trunk = GINRRegressor(replace(config, random_features=0), self.train_config)
         trunk.fit(features, residual.cpu().numpy(), callback=members_progress if callback else None, cancel=cancel)
+        for row in trunk.history_:  # recorded as shown live: the members' R², estimated
+            row["r2"], row["loss"] = 1.0 - leftover * (1.0 - row["r2"]), leftover * row["loss"]
         own = _output_layer_names(field)
-        field.load_state_dict({k: v for k, v in trunk.model_.state_dict().items() if k not in own}, strict=False)
+        missing, _ = field.load_state_dict({k: v for k, v in trunk.model_.state_dict().items() if k not in own},
+                                           strict=False)
+        if set(missing) - own - {"mlp.random_sines.draw_check"}:
+            raise GinrError(f"The trained trunk does not fit the collection's network (missing {sorted(missing)}).")
         with torch.no_grad():
             decoder = HeadDecoder(field, x)
+            # the fixed columns are unchanged by the trunk's weights: the encoder's buffers come from the same seed and
+            # features, and the sines from their own generator, so their Gram is reused
             solver = HeadSolver.best(decoder.basis, y, _gram(decoder.basis, fixed_gram))
             del fixed_gram
             codes = solver.solve(y)
@@ -185,8 +202,9 @@ class CollectionRegressor:
             output.weight.copy_(codes[:-1].T)
             output.bias.copy_(codes[-1])
             loss = float(((decoder.basis @ codes - y).double() ** 2).mean())
-        fixed.basis = decoder.basis[:, n_trained:]  # the same columns: the untrained trunk's basis can go
-        self._domain, self.head_ridge_ = _Domain(_fingerprint(features), decoder, solver, fixed), solver.ridge
+        fixed.basis = decoder.basis[:, n_trained:]  # the same columns as before training (input, sines, ones)
+        self._domain = _Domain(_fingerprint(features), decoder, solver, fixed)
+        self.head_ridge_, self.fixed_ridge_ = solver.ridge, fixed.ridge
         trunk.model_, trunk.target_mean_, trunk.target_std_ = field, np.zeros(len(targets)), np.ones(len(targets))
         last = trunk.history_[-1] if trunk.history_ else {"step": 0, "steps_per_s": 0.0}
         elapsed = time.perf_counter() - start
@@ -224,10 +242,7 @@ class CollectionRegressor:
     def shared_parameters(self) -> int:
         """Weights shared by every signal (all but the codes; a heads model's random sines are no weights: they are
         redrawn from a fixed seed on every build and never stored)."""
-        own = {"codes"}
-        if self.field.config.heads:
-            last = len(self.field.mlp.linears) - 1
-            own = {f"mlp.linears.{last}.weight", f"mlp.linears.{last}.bias"}
+        own = _output_layer_names(self.field) if self.field.config.heads else {"codes"}
         return sum(p.numel() for name, p in self.field.named_parameters() if name not in own)
 
     # -- decoding ------------------------------------------------------------------------------------
@@ -243,22 +258,25 @@ class CollectionRegressor:
         """A heads model's least-squares solver on these nodes, on its whole basis or (`fixed_part`) on the columns no
         training changed: its Gram matrix is computed and factored on the first call for a domain (a one-off;
         fitting the collection leaves both ready for the training nodes)."""
-        domain = self._heads_cache(features)
-        basis = domain.decoder.basis
-        if fixed_part and domain.fixed is None:
-            domain.fixed = HeadSolver(basis[:, basis.shape[1] - fixed_basis_columns(self.field):], ridge=self.head_ridge_)
-        if not fixed_part and domain.solver is None:
-            domain.solver = HeadSolver(basis, ridge=self.head_ridge_)
-        return domain.fixed if fixed_part else domain.solver
+        with self._lock:
+            domain = self._heads_cache(features)
+            basis = domain.decoder.basis
+            if fixed_part and domain.fixed is None:
+                domain.fixed = HeadSolver(basis[:, basis.shape[1] - fixed_basis_columns(self.field):],
+                                          ridge=self.fixed_ridge_)
+            if not fixed_part and domain.solver is None:
+                domain.solver = HeadSolver(basis, ridge=self.head_ridge_)
+            return domain.fixed if fixed_part else domain.solver
 
     def _heads_cache(self, features: np.ndarray) -> _Domain:
         key = _fingerprint(features)
-        domain = getattr(self, "_domain", None)
-        if domain is None or domain.key != key:
-            x = torch.as_tensor(np.asarray(features), dtype=torch.float32, device=_device_of(self.field))
-            with torch.no_grad():
-                self._domain = domain = _Domain(key, HeadDecoder(self.field, x))
-        return domain
+        with self._lock:
+            domain = getattr(self, "_domain", None)
+            if domain is None or domain.key != key:
+                x = torch.as_tensor(np.asarray(features), dtype=torch.float32, device=_device_of(self.field))
+                with torch.no_grad():
+                    self._domain = domain = _Domain(key, HeadDecoder(self.field, x))
+            return domain
 
     @torch.no_grad()
     def fixed_part_fit(self, features: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -273,19 +291,22 @@ class CollectionRegressor:
         y = torch.as_tensor((values - mean) / std, dtype=torch.float32, device=solver.basis.device).reshape(-1, 1)
         return (solver.basis @ solver.solve(y))[:, 0].cpu().double().numpy() * std + mean
 
-    @torch.no_grad()
     def decode(self, features: np.ndarray, code: np.ndarray, mean: float = 0.0, std: float = 1.0) -> np.ndarray:
         """The field a code stands for on the nodes, in the units given by `mean` and `std`."""
+        return self._decode(self.decoder(features), code, mean, std)
+
+    @torch.no_grad()
+    def _decode(self, decoder: CodeDecoder | HeadDecoder, code: np.ndarray, mean: float, std: float) -> np.ndarray:
         self.field.eval()
-        out = self.decoder(features)(torch.as_tensor(code, dtype=torch.float32, device=_device_of(self.field)))
+        out = decoder(torch.as_tensor(code, dtype=torch.float32, device=_device_of(self.field)))
         return out[:, 0].cpu().double().numpy() * std + mean
 
     def predict(self, features: np.ndarray, members=None) -> np.ndarray:
         """Predictions (len(members), n) of the training signals (all of them by default), in their units."""
         self._check_fitted()
         members = np.arange(len(self.member_mean_)) if members is None else np.asarray(members, dtype=int).reshape(-1)
-        codes = self.codes_
-        return np.stack([self.decode(features, codes[i], self.member_mean_[i], self.member_std_[i]) for i in members])
+        codes, decoder = self.codes_, self.decoder(features)
+        return np.stack([self._decode(decoder, codes[i], self.member_mean_[i], self.member_std_[i]) for i in members])
 
     # -- new signals ---------------------------------------------------------------------------------
     def fit_new(self, features: np.ndarray, values: np.ndarray, config: CodeFitConfig | None = None,
@@ -293,7 +314,11 @@ class CollectionRegressor:
         """Fit a new signal on the same nodes by learning only its code; the shared weights (and the training
         codes) are frozen and come back bit-identical. The time reported includes choosing the start code."""
         self._check_fitted()
-        config = config or CodeFitConfig()
+        with self._lock:
+            return self._fit_new(features, values, config or CodeFitConfig(), callback, cancel)
+
+    def _fit_new(self, features: np.ndarray, values: np.ndarray, config: CodeFitConfig,
+                 callback: Callable[[Progress], None] | None, cancel: threading.Event | None) -> NewMember:
         values = np.asarray(values, dtype=np.float64).reshape(-1)
         if len(values) != len(features) or not np.isfinite(values).all():
             raise GinrError(f"The new signal needs one finite value per node ({len(features):,}), got {len(values):,}.")
@@ -357,7 +382,7 @@ class CollectionRegressor:
         self.network_.save(directory)
         meta = {"member_mean": self.member_mean_.tolist(), "member_std": self.member_std_.tolist()}
         if self.field.config.heads:
-            meta["head_ridge"] = self.head_ridge_
+            meta["head_ridge"], meta["fixed_ridge"] = self.head_ridge_, self.fixed_ridge_
         atomic_write(Path(directory) / COLLECTION_FILE, json.dumps(meta).encode())
 
     @classmethod
@@ -371,6 +396,7 @@ class CollectionRegressor:
         reg.network_, reg.stop_reason_ = network, "loaded"
         reg.member_mean_, reg.member_std_ = np.asarray(meta["member_mean"]), np.asarray(meta["member_std"])
         reg.head_ridge_ = float(meta.get("head_ridge", HEAD_RIDGES[0]))
+        reg.fixed_ridge_ = float(meta.get("fixed_ridge", reg.head_ridge_))
         return reg
 
 
@@ -423,8 +449,10 @@ class HeadSolver:
     def __init__(self, basis: torch.Tensor, gram: torch.Tensor | None = None, ridge: float = HEAD_RIDGES[0]):
         self.basis, self.ridge = basis, ridge
         gram = _gram(basis) if gram is None else gram  # on the CPU when the basis is on a GPU without float64 (mps)
-        shift = ridge * float(gram.diagonal().mean()) * torch.eye(len(gram), dtype=gram.dtype, device=gram.device)
-        self.factor, info = torch.linalg.cholesky_ex(gram + shift)
+        shifted = gram.clone()
+        shifted.diagonal().add_(ridge * float(gram.diagonal().mean()))
+        self.factor, info = torch.linalg.cholesky_ex(shifted)
+        del shifted
         if int(info):
             raise GinrError(f"The collection's basis is too degenerate for a ridge of {ridge:g}.")
 
@@ -461,7 +489,7 @@ class HeadSolver:
     def _normal_solve(self, rhs: torch.Tensor) -> torch.Tensor:
         """(L L^T)^-1 rhs in float64 as two triangular solves: 10x sooner than torch.cholesky_solve on a CPU
         (p = 2,315 / 8,677)."""
-        rhs = rhs.to(self.factor.device, torch.float64)
+        rhs = (rhs.cpu() if self.factor.device.type == "cpu" else rhs).double()
         half = torch.linalg.solve_triangular(self.factor, rhs, upper=False)
         return torch.linalg.solve_triangular(self.factor.T, half, upper=True)
 
@@ -475,7 +503,7 @@ def _gram(basis: torch.Tensor, fixed_gram: torch.Tensor | None = None) -> torch.
     device = torch.device("cpu") if basis.device.type == "mps" else basis.device  # mps has no float64
     gram = torch.zeros(p, p, dtype=torch.float64, device=device)
     for chunk in torch.split(basis, GRAM_ROWS):
-        chunk = chunk.to(device, torch.float64)
+        chunk = (chunk.cpu() if device.type == "cpu" else chunk).double()
         gram[:free].addmm_(chunk[:, :free].T, chunk)
     if known:
         gram[free:, :free] = gram[:free, free:].T

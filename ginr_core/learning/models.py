@@ -124,8 +124,10 @@ class ModelConfig(JsonConfig):
             raise GinrError(f"Unknown readout {self.readout!r}; use one of {', '.join(READOUTS)}.")
         if self.readout == "all" and not (self.heads and self.kind == "mlp"):
             raise GinrError("Reading every layer (readout 'all') is for a heads collection's single network only.")
-        if self.random_features < 0 or (self.random_features and self.readout != "all"):
-            raise GinrError("Random features (a count of at least 0) sit beside every layer: they need readout 'all'.")
+        if self.random_features < 0:
+            raise GinrError("The number of random features cannot be negative.")
+        if self.random_features and self.readout != "all":
+            raise GinrError("Random features sit beside every layer: they need readout 'all' (a heads collection).")
         if self.heads and (self.latent_dim or self.rank):
             raise GinrError("A collection's code is either its output row (heads) or a latent / low-rank code, not both.")
 
@@ -173,14 +175,24 @@ class RandomSines(nn.Module):
     """Fixed random sine features of the network input, sin(RANDOM_FEATURE_SCALE * W x + b): a generic basis of
     smooth functions of the embedding (products of eigenvectors reach finer detail than the eigenvectors), which a
     heads collection reads beside its trained layers. Redrawn from RANDOM_FEATURE_SEED on every build, so a
-    checkpoint need not hold them."""
+    checkpoint holds only `draw_check` (sums of W and b): a torch that draws them differently cannot load codes
+    made for other sines."""
 
     def __init__(self, input_dim: int, count: int):
         super().__init__()
         generator = torch.Generator().manual_seed(RANDOM_FEATURE_SEED)
         weight = torch.randn(input_dim, count, generator=generator) * (RANDOM_FEATURE_SCALE / math.sqrt(input_dim))
+        bias = torch.rand(count, generator=generator) * (2 * math.pi)
         self.register_buffer("weight", weight, persistent=False)
-        self.register_buffer("bias", torch.rand(count, generator=generator) * (2 * math.pi), persistent=False)
+        self.register_buffer("bias", bias, persistent=False)
+        self.register_buffer("draw_check", torch.stack([weight.sum(), weight.abs().sum(), bias.sum()]))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        stored = state_dict.get(prefix + "draw_check")
+        if stored is not None and not torch.allclose(stored.cpu().float(), self.draw_check.cpu().float(), rtol=1e-5):
+            raise GinrError("This checkpoint's random sines were drawn differently from this build's (another torch "
+                            "version?): its output rows do not fit them. Retrain the collection here.")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sin(torch.addmm(self.bias, x, self.weight))

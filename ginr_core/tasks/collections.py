@@ -322,6 +322,12 @@ def fixed_part_fit(regressor: CollectionRegressor, features: np.ndarray, values:
     return _one_shot(values, prediction, time.perf_counter() - start, 1)
 
 
+def fixed_part_label(regressor: CollectionRegressor) -> str:
+    """A heads model's untrained columns in words (what `fixed_part_fit` solves on)."""
+    count = regressor.field.config.random_features
+    return f"the embedding and {count:,} random sines of it" if count else "the embedding alone (no random sines)"
+
+
 def training_adds_little(fit_new_r2: float, fixed_r2: float) -> bool:
     """Whether the trained layers remove under LITTLE_GAIN of the error the fixed basis alone leaves."""
     return (1.0 - fit_new_r2) > (1.0 - LITTLE_GAIN) * (1.0 - fixed_r2)
@@ -568,6 +574,7 @@ class FitNewResult:
     sines: SignalFit | None = None
     scratch: SignalFit | None = None
     scratch_run_id: str | None = None
+    fixed_part: str = ""  # what `sines` solved on, in words (fixed_part_label)
 
 
 @reads_registry
@@ -596,6 +603,8 @@ def fit_new_task(request: FitNewRequest, ctx: JobContext) -> FitNewResult:
     result = FitNewResult(request.signal.label or request.signal.name, values, new, start,
                           span_fit(np.asarray(recorded.inputs.target)[trained], values),
                           fixed_part_fit(recorded.regressor, features, values))
+    if result.sines is not None:
+        result.fixed_part = fixed_part_label(recorded.regressor)
     if request.compare and not ctx.cancelled():
         scratch_spec = RunSpec("fit", spec.domain, request.signal, spec.features, single_signal_config(spec.features),
                                single_signal_train_config(request.budget_s))
