@@ -297,4 +297,6 @@ def test_collections_page_explorer_shows_a_coloured_mesh(server, page, tmp_path)
     _wait_for_app(page)
     page.get_by_role("button", name="Fit the new signal").click()
     page.locator(SCENE_VIEW).nth(2).wait_for(timeout=120_000)  # member, walk, then the new signal's views
+    page.wait_for_timeout(2000)
+    _shot(page, "collections-fit-new")
     assert not page.locator("[data-testid='stException']").count()
