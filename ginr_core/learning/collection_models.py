@@ -177,15 +177,18 @@ class CollectionRegressor:
             fixed = HeadSolver.best(basis[:, n_trained:], y, fixed_gram)
             residual = y - fixed.basis @ fixed.solve(y)
             fixed.basis = basis = None  # the untrained trunk's columns: freed while the trunk trains
-        leftover = float((residual.double() ** 2).mean())
+        leftover = float((residual.double() ** 2).mean())  # the members' loss the trunk starts from
+
+        def as_members(row: dict) -> dict:  # the trunk's loss and R² (on standardised residuals) as the members'
+            return {**row, "loss": leftover * row["loss"], "r2": 1.0 - leftover * (1.0 - row["r2"])}
 
         def members_progress(p: Progress) -> None:
-            callback(replace(p, r2=1.0 - leftover * (1.0 - p.r2), snapshot=None))
+            row = as_members({"loss": p.loss, "r2": p.r2})
+            callback(replace(p, loss=row["loss"], r2=row["r2"], snapshot=None))
 
         trunk = GINRRegressor(replace(config, random_features=0), self.train_config)
         trunk.fit(features, residual.cpu().numpy(), callback=members_progress if callback else None, cancel=cancel)
-        for row in trunk.history_:  # recorded as shown live: the members' R², estimated
-            row["r2"], row["loss"] = 1.0 - leftover * (1.0 - row["r2"]), leftover * row["loss"]
+        trunk.history_ = [as_members(row) for row in trunk.history_]  # recorded as shown live
         own = _output_layer_names(field)
         missing, _ = field.load_state_dict({k: v for k, v in trunk.model_.state_dict().items() if k not in own},
                                            strict=False)
@@ -457,12 +460,11 @@ class HeadSolver:
             raise GinrError(f"The collection's basis is too degenerate for a ridge of {ridge:g}.")
 
     @classmethod
-    def best(cls, basis: torch.Tensor, targets: torch.Tensor, gram: torch.Tensor | None = None) -> HeadSolver:
+    def best(cls, basis: torch.Tensor, targets: torch.Tensor, gram: torch.Tensor) -> HeadSolver:
         """The solver of HEAD_RIDGES that reproduces `targets` (n, k) best in float32 one column at a time, as
         fit-new solves and a code decodes (a matrix-vector product sums in another order than a matrix product:
         with the smallest ridge on the ERA grid's basis it loses R² 0.05 where the latter loses nothing); judged
         on RIDGE_TRIAL_COLUMNS of the targets, spread over them."""
-        gram = _gram(basis) if gram is None else gram
         picked = np.unique(np.linspace(0, targets.shape[1] - 1, RIDGE_TRIAL_COLUMNS).round().astype(int))
         best, best_error = None, math.inf
         for ridge in HEAD_RIDGES:
