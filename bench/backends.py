@@ -32,7 +32,8 @@ from ginr_core.geometry.mesh import load_mesh  # noqa: E402
 from ginr_core.learning.models import ModelConfig  # noqa: E402
 from ginr_core.learning.training import TrainConfig  # noqa: E402
 from ginr_core.runs.actions import launch, submit  # noqa: E402
-from ginr_core.runs.backends import BackendConfig, connect, resources  # noqa: E402
+from ginr_core.runs.backend_config import BackendConfig  # noqa: E402
+from ginr_core.runs.backends import resources  # noqa: E402
 from ginr_core.runs.registry import Registry  # noqa: E402
 from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec, Source  # noqa: E402
 from ginr_core.tasks.sweep import SweepRequest, sweep_task, sweep_train_config  # noqa: E402
@@ -76,8 +77,7 @@ def main() -> None:
     request = RunRequest(spec, RunInputs(mesh, target))
 
     t0 = time.perf_counter()
-    connect()
-    seen = resources(RAY)
+    seen = resources(RAY)  # the Ray driver process, and a local Ray in it
     print(f"local Ray started in {time.perf_counter() - t0:.1f} s: {seen['CPU']:g} CPUs, {seen['GPU']:g} GPUs", flush=True)
     warm_up = RunRequest(replace(spec, train=TrainConfig(steps=5, time_budget_s=None)), request.inputs)
     timed_run(warm_up, registry, LOCAL)  # the process's first training (torch's own start-up) is timed for neither
@@ -93,7 +93,7 @@ def main() -> None:
                          train=sweep_train_config(trial_steps), score="heldout", report_every=max(10, trial_steps // 6),
                          grace_steps=max(10, trial_steps // 3), backend=RAY, domain=spec.domain, signal=spec.signal)
     t0 = time.perf_counter()
-    state = submit(sweep_task, sweep, registry, label="sweep", backend=LOCAL).join()
+    state = submit(sweep_task, sweep, registry, label="sweep").join()
     sweep_s = time.perf_counter() - t0
     assert state.status == "done", state.error
     rows = state.result.rows

@@ -262,7 +262,6 @@ def cmd_export(args) -> None:
 
     from .runs.actions import export_run
     from .runs.registry import Registry
-
     from .viz.rules import View
 
     try:
@@ -758,7 +757,7 @@ def _add_collection_parser(sub) -> None:
     e.set_defaults(func=cmd_collection_export)
 # --- where the work runs (local or Ray) and sweeps on Ray Tune ------------------------------------------------
 def _add_backend_options(parser: argparse.ArgumentParser) -> None:
-    from .runs.backends import BACKENDS
+    from .runs.backend_config import BACKENDS
 
     group = parser.add_argument_group("where the work runs")
     group.add_argument("--backend", choices=BACKENDS,
@@ -772,11 +771,13 @@ def _add_backend_options(parser: argparse.ArgumentParser) -> None:
 
 def _use_backend_from_args(args):
     """The backend chosen by the options (else the environment), connected; said on stderr when it is Ray."""
-    from .runs.backends import BackendConfig, resources, use_backend
+    from .runs.backend_config import BackendConfig, default_backend, operator_backend
+    from .runs.backends import resources, use_backend
 
-    env = BackendConfig.from_env()
-    name = args.backend or ("ray" if args.ray_address else env.name)
-    config = use_backend(BackendConfig(name, (args.ray_address or env.address) if name == "ray" else None, args.gpu))
+    name = args.backend or ("ray" if args.ray_address else default_backend().name)
+    ray = operator_backend("ray")
+    config = use_backend(BackendConfig("ray", args.ray_address or ray.address, args.gpu or ray.gpu)
+                         if name == "ray" else BackendConfig(name))
     if config.name == "ray":
         seen = resources(config)
         print(f"jobs run on {config.label}: {seen['CPU']:g} CPUs, {seen['GPU']:g} GPUs", file=sys.stderr)
@@ -788,7 +789,8 @@ def cmd_sweep(args) -> None:
 
     from .geometry.features import FeatureSpec
     from .runs.actions import submit
-    from .runs.backends import BackendConfig, configured_backend, use_backend
+    from .runs.backend_config import BackendConfig, operator_backend
+    from .runs.backends import configured_backend
     from .runs.registry import Registry
     from .runs.spec import RunInputs, Source
     from .tasks.sweep import SCORES, SWEEP_PARAMETERS, SweepRequest, sweep_task, sweep_train_config
@@ -805,8 +807,8 @@ def cmd_sweep(args) -> None:
             raise GinrError(f"--{option}: give comma-separated numbers, not '{','.join(values)}'.") from None
     mesh, domain = _mesh_and_source(args)
     target = _load_signal(args, mesh)
-    backend = configured_backend()  # the trials always run on Ray: a Ray on this machine unless a cluster is given
-    backend = backend if backend.name == "ray" else use_backend(BackendConfig("ray", None, args.gpu))
+    backend, ray = configured_backend(), operator_backend("ray")  # the trials always run on Ray
+    backend = backend if backend.name == "ray" else BackendConfig("ray", ray.address, args.gpu or ray.gpu)
     request = SweepRequest(RunInputs(mesh, target), grid, FeatureSpec(args.laplacian, grid["k"][0]),
                            train=sweep_train_config(args.steps), score=args.score, holdout=args.holdout,
                            search=args.search, samples=args.samples, asha=not args.no_asha,
@@ -1151,7 +1153,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if hasattr(args, "backend"):  # connected here, in the main thread, where Ray wants to start
+        if hasattr(args, "backend"):  # Ray started or joined before any work: a bad address fails first
             _use_backend_from_args(args)
         args.func(args)
     except GinrError as exc:
@@ -1165,10 +1167,10 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
-        if "ray" in sys.modules:
-            from .runs.backends import disconnect
+        if "ginr_core.runs.ray_backend" in sys.modules:  # its driver processes end with the command
+            from .runs.ray_backend import stop_drivers
 
-            disconnect()
+            stop_drivers()
     return 0
 
 

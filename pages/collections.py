@@ -45,6 +45,7 @@ from ginr_core.tasks.collections import (
     training_adds_little,
     walk,
 )
+from pages.shared.backend import session_backend
 from pages.shared.runs import FollowedJob, registry
 from pages.shared.widgets import enter_via_app, progress_bar, show_error, show_meshes
 from pages.shared.workspace import uploaded_grid, workspace
@@ -199,7 +200,7 @@ if launched:
                                random_features=int(random_features)),
             collection_train_config(n_rows, time_budget_s=budget), tuple(int(i) for i in held), key,
             CodeFitConfig(time_budget_s=new_budget), None, choice.domain, choice.source)
-        job = submit(collection_task, request, registry(), label="collection")
+        job = submit(collection_task, request, registry(), label="collection", backend=session_backend())
         st.session_state.collection_run = CollectionRun(FollowedJob(job), request, choice.label)
         st.session_state.pop("collection_new", None)
     except Exception as exc:

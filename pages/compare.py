@@ -17,6 +17,7 @@ from ginr_core.runs.spec import RunInputs
 from ginr_core.tasks.compare import TABLE2, ComparisonRequest, comparison_task
 from ginr_core.viz.figures import DisplayMesh, display_mesh, figure_html, grid_figure
 from ginr_core.viz.rules import LOG_AXIS, View
+from pages.shared.backend import session_backend
 from pages.shared.runs import FollowedJob, registry, workspace_features
 from pages.shared.widgets import VIEWERS, current_view, enter_via_app, linked_views, show_error, show_meshes
 from pages.shared.workspace import require_signal, workspace
@@ -84,7 +85,7 @@ if st.button("Train and compare", type="primary", icon=":material/compare:", dis
             raise GinrError("Pick two different models.")
         request = ComparisonRequest(RunInputs(ws.mesh, ws.require_signal()), workspace_features(ws, "spectral", PAPER_K),
                                     budget, models, holdout, 0, TrainConfig(), ws.domain_source, ws.signal_source)
-        job = submit(comparison_task, request, registry(), label="comparison")
+        job = submit(comparison_task, request, registry(), label="comparison", backend=session_backend())
         st.session_state.comparison = Comparison(FollowedJob(job), request, f"{ws.mesh_label} · {ws.signal_label}")
     except Exception as exc:
         show_error(exc)

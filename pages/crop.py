@@ -27,6 +27,7 @@ from ginr_core.tasks.crop import (
     with_partition,
 )
 from ginr_core.viz.figures import mesh_figure, partition_figure, side_by_side_figure
+from pages.shared.backend import session_backend
 from pages.shared.runs import FollowedJob, registry, workspace_features
 from pages.shared.widgets import current_view, enter_via_app, linked_views, show_error
 from pages.shared.workspace import ensure_embedding, require_signal, workspace
@@ -129,7 +130,7 @@ if st.button("Train", type="primary", icon=":material/model_training:", disabled
         request = CroppableRequest(with_partition(RunInputs(ws.mesh, ws.require_signal()), partition), configs,
                                    workspace_features(ws, "spectral", K), TrainConfig(time_budget_s=budget),
                                    ws.domain_source, ws.signal_source)
-        job = FollowedJob(submit(croppable_task, request, registry(), label="croppable"))
+        job = FollowedJob(submit(croppable_task, request, registry(), label="croppable", backend=session_backend()))
         st.session_state.crop_session = CropSession(ws.mesh, ws.signal, partition, f"{ws.mesh_label} · {ws.signal_label}",
                                                     job, configs, budget)
     except Exception as exc:

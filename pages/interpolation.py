@@ -28,6 +28,7 @@ from ginr_core.tasks.interpolation import (
 )
 from ginr_core.viz.figures import grid_figure, mesh_figure
 from ginr_core.viz.rules import LOG_AXIS
+from pages.shared.backend import session_backend
 from pages.shared.runs import FollowedJob, registry
 from pages.shared.widgets import current_view, enter_via_app, job_progress, live_progress, show_error
 from pages.shared.workspace import require_signal, workspace
@@ -134,7 +135,7 @@ if observations is not None:
             request = InterpolationRequest(ws.mesh, observations, tuple(methods), first_channel(ws.signal),
                                            InterpolationSettings(k=int(k), steps=int(steps), seed=int(seed)),
                                            domain=ws.domain_source, source=ws.signal_source or Source())
-            job = InterpolationRun(submit(interpolation_task, request, registry(), label="interpolation"), request)
+            job = InterpolationRun(submit(interpolation_task, request, registry(), label="interpolation", backend=session_backend()), request)
             st.session_state.interp_job, st.session_state.interp_label = job, f"{ws.mesh_label}: {observations.description}"
         except Exception as exc:
             show_error(exc)

@@ -38,6 +38,7 @@ from ginr_core.viz.figures import (
     mesh_figure,
     point_cloud_figure,
 )
+from pages.shared.backend import session_backend
 from pages.shared.runs import FollowedJob, registry
 from pages.shared.widgets import current_view, enter_via_app, job_progress, linked_views, live_progress, show_error
 from pages.shared.workspace import (
@@ -234,7 +235,7 @@ if target is not None:
                 train_config=TrainConfig(time_budget_s=budget, snapshot_every_s=None),
                 domain=ws.domain_source, signal=ws.signal_source,
             )
-            job = SuperResolutionRun(submit(superres_task, request, registry(), label="super-resolution"), request)
+            job = SuperResolutionRun(submit(superres_task, request, registry(), label="super-resolution", backend=session_backend()), request)
             st.session_state.superres_job, st.session_state.superres_label = job, target.label
         except Exception as exc:
             show_error(exc)

@@ -10,7 +10,6 @@ import streamlit as st
 from ginr_core.errors import GinrError
 from ginr_core.learning.models import ACTIVATIONS, ModelConfig
 from ginr_core.runs.actions import submit
-from ginr_core.runs.backends import BackendConfig, configured_backend
 from ginr_core.runs.spec import RunInputs
 from ginr_core.tasks.sweep import (
     SCORES,
@@ -19,6 +18,7 @@ from ginr_core.tasks.sweep import (
     sweep_task,
     sweep_train_config,
 )
+from pages.shared.backend import ray_backend
 from pages.shared.runs import FollowedJob, registry, workspace_features
 from pages.shared.widgets import enter_via_app, show_error
 from pages.shared.workspace import require_signal, workspace
@@ -84,10 +84,9 @@ with st.form("sweep-settings"):
     grace = c[2].number_input("Grace steps", 1, 100_000, 50, help="no trial is stopped before this many steps")
     concurrent = c[3].number_input("Trials at once (0: as many as Ray's CPUs allow)", 0, 1000, 0)
     launched = st.form_submit_button("Launch the sweep", type="primary", disabled=running or not has_signal)
-backend = configured_backend()
-ray_backend = backend if backend.name == "ray" else BackendConfig("ray")
-st.caption(f"Trials run on **{ray_backend.label}** (the sidebar's backend; a Ray on this machine when jobs run "
-           "in this process), one CPU each" + (" and one GPU" if ray_backend.gpu else "") + ".")
+trials_on = ray_backend()
+st.caption(f"Trials run on **{trials_on.label}** (the operator's Ray; its own process, started with the first Ray "
+           "job), one CPU each" + (" and one GPU" if trials_on.gpu else "") + ".")
 
 if launched:
     try:
@@ -96,9 +95,9 @@ if launched:
         request = SweepRequest(RunInputs(ws.mesh, ws.require_signal()), grid, workspace_features(ws, "spectral", 64),
                                train=sweep_train_config(int(steps)), score=score, holdout=holdout, search=search,
                                samples=int(samples), asha=asha, report_every=max(1, min(25, int(steps) // 4)),
-                               grace_steps=int(grace), max_concurrent=int(concurrent) or None, backend=ray_backend,
+                               grace_steps=int(grace), max_concurrent=int(concurrent) or None, backend=trials_on,
                                domain=ws.domain_source, signal=ws.signal_source)
-        job = submit(sweep_task, request, registry(), label="sweep")  # runs here; its trials on Ray
+        job = submit(sweep_task, request, registry(), label="sweep")  # in the Ray driver process; its trials on Ray
         st.session_state.sweep = Sweep(FollowedJob(job), request, f"{ws.mesh_label} · {ws.signal_label}")
     except Exception as exc:
         show_error(exc)

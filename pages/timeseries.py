@@ -36,6 +36,7 @@ from ginr_core.viz.animation import (
     browser_frames,
     evenly_spaced,
 )
+from pages.shared.backend import session_backend
 from pages.shared.runs import FollowedJob, registry
 from pages.shared.widgets import (
     coordinate_picker,
@@ -174,7 +175,7 @@ if launched:
         request = SeriesRequest(choice.mesh, series, FeatureSpec("combinatorial", int(k)), int(stride), series_model_config(),
                                 series_train_config(time_budget_s=budget, batch_size=int(batch)),
                                 Source("series", choice.label, label=choice.label), Source("series", series.name, label=series.name))
-        job = submit(series_task, request, registry(), label="series")
+        job = submit(series_task, request, registry(), label="series", backend=session_backend())
         st.session_state.series_run = SeriesRun(FollowedJob(job), request, choice)
         st.session_state.pop("series_export", None)
     except Exception as exc:
@@ -270,7 +271,7 @@ rendering = export is not None and not export[1].done
 if c[2].button(f"Render {len(export_frames)} frames as {fmt.upper()}", disabled=rendering):
     request = AnimationRequest(mesh, {"ground truth": series.values[export_frames], "prediction": fit.prediction[export_frames]},
                                [series.labels[i] for i in export_frames], fmt, fps)
-    export = st.session_state.series_export = (fmt, FollowedJob(submit(animation_task, request, None, label="animation")))
+    export = st.session_state.series_export = (fmt, FollowedJob(submit(animation_task, request, None, label="animation", backend=session_backend())))
 
 
 @st.fragment(run_every=1.0)

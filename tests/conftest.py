@@ -69,7 +69,8 @@ def served(tmp_path_factory):
     backend (worker processes)."""
     tmp = tmp_path_factory.mktemp("server")
     port = _free_port()
-    env = {**os.environ, "GINR_CACHE_DIR": str(tmp / "cache"), "GINR_RUNS_DIR": str(tmp / "runs")}
+    env = {**os.environ, "GINR_CACHE_DIR": str(tmp / "cache"), "GINR_RUNS_DIR": str(tmp / "runs"),
+           "RAY_gcs_rpc_server_reconnect_timeout_s": "3"}  # a Ray driver that lost its GCS ends in 3 s, not 60
     env.pop("GINR_BACKEND", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",

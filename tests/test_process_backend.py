@@ -11,7 +11,8 @@ from ginr_core.geometry.domains import make_domain
 from ginr_core.geometry.features import FeatureSpec
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import launch, submit
-from ginr_core.runs.backends import BackendConfig, ProcessJob, shutdown_pool
+from ginr_core.runs.backend_config import BackendConfig
+from ginr_core.runs.processes import ProcessJob, shutdown_pool
 from ginr_core.runs.registry import Registry
 from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec, Source
 
@@ -112,17 +113,23 @@ def test_the_command_line_trains_in_a_worker(capsys):
     assert run.status == "done"
 
 
-def test_tasks_that_read_recorded_runs_run_beside_the_registry():
-    """Fit-new, extend and the sweep read recorded runs (checkpoints, inputs, statuses), which a worker cannot reach:
-    on the process (or Ray) backend they still run in this process; training tasks go to the workers."""
+def test_each_task_runs_where_it_can():
+    """Fit-new and extend read recorded runs (checkpoints, inputs), which a worker cannot reach: on the process (or
+    Ray) backend they still run in this process; a sweep drives Ray itself, so it runs on the Ray of its request
+    whatever the backend; training tasks go to the workers."""
+    from types import SimpleNamespace
+
     from ginr_core.runs.backends import make_job
     from ginr_core.runs.fitting import fit_task
     from ginr_core.runs.jobs import Job
+    from ginr_core.runs.ray_backend import RayJob
     from ginr_core.tasks.collections import fit_new_task
     from ginr_core.tasks.crop import extend_task
     from ginr_core.tasks.sweep import sweep_task
 
     process = BackendConfig("process")
-    for task in (fit_new_task, extend_task, sweep_task):
+    for task in (fit_new_task, extend_task):
         assert type(make_job(task, None, backend=process)) is Job
+    sweep = make_job(sweep_task, SimpleNamespace(backend=BackendConfig("ray", "10.0.0.5:6379")), backend=process)
+    assert isinstance(sweep, RayJob) and sweep.backend.address == "10.0.0.5:6379"
     assert isinstance(make_job(fit_task, None, backend=process), ProcessJob)

@@ -1,9 +1,14 @@
-"""Ray: jobs on a Ray worker report progress, land in the driver's registry with the same metrics as local jobs,
-stop when cancelled; a bad cluster address is a clear error and leaves the local backend working; sweeps on Ray
-Tune with ASHA record every trial as a run (from Python, `ginr sweep` and the Sweeps page). One local Ray serves
-the module."""
+"""Ray: jobs on a Ray worker report progress, land in this process's registry with the same metrics as local jobs,
+stop when cancelled; a bad cluster address is a clear error within seconds and leaves the local backend working;
+losing Ray fails its jobs, never this process; sweeps on Ray Tune with ASHA record every trial as a run (from
+Python, `ginr sweep` and the Sweeps page). One Ray cluster started by this module serves it, joined by the Ray
+driver process as an operator's cluster would be."""
 
 import os
+import socket
+import subprocess
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -14,32 +19,36 @@ from ginr_core.geometry.features import FeatureSpec
 from ginr_core.learning.models import ModelConfig
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import launch
-from ginr_core.runs.backends import (
-    BackendConfig,
-    RayJob,
-    configured_backend,
-    resources,
-    use_backend,
-)
+from ginr_core.runs.backend_config import BackendConfig
+from ginr_core.runs.backends import configured_backend, resources, use_backend
+from ginr_core.runs.ray_backend import RayJob, ray_driver, running_driver, stop_drivers
 from ginr_core.runs.registry import Registry
 from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec, Source
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # before ray is imported: a Ray on 127.0.0.1 only
 ray = pytest.importorskip("ray")
-RAY = BackendConfig("ray")
 LOCAL = BackendConfig("local")
+CLUSTER: list[str] = []  # the address of the module's Ray
 
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray(tmp_path_factory):
-    """One local Ray for the module (2 CPUs, no dashboard, on 127.0.0.1); its workers cache embeddings in a
-    temporary folder, never the user's."""
+    """One Ray for the module (2 CPUs, no dashboard, on 127.0.0.1), joined by the Ray driver process at its address;
+    its workers cache embeddings in a temporary folder, never the user's."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GINR_CACHE_DIR", str(tmp_path_factory.mktemp("ray-cache")))
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     assert ray.util.get_node_ip_address() == "127.0.0.1"
+    CLUSTER[:] = [context.address_info["gcs_address"]]
     yield
+    stop_drivers()
     ray.shutdown()
+
+
+@pytest.fixture
+def RAY() -> BackendConfig:
+    """The module's Ray cluster as a backend."""
+    return BackendConfig("ray", CLUSTER[0])
 
 
 def request(steps=40, seed=3, snapshot_every_s=None) -> RunRequest:
@@ -52,7 +61,7 @@ def request(steps=40, seed=3, snapshot_every_s=None) -> RunRequest:
     return RunRequest(spec, RunInputs(mesh, mesh.vertices[:, 2] + np.sin(3 * mesh.vertices[:, 0])))
 
 
-def test_ray_training_streams_progress_and_lands_like_a_local_run():
+def test_ray_training_streams_progress_and_lands_like_a_local_run(RAY):
     registry = Registry()
     job = launch(request(), registry, backend=RAY)
     assert isinstance(job, RayJob)
@@ -75,7 +84,7 @@ def test_ray_training_streams_progress_and_lands_like_a_local_run():
     np.testing.assert_allclose(ray_prediction, registry.load_predictions(local.result.run_id), rtol=1e-5, atol=1e-7)
 
 
-def test_cancelled_ray_job_stops_and_is_recorded_cancelled():
+def test_cancelled_ray_job_stops_and_is_recorded_cancelled(RAY):
     registry = Registry()
     job = launch(request(steps=200_000), registry, backend=RAY)
     job.wait_for_run(timeout=120)
@@ -89,14 +98,14 @@ def test_cancelled_ray_job_stops_and_is_recorded_cancelled():
     assert registry.get(state.run_id).status == "cancelled"
 
 
-def test_failing_task_on_ray_fails_with_its_message_and_records_the_run():
+def test_failing_task_on_ray_fails_with_its_message_and_records_the_run(RAY):
     bad = request()
     bad = RunRequest(bad.spec, RunInputs(bad.inputs.mesh, np.full(bad.inputs.mesh.n_vertices, np.nan)))
     state = launch(bad, Registry(), backend=RAY).join(timeout=120)
     assert state.status == "failed" and "NaN" in state.error and "Traceback" not in state.error
 
 
-def test_a_comparison_runs_on_ray_with_its_parts_and_partial_results():
+def test_a_comparison_runs_on_ray_with_its_parts_and_partial_results(RAY):
     from ginr_core.runs.actions import submit
     from ginr_core.tasks.compare import ComparisonRequest, comparison_task
 
@@ -110,21 +119,62 @@ def test_a_comparison_runs_on_ray_with_its_parts_and_partial_results():
     assert {r.run_id for r in state.result.values()} == {run.id for run in registry.list_runs(status="done")}
 
 
-def test_bad_cluster_address_is_a_clear_error_and_local_keeps_working():
+@pytest.fixture
+def silent_port():
+    """A loopback port that accepts connections and never answers (a listening service that is not Ray)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+    threading.Thread(target=lambda: accepted.extend(server.accept() for _ in range(4)), daemon=True).start()
+    yield server.getsockname()[1]
+    for conn, _ in accepted:
+        conn.close()
+    server.close()
+
+
+def test_bad_cluster_address_is_a_clear_error_within_seconds_and_local_keeps_working(silent_port):
     before = configured_backend()
-    with pytest.raises(GinrError, match="Cannot reach a Ray cluster at 127.0.0.1:9"):
+    with pytest.raises(GinrError, match="No Ray cluster answers at 127.0.0.1:9"):
         use_backend(BackendConfig("ray", "127.0.0.1:9"))
     with pytest.raises(GinrError, match="HOST:PORT"):
         use_backend(BackendConfig("ray", "no-port-here"))
-    assert configured_backend() == before
-    assert ray.is_initialized()  # the Ray already running was left alone
+    start = time.monotonic()
+    with pytest.raises(GinrError, match=f"No Ray cluster answers at 127.0.0.1:{silent_port}"):
+        use_backend(BackendConfig("ray", f"127.0.0.1:{silent_port}"))  # it hung Ray's own join for minutes
+    assert time.monotonic() - start < 10
+    assert configured_backend() == before and running_driver(f"127.0.0.1:{silent_port}") is None
     state = launch(request(steps=10), Registry(), backend=LOCAL).join()
     assert state.status == "done"
 
 
-def test_backend_reports_what_it_sees():
+def test_losing_ray_fails_its_jobs_and_never_this_process(monkeypatch):
+    """The Ray driver is a process of its own whose Ray outlives the threads that started it and ran its jobs; when
+    its Ray dies anyway (here its GCS is killed), the driver process ends, its job fails with a clear message and
+    the run is recorded failed, this process goes on, and the next Ray job starts a new driver."""
+    monkeypatch.setenv("RAY_gcs_rpc_server_reconnect_timeout_s", "3")  # a driver without its GCS ends in 3 s, not 60
+    registry, local = Registry(), BackendConfig("ray")
+    assert launch(request(steps=10), registry, backend=local).join(timeout=240).status == "done"
+    driver = running_driver(None)
+    time.sleep(5)  # past the reconnect timeout: a Ray tied to a finished thread would have taken the driver down
+    assert running_driver(None) is driver
+
+    job = launch(request(steps=10**7), registry, backend=local)
+    while not job.state.history:
+        assert not job.done, job.state.error
+        job.join(0.1)
+    gcs = subprocess.run(["pgrep", "-P", str(driver._manager._process.pid), "gcs_server"], capture_output=True, text=True)
+    subprocess.run(["kill", "-9", *gcs.stdout.split()], check=True)
+    state = job.join(timeout=60)
+    assert state.status == "failed" and "Ray stopped while this job ran" in state.error
+    assert registry.get(state.run_id).status == "failed"
+    assert running_driver(None) is None
+    assert launch(request(steps=10), registry, backend=local).join(timeout=240).status == "done"
+    ray_driver(None).stop()
+
+
+def test_backend_reports_what_it_sees(RAY):
     assert resources(RAY) == {"CPU": 2.0, "GPU": 0.0}
     assert resources(LOCAL)["CPU"] >= 1
+    assert resources(BackendConfig("ray", "127.0.0.1:9"), start=False) is None  # a page's look starts no Ray
     assert BackendConfig("ray", " 10.0.0.5:6379 ").label == "Ray at 10.0.0.5:6379"
     with pytest.raises(GinrError, match="Unknown backend"):
         BackendConfig("slurm")
@@ -151,12 +201,12 @@ def keep_backend():
     use_backend(before)
 
 
-def test_cli_sweep_with_asha_records_every_trial_as_a_run(capsys, keep_backend):
+def test_cli_sweep_with_asha_records_every_trial_as_a_run(capsys, keep_backend, RAY):
     from ginr_core.cli import main
 
     assert main(["sweep", "--domain", "icosphere", "--signal", "sines", "--k", "12", "--activation", "sine",
                  "--width", "32", "--depth", "3", "--first-omega0", "30", "--lr", "0.002,0.00001", "--seeds", "0,1",
-                 "--score", "fit", "--steps", "40", "--report-every", "10", "--grace", "20", "--backend", "ray"]) == 0
+                 "--score", "fit", "--steps", "40", "--report-every", "10", "--grace", "20", "--ray-address", RAY.address]) == 0
     out = capsys.readouterr().out
     registry = Registry()
     runs = {run.id: run for run in registry.list_runs()}
@@ -172,7 +222,7 @@ def test_cli_sweep_with_asha_records_every_trial_as_a_run(capsys, keep_backend):
     best = max((run for run in runs.values() if run.status == "done"), key=lambda run: run.metrics["r2"])
     assert f"best: fit R² (all nodes) {best.metrics['r2']:.5f}, run {best.id}" in out
     assert best.spec.train.lr == 2e-3  # the learning rate that learns wins
-    assert ray.is_initialized()  # the command left the test's Ray running (it did not start it)
+    assert ray.is_initialized() and running_driver(RAY.address) is None  # the command ended its driver, not the cluster
 
 
 def test_sweep_request_refuses_bad_grids():
@@ -190,8 +240,10 @@ def test_sweep_request_refuses_bad_grids():
 
 
 @pytest.fixture
-def sweeps_page(app):
-    """The Sweeps page, with the sweep it started stopped at the end of the test."""
+def sweeps_page(app, monkeypatch, RAY):
+    """The Sweeps page on a server whose operator set the module's Ray, with the sweep it started stopped at the
+    end of the test."""
+    monkeypatch.setenv("GINR_RAY_ADDRESS", RAY.address)
     at = app.switch_page("pages/sweeps.py").run()
     yield at
     if "sweep" in at.session_state:
@@ -199,35 +251,14 @@ def sweeps_page(app):
         at.session_state.sweep.job.join(timeout=60)
 
 
-def test_sweeps_page_runs_a_sweep_and_opens_the_best_run(sweeps_page):
+def test_sweeps_page_names_its_ray_and_refuses_bad_values(sweeps_page):
+    """The page's sweep itself runs in a browser (tests/test_browser_ray.py)."""
     from conftest import button
 
     at = sweeps_page
     assert not at.exception and at.title[0].value == "Sweeps"
-    assert any("Trials run on **Ray (local)**" in c.value for c in at.caption)
+    assert any(f"Trials run on **Ray at {CLUSTER[0]}**" in c.value for c in at.caption)
     inputs = {t.label: t for t in at.text_input}
-    inputs["k (embedding size)"].set_value("8")
-    inputs["First-layer omega_0"].set_value("30")
     inputs["Width"].set_value("abc")
     button(at, "Launch the sweep").click().run()
     assert "Width: give numbers separated by commas" in at.error[0].value and "sweep" not in at.session_state
-
-    inputs = {t.label: t for t in at.text_input}
-    inputs["Width"].set_value("32")
-    inputs["Depth"].set_value("3")
-    at.multiselect[0].set_value(["sine", "relu"])
-    [n for n in at.number_input if n.label == "Steps per trial"][0].set_value(20)
-    at.toggle[0].set_value(False)  # no ASHA: both trials train to the end
-    button(at, "Launch the sweep").click().run()
-    assert not at.exception and not at.error
-    state = at.session_state.sweep.job.join(timeout=180)
-    assert state.status == "done", state.error
-    at.run()
-    assert not at.exception
-    table = at.dataframe[0].value
-    assert len(table) == 2 and set(table["activation"]) == {"sine", "relu"} and (table["status"] == "done").all()
-    assert len(at.get("plotly_chart")) == 1  # the parallel coordinates
-    best = table.iloc[0]
-    assert f"run {best['run_id']}" in at.success[0].value and "held-out R²" in at.success[0].value
-    button(at, "Open the best run in Results").click().run()
-    assert not at.exception and at.session_state.watching == best["run_id"]

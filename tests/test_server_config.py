@@ -79,4 +79,4 @@ def test_only_the_bunny_download_uses_the_network():
     users = sorted(str(p.relative_to(REPO)) for p in [*REPO.glob("ginr_core/**/*.py"), *REPO.glob("pages/**/*.py"), REPO / "app.py"]
                    if network.search(p.read_text()))
     assert users == ["ginr_core/data/datasets.py",  # the bunny download
-                     "ginr_core/runs/backends.py"]  # a Ray cluster the user names (checked before Ray's long retries)
+                     "ginr_core/runs/ray_backend.py"]  # the operator's Ray cluster (probed before Ray's long retries)

@@ -6,8 +6,8 @@ trial trains for a fixed number of steps (equal treatment, reproducible) and rep
 `report_every` steps; ASHA stops the trials that trail the others at each rung. The score is the fit R² (every
 node trained and scored: memorisation) or the held-out R² (a fixed random fraction of the nodes, the same for
 every trial, left out of training and scored: generalisation). Trials run on Ray workers, as many at once as the
-CPUs (or GPUs) Ray sees allow; their runs are written to the driver's registry through a relay
-(`runs.backends`). A trial stopped by ASHA (or by a cancel) is recorded "cancelled", with its curve so far
+CPUs (or GPUs) Ray sees allow; their runs are written to the server's registry through the Ray driver's relay
+(`runs.ray_backend`). A trial stopped by ASHA (or by a cancel) is recorded "cancelled", with its curve so far
 and the step and score it was stopped at.
 """
 
@@ -28,16 +28,11 @@ from ..io.paths import cache_dir
 from ..learning.metrics import r2
 from ..learning.models import ModelConfig
 from ..learning.training import TrainConfig
-from ..runs.backends import (
-    BackendConfig,
-    Channel,
-    RelayServer,
-    RemoteRegistry,
-    connect,
-    resources,
-)
+from ..runs.backend_config import BackendConfig, operator_backend
 from ..runs.fitting import DEFAULT_HOLDOUT, fit_run, training_nodes
-from ..runs.jobs import Job, JobContext, reads_registry
+from ..runs.jobs import Job, JobContext
+from ..runs.ray_backend import Channel, RelayServer, assigned_cpus, cluster_resources, drives_ray
+from ..runs.remote import RemoteRegistry
 from ..runs.spec import RunInputs, RunSpec, Source
 
 SWEEP_PARAMETERS = {  # name -> (what it sets, type)
@@ -81,7 +76,7 @@ class SweepRequest:
     report_every: int = 25
     grace_steps: int = 50
     max_concurrent: int | None = None
-    backend: BackendConfig = field(default_factory=lambda: BackendConfig("ray"))
+    backend: BackendConfig = field(default_factory=lambda: operator_backend("ray"))
     domain: Source = field(default_factory=Source)
     signal: Source = field(default_factory=Source)
 
@@ -153,9 +148,8 @@ def _trial(config: dict, request: SweepRequest, channel: Channel, group: str) ->
     from ray import tune
 
     from ..learning.device import set_training_threads
-    from ..runs.backends import _assigned_cpus
 
-    set_training_threads(_assigned_cpus())
+    set_training_threads(assigned_cpus())
     spec = request.trial_spec(config, group, tune.get_context().get_trial_id())
     mesh, target = request.inputs.mesh, np.asarray(request.inputs.target)
     held = ~training_nodes(spec, mesh.n_vertices)
@@ -245,17 +239,17 @@ def _tune_classes():
     return Table, Cancel
 
 
-@reads_registry
+@drives_ray
 def sweep_task(request: SweepRequest, ctx: JobContext) -> SweepResult:
-    """Run the sweep on Ray Tune from this process (the driver); every trial's run lands in `ctx.registry`."""
+    """Run the sweep on Ray Tune from the Ray driver process of `request.backend`; every trial's run lands in
+    `ctx.registry` (the server's, through the driver)."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's newer console reporter prints tables even at verbose 0
     logging.getLogger("ray.tune").setLevel(logging.WARNING)  # and it logs where it saved the files we delete
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    connect(request.backend.address)
     group = f"sweep-{secrets.token_hex(4)}"
-    seen = resources(request.backend)
+    seen = cluster_resources()
     per_trial = {"cpu": request.backend.cpus, "gpu": 1 if request.backend.gpu else 0}
     fits = min(seen["CPU"] // per_trial["cpu"], seen["GPU"] if per_trial["gpu"] else math.inf)
     if fits < 1:
@@ -288,7 +282,7 @@ def sweep_task(request: SweepRequest, ctx: JobContext) -> SweepResult:
     rows = {row["run_id"]: row for row in table.rows.values() if row["run_id"]}
     if ctx.registry is not None:
         for run_id in server.created:  # trials Tune stopped never reached their own end: record it for them
-            if ctx.registry.get(run_id).status != "running":
+            if run_id in server.finished:
                 continue
             row = rows.get(run_id, {})
             why = "the sweep was cancelled" if ctx.cancelled() else "ASHA stopped it (its score trailed the other trials')"

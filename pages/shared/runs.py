@@ -16,6 +16,7 @@ from ginr_core.runs.actions import launch
 from ginr_core.runs.jobs import Job, JobState
 from ginr_core.runs.registry import Registry
 from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec
+from pages.shared.backend import session_backend
 from pages.shared.workspace import Workspace
 
 
@@ -49,7 +50,7 @@ def workspace_features(ws: Workspace, input_kind: str, k: int) -> FeatureSpec:
 def launch_request(request: RunRequest) -> FollowedJob:
     """Start a registered training run in the background (it may wait in the backend's queue); return the job for
     the session to follow."""
-    job = launch(request, registry())
+    job = launch(request, registry(), backend=session_backend())
     live_jobs()  # finished jobs leave the store at each launch too, even if no page lists the runs
     _live_jobs().append(job)
     return FollowedJob(job)
