@@ -44,3 +44,24 @@ def test_bad_animations_are_explained(wave):
         list(render_frames(mesh, {"truth": truth[:, :10]}, labels))
     with pytest.raises(GinrError, match="format"):
         animation_bytes(mesh, {"truth": truth}, labels, "avi")
+
+
+def test_exported_frames_keep_every_panel_inside_its_margins():
+    """The names, the time label, the colour bars (with their clipping note) and the mesh stay inside each panel:
+    the export used to cut the bar titles, the time label and the right-hand mesh. A long shape, a clipped scale
+    and long labels, at the export's default panel size."""
+    from ginr_core.viz.animation import PANEL_MARGIN_PX
+
+    mesh = make_domain("icosphere", level=3)
+    mesh = type(mesh)(mesh.vertices * np.array([1.0, 1.0, 2.5]), mesh.faces)  # tall: longest along the up axis
+    x = mesh.vertices[:, 0]
+    truth = np.stack([np.sin(3 * x + t) + (x > 0.98) * 40.0 for t in range(2)])  # outliers: a clipped scale
+    labels = ["t = 0.000 days since 1979-01-01", "t = 1.000 days since 1979-01-01"]
+    (frame, _) = render_frames(mesh, {"ground truth": truth, "prediction (spectral GINR)": truth * 0.9}, labels)
+    width = frame.shape[1] // 2
+    for panel in (frame[:, :width], frame[:, width:]):
+        drawn = (panel < 235).any(axis=2)  # anything but the white background
+        border = PANEL_MARGIN_PX - 3
+        assert drawn.mean() > 0.05  # the panel shows something
+        assert not drawn[:border].any() and not drawn[-border:].any(), "cut at the top or bottom"
+        assert not drawn[:, :border].any() and not drawn[:, -border:].any(), "cut at the left or right"

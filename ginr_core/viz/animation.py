@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import GinrError
 from ..geometry.mesh import Mesh
-from .figures import display_mesh, panel_scales, side_by_side_figure, to_pyvista
+from .figures import bar_details, display_mesh, label_power, panel_scales, side_by_side_figure, to_pyvista
 from .rules import DEFAULT_VIEW, View, pyvista_view
 
 FORMATS = ("gif", "mp4")
@@ -24,6 +24,9 @@ MAX_BROWSER_VALUES = 2_000_000  # per-vertex values sent to the browser for an i
 
 
 MAX_EXPORT_FRAMES = 300  # a GIF / MP4 export renders at most this many frames
+PANEL_MARGIN_PX = 8  # nothing drawn in an exported frame comes nearer a panel's edge than this
+TEXT_PT, TEXT_PX = 9, 14  # the panel names and time label (points), and the colour bars' text (pixels)
+MESH_ZOOM = 0.8  # the fitted mesh, shrunk to leave room for the name above it and the colour bar below
 
 
 def evenly_spaced(n_frames: int, most: int) -> np.ndarray:
@@ -108,25 +111,33 @@ def render_frames(
     shown = Mesh(dm.vertices, dm.faces)
     flat = {name: values.ravel() for name, values in arrays.items()}
     scales = panel_scales(flat, kinds, None if shared_scale else [], view)
-    plotter = pv.Plotter(shape=(1, len(arrays)), off_screen=True, window_size=(panel_size[0] * len(arrays), panel_size[1]))
-    surfaces = []
+    width, height = panel_size
+    plotter = pv.Plotter(shape=(1, len(arrays)), off_screen=True, window_size=(width * len(arrays), height),
+                         border=False)
+    surfaces, top = [], height - PANEL_MARGIN_PX - 2 * TEXT_PX  # the baseline of a panel's first line of text
     for col, (name, values) in enumerate(arrays.items()):
         plotter.subplot(0, col)
-        surface = to_pyvista(shown, dm.values(values[0]), name)
         scale = scales[name]
-        plotter.add_mesh(surface, scalars=name, cmap=scale.cmap, clim=(scale.lo, scale.hi), lighting=False,
-                         scalar_bar_args={"title": f"{name} ({scale.note})" if scale.note else name, "fmt": "%.3g",
-                                          "n_labels": 3})
+        unit = 10.0 ** label_power(scale.lo, scale.hi)
+        surface = to_pyvista(shown, dm.values(values[0]) / unit, name)
+        # a bar per panel: PyVista shares one between meshes whose bars have the same title, so titles differ by
+        # trailing spaces (the name is written above the panel)
+        plotter.add_mesh(surface, scalars=name, cmap=scale.cmap, clim=(scale.lo / unit, scale.hi / unit), lighting=False,
+                         scalar_bar_args={"title": bar_details(scale) + " " * (col + 1), "fmt": "%.3g", "n_labels": 3, "width": 0.7,
+                                          "position_x": 0.15, "position_y": 0.04, "title_font_size": TEXT_PX,
+                                          "label_font_size": TEXT_PX})
+        plotter.add_text(name, position=(width // 2, top), font_size=TEXT_PT).GetTextProperty().SetJustificationToCentered()
         plotter.view_vector(*pyvista_view(shown.vertices, view))
-        surfaces.append(surface)
+        plotter.camera.zoom(MESH_ZOOM)  # room around the mesh for the name above and the colour bar below
+        surfaces.append((surface, unit))
     plotter.link_views()
     plotter.subplot(0, 0)
-    title = plotter.add_text(labels[0], position="upper_left", font_size=10)
+    time_label = plotter.add_text(labels[0], position=(PANEL_MARGIN_PX, top - 2 * TEXT_PX), font_size=TEXT_PT)
     try:
         for i in range(n_frames):
-            for surface, (name, values) in zip(surfaces, arrays.items()):
-                surface.point_data[name] = dm.values(values[i])
-            title.set_text("upper_left", labels[i])
+            for (surface, unit), (name, values) in zip(surfaces, arrays.items()):
+                surface.point_data[name] = dm.values(values[i]) / unit
+            time_label.SetInput(labels[i])
             plotter.render()
             yield np.asarray(plotter.screenshot(return_img=True))[..., :3]
     finally:

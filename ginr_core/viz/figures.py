@@ -381,6 +381,21 @@ def label_power(lo: float, hi: float) -> int:
     return int(np.floor(np.log10(largest)))
 
 
+def bar_details(scale: Scale) -> str:
+    """What a PyVista colour bar's title says beyond the panel's name: the power of ten its labels are shown in
+    (see `label_power`) and the scale's note (clipping)."""
+    power = label_power(scale.lo, scale.hi)
+    return ", ".join(part for part in (f"x 1e{power}" if power else "", scale.note) if part)
+
+
+def bar_title(name: str, scale: Scale) -> str:
+    """A PyVista colour bar's title: the name and the details, or the details alone when both would not fit
+    over the bar (vtk.js cuts a long title at both ends; the page names the panel above it)."""
+    details = bar_details(scale)
+    title = f"{name} ({details})" if details else name
+    return details if len(title) > BAR_TITLE_CHARS and details else title
+
+
 def vtk_scene_html(mesh: Mesh, values: np.ndarray, name: str, scale: Scale | None = None, kind: str = "signal",
                    view: View = DEFAULT_VIEW, size: tuple[int, int] = (400, 400)) -> str:
     """A standalone interactive page (vtk.js, bundled with trame-vtk) showing `values` on the mesh, with the same
@@ -416,15 +431,10 @@ def vtk_scene_html(mesh: Mesh, values: np.ndarray, name: str, scale: Scale | Non
             plotter.add_mesh(poly, scalars=name, rgb=True, lighting=False, **style)
         else:
             scale = scale or colour_scale(kind, shown, view=view)
-            power = label_power(scale.lo, scale.hi)
-            unit = 10.0 ** power
-            details = ", ".join(part for part in (f"x 1e{power}" if power else "", scale.note) if part)
-            title = f"{name} ({details})" if details else name
-            if len(title) > BAR_TITLE_CHARS and details:  # vtk.js cuts a long title at both ends; the page names the panel
-                title = details
+            unit = 10.0 ** label_power(scale.lo, scale.hi)
             plotter.add_mesh(to_pyvista(mesh, np.asarray(shown) / unit, name), scalars=name, cmap=scale.cmap,
                              clim=(scale.lo / unit, scale.hi / unit), lighting=False,
-                             scalar_bar_args={"title": title, "fmt": "%.3g", "n_labels": 4}, **style)
+                             scalar_bar_args={"title": bar_title(name, scale), "fmt": "%.3g", "n_labels": 4}, **style)
         plotter.view_vector(*pyvista_view(mesh.vertices, view))
         initialize_serializers()
         context = SynchronizationContext()
