@@ -26,9 +26,10 @@ from ginr_core.tasks.crop import (
     extend_task,
     with_partition,
 )
-from ginr_core.viz.figures import mesh_figure, partition_figure, side_by_side_figure
+from ginr_core.viz.figures import display_mesh, mesh_figure, partition_figure, side_by_side_figure
 from pages.shared.backend import session_backend
 from pages.shared.runs import FollowedJob, registry, workspace_features
+from pages.shared.scene_view import scene_view
 from pages.shared.widgets import current_view, enter_via_app, linked_views, show_error
 from pages.shared.workspace import ensure_embedding, require_signal, workspace
 
@@ -85,6 +86,7 @@ try:
         features = ensure_embedding(ws, K).features if method == "spectral" else None
         st.session_state.crop_partition = partition_mesh(ws.mesh, n_parts, method, features=features, overlap=overlap, seed=seed)
         st.session_state.crop_partition_key = key
+        st.session_state.crop_picked = []  # part numbers of another partition
     partition: Partition | None = st.session_state.crop_partition
 except Exception as exc:
     show_error(exc)
@@ -93,8 +95,16 @@ if partition is not None:
     sizes = partition.sizes()
     st.caption(f"{partition.n_parts} parts of {sizes.min():,} to {sizes.max():,} nodes"
                + (f"; {(partition.members[:, 1:] >= 0).any(axis=1).sum():,} nodes also feed a neighbouring part"
-                  if partition.overlap else "") + ". Each part's number is written on it.")
-    st.plotly_chart(partition_figure(ws.mesh, partition.labels, height=460), key="crop-partition")
+                  if partition.overlap else "") + ". Each part's number is written on it; click a part to add it "
+               "to the parts to remove in step 3, or take it out again.")
+    shown = display_mesh(ws.mesh)
+    pin = scene_view(partition_figure(shown, partition.labels, title="Parts", height=460), key="crop-partition",
+                     vertex_ids=[shown.source_vertex])
+    if pin is not None and pin != st.session_state.get("crop_last_pin"):  # a new click: toggle its part
+        part = int(partition.labels[pin["vertex"]])
+        picked = st.session_state.setdefault("crop_picked", [])
+        st.session_state.crop_picked = sorted(set(picked) ^ {part})
+    st.session_state.crop_last_pin = pin
 
 # -------------------------------------------------------------------------------------------- train
 st.subheader("2 · Train")
@@ -200,8 +210,11 @@ if not croppable:
 st.subheader("3 · Crop")
 c = st.columns([1, 2, 1])
 source_kind = c[0].selectbox("Model", croppable, format_func=MODEL_LABELS.get)
-remove = c[1].multiselect("Parts to remove", list(range(session.partition.n_parts)),
-                          help="Their local networks are deleted; nothing is retrained.")
+st.session_state.crop_remove = [p for p in st.session_state.get("crop_picked", []) if p < session.partition.n_parts]
+remove = c[1].multiselect("Parts to remove", list(range(session.partition.n_parts)), key="crop_remove",
+                          on_change=lambda: st.session_state.update(crop_picked=st.session_state.crop_remove),
+                          help="Pick them here or click them on the partition above. Their local networks are "
+                          "deleted; nothing is retrained.")
 c[2].write("")
 if c[2].button("Crop", type="primary", icon=":material/content_cut:", disabled=not remove):
     try:

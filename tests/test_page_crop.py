@@ -1,5 +1,7 @@
 """The Crop page through Streamlit's AppTest, on the default icosphere workspace with 1 s budgets."""
 
+import json
+
 import numpy as np
 import pytest
 from conftest import button
@@ -37,7 +39,9 @@ def test_page_shows_the_partition_and_equal_sizes(page):
     assert not page.exception
     assert page.title[0].value == "Crop"
     assert page.session_state.crop_partition.n_parts == 8
-    assert len(page.get("plotly_chart")) == 1  # the partition, one colour per part
+    args = json.loads(page.get("component_instance")[0].proto.json_args)  # the partition: a scene view, a click picks a part
+    numbers = [a["text"] for a in json.loads(args["figures"][0])["layout"]["scene"]["annotations"]]
+    assert numbers == [f"<b>{part}</b>" for part in range(8)]  # every part's number, drawn over the mesh
     sizes = page.table[0].value
     assert list(sizes.columns) == ["Local-Global", "network per part", "plain GINR"]
     weights = sizes.loc["weights"].str.replace(",", "").astype(int)

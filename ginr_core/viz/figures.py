@@ -299,7 +299,8 @@ def part_colorscale(n_parts: int) -> list[list]:
 def partition_figure(mesh: Mesh | DisplayMesh, labels: np.ndarray, removed: np.ndarray | None = None,
                      title: str | None = None, height: int = 520) -> go.Figure:
     """One colour per part, with each part's number written at the node nearest its centre; the nodes in
-    `removed` (a boolean mask) are drawn as a hole."""
+    `removed` (a boolean mask) are drawn as a hole. The numbers are scene annotations, drawn over the mesh (a
+    number as 3D text was hidden behind the surface for most parts from any one camera)."""
     dm = mesh if isinstance(mesh, DisplayMesh) else display_mesh(mesh)
     labels = np.asarray(labels)
     n_parts = int(labels.max()) + 1
@@ -308,21 +309,17 @@ def partition_figure(mesh: Mesh | DisplayMesh, labels: np.ndarray, removed: np.n
     face_parts = shown.values(labels)[shown.faces[:, 0]]  # flat per triangle: no blend through other parts' colours
     fig.update_traces(intensity=face_parts, intensitymode="cell", showscale=False, hovertemplate="part %{intensity}<extra></extra>",
                       customdata=None, lighting=dict(ambient=0.85, diffuse=0.4, specular=0.05))  # parts, not shading
-    vertices = mesh.vertices if isinstance(mesh, Mesh) else None
-    if vertices is not None:
-        centre = vertices.mean(axis=0)
-        points, names = [], []
-        for part in range(n_parts):
-            nodes = np.flatnonzero(labels == part)
-            if len(nodes) and (removed is None or not removed[nodes].all()):
-                middle = vertices[nodes].mean(axis=0)
-                nearest = vertices[nodes[np.argmin(((vertices[nodes] - middle) ** 2).sum(axis=1))]]
-                points.append(centre + 1.08 * (nearest - centre))  # just off the surface, so it is not hidden
-                names.append(str(part))
-        if points:
-            p = np.asarray(points)
-            fig.add_trace(go.Scatter3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], mode="text", text=names, hoverinfo="skip",
-                                       textfont=dict(size=13, color="black"), showlegend=False))
+    vertices, shown_labels = dm.vertices, dm.values(labels).astype(int)
+    kept = np.ones(len(vertices), bool) if removed is None else dm.values(~np.asarray(removed, bool)) > 0.5
+    annotations = []
+    for part in range(n_parts):
+        nodes = np.flatnonzero((shown_labels == part) & kept)
+        if len(nodes):
+            middle = vertices[nodes].mean(axis=0)
+            x, y, z = (float(c) for c in vertices[nodes[np.argmin(((vertices[nodes] - middle) ** 2).sum(axis=1))]])
+            annotations.append(dict(x=x, y=y, z=z, text=f"<b>{part}</b>", showarrow=False, font=dict(size=13, color="black"),
+                                    bgcolor="rgba(255,255,255,0.75)", borderpad=2))
+    fig.update_layout(scene_annotations=annotations)
     return fig
 
 

@@ -21,8 +21,16 @@ function valueTraces(gd) {
     });
 }
 
-function valuesOf(trace) {
-    return trace.type === 'mesh3d' ? trace.intensity : (trace.marker && trace.marker.color);
+// The value a trace shows at vertex i: a mesh's intensity per vertex, or per triangle (a face that has the vertex).
+function valueAt(trace, i) {
+    if (trace.type === 'mesh3d' && trace.intensitymode === 'cell') {
+        for (var f = 0; f < trace.i.length; f++) {
+            if (trace.i[f] === i || trace.j[f] === i || trace.k[f] === i) return Number(trace.intensity[f]);
+        }
+        return null;
+    }
+    var values = trace.type === 'mesh3d' ? trace.intensity : (trace.marker && trace.marker.color);
+    return values && values.length ? Number(values[i]) : null;
 }
 
 function nearest(trace, p) {
@@ -43,8 +51,7 @@ function pin(position, source, notify) {
         var old = gd._fullData.map(function (t, i) { return t.name === PIN ? i : -1; }).filter(function (i) { return i >= 0; });
         if (old.length) Plotly.deleteTraces(gd, old);
         var markers = valueTraces(gd).map(function (trace) {
-            var i = nearest(trace, position), colours = valuesOf(trace);
-            var value = colours && colours.length ? Number(colours[i]) : null;
+            var i = nearest(trace, position), value = valueAt(trace, i);
             var label = state.labels[p][trace.scene] || trace.scene;
             values[label] = value;
             var id = state.vertexIds[p] ? state.vertexIds[p][i] : i;
@@ -86,8 +93,9 @@ window.addEventListener('mouseup', function (e) {
 
 function onClick(p, event) {
     var point = event.points && event.points[0];
-    if (!point || point.data.name === PIN || !point.data.scene) return;
-    pin([point.x, point.y, point.z], {plot: p, scene: point.data.scene}, true);
+    var scene = point && point.fullData.scene;  // a figure's only scene is often not named in its traces' data
+    if (!point || point.fullData.name === PIN || !scene) return;
+    pin([point.x, point.y, point.z], {plot: p, scene: scene}, true);
 }
 
 // Each scene's camera as the figure draws it, for "Reset view" (the plots' own layouts follow the drags).
