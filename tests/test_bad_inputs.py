@@ -24,7 +24,8 @@ BY_NAME = {entry.name: entry for entry in CORPUS}
 
 def test_the_corpus_covers_every_reader():
     assert len(CORPUS) >= 40
-    assert {e.kind for e in CORPUS} == {"mesh", "signal", "netcdf", "series", "reference", "reference file", "checkpoint"}
+    assert {e.kind for e in CORPUS} == {"mesh", "signal", "netcdf", "series", "reference", "reference file", "collection",
+                                        "checkpoint"}
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +92,21 @@ def test_cli_in_a_real_process(built, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: ") and entry.expected in lines[0], done.stderr
 
 
+def _memory_kb(field: str) -> int:
+    return next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines() if line.startswith(field))
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="peak memory is read from Linux's /proc")
+@pytest.mark.parametrize("name", ["collection npz bomb", "reference npz bomb"])
+def test_npz_bombs_are_refused_before_they_are_decompressed(name, built):
+    path = built(BY_NAME[name])
+    Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) restarts from the memory in use now
+    start = _memory_kb("VmRSS:")
+    with pytest.raises(GinrError, match=r"declares [0-9.]+ [GM]B of arrays \(\w+: [0-9,]+ x [0-9,]+ float64\), over this server's limit of 800 MB"):
+        read_with_library(BY_NAME[name], path)
+    assert _memory_kb("VmHWM:") - start < 100 * 1024
+
+
 # --------------------------------------------------------------------------------------------- dashboard
 
 
@@ -147,6 +163,19 @@ def test_dashboard_refuses_a_bad_reference_file(app, built):
     _assert_error(at, "pickled data")
     assert not UNPICKLED
     _still_usable(at)
+
+
+def test_dashboard_refuses_npz_bombs(app, built):
+    at = app.switch_page("pages/data.py").run()
+    at.radio[0].set_value("Reference dataset file (.npz)").run()
+    _upload(at, 0, BY_NAME["reference npz bomb"], built)
+    _assert_error(at, "(GINR_MAX_ARRAY_MB)")
+    at = at.switch_page("pages/collections.py").run()
+    at.radio[0].set_value(".npz stack").run()
+    _upload(at, 0, BY_NAME["collection npz bomb"], built)
+    button(at, "Use this stack").click().run()
+    _assert_error(at, "(GINR_MAX_ARRAY_MB)")
+    assert at.info[0].value.startswith("Build a collection")
 
 
 def test_dashboard_refuses_a_huge_declared_grid(app, built):

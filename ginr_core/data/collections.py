@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import GinrError
 from ..geometry.domains import latlon_grid
 from ..geometry.mesh import Mesh
+from ..io.arrays import read_npz
 from ..io.files import atomic_write, read_input
 from ..io.paths import cache_dir
 from .gridded import LatLonGrid
@@ -198,11 +199,7 @@ def collection_from_npz(source: str | os.PathLike | bytes, filename: str | None,
     layout). Without a 2-D array, every 1-D array is a member named by its key. Returns the file's mesh (or
     `mesh`, which the members are checked against) and the collection."""
     data, name, _ = read_input(source, filename, extensions=("npz",), what="collection")
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except Exception as exc:
-        raise GinrError(f"Could not read {name} as an .npz of plain arrays: {exc}") from exc
+    arrays = read_npz(data, name)
     if "vertices" in arrays and "faces" in arrays:
         mesh = Mesh(arrays.pop("vertices"), arrays.pop("faces"), name=os.path.splitext(name)[0])
     if mesh is None:
