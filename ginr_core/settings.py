@@ -11,6 +11,7 @@ in one place and every refusal names the variable that raises it.
 | GINR_MAX_SERIES_VALUES | 100000000 | frames x nodes of a time series (800 MB as float64) |
 | GINR_MAX_NODE_STEPS | 20000000000 | Gray-Scott steps x nodes (about 7 minutes on a 2-core CPU) |
 | GINR_MAX_FILE_MB | 512 | size of a file read by path (the CLI, the data folders) |
+| GINR_MAX_OBSERVATIONS | 200000 | scattered observation points of an interpolation (counted while a file is read) |
 | GINR_MAX_ARRAY_MB | 800 | the arrays of one .npy / .npz file, as declared in their headers (checked before decompressing) |
 | GINR_DATA_DIRS | none | folders (separated by os.pathsep) whose files a browser user may load by path |
 | GINR_WORKERS | the CPU cores | worker processes training at once on the "process" backend (more jobs queue) |
@@ -45,6 +46,7 @@ class Limits:
     max_series_values: int = 100_000_000
     max_node_steps: float = 2e10
     max_file_mb: float = 512
+    max_observations: int = 200_000  # 200k points read and placed on a mesh in a few seconds
     max_array_mb: float = 800  # GINR_MAX_SERIES_VALUES as float64: a file may hold what a series may
     data_dirs: tuple[Path, ...] = ()
 
@@ -59,6 +61,7 @@ _ENV = {
     "max_series_values": ("GINR_MAX_SERIES_VALUES", int),
     "max_node_steps": ("GINR_MAX_NODE_STEPS", float),
     "max_file_mb": ("GINR_MAX_FILE_MB", float),
+    "max_observations": ("GINR_MAX_OBSERVATIONS", int),
     "max_array_mb": ("GINR_MAX_ARRAY_MB", float),
 }
 
@@ -148,6 +151,17 @@ def check_array_bytes(name: str, n_bytes: int, arrays: str) -> None:
         )
 
 
+def check_observations(count: int, what: str = "The observations") -> None:
+    """Refuse more scattered observation points than GINR_MAX_OBSERVATIONS (a file's rows are counted as it is read,
+    so the refusal comes before the rest is parsed)."""
+    limit = limits().max_observations
+    if count > limit:
+        raise GinrError(
+            f"{what}: more than {limit:,} observation points, this server's limit (GINR_MAX_OBSERVATIONS); nothing "
+            "past it was read. Thin them (keep every Nth point) or average them onto the mesh's nodes."
+        )
+
+
 def check_series_size(frames: int, nodes: int, what: str = "The series") -> None:
     """Refuse a time series above GINR_MAX_FRAMES frames or GINR_MAX_SERIES_VALUES values, before it is built."""
     lim = limits()
@@ -199,5 +213,5 @@ def data_path(text: str) -> Path:
     raise GinrError(f"'{text}' is not a file in this server's data folders.")
 
 
-__all__ = ["Limits", "UPLOAD_MB", "check_array_bytes", "check_dimension", "check_mesh_file", "check_nodes", "check_series_size", "check_simulation",
+__all__ = ["Limits", "UPLOAD_MB", "check_array_bytes", "check_dimension", "check_mesh_file", "check_nodes", "check_observations", "check_series_size", "check_simulation",
            "data_path", "limits", "simulation_seconds"]

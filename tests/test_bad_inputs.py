@@ -5,6 +5,7 @@ beyond the limits (ginr_core.settings); server files readable only inside the op
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +106,19 @@ def test_npz_bombs_are_refused_before_they_are_decompressed(name, built):
     with pytest.raises(GinrError, match=r"declares [0-9.]+ [GM]B of arrays \(\w+: [0-9,]+ x [0-9,]+ float64\), over this server's limit of 800 MB"):
         read_with_library(BY_NAME[name], path)
     assert _memory_kb("VmHWM:") - start < 100 * 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="peak memory is read from Linux's /proc")
+def test_a_million_observation_points_are_refused_while_reading():
+    from ginr_core.tasks.interpolation import read_observations_csv
+
+    csv = b"lat,lon,value\n" + b"".join(b"%d.5,%d.25,%d.0\n" % (i % 90, i % 180, i % 7) for i in range(1_000_000))
+    Path("/proc/self/clear_refs").write_text("5")
+    start, started = _memory_kb("VmRSS:"), time.perf_counter()
+    with pytest.raises(GinrError, match=r"more than 200,000 observation points, this server's limit \(GINR_MAX_OBSERVATIONS\)"):
+        read_observations_csv(csv, make_domain("icosphere"), "million.csv")
+    assert time.perf_counter() - started < 5.0
+    assert _memory_kb("VmHWM:") - start < 300 * 1024  # the whole file parsed and placed took 8.5 GB
 
 
 # --------------------------------------------------------------------------------------------- dashboard
