@@ -15,6 +15,7 @@ from ginr_core.data.collections import (
     collection_from_files,
     collection_from_npz,
     gray_scott_collection,
+    gray_scott_grid,
     grid_collection,
 )
 from ginr_core.data.signals import load_vertex_signal
@@ -32,6 +33,7 @@ from ginr_core.learning.collection_models import (
 from ginr_core.runs.actions import submit
 from ginr_core.runs.jobs import JobState
 from ginr_core.runs.spec import Source
+from ginr_core.settings import check_collection, collection_estimate
 from ginr_core.tasks.collections import (
     CollectionRequest,
     FitNewRequest,
@@ -106,10 +108,14 @@ try:
         kills = c[1].text_input("k (kill rates)", "0.062, 0.063")
         seeds = c[2].text_input("Seeds", "1234")
         steps = c[3].number_input("Steps", 100, 100_000, 10_000, step=1000)
+        family = (_numbers(feeds, "F"), _numbers(kills, "k"), [int(s) for s in _numbers(seeds, "Seeds")])
+        members = len(gray_scott_grid(*family))
+        check_collection(members, int(steps), ws.mesh.n_vertices)  # refused here, before the button
+        st.caption(f"Estimate: {collection_estimate(members, int(steps), ws.mesh.n_vertices)} (members simulated "
+                   "before are read from the cache).")
         if st.button("Simulate the family", type="primary"):
             with progress_bar("Simulating Gray-Scott...") as progress:
-                collection = gray_scott_collection(ws.mesh, _numbers(feeds, "F"), _numbers(kills, "k"),
-                                                   [int(s) for s in _numbers(seeds, "Seeds")], int(steps), progress=progress)
+                collection = gray_scott_collection(ws.mesh, *family, int(steps), progress=progress)
             params = {"F": feeds, "k": kills, "seeds": seeds, "steps": int(steps)}
             use_collection(CollectionChoice(ws.mesh, collection, f"Gray-Scott family on {ws.mesh_label}", ws.domain_source,
                                             Source("generated", "gray-scott family", params, label=collection.name)))

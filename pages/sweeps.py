@@ -12,6 +12,7 @@ from ginr_core.learning.models import ACTIVATIONS, ModelConfig
 from ginr_core.runs.actions import submit
 from ginr_core.runs.backends import BackendConfig, configured_backend
 from ginr_core.runs.spec import RunInputs
+from ginr_core.settings import sweep_estimate
 from ginr_core.tasks.sweep import (
     SCORES,
     SweepRequest,
@@ -89,7 +90,8 @@ ray_backend = backend if backend.name == "ray" else BackendConfig("ray")
 st.caption(f"Trials run on **{ray_backend.label}** (the sidebar's backend; a Ray on this machine when jobs run "
            "in this process), one CPU each" + (" and one GPU" if ray_backend.gpu else "") + ".")
 
-if launched:
+request = None
+if has_signal:  # the request of the settings above, with its estimate (or its refusal) before anything is launched
     try:
         grid = {name: parse_values(name, text) for name, text in texts.items()}
         grid["activation"] = tuple(activations)
@@ -98,6 +100,13 @@ if launched:
                                samples=int(samples), asha=asha, report_every=max(1, min(25, int(steps) // 4)),
                                grace_steps=int(grace), max_concurrent=int(concurrent) or None, backend=ray_backend,
                                domain=ws.domain_source, signal=ws.signal_source)
+        st.caption(f"Estimate: {sweep_estimate(request.n_trials, int(steps), ws.mesh.n_vertices)} (every trial run to "
+                   "the end; ASHA stops some sooner).")
+    except Exception as exc:
+        show_error(exc)
+
+if launched and request is not None:
+    try:
         job = submit(sweep_task, request, registry(), label="sweep")  # runs here; its trials on Ray
         st.session_state.sweep = Sweep(FollowedJob(job), request, f"{ws.mesh_label} · {ws.signal_label}")
     except Exception as exc:

@@ -309,6 +309,33 @@ def test_long_simulations_are_refused_up_front_with_an_estimate():
         gray_scott(make_domain("icosphere"), steps=10_000_000)
 
 
+def test_a_20000_trial_sweep_is_refused_with_its_estimate(monkeypatch):
+    from ginr_core.runs.spec import RunInputs
+    from ginr_core.tasks.sweep import SweepRequest, sweep_train_config
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)  # the estimate's time is for this many cores
+    mesh = make_domain("icosphere")
+    inputs = RunInputs(mesh, np.sin(3 * mesh.vertices[:, 0]))
+    grid = {"k": tuple(range(8, 58)), "width": tuple(range(32, 432)), "activation": ("sine",)}  # 50 x 400 = 20,000
+    with pytest.raises(GinrError, match=r"A sweep of 20,000 trials of 300 steps on 2,562 nodes: about (\d+\.\d) h and "
+                                        r"(\d+\.\d) GB of runs is over this server's limit of 1,000 trials \(GINR_MAX_TRIALS\)"):
+        SweepRequest(inputs, grid, train=sweep_train_config(300))
+    monkeypatch.setenv("GINR_MAX_TRIALS", "20000")
+    assert SweepRequest(inputs, grid, train=sweep_train_config(300)).n_trials == 20_000
+
+
+def test_a_4500_member_collection_is_refused_before_any_simulation(monkeypatch):
+    from ginr_core.data import collections
+
+    monkeypatch.setattr(collections, "gray_scott", lambda *a, **k: pytest.fail("a member was simulated"))
+    F, k, seeds = np.linspace(0.04, 0.06, 30), np.linspace(0.06, 0.064, 30), range(5)
+    with pytest.raises(GinrError, match=r"A collection of 4,500 members of 10,000 steps on 2,562 nodes: about \d+ min of "
+                                        r"simulation is over this server's limit of 1,000 members \(GINR_MAX_MEMBERS\)"):
+        collections.gray_scott_collection(make_domain("icosphere"), F, k, seeds, steps=10_000, cache=False)
+    with pytest.raises(GinrError, match=r"over this server's limit of 2e\+10 steps x nodes \(GINR_MAX_NODE_STEPS\)"):
+        collections.gray_scott_collection(make_domain("icosphere"), F, k, range(1), steps=30_000, cache=False)
+
+
 def test_long_work_stops_when_cancelled():
     from ginr_core.data.gridded import open_grid
     from ginr_core.data.signals import gray_scott

@@ -39,6 +39,7 @@ from ..runs.backends import (
 from ..runs.fitting import DEFAULT_HOLDOUT, fit_run, training_nodes
 from ..runs.jobs import Job, JobContext, reads_registry
 from ..runs.spec import RunInputs, RunSpec, Source
+from ..settings import check_sweep
 
 SWEEP_PARAMETERS = {  # name -> (what it sets, type)
     "k": ("features", int),
@@ -108,6 +109,7 @@ class SweepRequest:
             self.trial_spec(config)
         if self.score == "heldout":
             training_nodes(self.trial_spec({}), self.inputs.mesh.n_vertices)
+        check_sweep(self.n_trials, self.train.steps, self.inputs.mesh.n_vertices)  # before any trial is launched
 
     def _corners(self) -> list[dict]:
         return [{name: value} for name, values in self.grid.items() for value in values]
