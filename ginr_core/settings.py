@@ -34,8 +34,8 @@ UPLOAD_MB = 200  # keep equal to server.maxUploadSize in .streamlit/config.toml 
 
 # Measured on this project's 2-core CPU, for the estimates shown with a refusal.
 GRAY_SCOTT_NODE_STEPS_PER_S = 5e7  # the bunny (35k nodes) runs 30,000 float32 steps in ~20 s
-MESH_PARSE_S_PER_FACE = 3e-6  # an OBJ of 19 million face lines took 59 s and 4.7 GB to parse
-MESH_PARSE_BYTES_PER_FACE = 250
+MESH_PARSE_S_PER_ELEMENT = 3e-6  # an OBJ of 19 million face lines took 59 s and 4.7 GB to parse
+MESH_PARSE_BYTES_PER_ELEMENT = 250
 TRAIN_NODE_STEPS_PER_S = 8.7e4  # one trial of 300 full-batch steps (k = 64) took 8.8 s on 2,562 nodes, 35 s on 10,242
 RUN_BYTES = 240_000  # a registered run's checkpoint and records (the default network)
 RUN_BYTES_PER_NODE = 90  # and its inputs (vertices, faces, target) and prediction
@@ -107,15 +107,20 @@ def workers() -> int:
 
 
 def _gb(n_bytes: float) -> str:
+    if n_bytes < 2**20:
+        return "under 1 MB"
     return f"{n_bytes / 2**30:.1f} GB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.0f} MB"
 
 
 def _duration(seconds: float) -> str:
+    """An estimate in words: "under 1 s", "about 40 s", "about 12 min", "about 2.5 h"."""
+    if seconds < 1:
+        return "under 1 s"
     if seconds < 90:
-        return f"{seconds:.0f} s"
+        return f"about {seconds:.0f} s"
     if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+        return f"about {seconds / 60:.0f} min"
+    return f"about {seconds / 3600:.1f} h"
 
 
 def check_nodes(n: int, what: str = "The mesh") -> None:
@@ -146,10 +151,11 @@ def check_mesh_file(name: str, vertices: int, faces: int) -> None:
     max_faces, max_vertices = FACES_PER_NODE_ALLOWED * max_nodes, FILE_VERTICES_PER_NODE_ALLOWED * max_nodes
     if faces > max_faces or vertices > max_vertices:
         which = f"{faces:,} faces" if faces > max_faces else f"{vertices:,} vertices"
+        elements = faces + vertices  # a vertex line costs about what a face line does
         raise GinrError(
             f"{name} declares {which}, beyond what a mesh of at most {max_nodes:,} nodes (GINR_MAX_NODES) needs: "
-            f"reading it would take about {_duration(faces * MESH_PARSE_S_PER_FACE)} and "
-            f"{_gb(faces * MESH_PARSE_BYTES_PER_FACE)}. It was not read."
+            f"reading it would take {_duration(elements * MESH_PARSE_S_PER_ELEMENT)} and "
+            f"{_gb(elements * MESH_PARSE_BYTES_PER_ELEMENT)}. It was not read."
         )
 
 
@@ -200,7 +206,7 @@ def check_simulation(steps: int, nodes: int) -> None:
     limit = limits().max_node_steps
     if steps * nodes > limit:
         raise GinrError(
-            f"{steps:,} Gray-Scott steps on {nodes:,} nodes would take about "
+            f"{steps:,} Gray-Scott steps on {nodes:,} nodes would take "
             f"{_duration(simulation_seconds(steps, nodes))}, over this server's limit of {limit:.3g} steps x nodes "
             "(GINR_MAX_NODE_STEPS). Use fewer steps or a coarser mesh."
         )
@@ -210,7 +216,7 @@ def sweep_estimate(trials: int, steps: int, nodes: int) -> str:
     """What a sweep costs if every trial runs to the end (ASHA stops some sooner): time on this machine's cores, and the
     disk its registered runs take."""
     seconds = trials * steps * nodes / TRAIN_NODE_STEPS_PER_S / (os.cpu_count() or 1)
-    return (f"{trials:,} trials of {steps:,} steps on {nodes:,} nodes: about {_duration(seconds)} and "
+    return (f"{trials:,} trials of {steps:,} steps on {nodes:,} nodes: {_duration(seconds)} and "
             f"{_gb(trials * (RUN_BYTES + RUN_BYTES_PER_NODE * nodes))} of runs")
 
 
@@ -224,7 +230,7 @@ def check_sweep(trials: int, steps: int, nodes: int) -> None:
 
 def collection_estimate(members: int, steps: int, nodes: int) -> str:
     """A simulated collection's size and its simulation time (members already cached cost nothing)."""
-    return f"{members:,} members of {steps:,} steps on {nodes:,} nodes: about {_duration(members * simulation_seconds(steps, nodes))} of simulation"
+    return f"{members:,} members of {steps:,} steps on {nodes:,} nodes: {_duration(members * simulation_seconds(steps, nodes))} of simulation"
 
 
 def check_collection(members: int, steps: int, nodes: int) -> None:

@@ -302,6 +302,14 @@ def test_meshes_above_the_node_limit_are_refused(tmp_path, monkeypatch):
         load_mesh(path)
 
 
+def test_small_refusals_give_a_real_estimate_not_zero(monkeypatch):
+    from ginr_core.settings import check_mesh_file
+
+    monkeypatch.setenv("GINR_MAX_NODES", "10")
+    with pytest.raises(GinrError, match=r"declares 100 vertices, .* reading it would take under 1 s and under 1 MB\."):
+        check_mesh_file("small.obj", 100, 0)
+
+
 def test_long_simulations_are_refused_up_front_with_an_estimate():
     from ginr_core.data.signals import gray_scott
 
