@@ -32,7 +32,7 @@ from ginr_core.tasks.interpolation import (
 from ginr_core.viz.figures import grid_figure, mesh_figure
 from ginr_core.viz.rules import LOG_AXIS
 from pages.shared.runs import FollowedJob, registry
-from pages.shared.widgets import current_view, enter_via_app, job_progress, live_progress, show_error
+from pages.shared.widgets import current_view, enter_via_app, job_progress, live_progress, plain, show_error
 from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
@@ -113,7 +113,7 @@ st.title("Interpolation")
 st.write("A field known only at some places: random nodes, satellite ground tracks or your own points. Every "
          "method reconstructs it everywhere and is scored **on the nodes it did not see**, networks beside the "
          "classical interpolation a scientist would use without them, with the time each took.")
-st.write(f"**Domain:** {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {ws.signal_label or 'none'}")
+st.write(f"**Domain:** {plain(ws.mesh_label)} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {plain(ws.signal_label or 'none')}")
 job = st.session_state.get("interp_job")
 observations = None
 if require_signal(ws, last_run_below=job is not None):
@@ -224,7 +224,7 @@ def resolved_scale_figure(job: InterpolationRun) -> go.Figure:
 
 def show_results(job: InterpolationRun) -> None:
     recorded = f" Recorded as run {job.state.run_id} (`ginr runs`)." if job.state.run_id else ""
-    st.caption(f"Results for {st.session_state.get('interp_label', '')}; scores on the "
+    st.caption(f"Results for {plain(st.session_state.get('interp_label', ''))}; scores on the "
                f"{len(job.request.observations.unobserved):,} unobserved nodes.{recorded}")
     verdict(job)
     st.dataframe(score_table(job), hide_index=True, width="stretch",

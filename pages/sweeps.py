@@ -21,7 +21,7 @@ from ginr_core.tasks.sweep import (
     sweep_train_config,
 )
 from pages.shared.runs import FollowedJob, registry, workspace_features
-from pages.shared.widgets import enter_via_app, show_error
+from pages.shared.widgets import enter_via_app, plain, show_error
 from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
@@ -61,7 +61,7 @@ st.title("Sweeps")
 st.caption("Train many models on the same signal, one per combination of settings, on Ray Tune; ASHA stops the trials "
            "that trail the others early. Every trial is a registered run. Choose by the held-out score to pick a "
            "model that generalises, not one that merely memorises the nodes it saw.")
-st.write(f"**Domain:** {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {ws.signal_label or 'none'}")
+st.write(f"**Domain:** {plain(ws.mesh_label)} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {plain(ws.signal_label or 'none')}")
 sweep: Sweep | None = st.session_state.get("sweep")
 has_signal = require_signal(ws, last_run_below=sweep is not None)
 running = sweep is not None and not sweep.job.done
@@ -171,7 +171,7 @@ def live(sweep: Sweep) -> None:
 if sweep is None:
     st.info("Set the values to try and launch: the trials and their scores appear here as they train.")
     st.stop()
-st.subheader(f"{sweep.request.n_trials} trials on {sweep.data_label}")
+st.subheader(f"{sweep.request.n_trials} trials on {plain(sweep.data_label)}")
 if running:
     live(sweep)
     st.stop()

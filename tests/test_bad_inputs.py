@@ -192,6 +192,19 @@ def test_dashboard_refuses_npz_bombs(app, built):
     assert at.info[0].value.startswith("Build a collection")
 
 
+def test_upload_names_are_shown_as_plain_text_not_markdown(app):
+    import re
+
+    name = "[prize](https:evil.example) www.evil.example **#1**.obj"
+    at = app.switch_page("pages/data.py").run()
+    at.radio[0].set_value("Upload a file").run()
+    at.file_uploader[0].upload(name, _valid_mesh_bytes("obj")).run()
+    assert not at.exception and not at.error
+    heading = next(h.value for h in at.subheader if "prize" in h.value)
+    assert re.sub(r"\\(.)", r"\1", heading.replace("\u2060", "")) == name  # every character as written...
+    assert not re.search(r"(?<!\\)[\[\]()*#:.]", heading)  # ...and none of them read as markdown
+
+
 def test_dashboard_refuses_a_huge_declared_grid(app, built):
     at = app.switch_page("pages/data.py").run()
     at.radio[1].set_value("Lat-lon netCDF grid (replaces the domain)").run()
