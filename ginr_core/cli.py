@@ -593,6 +593,7 @@ def cmd_collection_train(args) -> None:
     import numpy as np
 
     from .data.collections import collection_from_npz
+    from .io.files import read_input
     from .learning.collection_models import CodeFitConfig
     from .runs.actions import submit
     from .runs.registry import Registry
@@ -605,8 +606,7 @@ def cmd_collection_train(args) -> None:
         input_model_config,
     )
 
-    with open(args.collection, "rb") as f:
-        data = f.read()
+    data, _, _ = read_input(args.collection, extensions=("npz",), what="collection")  # size checked before reading
     mesh, collection = collection_from_npz(data, os.path.basename(args.collection))
     along = args.along or next(iter(collection.metadata), None)
     if args.holdout_names:

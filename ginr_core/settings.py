@@ -11,6 +11,11 @@ in one place and every refusal names the variable that raises it.
 | GINR_MAX_SERIES_VALUES | 100000000 | frames x nodes of a time series (800 MB as float64) |
 | GINR_MAX_NODE_STEPS | 20000000000 | Gray-Scott steps x nodes (about 7 minutes on a 2-core CPU) |
 | GINR_MAX_FILE_MB | 512 | size of a file read by path (the CLI, the data folders) |
+| GINR_MAX_TRIALS | 1000 | trials of one sweep (each a registered run: time and disk are estimated with the refusal) |
+| GINR_MAX_MEMBERS | 1000 | members of a simulated signal collection (their steps x nodes together are within GINR_MAX_NODE_STEPS) |
+| GINR_MAX_OBSERVATIONS | 200000 | scattered observation points of an interpolation (counted while a file is read) |
+| GINR_MAX_ARRAY_MB | 800 | the arrays of one .npy / .npz file, as declared in their headers (checked before decompressing) |
+| GINR_WORKSPACE_DAYS | 7 | days a dashboard workspace is kept unused before it is deleted (swept at server start and daily) |
 | GINR_DATA_DIRS | none | folders (separated by os.pathsep) whose files a browser user may load by path |
 | GINR_WORKERS | the CPU cores | worker processes training at once on the "process" backend (more jobs queue) |
 
@@ -29,8 +34,11 @@ UPLOAD_MB = 200  # keep equal to server.maxUploadSize in .streamlit/config.toml 
 
 # Measured on this project's 2-core CPU, for the estimates shown with a refusal.
 GRAY_SCOTT_NODE_STEPS_PER_S = 5e7  # the bunny (35k nodes) runs 30,000 float32 steps in ~20 s
-MESH_PARSE_S_PER_FACE = 3e-6  # an OBJ of 19 million face lines took 59 s and 4.7 GB to parse
-MESH_PARSE_BYTES_PER_FACE = 250
+MESH_PARSE_S_PER_ELEMENT = 3e-6  # an OBJ of 19 million face lines took 59 s and 4.7 GB to parse
+MESH_PARSE_BYTES_PER_ELEMENT = 250
+TRAIN_NODE_STEPS_PER_S = 8.7e4  # one trial of 300 full-batch steps (k = 64) took 8.8 s on 2,562 nodes, 35 s on 10,242
+RUN_BYTES = 240_000  # a registered run's checkpoint and records (the default network)
+RUN_BYTES_PER_NODE = 90  # and its inputs (vertices, faces, target) and prediction
 # A closed triangle mesh has about 2 faces per vertex; an STL stores 3 vertices per face.
 FACES_PER_NODE_ALLOWED = 4
 FILE_VERTICES_PER_NODE_ALLOWED = 6
@@ -44,6 +52,11 @@ class Limits:
     max_series_values: int = 100_000_000
     max_node_steps: float = 2e10
     max_file_mb: float = 512
+    max_trials: int = 1_000
+    max_members: int = 1_000
+    max_observations: int = 200_000  # 200k points read and placed on a mesh in a few seconds
+    workspace_days: float = 7
+    max_array_mb: float = 800  # GINR_MAX_SERIES_VALUES as float64: a file may hold what a series may
     data_dirs: tuple[Path, ...] = ()
 
     @property
@@ -57,6 +70,11 @@ _ENV = {
     "max_series_values": ("GINR_MAX_SERIES_VALUES", int),
     "max_node_steps": ("GINR_MAX_NODE_STEPS", float),
     "max_file_mb": ("GINR_MAX_FILE_MB", float),
+    "max_trials": ("GINR_MAX_TRIALS", int),
+    "max_members": ("GINR_MAX_MEMBERS", int),
+    "max_observations": ("GINR_MAX_OBSERVATIONS", int),
+    "max_array_mb": ("GINR_MAX_ARRAY_MB", float),
+    "workspace_days": ("GINR_WORKSPACE_DAYS", float),
 }
 
 
@@ -89,15 +107,20 @@ def workers() -> int:
 
 
 def _gb(n_bytes: float) -> str:
+    if n_bytes < 2**20:
+        return "under 1 MB"
     return f"{n_bytes / 2**30:.1f} GB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.0f} MB"
 
 
 def _duration(seconds: float) -> str:
+    """An estimate in words: "under 1 s", "about 40 s", "about 12 min", "about 2.5 h"."""
+    if seconds < 1:
+        return "under 1 s"
     if seconds < 90:
-        return f"{seconds:.0f} s"
+        return f"about {seconds:.0f} s"
     if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+        return f"about {seconds / 60:.0f} min"
+    return f"about {seconds / 3600:.1f} h"
 
 
 def check_nodes(n: int, what: str = "The mesh") -> None:
@@ -128,10 +151,32 @@ def check_mesh_file(name: str, vertices: int, faces: int) -> None:
     max_faces, max_vertices = FACES_PER_NODE_ALLOWED * max_nodes, FILE_VERTICES_PER_NODE_ALLOWED * max_nodes
     if faces > max_faces or vertices > max_vertices:
         which = f"{faces:,} faces" if faces > max_faces else f"{vertices:,} vertices"
+        elements = faces + vertices  # a vertex line costs about what a face line does
         raise GinrError(
             f"{name} declares {which}, beyond what a mesh of at most {max_nodes:,} nodes (GINR_MAX_NODES) needs: "
-            f"reading it would take about {_duration(faces * MESH_PARSE_S_PER_FACE)} and "
-            f"{_gb(faces * MESH_PARSE_BYTES_PER_FACE)}. It was not read."
+            f"reading it would take {_duration(elements * MESH_PARSE_S_PER_ELEMENT)} and "
+            f"{_gb(elements * MESH_PARSE_BYTES_PER_ELEMENT)}. It was not read."
+        )
+
+
+def check_array_bytes(name: str, n_bytes: int, arrays: str) -> None:
+    """Refuse a file whose arrays declare more than GINR_MAX_ARRAY_MB, before they are allocated or decompressed."""
+    limit = limits().max_array_mb
+    if n_bytes > limit * 2**20:
+        raise GinrError(
+            f"{name} declares {_gb(n_bytes)} of arrays ({arrays}), over this server's limit of {limit:g} MB "
+            "(GINR_MAX_ARRAY_MB). It was not read."
+        )
+
+
+def check_observations(count: int, what: str = "The observations") -> None:
+    """Refuse more scattered observation points than GINR_MAX_OBSERVATIONS (a file's rows are counted as it is read,
+    so the refusal comes before the rest is parsed)."""
+    limit = limits().max_observations
+    if count > limit:
+        raise GinrError(
+            f"{what}: more than {limit:,} observation points, this server's limit (GINR_MAX_OBSERVATIONS); nothing "
+            "past it was read. Thin them (keep every Nth point) or average them onto the mesh's nodes."
         )
 
 
@@ -161,10 +206,44 @@ def check_simulation(steps: int, nodes: int) -> None:
     limit = limits().max_node_steps
     if steps * nodes > limit:
         raise GinrError(
-            f"{steps:,} Gray-Scott steps on {nodes:,} nodes would take about "
+            f"{steps:,} Gray-Scott steps on {nodes:,} nodes would take "
             f"{_duration(simulation_seconds(steps, nodes))}, over this server's limit of {limit:.3g} steps x nodes "
             "(GINR_MAX_NODE_STEPS). Use fewer steps or a coarser mesh."
         )
+
+
+def sweep_estimate(trials: int, steps: int, nodes: int) -> str:
+    """What a sweep costs if every trial runs to the end (ASHA stops some sooner): time on this machine's cores, and the
+    disk its registered runs take."""
+    seconds = trials * steps * nodes / TRAIN_NODE_STEPS_PER_S / (os.cpu_count() or 1)
+    return (f"{trials:,} trials of {steps:,} steps on {nodes:,} nodes: {_duration(seconds)} and "
+            f"{_gb(trials * (RUN_BYTES + RUN_BYTES_PER_NODE * nodes))} of runs")
+
+
+def check_sweep(trials: int, steps: int, nodes: int) -> None:
+    """Refuse a sweep of more than GINR_MAX_TRIALS trials before any is launched."""
+    limit = limits().max_trials
+    if trials > limit:
+        raise GinrError(f"A sweep of {sweep_estimate(trials, steps, nodes)} is over this server's limit of {limit:,} "
+                        "trials (GINR_MAX_TRIALS). Try fewer values or repeats.")
+
+
+def collection_estimate(members: int, steps: int, nodes: int) -> str:
+    """A simulated collection's size and its simulation time (members already cached cost nothing)."""
+    return f"{members:,} members of {steps:,} steps on {nodes:,} nodes: {_duration(members * simulation_seconds(steps, nodes))} of simulation"
+
+
+def check_collection(members: int, steps: int, nodes: int) -> None:
+    """Refuse a simulated collection above GINR_MAX_MEMBERS members, or whose simulations together pass
+    GINR_MAX_NODE_STEPS, before the first is run."""
+    lim = limits()
+    if members > lim.max_members:
+        raise GinrError(f"A collection of {collection_estimate(members, steps, nodes)} is over this server's limit of "
+                        f"{lim.max_members:,} members (GINR_MAX_MEMBERS). Give fewer F, k or seed values.")
+    if members * steps * nodes > lim.max_node_steps:
+        raise GinrError(f"A collection of {collection_estimate(members, steps, nodes)} is over this server's limit of "
+                        f"{lim.max_node_steps:.3g} steps x nodes (GINR_MAX_NODE_STEPS). Use fewer members or steps, or a "
+                        "coarser mesh.")
 
 
 def data_path(text: str) -> Path:
@@ -186,5 +265,5 @@ def data_path(text: str) -> Path:
     raise GinrError(f"'{text}' is not a file in this server's data folders.")
 
 
-__all__ = ["Limits", "UPLOAD_MB", "check_dimension", "check_mesh_file", "check_nodes", "check_series_size", "check_simulation",
+__all__ = ["Limits", "UPLOAD_MB", "check_array_bytes", "check_collection", "check_sweep", "collection_estimate", "sweep_estimate", "check_dimension", "check_mesh_file", "check_nodes", "check_observations", "check_series_size", "check_simulation",
            "data_path", "limits", "simulation_seconds"]

@@ -15,6 +15,7 @@ from ginr_core.data.collections import (
     collection_from_files,
     collection_from_npz,
     gray_scott_collection,
+    gray_scott_grid,
     grid_collection,
 )
 from ginr_core.data.signals import load_vertex_signal
@@ -32,6 +33,7 @@ from ginr_core.learning.collection_models import (
 from ginr_core.runs.actions import submit
 from ginr_core.runs.jobs import JobState
 from ginr_core.runs.spec import Source
+from ginr_core.settings import check_collection, collection_estimate
 from ginr_core.tasks.collections import (
     CollectionRequest,
     FitNewRequest,
@@ -47,7 +49,7 @@ from ginr_core.tasks.collections import (
 )
 from pages.shared.backend import session_backend
 from pages.shared.runs import FollowedJob, registry
-from pages.shared.widgets import enter_via_app, progress_bar, show_error, show_meshes
+from pages.shared.widgets import enter_via_app, plain, progress_bar, show_error, show_meshes
 from pages.shared.workspace import uploaded_grid, workspace
 
 enter_via_app(__file__)
@@ -100,17 +102,21 @@ GRAY_SCOTT, NETCDF, FILES, NPZ = ("Gray-Scott family on the current domain", "ne
 source = st.radio("Source", [GRAY_SCOTT, NETCDF, FILES, NPZ], horizontal=True)
 try:
     if source == GRAY_SCOTT:
-        st.caption(f"Domain: {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes). One texture per (F, k, seed); each is "
+        st.caption(f"Domain: {plain(ws.mesh_label)} ({ws.mesh.n_vertices:,} nodes). One texture per (F, k, seed); each is "
                    "simulated once and cached on disk.")
         c = st.columns(4)
         feeds = c[0].text_input("F (feed rates)", "0.048, 0.052, 0.056, 0.060")
         kills = c[1].text_input("k (kill rates)", "0.062, 0.063")
         seeds = c[2].text_input("Seeds", "1234")
         steps = c[3].number_input("Steps", 100, 100_000, 10_000, step=1000)
+        family = (_numbers(feeds, "F"), _numbers(kills, "k"), [int(s) for s in _numbers(seeds, "Seeds")])
+        members = len(gray_scott_grid(*family))
+        check_collection(members, int(steps), ws.mesh.n_vertices)  # refused here, before the button
+        st.caption(f"Estimate: {collection_estimate(members, int(steps), ws.mesh.n_vertices)} (members simulated "
+                   "before are read from the cache).")
         if st.button("Simulate the family", type="primary"):
             with progress_bar("Simulating Gray-Scott...") as progress:
-                collection = gray_scott_collection(ws.mesh, _numbers(feeds, "F"), _numbers(kills, "k"),
-                                                   [int(s) for s in _numbers(seeds, "Seeds")], int(steps), progress=progress)
+                collection = gray_scott_collection(ws.mesh, *family, int(steps), progress=progress)
             params = {"F": feeds, "k": kills, "seeds": seeds, "steps": int(steps)}
             use_collection(CollectionChoice(ws.mesh, collection, f"Gray-Scott family on {ws.mesh_label}", ws.domain_source,
                                             Source("generated", "gray-scott family", params, label=collection.name)))
@@ -129,7 +135,7 @@ try:
                 grid_source = Source.of_bytes("netcdf", upload.name, upload.getvalue(), label, variables=variables, stride=stride)
                 use_collection(CollectionChoice(mesh, collection, label, grid_source, grid_source))
     elif source == FILES:
-        st.caption(f"One value per vertex of {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes) per file; each file is a member.")
+        st.caption(f"One value per vertex of {plain(ws.mesh_label)} ({ws.mesh.n_vertices:,} nodes) per file; each file is a member.")
         uploads = st.file_uploader("Signal files", type=["npy", "csv", "txt"], accept_multiple_files=True, key="collection-files")
         if uploads and st.button("Use these signals", type="primary"):
             collection = collection_from_files([(u.getvalue(), u.name) for u in uploads], ws.mesh)
@@ -138,7 +144,7 @@ try:
                                             Source("upload", ", ".join(u.name for u in uploads), label=label)))
     else:
         st.caption("An .npz with `values` (members x nodes), optional `names` and `meta_KEY` arrays, and optionally the "
-                   f"mesh (`vertices`, `faces`; else {ws.mesh_label}). `ginr collection build` writes this layout.")
+                   f"mesh (`vertices`, `faces`; else {plain(ws.mesh_label)}). `ginr collection build` writes this layout.")
         upload = st.file_uploader("Collection (.npz)", type=["npz"], key="collection-npz")
         if upload is not None and st.button("Use this stack", type="primary"):
             mesh, collection = collection_from_npz(upload.getvalue(), upload.name, ws.mesh)
@@ -153,7 +159,7 @@ if choice is None:
     st.info("Build a collection to continue.")
     st.stop()
 collection = choice.collection
-st.success(f"**{choice.label}**: {collection.n_members} members ({collection.names[0]} … {collection.names[-1]}) on "
+st.success(f"**{plain(choice.label)}**: {collection.n_members} members ({plain(collection.names[0])} … {plain(collection.names[-1])}) on "
            f"{choice.mesh.n_vertices:,} nodes; metadata: {', '.join(collection.metadata) or 'none'}.")
 
 # ------------------------------------------------------------------------------------------ training

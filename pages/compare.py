@@ -19,7 +19,7 @@ from ginr_core.viz.figures import DisplayMesh, display_mesh, figure_html, grid_f
 from ginr_core.viz.rules import LOG_AXIS, View
 from pages.shared.backend import session_backend
 from pages.shared.runs import FollowedJob, registry, workspace_features
-from pages.shared.widgets import VIEWERS, current_view, enter_via_app, linked_views, show_error, show_meshes
+from pages.shared.widgets import VIEWERS, current_view, enter_via_app, linked_views, plain, show_error, show_meshes
 from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
@@ -55,7 +55,7 @@ ws = workspace()
 st.title("INR vs GINR")
 st.caption("A classic INR reads a node's xyz coordinates, a GINR its spectral embedding; each with ReLU or sine "
            "activations, otherwise the same network and the same time budget (Grattarola & Vandergheynst, Table 2).")
-st.write(f"**Domain:** {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {ws.signal_label or 'none'} · "
+st.write(f"**Domain:** {plain(ws.mesh_label)} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {plain(ws.signal_label or 'none')} · "
          f"**Embedding:** {'none yet (computed at launch)' if ws.embedding is None else f'{ws.embedding.laplacian}, k = {ws.embedding.k}'}")
 comparison: Comparison | None = st.session_state.get("comparison")
 has_signal = require_signal(ws, last_run_below=comparison is not None)
@@ -134,7 +134,7 @@ def live_progress(comparison: Comparison, results_shown: int) -> None:
 if comparison is None:
     st.info("Train and compare to see the models learn here.")
     st.stop()
-st.subheader(f"Training on {comparison.data_label}")
+st.subheader(f"Training on {plain(comparison.data_label)}")
 state = comparison.job.state
 if running:
     live_progress(comparison, len(state.result or {}))

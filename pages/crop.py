@@ -30,7 +30,7 @@ from ginr_core.viz.figures import display_mesh, mesh_figure, partition_figure, s
 from pages.shared.backend import session_backend
 from pages.shared.runs import FollowedJob, registry, workspace_features
 from pages.shared.scene_view import scene_view
-from pages.shared.widgets import current_view, enter_via_app, linked_views, show_error
+from pages.shared.widgets import current_view, enter_via_app, linked_views, plain, show_error
 from pages.shared.workspace import ensure_embedding, require_signal, workspace
 
 enter_via_app(__file__)
@@ -62,7 +62,7 @@ st.caption("A Local-Global GINR splits the domain into parts: a small global net
            "leaves every other weight as it was, so the rest of the model needs no retraining; a part is added "
            "back by training only its new local network (after Local-Global SIRENs, “Towards Croppable Implicit "
            "Neural Representations”).")
-st.write(f"**Domain:** {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {ws.signal_label or 'none'}")
+st.write(f"**Domain:** {plain(ws.mesh_label)} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {plain(ws.signal_label or 'none')}")
 session: CropSession | None = st.session_state.get("crop_session")
 has_signal = require_signal(ws, last_run_below=session is not None)
 training = session is not None and not session.training.done
@@ -183,7 +183,7 @@ def live_training(session: CropSession, shown: int) -> None:
 if session is None:
     st.info("Train to see the models learn here; then crop parts out and add them back.")
     st.stop()
-st.caption(f"Trained on {session.data_label}.")
+st.caption(f"Trained on {plain(session.data_label)}.")
 if training:
     live_training(session, len(session.training.state.result or {}))
 else:

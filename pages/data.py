@@ -25,6 +25,7 @@ from ginr_core.viz.figures import display_mesh, mesh_figure
 from pages.shared.widgets import (
     coordinate_picker,
     enter_via_app,
+    plain,
     progress_bar,
     show_error,
     show_meshes,
@@ -117,7 +118,7 @@ except Exception as exc:  # bad uploads and paths: explain, keep the previous me
     show_error(exc)
 
 mesh = ws.mesh
-st.subheader(ws.mesh_label)
+st.subheader(plain(ws.mesh_label))
 c = st.columns(4)
 c[0].metric("Vertices", f"{mesh.n_vertices:,}")
 c[1].metric("Faces", f"{mesh.n_faces:,}")
@@ -202,7 +203,7 @@ if ws.signal is None:
     st.warning("No signal yet: generate or upload one above. The mesh as loaded:")
     st.plotly_chart(mesh_figure(display_mesh(mesh), height=520), key="bare-mesh")
 else:
-    st.caption(f"Signal: {ws.signal_label}")
+    st.caption(f"Signal: {plain(ws.signal_label)}")
     show_meshes(mesh, {ws.signal_label: ws.signal}, key="signal", height=520)
 
 # ----------------------------------------------------------------------------------------- embedding

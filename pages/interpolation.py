@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from ginr_core.errors import GinrError
 from ginr_core.geometry.sphere import is_sphere
 from ginr_core.learning.metrics import first_channel
 from ginr_core.runs.actions import submit
@@ -19,10 +20,12 @@ from ginr_core.tasks.interpolation import (
     InterpolationResult,
     InterpolationSettings,
     MethodOutcome,
+    Observations,
     derived_field_rows,
     interpolation_task,
     random_nodes,
     read_observations_csv,
+    require_unobserved,
     satellite_tracks,
     winner,
 )
@@ -30,7 +33,7 @@ from ginr_core.viz.figures import grid_figure, mesh_figure
 from ginr_core.viz.rules import LOG_AXIS
 from pages.shared.backend import session_backend
 from pages.shared.runs import FollowedJob, registry
-from pages.shared.widgets import current_view, enter_via_app, job_progress, live_progress, show_error
+from pages.shared.widgets import current_view, enter_via_app, job_progress, live_progress, plain, show_error
 from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
@@ -89,7 +92,20 @@ def choose_observations(mesh, signal):
         return None
     st.caption("Points off the nodes are read at the closest point of the surface, as the barycentric mix of "
                "their triangle's vertices. The workspace signal is the truth the methods are scored against.")
-    return read_observations_csv(upload.getvalue(), mesh, upload.name)
+    observations = uploaded_observations(upload.file_id, upload.getvalue(), upload.name, mesh, mesh.content_hash())
+    if isinstance(observations, GinrError):
+        raise observations
+    return observations
+
+
+@st.cache_resource(show_spinner="Reading the observations...", max_entries=2)
+def uploaded_observations(file_id: str, _data: bytes, filename: str, _mesh, mesh_key: str) -> Observations | GinrError:
+    """Read an observation file once per upload and domain: a rerun (a view toggle) reuses it, and a refusal is kept
+    too, so the file is not read again only to be refused again."""
+    try:
+        return read_observations_csv(_data, _mesh, filename)
+    except GinrError as exc:
+        return exc
 
 
 # ------------------------------------------------------------------------------------------- page
@@ -98,7 +114,7 @@ st.title("Interpolation")
 st.write("A field known only at some places: random nodes, satellite ground tracks or your own points. Every "
          "method reconstructs it everywhere and is scored **on the nodes it did not see**, networks beside the "
          "classical interpolation a scientist would use without them, with the time each took.")
-st.write(f"**Domain:** {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {ws.signal_label or 'none'}")
+st.write(f"**Domain:** {plain(ws.mesh_label)} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {plain(ws.signal_label or 'none')}")
 job = st.session_state.get("interp_job")
 observations = None
 if require_signal(ws, last_run_below=job is not None):
@@ -107,7 +123,10 @@ if require_signal(ws, last_run_below=job is not None):
     st.header("1. Observations")
     try:
         observations = choose_observations(ws.mesh, first_channel(ws.signal))
+        if observations is not None:
+            require_unobserved(observations)
     except Exception as exc:  # a bad upload or setting: explain, keep the page
+        observations = None
         show_error(exc)
 if observations is not None:
     c = st.columns([1, 2])
@@ -206,7 +225,7 @@ def resolved_scale_figure(job: InterpolationRun) -> go.Figure:
 
 def show_results(job: InterpolationRun) -> None:
     recorded = f" Recorded as run {job.state.run_id} (`ginr runs`)." if job.state.run_id else ""
-    st.caption(f"Results for {st.session_state.get('interp_label', '')}; scores on the "
+    st.caption(f"Results for {plain(st.session_state.get('interp_label', ''))}; scores on the "
                f"{len(job.request.observations.unobserved):,} unobserved nodes.{recorded}")
     verdict(job)
     st.dataframe(score_table(job), hide_index=True, width="stretch",

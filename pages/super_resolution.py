@@ -40,7 +40,7 @@ from ginr_core.viz.figures import (
 )
 from pages.shared.backend import session_backend
 from pages.shared.runs import FollowedJob, registry
-from pages.shared.widgets import current_view, enter_via_app, job_progress, linked_views, live_progress, show_error
+from pages.shared.widgets import current_view, enter_via_app, job_progress, linked_views, live_progress, plain, show_error
 from pages.shared.workspace import (
     MAX_UPLOAD_MB,
     Workspace,
@@ -171,7 +171,7 @@ def choose_target(ws: Workspace) -> Target | None:
         for message in report.messages():
             st.caption(message)
         if fine.n_vertices <= mesh.n_vertices:
-            st.warning(f"{upload.name} has {fine.n_vertices:,} nodes, no more than the workspace's {mesh.n_vertices:,}: "
+            st.warning(f"{plain(upload.name)} has {fine.n_vertices:,} nodes, no more than the workspace's {mesh.n_vertices:,}: "
                        "it is not finer.")
         try:
             correspondence = subset_correspondence(mesh, fine)
@@ -189,7 +189,7 @@ st.title("Super-resolution")
 st.write("A GINR trained on a mesh can predict the signal on a finer mesh of the same surface: it only needs the "
          "spectral features of the new nodes. Two separate eigen-solves do not agree (signs, rotations within "
          "repeated eigenvalues), so a **transfer strategy** makes the coarse and fine features match.")
-st.write(f"**Domain:** {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {ws.signal_label or 'none'}")
+st.write(f"**Domain:** {plain(ws.mesh_label)} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {plain(ws.signal_label or 'none')}")
 target = None
 if require_signal(ws, last_run_below=st.session_state.get("superres_job") is not None):
     st.header("1. Finer mesh")

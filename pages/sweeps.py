@@ -11,6 +11,7 @@ from ginr_core.errors import GinrError
 from ginr_core.learning.models import ACTIVATIONS, ModelConfig
 from ginr_core.runs.actions import submit
 from ginr_core.runs.spec import RunInputs
+from ginr_core.settings import sweep_estimate
 from ginr_core.tasks.sweep import (
     SCORES,
     SweepRequest,
@@ -20,7 +21,7 @@ from ginr_core.tasks.sweep import (
 )
 from pages.shared.backend import ray_backend
 from pages.shared.runs import FollowedJob, registry, workspace_features
-from pages.shared.widgets import enter_via_app, show_error
+from pages.shared.widgets import enter_via_app, plain, show_error
 from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
@@ -60,7 +61,7 @@ st.title("Sweeps")
 st.caption("Train many models on the same signal, one per combination of settings, on Ray Tune; ASHA stops the trials "
            "that trail the others early. Every trial is a registered run. Choose by the held-out score to pick a "
            "model that generalises, not one that merely memorises the nodes it saw.")
-st.write(f"**Domain:** {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {ws.signal_label or 'none'}")
+st.write(f"**Domain:** {plain(ws.mesh_label)} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {plain(ws.signal_label or 'none')}")
 sweep: Sweep | None = st.session_state.get("sweep")
 has_signal = require_signal(ws, last_run_below=sweep is not None)
 running = sweep is not None and not sweep.job.done
@@ -88,7 +89,8 @@ trials_on = ray_backend()
 st.caption(f"Trials run on **{trials_on.label}** (the operator's Ray; its own process, started with the first Ray "
            "job), one CPU each" + (" and one GPU" if trials_on.gpu else "") + ".")
 
-if launched:
+request = None
+if has_signal:  # the request of the settings above, with its estimate (or its refusal) before anything is launched
     try:
         grid = {name: parse_values(name, text) for name, text in texts.items()}
         grid["activation"] = tuple(activations)
@@ -97,6 +99,13 @@ if launched:
                                samples=int(samples), asha=asha, report_every=max(1, min(25, int(steps) // 4)),
                                grace_steps=int(grace), max_concurrent=int(concurrent) or None, backend=trials_on,
                                domain=ws.domain_source, signal=ws.signal_source)
+        st.caption(f"Estimate: {sweep_estimate(request.n_trials, int(steps), ws.mesh.n_vertices)} (every trial run to "
+                   "the end; ASHA stops some sooner).")
+    except Exception as exc:
+        show_error(exc)
+
+if launched and request is not None:
+    try:
         job = submit(sweep_task, request, registry(), label="sweep")  # in the Ray driver process; its trials on Ray
         st.session_state.sweep = Sweep(FollowedJob(job), request, f"{ws.mesh_label} · {ws.signal_label}")
     except Exception as exc:
@@ -161,7 +170,7 @@ def live(sweep: Sweep) -> None:
 if sweep is None:
     st.info("Set the values to try and launch: the trials and their scores appear here as they train.")
     st.stop()
-st.subheader(f"{sweep.request.n_trials} trials on {sweep.data_label}")
+st.subheader(f"{sweep.request.n_trials} trials on {plain(sweep.data_label)}")
 if running:
     live(sweep)
     st.stop()

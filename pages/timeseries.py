@@ -43,6 +43,7 @@ from pages.shared.widgets import (
     current_view,
     enter_via_app,
     linked_views,
+    plain,
     progress_bar,
     show_error,
 )
@@ -92,7 +93,7 @@ GRAY_SCOTT, FILES, NETCDF = ("Gray-Scott on the current domain", "Signal files, 
 source = st.radio("Series source", [GRAY_SCOTT, FILES, NETCDF], horizontal=True)
 try:
     if source == GRAY_SCOTT:
-        st.caption(f"Domain: {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes); change it on the Data page.")
+        st.caption(f"Domain: {plain(ws.mesh_label)} ({ws.mesh.n_vertices:,} nodes); change it on the Data page.")
         c = st.columns(3)
         steps = c[0].number_input("Simulation steps", 10, 100_000, 3000, step=500)
         save_every = c[1].number_input("Keep every Nth step as a frame", 1, 1000, 5)
@@ -103,7 +104,7 @@ try:
                 series = gray_scott_series(ws.mesh, steps=int(steps), save_every=int(save_every), progress=progress)
             use_series(SeriesChoice(ws.mesh, series, f"Gray-Scott on {ws.mesh_label}", source))
     elif source == FILES:
-        st.caption(f"One value per vertex of the current domain ({ws.mesh_label}, {ws.mesh.n_vertices:,} nodes) "
+        st.caption(f"One value per vertex of the current domain ({plain(ws.mesh_label)}, {ws.mesh.n_vertices:,} nodes) "
                    "in each file (.npy, .csv or .txt), one file per time.")
         uploads = st.file_uploader("Signal files", type=["npy", "csv", "txt"], accept_multiple_files=True, key="series-files")
         stamps = st.text_input("Time stamps (comma-separated, one per file in upload order; empty: 0, 1, 2, ...)")
@@ -145,7 +146,7 @@ if choice is None:
     st.info("Simulate or load a series to continue.")
     st.stop()
 series = choice.series
-st.success(f"**{choice.label}**: {series.n_frames:,} frames ({series.labels[0]} … {series.labels[-1]}) on "
+st.success(f"**{plain(choice.label)}**: {series.n_frames:,} frames ({series.labels[0]} … {series.labels[-1]}) on "
            f"{choice.mesh.n_vertices:,} nodes.")
 
 # ------------------------------------------------------------------------------------------ training

@@ -11,6 +11,7 @@ import io
 import json
 import pickle
 import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -27,7 +28,7 @@ class BadInput:
     limits for this entry (e.g. a low node limit, so a pre-parse refusal can be shown on a small file)."""
 
     name: str
-    kind: str  # mesh, signal, netcdf, series, reference (a folder), reference file (one npz), checkpoint
+    kind: str  # mesh, signal, netcdf, series, reference (a folder), reference file (one npz), collection (npz), checkpoint
     build: Callable[[Path], Path]
     expected: str
     warns: bool = False
@@ -165,6 +166,30 @@ def _npz_bytes(**arrays) -> bytes:
     return buffer.getvalue()
 
 
+def _npz_bomb(key: str, shape: tuple[int, int]) -> bytes:
+    """An .npz of one float64 array of zeros, `shape`, deflated to about 1/1000 of its size: written as blocks
+    compressed once and repeated (a full flush makes each block stand alone), so it takes under a second."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    header = header.getvalue()
+    rows_per_block = 1000
+    block, rest = bytes(shape[1] * 8 * rows_per_block), bytes(shape[1] * 8 * (shape[0] % rows_per_block))
+    blocks = shape[0] // rows_per_block
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = deflate.compress(header) + deflate.flush(zlib.Z_FULL_FLUSH)
+    body = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+    data = head + body * blocks + deflate.compress(rest) + deflate.flush()
+    crc = zlib.crc32(header)
+    for _ in range(blocks):
+        crc = zlib.crc32(block, crc)
+    crc, size, name = zlib.crc32(rest, crc), len(header) + shape[0] * shape[1] * 8, f"{key}.npy".encode()
+    local = struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, 0, 8, 0, 0x21, crc, len(data), size, len(name), 0) + name
+    central = struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 0, 20, 0, 0, 8, 0, 0x21, crc, len(data), size, len(name),
+                          0, 0, 0, 0, 0, 0) + name
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local) + len(data), 0)
+    return local + data + central + end
+
+
 def _checkpoint(weights: bytes | Callable[[], bytes] | None, meta: bytes | None) -> Callable[[Path], Path]:
     """A folder shaped like a saved run (model.pt, model.json) holding something we did not write."""
 
@@ -245,9 +270,9 @@ CORPUS: list[BadInput] = [
                                            ("stl", "contains no mesh"), ("glb", "Could not read")])],
     BadInput("truncated binary ply", "mesh", _write("truncated.ply", _truncated_binary_ply), "truncated"),
     BadInput("obj face index past the vertices", "mesh", _write("index.obj", b"v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 2 99\n"),
-             "refer to vertices that do not exist"),
+             "refer to vertices that do not exist: vertex 99 (the file has 4, numbered from 1)"),
     BadInput("ply face index past the vertices", "mesh", _write("index.ply", _ascii_ply(TETRA[0], [[0, 1, 2], [0, 1, 40]])),
-             "refer to vertices that do not exist"),
+             "refer to vertices that do not exist: vertex 40 (the mesh has 4, numbered from 0)"),
     BadInput("nan coordinate", "mesh", _write("nan.obj", b"v 0 0 0\nv 1 0 nan\nv 0 1 0\nv 0 0 1\nf 1 2 3\nf 1 3 4\n"), "NaN"),
     BadInput("infinite coordinate", "mesh", _write("inf.ply", _ascii_ply([[0, 0, 0], [1, 0, np.inf], [0, 1, 0]], [[0, 1, 2]])),
              "NaN or infinite"),
@@ -257,7 +282,9 @@ CORPUS: list[BadInput] = [
     BadInput("disconnected pieces", "mesh", _write("pieces.ply", lambda: _ascii_ply(*_disconnected())), "2 connected components",
              warns=True),
     BadInput("1.5 GB sparse file", "mesh", _sparse_file("huge.ply", 1536 * 2**20), "over the 512 MB limit"),
-    BadInput("million-line obj", "mesh", _write("million.obj", lambda: b"v 0 0 0\n" * 1_000_000), "declares 1,000,000 vertices",
+    BadInput("million-line obj", "mesh", _write("million.obj", lambda: b"v 0 0 0\n" * 1_000_000),
+             "declares 1,000,000 vertices, beyond what a mesh of at most 100,000 nodes (GINR_MAX_NODES) needs: reading it "
+             "would take about 3 s and 238 MB",
              env={"GINR_MAX_NODES": "100000"}),
     BadInput("millions of duplicate faces", "mesh",
              _write("duplicates.obj", lambda: b"v 0 0 0\nv 1 0 0\nv 0 1 0\n" + b"f 1 2 3\n" * 2_500_000), "declares 2,500,000 faces"),
@@ -328,6 +355,13 @@ CORPUS: list[BadInput] = [
     BadInput("reference npz holding objects", "reference file",
              _write("sample.npz", lambda: _npz_bytes(target=np.array([{}, {}], dtype=object), fourier=np.ones((2, 2)))),
              "pickled data"),
+    BadInput("reference npz bomb", "reference file",
+             _write("bomb.npz", lambda: _npz_bomb("target", (1_000_000, 128))), "(GINR_MAX_ARRAY_MB)"),
+    # ---------------------------------------------------------------- collections (.npz stacks)
+    BadInput("collection npz bomb", "collection",
+             _write("bomb.npz", lambda: _npz_bomb("values", (100_000, ICOSPHERE_NODES))), "(GINR_MAX_ARRAY_MB)"),
+    BadInput("collection npz holding objects", "collection",
+             _write("objects.npz", lambda: _npz_bytes(values=np.array([{}, {}], dtype=object))), "pickled data"),
     # ---------------------------------------------------------------- checkpoints we did not write
     BadInput("checkpoint of random bytes", "checkpoint", _checkpoint(lambda: _random_bytes(1000, 7), _valid_meta()), "Cannot read"),
     BadInput("checkpoint holding a pickled object", "checkpoint", _checkpoint(lambda: _torch_bytes(_Exploit()), _valid_meta()),
@@ -373,6 +407,12 @@ def read_with_library(entry: BadInput, path: Path) -> list[str]:
 
         read_reference_sample(path)
         return []
+    if entry.kind == "collection":
+        from ginr_core.data.collections import collection_from_npz
+        from ginr_core.geometry.domains import make_domain
+
+        collection_from_npz(path, None, make_domain("icosphere"))
+        return []
     if entry.kind == "checkpoint":
         from ginr_core.learning.training import GINRRegressor
 
@@ -387,6 +427,8 @@ def cli_arguments(entry: BadInput, path: Path, out: Path) -> list[str] | None:
         return ["info", "--mesh", str(path)]
     if entry.kind == "reference file":
         return ["train", "--reference", str(path), "--budget", "1"]
+    if entry.kind == "collection":
+        return ["collection", "train", str(path), "--budget", "1"]
     if entry.kind == "signal":
         return ["signal", "--signal", str(path), "--out", str(out / "signal.npy")]
     if entry.kind == "netcdf":

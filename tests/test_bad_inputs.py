@@ -5,6 +5,7 @@ beyond the limits (ginr_core.settings); server files readable only inside the op
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,8 @@ BY_NAME = {entry.name: entry for entry in CORPUS}
 
 def test_the_corpus_covers_every_reader():
     assert len(CORPUS) >= 40
-    assert {e.kind for e in CORPUS} == {"mesh", "signal", "netcdf", "series", "reference", "reference file", "checkpoint"}
+    assert {e.kind for e in CORPUS} == {"mesh", "signal", "netcdf", "series", "reference", "reference file", "collection",
+                                        "checkpoint"}
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +93,34 @@ def test_cli_in_a_real_process(built, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: ") and entry.expected in lines[0], done.stderr
 
 
+def _memory_kb(field: str) -> int:
+    return next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines() if line.startswith(field))
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="peak memory is read from Linux's /proc")
+@pytest.mark.parametrize("name", ["collection npz bomb", "reference npz bomb"])
+def test_npz_bombs_are_refused_before_they_are_decompressed(name, built):
+    path = built(BY_NAME[name])
+    Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) restarts from the memory in use now
+    start = _memory_kb("VmRSS:")
+    with pytest.raises(GinrError, match=r"declares [0-9.]+ [GM]B of arrays \(\w+: [0-9,]+ x [0-9,]+ float64\), over this server's limit of 800 MB"):
+        read_with_library(BY_NAME[name], path)
+    assert _memory_kb("VmHWM:") - start < 100 * 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="peak memory is read from Linux's /proc")
+def test_a_million_observation_points_are_refused_while_reading():
+    from ginr_core.tasks.interpolation import read_observations_csv
+
+    csv = b"lat,lon,value\n" + b"".join(b"%d.5,%d.25,%d.0\n" % (i % 90, i % 180, i % 7) for i in range(1_000_000))
+    Path("/proc/self/clear_refs").write_text("5")
+    start, started = _memory_kb("VmRSS:"), time.perf_counter()
+    with pytest.raises(GinrError, match=r"more than 200,000 observation points, this server's limit \(GINR_MAX_OBSERVATIONS\)"):
+        read_observations_csv(csv, make_domain("icosphere"), "million.csv")
+    assert time.perf_counter() - started < 5.0
+    assert _memory_kb("VmHWM:") - start < 300 * 1024  # the whole file parsed and placed took 8.5 GB
+
+
 # --------------------------------------------------------------------------------------------- dashboard
 
 
@@ -147,6 +177,32 @@ def test_dashboard_refuses_a_bad_reference_file(app, built):
     _assert_error(at, "pickled data")
     assert not UNPICKLED
     _still_usable(at)
+
+
+def test_dashboard_refuses_npz_bombs(app, built):
+    at = app.switch_page("pages/data.py").run()
+    at.radio[0].set_value("Reference dataset file (.npz)").run()
+    _upload(at, 0, BY_NAME["reference npz bomb"], built)
+    _assert_error(at, "(GINR_MAX_ARRAY_MB)")
+    at = at.switch_page("pages/collections.py").run()
+    at.radio[0].set_value(".npz stack").run()
+    _upload(at, 0, BY_NAME["collection npz bomb"], built)
+    button(at, "Use this stack").click().run()
+    _assert_error(at, "(GINR_MAX_ARRAY_MB)")
+    assert at.info[0].value.startswith("Build a collection")
+
+
+def test_upload_names_are_shown_as_plain_text_not_markdown(app):
+    import re
+
+    name = "[prize](https:evil.example) www.evil.example **#1**.obj"
+    at = app.switch_page("pages/data.py").run()
+    at.radio[0].set_value("Upload a file").run()
+    at.file_uploader[0].upload(name, _valid_mesh_bytes("obj")).run()
+    assert not at.exception and not at.error
+    heading = next(h.value for h in at.subheader if "prize" in h.value)
+    assert re.sub(r"\\(.)", r"\1", heading.replace("\u2060", "")) == name  # every character as written...
+    assert not re.search(r"(?<!\\)[\[\]()*#:.]", heading)  # ...and none of them read as markdown
 
 
 def test_dashboard_refuses_a_huge_declared_grid(app, built):
@@ -259,11 +315,46 @@ def test_meshes_above_the_node_limit_are_refused(tmp_path, monkeypatch):
         load_mesh(path)
 
 
+def test_small_refusals_give_a_real_estimate_not_zero(monkeypatch):
+    from ginr_core.settings import check_mesh_file
+
+    monkeypatch.setenv("GINR_MAX_NODES", "10")
+    with pytest.raises(GinrError, match=r"declares 100 vertices, .* reading it would take under 1 s and under 1 MB\."):
+        check_mesh_file("small.obj", 100, 0)
+
+
 def test_long_simulations_are_refused_up_front_with_an_estimate():
     from ginr_core.data.signals import gray_scott
 
     with pytest.raises(GinrError, match=r"10,000,000 Gray-Scott steps on 2,562 nodes would take about 9 min"):
         gray_scott(make_domain("icosphere"), steps=10_000_000)
+
+
+def test_a_20000_trial_sweep_is_refused_with_its_estimate(monkeypatch):
+    from ginr_core.runs.spec import RunInputs
+    from ginr_core.tasks.sweep import SweepRequest, sweep_train_config
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)  # the estimate's time is for this many cores
+    mesh = make_domain("icosphere")
+    inputs = RunInputs(mesh, np.sin(3 * mesh.vertices[:, 0]))
+    grid = {"k": tuple(range(8, 58)), "width": tuple(range(32, 432)), "activation": ("sine",)}  # 50 x 400 = 20,000
+    with pytest.raises(GinrError, match=r"A sweep of 20,000 trials of 300 steps on 2,562 nodes: about (\d+\.\d) h and "
+                                        r"(\d+\.\d) GB of runs is over this server's limit of 1,000 trials \(GINR_MAX_TRIALS\)"):
+        SweepRequest(inputs, grid, train=sweep_train_config(300))
+    monkeypatch.setenv("GINR_MAX_TRIALS", "20000")
+    assert SweepRequest(inputs, grid, train=sweep_train_config(300)).n_trials == 20_000
+
+
+def test_a_4500_member_collection_is_refused_before_any_simulation(monkeypatch):
+    from ginr_core.data import collections
+
+    monkeypatch.setattr(collections, "gray_scott", lambda *a, **k: pytest.fail("a member was simulated"))
+    F, k, seeds = np.linspace(0.04, 0.06, 30), np.linspace(0.06, 0.064, 30), range(5)
+    with pytest.raises(GinrError, match=r"A collection of 4,500 members of 10,000 steps on 2,562 nodes: about \d+ min of "
+                                        r"simulation is over this server's limit of 1,000 members \(GINR_MAX_MEMBERS\)"):
+        collections.gray_scott_collection(make_domain("icosphere"), F, k, seeds, steps=10_000, cache=False)
+    with pytest.raises(GinrError, match=r"over this server's limit of 2e\+10 steps x nodes \(GINR_MAX_NODE_STEPS\)"):
+        collections.gray_scott_collection(make_domain("icosphere"), F, k, range(1), steps=30_000, cache=False)
 
 
 def test_long_work_stops_when_cancelled():

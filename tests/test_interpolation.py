@@ -1,10 +1,13 @@
 """Interpolation from sparse observations: observation patterns, classical baselines, networks and scores."""
 
+import multiprocessing
+import time
+
 import numpy as np
 import pytest
 
 from ginr_core.errors import GinrError
-from ginr_core.geometry.domains import bumpy_sphere, icosphere, latlon_sphere, square_grid
+from ginr_core.geometry.domains import bumpy_sphere, icosphere, latlon_sphere, make_domain, square_grid
 from ginr_core.geometry.operators import DerivedFields
 from ginr_core.geometry.sphere import random_sh_field
 from ginr_core.geometry.spectral import spectral_embedding
@@ -229,6 +232,48 @@ def test_the_job_runs_in_the_background_and_can_be_cancelled(sphere):
     state = job.join(timeout=60)
     assert state.status == "cancelled"
     assert [o.status for o in state.result.outcomes] == ["cancelled", "cancelled"]
+
+
+def test_work_that_would_score_no_node_is_refused_up_front(sphere):
+    from ginr_core.runs.actions import launch
+    from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec
+    from ginr_core.tasks.compare import ComparisonRequest
+
+    truth = random_sh_field(sphere, max_degree=4)
+    everywhere = scattered_points(sphere, sphere.vertices[sphere.faces].mean(axis=1), np.ones(sphere.n_faces))
+    with pytest.raises(GinrError, match=f"touch all {sphere.n_vertices:,} nodes .* no node is left to score"):
+        InterpolationRequest(sphere, everywhere, ("harmonic",), truth)
+    InterpolationRequest(sphere, everywhere, ("harmonic",))  # without a truth nothing is scored: it may run
+    inputs = RunInputs(sphere, truth)
+    tiny = 0.1 / sphere.n_vertices
+    with pytest.raises(GinrError, match="leaves none to score"):
+        ComparisonRequest(inputs, holdout=tiny)
+    with pytest.raises(GinrError, match="leaves none to score"):
+        launch(RunRequest(RunSpec("heldout", options={"fraction": tiny}), inputs), None, start=False)
+
+
+def test_a_cancel_stops_kriging_within_seconds():
+    """Kriging's pseudo-inverse is one LAPACK call of a minute on 3,000 observations: the method runs in a child
+    process that a cancel terminates."""
+    from ginr_core.runs.jobs import Job
+    from ginr_core.tasks.interpolation import KRIGING_POINTS, interpolation_task
+
+    mesh = make_domain("icosphere", level=5)
+    truth = random_sh_field(mesh, max_degree=6)
+    observations = random_nodes(mesh, truth, 2 * KRIGING_POINTS / mesh.n_vertices)
+    job = Job(interpolation_task, InterpolationRequest(mesh, observations, ("kriging",), truth, spectra=False)).start()
+    while not job.done and (job.state.result is None or job.state.result.outcomes[0].status != "running"):
+        job.join(timeout=0.05)
+    time.sleep(1.0)  # into the variogram fit and the kriging solves
+    cancelled_at = time.perf_counter()
+    job.cancel()
+    state = job.join(timeout=30)
+    assert time.perf_counter() - cancelled_at < 3.0
+    assert state.status == "cancelled" and state.result.outcomes[0].status == "cancelled"
+    deadline = time.perf_counter() + 5
+    while any(p.name == "ginr-kriging" for p in multiprocessing.active_children()):  # the solve itself stops too
+        assert time.perf_counter() < deadline, "the kriging process goes on"
+        time.sleep(0.05)
 
 
 def test_a_job_with_a_registry_records_every_method_as_one_run(sphere):

@@ -69,3 +69,22 @@ def test_a_bad_csv_shows_an_error(app):
     assert not at.exception
     assert any("lat, lon, value" in e.value for e in at.error), [e.value for e in at.error]
     assert not [b for b in at.button if b.label == "Run every method"]
+
+
+def test_an_upload_is_read_once_and_refused_when_it_leaves_no_node_to_score(app, monkeypatch):
+    import ginr_core.tasks.interpolation as interpolation
+
+    reads, read = [], interpolation.read_observations_csv
+    monkeypatch.setattr(interpolation, "read_observations_csv", lambda *args: reads.append(args[-1]) or read(*args))
+    monkeypatch.setenv("GINR_MAX_OBSERVATIONS", "3000")
+    at = _page(app)
+    _radio(at, "Observed").set_value("Upload observations (CSV)").run()
+    every_node = "vertex,value\n" + "".join(f"{i},{i % 7}\n" for i in range(2562))
+    at.file_uploader[0].upload("every.csv", every_node.encode()).run()
+    assert any("no node is left to score" in e.value for e in at.error), [e.value for e in at.error]
+    assert not [b for b in at.button if b.label == "Run every method"]
+    at.file_uploader[0].upload("many.csv", (every_node + every_node[13:]).encode()).run()
+    assert any("(GINR_MAX_OBSERVATIONS)" in e.value for e in at.error), [e.value for e in at.error]
+    _radio(at, "Observed").set_value("Upload observations (CSV)").run()  # reruns reuse the reading, refusal included
+    at.run()
+    assert not at.exception and reads == ["every.csv", "many.csv"]

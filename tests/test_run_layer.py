@@ -7,6 +7,8 @@ import threading
 import zipfile
 from dataclasses import replace
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -323,6 +325,28 @@ def test_workspace_store_round_trip_and_refuses_foreign_ids():
         assert load_workspace(foreign) is None
     with pytest.raises(ValueError):
         save_workspace("../escape", saved)
+
+
+def test_workspaces_unused_for_the_expiry_are_swept_and_used_ones_kept(monkeypatch):
+    import os
+    import time
+
+    from ginr_core.geometry.domains import latlon_sphere
+    from ginr_core.io.workspaces import SavedWorkspace, expire_workspaces, load_workspace, new_workspace_id, save_workspace
+
+    mesh = latlon_sphere(11, 12)
+    old, fresh, reopened = (new_workspace_id() for _ in range(3))
+    for ws_id in (old, fresh, reopened):
+        save_workspace(ws_id, SavedWorkspace(mesh, ws_id))
+    eight_days_ago = time.time() - 8 * 86400
+    for ws_id in (old, reopened):
+        folder = next(p for p in (Path(os.environ["GINR_CACHE_DIR"]) / "workspaces").iterdir() if p.name == ws_id)
+        os.utime(folder / "workspace.json", (eight_days_ago, eight_days_ago))
+    assert load_workspace(reopened) is not None  # opening a link counts as use
+    assert expire_workspaces() == [old]
+    assert load_workspace(old) is None and load_workspace(fresh).mesh_label == fresh
+    monkeypatch.setenv("GINR_WORKSPACE_DAYS", "1")
+    assert sorted(expire_workspaces(now=time.time() + 2 * 86400)) == sorted([fresh, reopened])
 
 
 def test_the_workspace_survives_a_browser_reload(app):

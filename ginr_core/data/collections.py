@@ -20,8 +20,10 @@ import numpy as np
 from ..errors import GinrError
 from ..geometry.domains import latlon_grid
 from ..geometry.mesh import Mesh
+from ..io.arrays import read_npz
 from ..io.files import atomic_write, read_input
 from ..io.paths import cache_dir
+from ..settings import check_collection
 from .gridded import LatLonGrid
 from .signals import gray_scott, load_vertex_signal, validate_signal
 
@@ -110,6 +112,11 @@ def _stack(members: list[tuple[str, np.ndarray]], mesh: Mesh) -> np.ndarray:
 DIED_OUT_STD = 1e-2  # v lies in [0, 1]: textures have a std of ~0.1, uniform steady states ~0.003 or 1e-46
 
 
+def gray_scott_grid(F, k, seeds) -> list[tuple]:
+    """Every (F, k, seed) of a Gray-Scott family, in member order."""
+    return list(itertools.product(np.atleast_1d(F), np.atleast_1d(k), np.atleast_1d(seeds)))
+
+
 def gray_scott_collection(mesh: Mesh, F=(0.060,), k=(0.062,), seeds=(1234,), steps: int = 30_000,
                           cache: bool = True, progress=None) -> Collection:
     """A Gray-Scott texture for every (F, k, seed) of the grid, on the mesh (v after `steps` updates).
@@ -117,9 +124,10 @@ def gray_scott_collection(mesh: Mesh, F=(0.060,), k=(0.062,), seeds=(1234,), ste
     Each member is cached on disk (ginr_core.io.paths.cache_dir) by mesh, parameters and steps, so a family
     is simulated once. Metadata: F, k and seed (a key only when it takes more than one value).
     """
-    grid = list(itertools.product(np.atleast_1d(F), np.atleast_1d(k), np.atleast_1d(seeds)))
+    grid = gray_scott_grid(F, k, seeds)
     if not grid:
         raise GinrError("Give at least one F, one k and one seed.")
+    check_collection(len(grid), steps, mesh.n_vertices)
     folder = cache_dir() / "gray_scott"
     names = [f"F={f:.4g} k={kk:.4g}" + (f" seed={s}" if len(np.atleast_1d(seeds)) > 1 else "") for f, kk, s in grid]
     values = []
@@ -198,11 +206,7 @@ def collection_from_npz(source: str | os.PathLike | bytes, filename: str | None,
     layout). Without a 2-D array, every 1-D array is a member named by its key. Returns the file's mesh (or
     `mesh`, which the members are checked against) and the collection."""
     data, name, _ = read_input(source, filename, extensions=("npz",), what="collection")
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except Exception as exc:
-        raise GinrError(f"Could not read {name} as an .npz of plain arrays: {exc}") from exc
+    arrays = read_npz(data, name)
     if "vertices" in arrays and "faces" in arrays:
         mesh = Mesh(arrays.pop("vertices"), arrays.pop("faces"), name=os.path.splitext(name)[0])
     if mesh is None:
@@ -226,4 +230,5 @@ def collection_from_npz(source: str | os.PathLike | bytes, filename: str | None,
     return mesh, Collection(_stack(members, mesh), [n for n, _ in members], metadata, title)
 
 
-__all__ = ["Collection", "collection_from_files", "collection_from_npz", "grid_collection", "gray_scott_collection"]
+__all__ = ["Collection", "collection_from_files", "collection_from_npz", "grid_collection", "gray_scott_collection",
+           "gray_scott_grid"]

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from ..errors import Cancelled, GinrError
 from ..geometry.laplacian import graph_laplacian
 from ..geometry.mesh import Mesh
+from ..io.arrays import read_npy
 from ..io.files import read_input
 from ..settings import check_series_size, check_simulation
 
@@ -283,22 +284,6 @@ def vertex_property_signal(mesh: Mesh, name: str) -> np.ndarray:
     return validate_signal(mesh.vertex_data[name], mesh, what=f"The vertex property '{name}'")
 
 
-def _parse_npy(data: bytes, name: str) -> np.ndarray:
-    if not data.startswith(b"\x93NUMPY"):
-        raise GinrError(f"{name} is not a .npy file (save the array with numpy.save).")
-    try:
-        return np.load(io.BytesIO(data), allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc).lower() or "object" in str(exc).lower():
-            raise GinrError(
-                f"{name} holds Python objects (pickled data), which are not loaded for safety. "
-                "Save a plain numeric array with numpy.save."
-            ) from exc
-        raise GinrError(f"Could not read {name} as a .npy array: {exc}") from exc
-    except Exception as exc:
-        raise GinrError(f"Could not read {name} as a .npy array: {exc}") from exc
-
-
 def _parse_text_table(data: bytes, name: str, column: int | str | None) -> np.ndarray:
     """Numbers from a CSV / text table: comma, semicolon, tab or space separated, optional header row."""
     try:
@@ -352,7 +337,7 @@ def load_vertex_signal(
     """
     data, name, ext = read_input(source, filename, extensions=SIGNAL_EXTENSIONS, what="signal")
     if ext == "npy":
-        values = _parse_npy(data, name)
+        values = read_npy(data, name)
         if column is not None:
             if values.ndim != 2 or not isinstance(column, int) or not 0 <= column < values.shape[1]:
                 raise GinrError(f"Column {column!r} does not exist in {name} (shape {values.shape}).")

@@ -261,8 +261,10 @@ def _check_geometry(mesh: Mesh) -> None:
     if not np.isfinite(mesh.vertices).all():
         bad = int((~np.isfinite(mesh.vertices).all(axis=1)).sum())
         raise GinrError(f"{bad:,} vertices have NaN or infinite coordinates.")
-    if mesh.faces.min() < 0 or mesh.faces.max() >= mesh.n_vertices:
-        raise GinrError("Some faces refer to vertices that do not exist.")
+    missing = mesh.faces[(mesh.faces < 0) | (mesh.faces >= mesh.n_vertices)]
+    if len(missing):
+        raise GinrError(f"Some faces refer to vertices that do not exist: vertex {int(missing[0])} (the mesh has "
+                        f"{mesh.n_vertices:,}, numbered from 0).")
 
 
 def declared_size(data: bytes, ext: str) -> tuple[int, int]:
@@ -343,8 +345,12 @@ def _read_with_splits(source, filename: str | None, max_bytes: int | None) -> tu
         loaded = trimesh.load(io.BytesIO(data), file_type=ext, process=False)
     except Exception as exc:  # trimesh raises many types for corrupt files
         detail = str(exc) or type(exc).__name__
-        if isinstance(exc, IndexError) and "out of bounds" in detail:
-            raise GinrError(f"Some faces of {name} refer to vertices that do not exist ({detail}).") from exc
+        out_of_bounds = re.search(r"index (-?\d+) is out of bounds for axis 0 with size (\d+)", detail)
+        if isinstance(exc, IndexError) and out_of_bounds:
+            index, size = int(out_of_bounds[1]), int(out_of_bounds[2])
+            first = 1 if ext == "obj" else 0  # OBJ numbers its vertices from 1: name the index as the file writes it
+            raise GinrError(f"Some faces of {name} refer to vertices that do not exist: vertex {index + first if index >= 0 else index} "
+                            f"(the file has {size:,}, numbered from {first}).") from exc
         raise GinrError(f"Could not read {name} as a .{ext} mesh: the file is truncated or corrupt ({detail}).") from exc
 
     vertex_data: dict[str, np.ndarray] = {}

@@ -11,10 +11,8 @@ numbers (bunny_time_20 before bunny_time_100), and never with pickle.
 
 from __future__ import annotations
 
-import io
 import os
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +20,11 @@ import numpy as np
 
 from ..errors import GinrError
 from ..geometry.mesh import Mesh
+from .arrays import read_npy, read_npz
 from .files import read_input
 
 NPZ_DIR = "npz_files"
 SHARED_FILES = ("fourier", "points", "faces")
-NPY_MAGIC = b"\x93NUMPY"
-ZIP_MAGIC = b"PK\x03\x04"
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,31 +62,6 @@ class ReferenceDataset:
 
 def _natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
-
-
-def _load_npy(path: Path) -> np.ndarray:
-    with open(path, "rb") as f:
-        if f.read(6) != NPY_MAGIC:
-            raise GinrError(f"{path.name} is not a .npy file.")
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise GinrError(f"{path.name} holds Python objects (pickled data), which are not loaded for safety.") from exc
-    except Exception as exc:
-        raise GinrError(f"Could not read {path.name}: {exc}") from exc
-
-
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    with open(path, "rb") as f:
-        if f.read(4) != ZIP_MAGIC:
-            raise GinrError(f"{path.name} is not a valid .npz file.")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise GinrError(f"{path.name} is not a valid .npz file ({exc}).") from exc
-    except ValueError as exc:
-        raise GinrError(f"{path.name} holds Python objects (pickled data), which are not loaded for safety.") from exc
 
 
 def _check_sample(name: str, fourier, target, points=None, faces=None, time=None) -> ReferenceSample:
@@ -136,15 +108,7 @@ def read_reference_sample(source: str | os.PathLike | bytes, filename: str | Non
     """One npz file of the reference layout (a path, or an upload's bytes and name), validated; for a folder,
     see read_reference_dataset."""
     data, name, _ = read_input(source, filename, max_bytes, extensions=("npz",), what="reference dataset file")
-    if not data.startswith(ZIP_MAGIC):
-        raise GinrError(f"{name} is not a valid .npz file.")
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise GinrError(f"{name} is not a valid .npz file ({exc}).") from exc
-    except ValueError as exc:
-        raise GinrError(f"{name} holds Python objects (pickled data), which are not loaded for safety.") from exc
+    arrays = read_npz(data, name)
     missing = [key for key in ("target", "fourier") if key not in arrays]
     if missing:
         raise GinrError(f"{name} has no {' or '.join(repr(m) for m in missing)} array (it has: {', '.join(arrays) or 'nothing'}).")
@@ -168,11 +132,11 @@ def read_reference_dataset(folder: str | os.PathLike) -> ReferenceDataset:
     files = sorted(npz_dir.glob("*.npz"), key=lambda p: _natural_key(p.name))
     if not files:
         raise GinrError(f"{npz_dir} contains no .npz files.")
-    shared = {key: _load_npy(folder / f"{key}.npy") for key in SHARED_FILES if (folder / f"{key}.npy").is_file()}
+    shared = {key: read_npy(*read_input(folder / f"{key}.npy")[:2]) for key in SHARED_FILES if (folder / f"{key}.npy").is_file()}
 
     samples = []
     for path in files:
-        arrays = _load_npz(path)
+        arrays = read_npz(*read_input(path)[:2])
         if "target" not in arrays:
             raise GinrError(f"{path.name} has no 'target' array (it has: {', '.join(arrays) or 'nothing'}).")
         fourier = arrays.get("fourier", shared.get("fourier"))

@@ -3,7 +3,8 @@
 A workspace is what a user has chosen to work on: a mesh, a signal on it, where both came from, and the kind
 and size of the embedding. It is stored under cache_dir()/workspaces/<id>/ as one npz of arrays and one JSON
 file, each written atomically. Ids are generated (128 random bits, hex) and checked before any path is built,
-so a URL parameter can never name another folder; an unknown, damaged or foreign id loads nothing.
+so a URL parameter can never name another folder; an unknown, damaged or foreign id loads nothing. A workspace
+neither loaded nor saved for GINR_WORKSPACE_DAYS is deleted by `expire_workspaces`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from __future__ import annotations
 import io
 import json
 import re
+import os
 import secrets
+import shutil
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..geometry.mesh import Mesh
+from ..settings import limits
 from .files import atomic_write
 from .paths import cache_dir
 
@@ -74,6 +79,7 @@ def load_workspace(workspace_id: str) -> SavedWorkspace | None:
     if folder is None or not (folder / "workspace.json").is_file():
         return None
     try:
+        os.utime(folder / "workspace.json")  # used now: its expiry counts from here
         meta = json.loads((folder / "workspace.json").read_text())
         with np.load(folder / "arrays.npz", allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
@@ -85,3 +91,20 @@ def load_workspace(workspace_id: str) -> SavedWorkspace | None:
                               None if embedding is None else (str(embedding[0]), int(embedding[1])))
     except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile, EOFError):
         return None
+
+
+def expire_workspaces(now: float | None = None) -> list[str]:
+    """Delete the workspaces neither loaded nor saved for GINR_WORKSPACE_DAYS (their workspace.json's time) and
+    folders a torn save left without one; return their ids."""
+    oldest = (time.time() if now is None else now) - limits().workspace_days * 86400
+    root = cache_dir() / "workspaces"
+    expired = []
+    for folder in root.iterdir() if root.is_dir() else ():
+        if not _ID.fullmatch(folder.name) or not folder.is_dir():
+            continue
+        meta = folder / "workspace.json"
+        used = meta.stat().st_mtime if meta.is_file() else folder.stat().st_mtime
+        if used < oldest:
+            shutil.rmtree(folder, ignore_errors=True)
+            expired.append(folder.name)
+    return expired

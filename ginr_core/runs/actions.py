@@ -12,7 +12,7 @@ from ..geometry.mesh import Mesh
 from ..io.export import checkpoint_zip_bytes, ply_bytes, reference_npz_bytes
 from ..learning.metrics import first_channel
 from .backends import BackendConfig, make_job
-from .fitting import fit_task, run_parts
+from .fitting import fit_task, run_parts, training_nodes
 from .jobs import Job, JobContext
 from .registry import Registry
 from .spec import TASK_LABELS, RunInputs, RunRequest, RunSpec
@@ -34,6 +34,7 @@ def launch(request: RunRequest, registry: Registry | None, *, start: bool = True
            backend: BackendConfig | None = None) -> Job:
     """A job training `request`: one run of task "fit" or "heldout"."""
     request.spec.features.check(request.inputs.mesh)
+    training_nodes(request.spec, request.inputs.mesh.n_vertices)  # a held-out fit that would score no node is refused now
     return submit(fit_task, request, registry, label=request.spec.task, start=start, backend=backend)
 
 

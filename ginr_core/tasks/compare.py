@@ -17,7 +17,7 @@ from ..errors import GinrError
 from ..geometry.features import XYZ, FeatureSpec
 from ..learning.models import ModelConfig
 from ..learning.training import TrainConfig
-from ..runs.fitting import fit_run
+from ..runs.fitting import fit_run, heldout_mask
 from ..runs.jobs import Job, JobContext
 from ..runs.spec import RunInputs, RunSpec, Source
 
@@ -63,6 +63,8 @@ class ComparisonRequest:
             table2_config(name)
         if not 0.0 <= self.holdout < 1.0:
             raise GinrError("The held-out fraction must be at least 0 and below 1.")
+        if self.holdout:
+            heldout_mask(len(self.inputs.target), self.holdout, self.seed)  # refuses a split that leaves no node to score
         if self.features.input_kind == XYZ:
             raise GinrError("The GINRs of a comparison need a spectral embedding, not xyz.")
 

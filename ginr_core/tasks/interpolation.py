@@ -21,6 +21,7 @@ import copy
 import csv
 import functools
 import io
+import itertools
 import threading
 import time
 import warnings
@@ -31,7 +32,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 from scipy.spatial import cKDTree
 
-from ..errors import GinrError, error_message
+from ..errors import Cancelled, GinrError, error_message
 from ..geometry.domains import lat_lon_to_xyz
 from ..geometry.features import FeatureSpec
 from ..geometry.laplacian import mesh_laplacian
@@ -44,6 +45,8 @@ from ..learning.metrics import r2
 from ..learning.models import ModelConfig
 from ..learning.training import GINRRegressor, Progress, TrainConfig
 from ..runs.spec import RunInputs, RunSpec, Source
+from ..runs.terminable import call_terminable
+from ..settings import check_observations, limits
 from .superres import barycentric_operator
 
 EARTH_RADIUS_KM = 6371.0
@@ -100,6 +103,16 @@ class Observations:
     def coverage(self) -> float:
         """Fraction of the nodes observed (touched)."""
         return float(self.observed_mask.mean())
+
+
+def require_unobserved(observations: Observations) -> None:
+    """Refuse observations that touch every node: no node would be left to score a method on."""
+    if len(observations.unobserved) == 0:
+        raise GinrError(
+            f"The observations ({observations.description}) touch all {observations.n_nodes:,} nodes (a point off the "
+            "nodes touches its triangle's three vertices), so no node is left to score the methods on. Use fewer "
+            "observations or a finer mesh."
+        )
 
 
 def _check_values(values, n: int, what: str = "signal") -> np.ndarray:
@@ -229,6 +242,7 @@ def scattered_points(mesh: Mesh, points, values, pattern: str = "points", descri
         raise GinrError(f"Give one (x, y, z) point per value; got {points.shape} points and {len(values)} values.")
     if not (np.isfinite(points).all() and np.isfinite(values).all()):
         raise GinrError("The observations contain NaN or infinite coordinates or values.")
+    check_observations(len(points))
     P, _ = barycentric_operator(mesh, points)
     P.eliminate_zeros()
     return Observations(P.tocsr(), values, points, pattern, description or f"{len(points):,} scattered points")
@@ -238,16 +252,23 @@ def read_observations_csv(source, mesh: Mesh, filename: str | None = None) -> Ob
     """Observations from a CSV file with a header: `lat, lon, value` (degrees; sphere domains), `x, y, z, value`
     or `vertex, value` (0-based node indices)."""
     data, name, _ = read_input(source, filename, extensions=("csv", "txt"), what="observation file")
-    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-    if len(rows) < 2:
-        raise GinrError(f"{name} has no observations (a header line and at least one row are needed).")
-    header = [h.strip().lower() for h in rows[0]]
     try:
-        table = np.array([[float(x) for x in row] for row in rows[1:] if any(c.strip() for c in row)], dtype=np.float64)
-    except ValueError as exc:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise GinrError(f"{name} is not a text file (it is not valid UTF-8).") from exc
+    rows = (row for row in csv.reader(io.StringIO(text)) if any(c.strip() for c in row))
+    header = [h.strip().lower() for h in next(rows, [])]
+    limit = limits().max_observations
+    try:
+        table = [[float(x) for x in row] for row in itertools.islice(rows, limit + 1)]
+    except (ValueError, csv.Error) as exc:
         raise GinrError(f"{name}: every value after the header must be a number ({exc}).") from exc
-    if table.ndim != 2 or table.shape[1] != len(header):
+    if not table:
+        raise GinrError(f"{name} has no observations (a header line and at least one row are needed).")
+    check_observations(len(table), name)
+    if any(len(row) != len(header) for row in table):
         raise GinrError(f"{name}: every row needs {len(header)} columns, as the header has.")
+    table = np.array(table, dtype=np.float64)
     column = {h: table[:, i] for i, h in enumerate(header)}
     values = column.get("value")
     if values is not None and {"lat", "lon"} <= column.keys():
@@ -700,6 +721,10 @@ class InterpolationProblem:
         self.stop_reason = None
         self._cache: dict = {}
 
+    def __getstate__(self) -> dict:
+        """What a classical method needs in a child process: the operators, not the networks' embedding (n x k)."""
+        return {**self.__dict__, "_cache": {key: value for key, value in self._cache.items() if key != "embedding"}}
+
     def operator(self, name: str) -> sp.csr_matrix:
         if "laplacian" not in self._cache:
             self._cache["laplacian"] = mesh_laplacian(self.mesh)[0]
@@ -941,6 +966,7 @@ class InterpolationRequest:
         object.__setattr__(self, "methods", _check_methods(self.methods))
         if self.truth is not None:
             object.__setattr__(self, "truth", _check_values(self.truth, self.mesh.n_vertices, "truth"))
+            require_unobserved(self.observations)
 
     @property
     def spec(self) -> RunSpec:
@@ -997,13 +1023,18 @@ def interpolation_task(request: InterpolationRequest, ctx) -> InterpolationResul
         problem.stop_reason = None
         t0 = time.perf_counter()
         try:
-            callback = ctx.training_callback(name, i / n, 1 / n) if name in NETWORKS else None
-            prediction, notes = run_method(problem, name, callback, ctx.cancel_event)
+            if name in CLASSICAL:  # one dense or sparse solve never checks a flag: run it where a cancel can stop it
+                prediction, notes = call_terminable(run_method, problem, name, cancel=ctx.cancel_event, what=name)
+            else:
+                prediction, notes = run_method(problem, name, ctx.training_callback(name, i / n, 1 / n), ctx.cancel_event)
             stopped = problem.stop_reason == "cancelled"
             ctx.stopped_early = ctx.stopped_early or stopped
             scores = None if request.truth is None else interpolation_scores(request.truth, prediction, unobserved)
             update(i, status="cancelled" if stopped else "done", prediction=prediction, scores=scores, notes=notes,
                    seconds=time.perf_counter() - t0)
+        except Cancelled:
+            ctx.stopped_early = True
+            update(i, status="cancelled", seconds=time.perf_counter() - t0)
         except Exception as exc:  # one method failing (kriging on degenerate data, say) does not stop the others
             update(i, status="failed", error=error_message(exc), seconds=time.perf_counter() - t0)
     spectra = {}
@@ -1070,6 +1101,6 @@ __all__ = [
     "CLASSICAL", "DEFAULT_METHODS", "InterpolationRequest", "InterpolationResult", "interpolation_task", "DERIVED_COLUMNS", "derived_field_rows", "SUPERRES_CLASSICAL", "classical_rows", "coarse_observations", "METHODS", "NETWORKS", "PATTERNS", "InterpolationSettings",
     "MethodOutcome", "Observations", "SpectralBands", "Spectrum", "at_nodes", "coarse_nodes", "graph_interpolate",
     "ground_track", "interpolate", "interpolation_scores", "kriging_interpolate", "random_nodes", "rbf_interpolate",
-    "read_observations_csv", "run_method", "satellite_tracks", "scattered_points",
+    "read_observations_csv", "require_unobserved", "run_method", "satellite_tracks", "scattered_points",
     "stacked_interpolate", "stacking_folds", "tikhonov_interpolate", "track_normals", "winner",
 ]

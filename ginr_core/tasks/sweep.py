@@ -34,6 +34,7 @@ from ..runs.jobs import Job, JobContext
 from ..runs.ray_backend import Channel, RelayServer, assigned_cpus, cluster_resources, drives_ray
 from ..runs.remote import RemoteRegistry
 from ..runs.spec import RunInputs, RunSpec, Source
+from ..settings import check_sweep
 
 SWEEP_PARAMETERS = {  # name -> (what it sets, type)
     "k": ("features", int),
@@ -103,6 +104,7 @@ class SweepRequest:
             self.trial_spec(config)
         if self.score == "heldout":
             training_nodes(self.trial_spec({}), self.inputs.mesh.n_vertices)
+        check_sweep(self.n_trials, self.train.steps, self.inputs.mesh.n_vertices)  # before any trial is launched
 
     def _corners(self) -> list[dict]:
         return [{name: value} for name, values in self.grid.items() for value in values]

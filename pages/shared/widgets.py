@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,6 +20,17 @@ from ginr_core.viz.figures import (
 )
 from ginr_core.viz.rules import DIVERGING_MAPS, DRAW_AS, RANGE_MODES, SEQUENTIAL_MAPS, UP_AXES, View
 from pages.shared.scene_view import pinned_caption, scene_view
+
+
+WORD_JOINER = "\u2060"  # invisible; around a "." ":" or "@" it stops GFM from reading www.x, https://x or a@x as links
+
+
+def plain(text: str) -> str:
+    """A name (an upload's, a label made from one) shown as written inside Streamlit markdown: every ASCII punctuation
+    mark escaped, so "[x](y)" is no link, "# x" no heading and ":icon:" no icon, and word joiners around each "." ":"
+    "@", as bare addresses are found as links whatever their escapes."""
+    escaped = re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
+    return re.sub(r"(\\[.:@])", WORD_JOINER + r"\1" + WORD_JOINER, escaped)
 
 
 def enter_via_app(page_file: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable
@@ -20,6 +22,7 @@ from ginr_core.geometry.spectral import Embedding, spectral_embedding
 from ginr_core.geometry.sphere import random_sh_field
 from ginr_core.io.workspaces import (
     SavedWorkspace,
+    expire_workspaces,
     load_workspace,
     new_workspace_id,
     save_workspace,
@@ -114,9 +117,29 @@ def signal_function(source: Source | None) -> Callable[[Mesh], np.ndarray] | Non
     return None
 
 
+WORKSPACE_EXPIRY_EVERY_S = 86400
+
+
+@st.cache_resource(show_spinner=False)
+def workspace_expiry() -> threading.Thread:
+    """Once per server: delete the workspaces unused for GINR_WORKSPACE_DAYS now, then once a day."""
+    def expire_daily() -> None:
+        while True:
+            try:
+                expire_workspaces()
+            except OSError:
+                pass  # an unreadable cache folder: try again tomorrow
+            time.sleep(WORKSPACE_EXPIRY_EVERY_S)
+
+    thread = threading.Thread(target=expire_daily, name="ginr-workspace-expiry", daemon=True)
+    thread.start()
+    return thread
+
+
 def workspace() -> Workspace:
     """The session's workspace, kept on disk under an id in the page URL (`?ws=...`), so a browser reload or a
     bookmark brings it back. A new session starts on a built-in icosphere so every page works without setup."""
+    workspace_expiry()
     if "workspace" not in st.session_state:
         store_id = st.query_params.get("ws")
         saved = load_workspace(store_id) if store_id else None
