@@ -38,10 +38,12 @@ from ginr_core.tasks.collections import (
     choose_held_out,
     collection_task,
     collection_train_config,
+    default_held_out,
     fit_new_task,
     input_model_config,
     fixed_part_label,
     latent_projection,
+    max_held_out,
     training_adds_little,
     walk,
 )
@@ -161,6 +163,11 @@ keys = list(collection.metadata)
 run: CollectionRun | None = st.session_state.get("collection_run")
 running = run is not None and not run.job.done
 kinds = [kind for kind in INPUTS if kind != SPHERE_EMBEDDING or is_sphere(choice.mesh)]
+# Outside the form: how many members can be held out depends on this order.
+along = st.selectbox("Order members by", keys or ["(member order)"],
+                     help="Held-out members are chosen with trained neighbours on both sides along this key, "
+                          "and their codes interpolated from those neighbours.")
+order_key = along if keys else None
 with st.form("collection-settings"):
     c = st.columns(4)
     kind = c[0].selectbox("Input", kinds, format_func=INPUTS.get)
@@ -172,32 +179,29 @@ with st.form("collection-settings"):
     c = st.columns(4)
     largest_k = min(256, max_k(choice.mesh.n_vertices))
     k = c[0].number_input("Embedding columns (k)", 1, largest_k, min(64, largest_k))
-    n_held = c[1].number_input("Members held out", 0, max(0, collection.n_members - 1), min(2, collection.n_members // 4))
-    along = c[2].selectbox("Order members by", keys or ["(member order)"],
-                           help="Held-out members are chosen with trained neighbours on both sides along this key, "
-                                "and their codes interpolated from those neighbours.")
-    budget = c[3].number_input("Training budget (s)", 2.0, 3600.0, 30.0)
-    c = st.columns(2)
-    random_features = c[0].number_input(
+    n_held = c[1].number_input("Members held out", 0, max_held_out(collection, order_key),
+                               default_held_out(collection, order_key),
+                               help="At most as many as have trained neighbours on both sides along the order above.")
+    budget = c[2].number_input("Training budget (s)", 2.0, 3600.0, 30.0)
+    new_budget = c[3].number_input("Fit-new budget per held-out member (s)", 1.0, 600.0, 10.0)
+    random_features = st.columns(2)[0].number_input(
         "Random sines (output rows)", 0, 16384, DEFAULT_RANDOM_FEATURES, step=1024,
         help="Output rows per signal only: fixed random sine features of the embedding, read beside the trained "
              "layers; a new member's least-squares code reaches much further with them. At most "
              f"{RANDOM_FEATURES_PER_NODE:.0%} "
              f"of the nodes ({int(choice.mesh.n_vertices * RANDOM_FEATURES_PER_NODE):,} here).")
-    new_budget = c[1].number_input("Fit-new budget per held-out member (s)", 1.0, 600.0, 10.0)
     launched = st.form_submit_button("Train the collection", type="primary", disabled=running)
 
 if launched:
     try:
-        key = along if keys else None
-        held = choose_held_out(collection, int(n_held), key)
+        held = choose_held_out(collection, int(n_held), order_key)
         features = FeatureSpec(kind, int(k))
         n_rows = (collection.n_members - len(held)) * collection.n_nodes
         request = CollectionRequest(
             choice.mesh, collection, features,
             input_model_config(features, modulation, rank=int(rank), latent_dim=int(latent_dim),
                                random_features=int(random_features)),
-            collection_train_config(n_rows, time_budget_s=budget), tuple(int(i) for i in held), key,
+            collection_train_config(n_rows, time_budget_s=budget), tuple(int(i) for i in held), order_key,
             CodeFitConfig(time_budget_s=new_budget), None, choice.domain, choice.source)
         job = submit(collection_task, request, registry(), label="collection")
         st.session_state.collection_run = CollectionRun(FollowedJob(job), request, choice.label)
