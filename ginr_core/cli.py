@@ -895,6 +895,7 @@ def _part_list(text: str) -> list[int]:
 
 def cmd_crop(args) -> None:
     """Train a croppable model (no RUN), crop a run's parts (--remove) or train parts back (--add)."""
+    from .learning.metrics import r2_text
     from .learning.training import TrainConfig
     from .runs.actions import submit
     from .runs.registry import Registry
@@ -918,9 +919,10 @@ def cmd_crop(args) -> None:
     print(f"run {new_id}: run {args.run} with parts {', '.join(map(str, r.added))} trained back; every other weight unchanged: "
           f"{'yes' if r.others_unchanged else 'NO'}")
     print(f"weights {r.params_before:,} -> {r.params_after:,}; {r.nodes:,} nodes, {r.steps} steps in {r.seconds:.1f} s; "
-          f"R2 on them {r.r2_added:.6f}, on every node the model represents {r.r2_represented:.6f}")
-    if r.seconds_to_reference is not None:
-        print(f"back to the uncropped model's accuracy on them after {r.seconds_to_reference:.1f} s")
+          f"R2 on them {r2_text(r.r2_added)}, on every node the model represents {r2_text(r.r2_represented)}")
+    if r.r2_reference is not None:
+        back = "not within the budget" if r.seconds_to_reference is None else f"after {r.seconds_to_reference:.1f} s"
+        print(f"the uncropped model's R2 on them: {r2_text(r.r2_reference)}; back to it {back}")
 
 
 def _train_croppable(args) -> None:

@@ -98,6 +98,29 @@ def evaluate(y_true, y_pred) -> dict[str, float]:
     }
 
 
+R2_DECIMALS = 5  # R² is shown to, and compared at, this many decimals: scores a reader sees as equal are a tie
+
+
+def r2_text(value: float) -> str:
+    """An R² as it is shown wherever scores are compared."""
+    return f"{value:.{R2_DECIMALS}f}"
+
+
+def _shown(value: float) -> float:
+    return float(r2_text(value))
+
+
+def reaches_r2(value: float, target: float) -> bool:
+    """Whether R² `value` is as good as `target` as shown (equal to the shown precision counts)."""
+    return _shown(value) >= _shown(target)
+
+
+def best_r2(scores: dict) -> list:
+    """The keys of `scores` (key -> R²) whose R² is the best as shown: one key, or every key of a tie."""
+    top = max(_shown(value) for value in scores.values())
+    return [key for key, value in scores.items() if _shown(value) == top]
+
+
 def first_channel(values: np.ndarray) -> np.ndarray:
     """A multi-channel signal (n, c) is drawn and exported by its first channel; a 1-D signal as it is."""
     values = np.asarray(values)
