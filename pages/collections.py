@@ -29,6 +29,7 @@ from ginr_core.learning.collection_models import (
     RANDOM_FEATURES_PER_NODE,
     CodeFitConfig,
 )
+from ginr_core.learning.metrics import r2_text, winner
 from ginr_core.runs.actions import submit
 from ginr_core.runs.jobs import JobState
 from ginr_core.runs.spec import Source
@@ -268,7 +269,7 @@ if fit.held_out:
     if sines is not None:
         st.caption(f"Held-out R² with {fixed_part_label(fit.regressor)} (least squares, no trained layer): "
                    f"**{sines:.4f}**, against {summary['heldout_r2']:.4f} with the trained layers beside them.")
-    if summary["heldout_span_r2"] >= summary["heldout_r2"]:
+    if winner(summary["heldout_r2"], summary["heldout_span_r2"]) != "network":
         st.warning("On the held-out members the trained members' span (least squares, no network) does as well as "
                    "fit-new or better: the network's codes add nothing here.")
     elif sines is not None and training_adds_little(summary["heldout_r2"], sines):
@@ -390,9 +391,9 @@ if scratch is not None and (new.time_to_target_s is None or
 elif scratch is not None and new.time_to_target_s is not None:
     gain = "it never did" if scratch.time_to_target_s is None else f"{scratch.time_to_target_s / max(new.time_to_target_s, 1e-9):.1f}x slower"
     st.success(f"Fit-new reached R² 0.99 first; the model from scratch: {gain}.")
-if done.span.r2 >= new.r2:
+if winner(new.r2, done.span.r2) != "network":
     st.warning(f"The trained members' span (no network) fits this signal as well as fit-new or better "
-               f"(R² {done.span.r2:.4f} vs {new.r2:.4f}).")
+               f"(R² {r2_text(done.span.r2)} vs {r2_text(new.r2)}).")
 if done.sines is not None and training_adds_little(new.r2, done.sines.r2):
     st.info(f"Least squares on {done.fixed_part} alone (no trained layer) fits this signal about as well as fit-new "
             f"(R² {done.sines.r2:.4f} vs {new.r2:.4f}): the trained layers add little here.")

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ginr_core.geometry.sphere import is_sphere
-from ginr_core.learning.metrics import first_channel
+from ginr_core.learning.metrics import first_channel, r2_text
 from ginr_core.runs.actions import submit
 from ginr_core.runs.spec import Source
 from ginr_core.tasks.interpolation import (
@@ -24,12 +24,11 @@ from ginr_core.tasks.interpolation import (
     random_nodes,
     read_observations_csv,
     satellite_tracks,
-    winner,
 )
 from ginr_core.viz.figures import grid_figure, mesh_figure
 from ginr_core.viz.rules import LOG_AXIS
 from pages.shared.runs import FollowedJob, registry
-from pages.shared.widgets import current_view, enter_via_app, job_progress, live_progress, show_error
+from pages.shared.widgets import current_view, enter_via_app, job_progress, live_progress, show_error, show_verdict
 from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
@@ -176,17 +175,12 @@ def verdict(job: InterpolationRun) -> None:
         return
     net = max(networks, key=lambda o: o.scores["r2"])
     cls = max(classical, key=lambda o: o.scores["r2"])
-    text = (f"Best network **{net.name}** R² {net.scores['r2']:.5f} ({net.seconds:.1f} s) against best classical "
-            f"**{cls.name}** R² {cls.scores['r2']:.5f} ({cls.seconds:.1f} s).")
-    outcome = winner(net.scores["r2"], cls.scores["r2"])
-    if outcome == "network":
-        st.success(text + " The network wins on the unobserved nodes.", icon=":material/trophy:")
-    elif outcome == "tie":
-        st.info(text + " A tie: the network found nothing to correct in the classical interpolant.",
-                icon=":material/balance:")
-    else:
-        st.warning(text + " **The classical method wins here**: the network adds nothing on these observations.",
-                   icon=":material/balance:")
+    text = (f"Best network **{net.name}** R² {r2_text(net.scores['r2'])} ({net.seconds:.1f} s) against best classical "
+            f"**{cls.name}** R² {r2_text(cls.scores['r2'])} ({cls.seconds:.1f} s).")
+    show_verdict(net.scores["r2"], cls.scores["r2"], text, {
+        "network": "The network wins on the unobserved nodes.",
+        "tie": "A tie: the network found nothing to correct in the classical interpolant.",
+        "classical": "**The classical method wins here**: the network adds nothing on these observations."})
 
 
 def resolved_scale_figure(job: InterpolationRun) -> go.Figure:

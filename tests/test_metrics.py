@@ -78,3 +78,5 @@ def test_r2_scores_compare_as_they_are_shown():
     assert best_r2_text(tied) == "best R²: a tie between **Local-Global**, **Per-part** and **MLP**"
     assert best_r2_text({"A": 0.99991, "B": 0.99990}) == "best R²: **A**"
     assert metrics.reaches_r2(0.9999951, 0.9999999) and not metrics.reaches_r2(0.99998, 0.99999)
+    assert metrics.winner(0.8333334, 0.8333331) == "tie"
+    assert metrics.winner(0.83334, 0.83333) == "network" and metrics.winner(0.83332, 0.83333) == "classical"

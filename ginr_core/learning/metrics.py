@@ -121,6 +121,13 @@ def best_r2(scores: dict) -> list:
     return [key for key, value in scores.items() if _shown(value) == top]
 
 
+def winner(network_r2: float, classical_r2: float) -> str:
+    """"network", "classical" or "tie": which scores the better R² as shown (a stacked network that found nothing
+    to correct returns its classical interpolant: a tie)."""
+    best = best_r2({"network": network_r2, "classical": classical_r2})
+    return best[0] if len(best) == 1 else "tie"
+
+
 def first_channel(values: np.ndarray) -> np.ndarray:
     """A multi-channel signal (n, c) is drawn and exported by its first channel; a 1-D signal as it is."""
     values = np.asarray(values)

@@ -739,16 +739,6 @@ def run_method(problem: InterpolationProblem, name: str, callback=None, cancel=N
 
 # --- scores -------------------------------------------------------------------------------------------
 
-TIE_R2 = 1e-6  # R^2 differences below this are a tie (a stacked network that found nothing returns its interpolant)
-
-
-def winner(network_r2: float, classical_r2: float) -> str:
-    """"network", "classical" or "tie": who scores better on the unobserved nodes."""
-    if abs(network_r2 - classical_r2) < TIE_R2:
-        return "tie"
-    return "network" if network_r2 > classical_r2 else "classical"
-
-
 
 def interpolation_scores(truth, prediction, nodes) -> dict[str, float]:
     """RMSE, the normalised score 1 - RMSE / RMS(truth) (the SSH data challenges') and R^2 on `nodes`."""
