@@ -26,7 +26,7 @@ from ginr_core.tasks.interpolation import (
     satellite_tracks,
 )
 from ginr_core.viz.figures import grid_figure, mesh_figure
-from ginr_core.viz.rules import LOG_AXIS
+from ginr_core.viz.rules import log_axis
 from pages.shared.runs import FollowedJob, registry
 from pages.shared.widgets import current_view, enter_via_app, job_progress, live_progress, show_error, show_verdict
 from pages.shared.workspace import require_signal, workspace
@@ -190,7 +190,8 @@ def resolved_scale_figure(job: InterpolationRun) -> go.Figure:
         unit = spectrum.unit
         fig.add_trace(go.Scatter(x=spectrum.wavelengths, y=spectrum.score, mode="lines+markers", name=name))
     fig.add_hline(y=0.5, line_dash="dash", annotation_text="resolved above 0.5")
-    fig.update_xaxes(LOG_AXIS, autorange="reversed", title=f"wavelength ({unit})")
+    wavelengths = [spectrum.wavelengths for spectrum in job.result.spectra.values()]
+    fig.update_xaxes(log_axis(*wavelengths), autorange="reversed", title=f"wavelength ({unit})")
     fig.update_yaxes(title="1 - error energy / truth energy", range=[-0.5, 1.05])
     fig.update_layout(height=400, margin=dict(l=10, r=10, t=60, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
@@ -206,8 +207,9 @@ def show_results(job: InterpolationRun) -> None:
                  column_config={c: st.column_config.NumberColumn(format="%.5f")
                                 for c in ("score (1 - RMSE/RMS)", "R²", "RMSE")})
     st.caption("Score: the SSH data challenges' 1 - RMSE / RMS(truth) (it depends on the field's offset; R² does "
-               "not). Resolved scale: the shortest wavelength down to which the error holds less than half the "
-               "truth's energy (≤: every analysed band is resolved). Seconds are wall-clock, training included.")
+               "not). Resolved scale: the SSH data challenges' effective resolution, the wavelength where the spectral "
+               "score 1 - error energy / truth energy first falls below 0.5 going from long to short scales (≤: "
+               "every analysed band is resolved). Seconds are wall-clock, training included.")
     if job.result.spectra:
         st.subheader("Resolved scale")
         st.plotly_chart(resolved_scale_figure(job), key="spectrum")
