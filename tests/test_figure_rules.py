@@ -68,6 +68,9 @@ def test_up_axis_detection():
     rng = np.random.default_rng(0)
     cow = rng.random((500, 3)) * [1.6, 1.0, 0.7]  # y-up: long in x, tall in y, narrow in z
     assert detect_up(cow) == "y"
+    standing = rng.random((500, 3)) * [0.5, 1.0, 1.25]  # an OBJ cow on its feet: y up, a little longer in z
+    assert detect_up(standing) == "y"
+    assert detect_up(rng.random((500, 3)) * [0.6, 0.5, 2.0]) == "z"  # a statue standing along z
     assert detect_up(make_domain("torus").vertices) == "z" and detect_up(make_domain("icosphere").vertices) == "z"
     assert detect_up(make_domain("trefoil_knot").vertices) == "z"
     fig = mesh_figure(icosphere(1), np.zeros(42), view=View(up="x"))

@@ -181,9 +181,11 @@ def detect_up(vertices: np.ndarray) -> str:
     """Which axis is up, from the mesh's extent.
 
     A flat shape (thinnest extent under 0.2 of the largest: a terrain, a grid) or a disc-like one (under 0.6, the
-    other two within 20% of each other: a torus, a knot) lies flat: its thin axis is up. Otherwise y is up when the
-    mesh is clearly taller in y than in z (the y-up convention of scans and OBJ / glTF files: the Stanford bunny, a
-    standing animal), else z. Override it (View.up) where this guess is wrong.
+    other two within 20% of each other: a torus, a knot) lies flat: its thin axis is up. A shape as deep in z as
+    tall in y (within ROUND) is round: z is up (a sphere's poles, the Earth's axis). Otherwise y is up, the
+    convention of scans and OBJ / glTF files (the Stanford bunny; a standing animal, often longer in z than tall),
+    unless z is clearly the taller (TALL_Z times y: a statue from a z-up file). Override it (View.up) where this
+    guess is wrong.
     """
     extent = np.ptp(np.asarray(vertices, dtype=np.float64), axis=0)
     thin = int(np.argmin(extent))
@@ -191,7 +193,12 @@ def detect_up(vertices: np.ndarray) -> str:
     disc = extent[thin] < 0.6 * extent.max() and others.min() >= 0.8 * others.max()
     if extent[thin] < 0.2 * extent.max() or disc:
         return _AXES[thin]
-    return "y" if extent[1] > 1.05 * extent[2] else "z"
+    y, z = extent[1], extent[2]
+    return "z" if abs(z - y) <= ROUND * max(y, z) or z >= TALL_Z * y else "y"
+
+
+ROUND = 0.05  # y and z extents this close: a round shape, z up
+TALL_Z = 1.5  # z this many times y's extent: the shape stands along z
 
 
 def up_axis(vertices: np.ndarray, view: View = DEFAULT_VIEW) -> str:
