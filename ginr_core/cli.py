@@ -269,7 +269,7 @@ def cmd_export(args) -> None:
         view = View(cmap=args.colour_map, up=args.up, draw_as=args.draw_as).with_range(args.colour_range)
     except ValueError as exc:
         raise GinrError(str(exc)) from None
-    data, name = export_run(Registry(), args.run, args.format, view)
+    data, name = export_run(Registry(), args.run, args.format, view, args.error)
     out = Path(args.out or name)
     out.write_bytes(data)
     print(f"wrote {out} ({len(data) / 2**20:.2f} MB)")
@@ -987,6 +987,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_embed)
 
     from .geometry.features import DEFAULT_K
+    from .learning.metrics import ERROR_KINDS
     from .learning.models import ACTIVATIONS, ModelConfig
     from .learning.training import TrainConfig
     from .runs.actions import EXPORT_FORMATS
@@ -1042,6 +1043,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=list(EXPORT_FORMATS), default="ply",
                    help="what to write (default ply); npz is the reference implementation's dataset layout")
     p.add_argument("--out", help="output file (default RUN_ID.EXT)")
+    p.add_argument("--error", choices=ERROR_KINDS, default="squared",
+                   help="the error the html figure maps per node (default squared)")
     _add_view_options(p)
     p.set_defaults(func=cmd_export)
 

@@ -34,6 +34,18 @@ def squared_error(y_true, y_pred) -> np.ndarray:
     return ((y_true - y_pred) ** 2).sum(axis=1)
 
 
+ERROR_KINDS = ("absolute", "squared")  # how an error map shows a prediction's error at each node
+
+
+def error_map(y_true, y_pred, kind: str = "squared") -> np.ndarray:
+    """Per-node |error| or squared error, averaged over the outputs of a multi-channel signal: shape (n,)."""
+    if kind not in ERROR_KINDS:
+        raise GinrError(f"Unknown error kind '{kind}'; choose {' or '.join(ERROR_KINDS)}.")
+    y_true, y_pred = _pair(y_true, y_pred)
+    gap = np.abs(y_pred - y_true)
+    return (gap if kind == "absolute" else gap**2).mean(axis=1)
+
+
 def mse(y_true, y_pred) -> float:
     y_true, y_pred = _pair(y_true, y_pred)
     return float(np.mean((y_true - y_pred) ** 2))
