@@ -35,6 +35,7 @@ from superres import bunny_setup, era_setup  # noqa: E402
 
 from ginr_core.data.gridded import open_grid  # noqa: E402
 from ginr_core.geometry.domains import latlon_grid  # noqa: E402
+from ginr_core.learning.metrics import winner  # noqa: E402
 from ginr_core.runs.jobs import Job  # noqa: E402
 from ginr_core.tasks.interpolation import (  # noqa: E402
     METHODS,
@@ -44,7 +45,6 @@ from ginr_core.tasks.interpolation import (  # noqa: E402
     interpolation_task,
     random_nodes,
     satellite_tracks,
-    winner,
 )
 
 ERA = REPO.parent / "shared" / "data" / "eraint_uvz.nc"

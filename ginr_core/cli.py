@@ -268,7 +268,7 @@ def cmd_export(args) -> None:
         view = View(cmap=args.colour_map, up=args.up, draw_as=args.draw_as).with_range(args.colour_range)
     except ValueError as exc:
         raise GinrError(str(exc)) from None
-    data, name = export_run(Registry(), args.run, args.format, view)
+    data, name = export_run(Registry(), args.run, args.format, view, args.error)
     out = Path(args.out or name)
     out.write_bytes(data)
     print(f"wrote {out} ({len(data) / 2**20:.2f} MB)")
@@ -897,6 +897,7 @@ def _part_list(text: str) -> list[int]:
 
 def cmd_crop(args) -> None:
     """Train a croppable model (no RUN), crop a run's parts (--remove) or train parts back (--add)."""
+    from .learning.metrics import r2_text
     from .learning.training import TrainConfig
     from .runs.actions import submit
     from .runs.registry import Registry
@@ -920,9 +921,10 @@ def cmd_crop(args) -> None:
     print(f"run {new_id}: run {args.run} with parts {', '.join(map(str, r.added))} trained back; every other weight unchanged: "
           f"{'yes' if r.others_unchanged else 'NO'}")
     print(f"weights {r.params_before:,} -> {r.params_after:,}; {r.nodes:,} nodes, {r.steps} steps in {r.seconds:.1f} s; "
-          f"R2 on them {r.r2_added:.6f}, on every node the model represents {r.r2_represented:.6f}")
-    if r.seconds_to_reference is not None:
-        print(f"back to the uncropped model's accuracy on them after {r.seconds_to_reference:.1f} s")
+          f"R2 on them {r2_text(r.r2_added)}, on every node the model represents {r2_text(r.r2_represented)}")
+    if r.r2_reference is not None:
+        back = "not within the budget" if r.seconds_to_reference is None else f"after {r.seconds_to_reference:.1f} s"
+        print(f"the uncropped model's R2 on them: {r2_text(r.r2_reference)}; back to it {back}")
 
 
 def _train_croppable(args) -> None:
@@ -987,6 +989,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_embed)
 
     from .geometry.features import DEFAULT_K
+    from .learning.metrics import ERROR_KINDS
     from .learning.models import ACTIVATIONS, ModelConfig
     from .learning.training import TrainConfig
     from .runs.actions import EXPORT_FORMATS
@@ -1042,6 +1045,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=list(EXPORT_FORMATS), default="ply",
                    help="what to write (default ply); npz is the reference implementation's dataset layout")
     p.add_argument("--out", help="output file (default RUN_ID.EXT)")
+    p.add_argument("--error", choices=ERROR_KINDS, default="squared",
+                   help="the error the html figure maps per node (default squared)")
     _add_view_options(p)
     p.set_defaults(func=cmd_export)
 

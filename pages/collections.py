@@ -30,6 +30,7 @@ from ginr_core.learning.collection_models import (
     RANDOM_FEATURES_PER_NODE,
     CodeFitConfig,
 )
+from ginr_core.learning.metrics import r2_text, winner
 from ginr_core.runs.actions import submit
 from ginr_core.runs.jobs import JobState
 from ginr_core.runs.spec import Source
@@ -40,10 +41,12 @@ from ginr_core.tasks.collections import (
     choose_held_out,
     collection_task,
     collection_train_config,
+    default_held_out,
     fit_new_task,
     input_model_config,
     fixed_part_label,
     latent_projection,
+    max_held_out,
     training_adds_little,
     walk,
 )
@@ -168,6 +171,11 @@ keys = list(collection.metadata)
 run: CollectionRun | None = st.session_state.get("collection_run")
 running = run is not None and not run.job.done
 kinds = [kind for kind in INPUTS if kind != SPHERE_EMBEDDING or is_sphere(choice.mesh)]
+# Outside the form: how many members can be held out depends on this order.
+along = st.selectbox("Order members by", keys or ["(member order)"],
+                     help="Held-out members are chosen with trained neighbours on both sides along this key, "
+                          "and their codes interpolated from those neighbours.")
+order_key = along if keys else None
 with st.form("collection-settings"):
     c = st.columns(4)
     kind = c[0].selectbox("Input", kinds, format_func=INPUTS.get)
@@ -179,32 +187,29 @@ with st.form("collection-settings"):
     c = st.columns(4)
     largest_k = min(256, max_k(choice.mesh.n_vertices))
     k = c[0].number_input("Embedding columns (k)", 1, largest_k, min(64, largest_k))
-    n_held = c[1].number_input("Members held out", 0, max(0, collection.n_members - 1), min(2, collection.n_members // 4))
-    along = c[2].selectbox("Order members by", keys or ["(member order)"],
-                           help="Held-out members are chosen with trained neighbours on both sides along this key, "
-                                "and their codes interpolated from those neighbours.")
-    budget = c[3].number_input("Training budget (s)", 2.0, 3600.0, 30.0)
-    c = st.columns(2)
-    random_features = c[0].number_input(
+    n_held = c[1].number_input("Members held out", 0, max_held_out(collection, order_key),
+                               default_held_out(collection, order_key),
+                               help="At most as many as have trained neighbours on both sides along the order above.")
+    budget = c[2].number_input("Training budget (s)", 2.0, 3600.0, 30.0)
+    new_budget = c[3].number_input("Fit-new budget per held-out member (s)", 1.0, 600.0, 10.0)
+    random_features = st.columns(2)[0].number_input(
         "Random sines (output rows)", 0, 16384, DEFAULT_RANDOM_FEATURES, step=1024,
         help="Output rows per signal only: fixed random sine features of the embedding, read beside the trained "
              "layers; a new member's least-squares code reaches much further with them. At most "
              f"{RANDOM_FEATURES_PER_NODE:.0%} "
              f"of the nodes ({int(choice.mesh.n_vertices * RANDOM_FEATURES_PER_NODE):,} here).")
-    new_budget = c[1].number_input("Fit-new budget per held-out member (s)", 1.0, 600.0, 10.0)
     launched = st.form_submit_button("Train the collection", type="primary", disabled=running)
 
 if launched:
     try:
-        key = along if keys else None
-        held = choose_held_out(collection, int(n_held), key)
+        held = choose_held_out(collection, int(n_held), order_key)
         features = FeatureSpec(kind, int(k))
         n_rows = (collection.n_members - len(held)) * collection.n_nodes
         request = CollectionRequest(
             choice.mesh, collection, features,
             input_model_config(features, modulation, rank=int(rank), latent_dim=int(latent_dim),
                                random_features=int(random_features)),
-            collection_train_config(n_rows, time_budget_s=budget), tuple(int(i) for i in held), key,
+            collection_train_config(n_rows, time_budget_s=budget), tuple(int(i) for i in held), order_key,
             CodeFitConfig(time_budget_s=new_budget), None, choice.domain, choice.source)
         job = submit(collection_task, request, registry(), label="collection", backend=session_backend())
         st.session_state.collection_run = CollectionRun(FollowedJob(job), request, choice.label)
@@ -271,7 +276,7 @@ if fit.held_out:
     if sines is not None:
         st.caption(f"Held-out R² with {fixed_part_label(fit.regressor)} (least squares, no trained layer): "
                    f"**{sines:.4f}**, against {summary['heldout_r2']:.4f} with the trained layers beside them.")
-    if summary["heldout_span_r2"] >= summary["heldout_r2"]:
+    if winner(summary["heldout_r2"], summary["heldout_span_r2"]) != "network":
         st.warning("On the held-out members the trained members' span (least squares, no network) does as well as "
                    "fit-new or better: the network's codes add nothing here.")
     elif sines is not None and training_adds_little(summary["heldout_r2"], sines):
@@ -393,9 +398,9 @@ if scratch is not None and (new.time_to_target_s is None or
 elif scratch is not None and new.time_to_target_s is not None:
     gain = "it never did" if scratch.time_to_target_s is None else f"{scratch.time_to_target_s / max(new.time_to_target_s, 1e-9):.1f}x slower"
     st.success(f"Fit-new reached R² 0.99 first; the model from scratch: {gain}.")
-if done.span.r2 >= new.r2:
+if winner(new.r2, done.span.r2) != "network":
     st.warning(f"The trained members' span (no network) fits this signal as well as fit-new or better "
-               f"(R² {done.span.r2:.4f} vs {new.r2:.4f}).")
+               f"(R² {r2_text(done.span.r2)} vs {r2_text(new.r2)}).")
 if done.sines is not None and training_adds_little(new.r2, done.sines.r2):
     st.info(f"Least squares on {done.fixed_part} alone (no trained layer) fits this signal about as well as fit-new "
             f"(R² {done.sines.r2:.4f} vs {new.r2:.4f}): the trained layers add little here.")

@@ -9,7 +9,7 @@ import streamlit as st
 
 from ginr_core.errors import GinrError
 from ginr_core.geometry.mesh import Mesh
-from ginr_core.learning.metrics import first_channel
+from ginr_core.learning.metrics import first_channel, r2_text
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import submit
 from ginr_core.runs.jobs import JobState
@@ -19,7 +19,7 @@ from ginr_core.viz.figures import DisplayMesh, display_mesh, figure_html, grid_f
 from ginr_core.viz.rules import LOG_AXIS, View
 from pages.shared.backend import session_backend
 from pages.shared.runs import FollowedJob, registry, workspace_features
-from pages.shared.widgets import VIEWERS, current_view, enter_via_app, linked_views, plain, show_error, show_meshes
+from pages.shared.widgets import VIEWERS, best_r2_text, current_view, enter_via_app, linked_views, plain, show_error, show_meshes
 from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
@@ -148,16 +148,16 @@ if not results:
 st.subheader("Scores")
 scored_on, n_scored = next((r.scored_on, r.n_scored) for r in results.values())
 table = pd.DataFrame({LABELS[name]: {
-    f"R² ({scored_on} nodes)": f"{r.metrics['r2']:.5f}", "MSE": f"{r.metrics['mse']:.3g}",
+    f"R² ({scored_on} nodes)": r2_text(r.metrics["r2"]), "MSE": f"{r.metrics['mse']:.3g}",
     "PSNR (dB)": f"{r.metrics['psnr']:.1f}", "training time (s)": f"{r.elapsed_s:.1f}", "steps": f"{r.steps:,}",
 } for name, r in results.items()})
 st.dataframe(table, width="stretch")
-best = max(results.values(), key=lambda r: r.metrics["r2"])
+best = best_r2_text({LABELS[name]: r.metrics["r2"] for name, r in results.items()})
 if scored_on == "all":
-    st.caption(f"Scores on all {n_scored:,} nodes: the paper's fitting task. Best R²: **{LABELS[best.name]}**.")
+    st.caption(f"Scores on all {n_scored:,} nodes: the paper's fitting task; {best}.")
 else:
     st.caption(f"Scores on the {n_scored:,} held-out nodes ({comparison.request.holdout:.0%}), never seen in training: "
-               f"how well each model generalises. Best R²: **{LABELS[best.name]}**.")
+               f"how well each model generalises; {best}.")
 
 
 st.subheader("Predictions and errors")

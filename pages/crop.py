@@ -9,7 +9,7 @@ import streamlit as st
 
 from ginr_core.geometry.partition import Partition, partition_mesh
 from ginr_core.geometry.sphere import is_sphere
-from ginr_core.learning.metrics import first_channel
+from ginr_core.learning.metrics import first_channel, r2_text
 from ginr_core.learning.models import ModelConfig
 from ginr_core.learning.partitioned import config_parameters, equal_size_configs
 from ginr_core.learning.training import TrainConfig
@@ -30,7 +30,7 @@ from ginr_core.viz.figures import display_mesh, mesh_figure, partition_figure, s
 from pages.shared.backend import session_backend
 from pages.shared.runs import FollowedJob, registry, workspace_features
 from pages.shared.scene_view import scene_view
-from pages.shared.widgets import current_view, enter_via_app, linked_views, plain, show_error
+from pages.shared.widgets import best_r2_text, current_view, enter_via_app, linked_views, plain, show_error
 from pages.shared.workspace import ensure_embedding, require_signal, workspace
 
 enter_via_app(__file__)
@@ -195,13 +195,13 @@ if not results:
 rows = {}
 for kind, r in results.items():
     reach = {t: r.seconds_to(t) for t in (0.99, 0.999)}
-    rows[MODEL_LABELS[kind]] = {"R²": f"{r.metrics['r2']:.5f}", "weights": f"{r.params:,}",
+    rows[MODEL_LABELS[kind]] = {"R²": r2_text(r.metrics["r2"]), "weights": f"{r.params:,}",
                                 "s to R² 0.99": "–" if reach[0.99] is None else f"{reach[0.99]:.1f}",
                                 "s to R² 0.999": "–" if reach[0.999] is None else f"{reach[0.999]:.1f}",
                                 "steps": f"{r.history[-1]['step']:,}" if r.history else "0", "run": r.run_id}
 st.table(pd.DataFrame(rows))
-best = max(results.values(), key=lambda r: r.metrics["r2"])
-st.caption(f"Same budget and recipe for each; best R²: **{MODEL_LABELS[best.kind]}**. On a busy CPU the times are noisy.")
+best = best_r2_text({MODEL_LABELS[kind]: r.metrics["r2"] for kind, r in results.items()})
+st.caption(f"Same budget and recipe for each; {best}. On a busy CPU the times are noisy.")
 
 # --------------------------------------------------------------------------------------------- crop
 croppable = [kind for kind in results if kind != "mlp"]
@@ -289,17 +289,19 @@ extension: ExtendReport
 c = st.columns(4)
 c[0].metric("Weights", f"{extension.params_after:,}", f"{extension.params_after - extension.params_before:,} added",
             delta_color="off", delta_arrow="off")
+original = extension.r2_reference
 c[1].metric(f"R² on part{'s' if len(extension.added) > 1 else ''} {', '.join(map(str, extension.added))}",
-            f"{extension.r2_added:.5f}")
+            r2_text(extension.r2_added), None if original is None else f"original: {r2_text(original)}",
+            delta_color="off", delta_arrow="off")
 back = extension.seconds_to_reference
 c[2].metric("Back to the original accuracy after", "not within the budget" if back is None else f"{back:.1f} s",
             f"the whole model trained {source_result.elapsed_s:.0f} s", delta_color="off", delta_arrow="off",
-            help="When the error on the new parts' nodes first came down to the uncropped model's error there.")
+            help="When the R² on the new parts' nodes first reached the uncropped model's R² there, as shown.")
 c[3].metric("Other weights unchanged", "yes" if extension.others_unchanged else "NO")
 st.caption(f"Run **{extended_id}**: {extension.nodes:,} nodes learnt by {extension.params_after - extension.params_before:,} "
            f"new weights in {extension.steps:,} steps ({extension.seconds:.1f} s), against {source_result.elapsed_s:.0f} s "
-           f"to train the whole model. R² over all the nodes it represents now: {extension.r2_represented:.5f} (the "
-           f"original: {source_result.metrics['r2']:.5f}).")
+           f"to train the whole model. R² over all the nodes it represents now: {r2_text(extension.r2_represented)} (the "
+           f"original: {r2_text(source_result.metrics['r2'])}).")
 linked_views(side_by_side_figure(session.mesh, {"cropped": first_channel(report.prediction),
                                                 "extended": first_channel(extension.prediction)},
                                  holes={"cropped": np.isnan(report.prediction), "extended": np.isnan(extension.prediction)},

@@ -9,7 +9,7 @@ import streamlit as st
 
 from ginr_core.errors import GinrError
 from ginr_core.geometry.sphere import is_sphere
-from ginr_core.learning.metrics import first_channel
+from ginr_core.learning.metrics import first_channel, r2_text
 from ginr_core.runs.actions import submit
 from ginr_core.runs.spec import Source
 from ginr_core.tasks.interpolation import (
@@ -27,13 +27,12 @@ from ginr_core.tasks.interpolation import (
     read_observations_csv,
     require_unobserved,
     satellite_tracks,
-    winner,
 )
 from ginr_core.viz.figures import grid_figure, mesh_figure
-from ginr_core.viz.rules import LOG_AXIS
+from ginr_core.viz.rules import log_axis
 from pages.shared.backend import session_backend
 from pages.shared.runs import FollowedJob, registry
-from pages.shared.widgets import current_view, enter_via_app, job_progress, live_progress, plain, show_error
+from pages.shared.widgets import current_view, enter_via_app, job_progress, live_progress, plain, show_error, show_verdict
 from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
@@ -196,17 +195,12 @@ def verdict(job: InterpolationRun) -> None:
         return
     net = max(networks, key=lambda o: o.scores["r2"])
     cls = max(classical, key=lambda o: o.scores["r2"])
-    text = (f"Best network **{net.name}** R² {net.scores['r2']:.5f} ({net.seconds:.1f} s) against best classical "
-            f"**{cls.name}** R² {cls.scores['r2']:.5f} ({cls.seconds:.1f} s).")
-    outcome = winner(net.scores["r2"], cls.scores["r2"])
-    if outcome == "network":
-        st.success(text + " The network wins on the unobserved nodes.", icon=":material/trophy:")
-    elif outcome == "tie":
-        st.info(text + " A tie: the network found nothing to correct in the classical interpolant.",
-                icon=":material/balance:")
-    else:
-        st.warning(text + " **The classical method wins here**: the network adds nothing on these observations.",
-                   icon=":material/balance:")
+    text = (f"Best network **{net.name}** R² {r2_text(net.scores['r2'])} ({net.seconds:.1f} s) against best classical "
+            f"**{cls.name}** R² {r2_text(cls.scores['r2'])} ({cls.seconds:.1f} s).")
+    show_verdict(net.scores["r2"], cls.scores["r2"], text, {
+        "network": "The network wins on the unobserved nodes.",
+        "tie": "A tie: the network found nothing to correct in the classical interpolant.",
+        "classical": "**The classical method wins here**: the network adds nothing on these observations."})
 
 
 def resolved_scale_figure(job: InterpolationRun) -> go.Figure:
@@ -216,7 +210,8 @@ def resolved_scale_figure(job: InterpolationRun) -> go.Figure:
         unit = spectrum.unit
         fig.add_trace(go.Scatter(x=spectrum.wavelengths, y=spectrum.score, mode="lines+markers", name=name))
     fig.add_hline(y=0.5, line_dash="dash", annotation_text="resolved above 0.5")
-    fig.update_xaxes(LOG_AXIS, autorange="reversed", title=f"wavelength ({unit})")
+    wavelengths = [spectrum.wavelengths for spectrum in job.result.spectra.values()]
+    fig.update_xaxes(log_axis(*wavelengths), autorange="reversed", title=f"wavelength ({unit})")
     fig.update_yaxes(title="1 - error energy / truth energy", range=[-0.5, 1.05])
     fig.update_layout(height=400, margin=dict(l=10, r=10, t=60, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
@@ -232,8 +227,9 @@ def show_results(job: InterpolationRun) -> None:
                  column_config={c: st.column_config.NumberColumn(format="%.5f")
                                 for c in ("score (1 - RMSE/RMS)", "R²", "RMSE")})
     st.caption("Score: the SSH data challenges' 1 - RMSE / RMS(truth) (it depends on the field's offset; R² does "
-               "not). Resolved scale: the shortest wavelength down to which the error holds less than half the "
-               "truth's energy (≤: every analysed band is resolved). Seconds are wall-clock, training included.")
+               "not). Resolved scale: the SSH data challenges' effective resolution, the wavelength where the spectral "
+               "score 1 - error energy / truth energy first falls below 0.5 going from long to short scales (≤: "
+               "every analysed band is resolved). Seconds are wall-clock, training included.")
     if job.result.spectra:
         st.subheader("Resolved scale")
         st.plotly_chart(resolved_scale_figure(job), key="spectrum")

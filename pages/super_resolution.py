@@ -13,7 +13,7 @@ from ginr_core.geometry.features import MAX_UI_K, max_k
 from ginr_core.geometry.laplacian import LAPLACIANS
 from ginr_core.geometry.mesh import MESH_EXTENSIONS, Mesh
 from ginr_core.io.export import ply_bytes
-from ginr_core.learning.metrics import first_channel
+from ginr_core.learning.metrics import first_channel, r2_text
 from ginr_core.learning.models import ModelConfig
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import submit
@@ -40,7 +40,16 @@ from ginr_core.viz.figures import (
 )
 from pages.shared.backend import session_backend
 from pages.shared.runs import FollowedJob, registry
-from pages.shared.widgets import current_view, enter_via_app, job_progress, linked_views, live_progress, plain, show_error
+from pages.shared.widgets import (
+    current_view,
+    enter_via_app,
+    job_progress,
+    linked_views,
+    live_progress,
+    plain,
+    show_error,
+    show_verdict,
+)
 from pages.shared.workspace import (
     MAX_UPLOAD_MB,
     Workspace,
@@ -289,14 +298,14 @@ def verdict(job: SuperResolutionRun) -> None:
     classical = best(o for o in job.outcomes if o.classical)
     if net is None or classical is None:
         return
-    text = (f"On the fine-only nodes the best GINR (**{net.strategy}**) scores R² {net.scores['r2_fine_only']:.5f} "
+    text = (f"On the fine-only nodes the best GINR (**{net.strategy}**) scores R² {r2_text(net.scores['r2_fine_only'])} "
             f"in {net.seconds:.1f} s; **{classical.strategy}** interpolation of the same coarse values "
-            f"{classical.scores['r2_fine_only']:.5f} in {classical.seconds:.2f} s.")
-    if net.scores["r2_fine_only"] >= classical.scores["r2_fine_only"]:
-        st.success(text + " The network wins.", icon=":material/trophy:")
-    else:
-        st.warning(text + " **Classical interpolation wins here.** The Interpolation page runs more methods, "
-                   "including the stacked GINR that corrects the biharmonic interpolant.", icon=":material/balance:")
+            f"{r2_text(classical.scores['r2_fine_only'])} in {classical.seconds:.2f} s.")
+    show_verdict(net.scores["r2_fine_only"], classical.scores["r2_fine_only"], text, {
+        "network": "The network wins.",
+        "tie": "A tie: the network does no better than interpolating the coarse values.",
+        "classical": "**Classical interpolation wins here.** The Interpolation page runs more methods, including the "
+                     "stacked GINR that corrects the biharmonic interpolant."})
 
 
 def show_results(job: SuperResolutionRun) -> None:

@@ -271,7 +271,7 @@ def test_interpolation_page_draws_the_derived_field_grid(server, page):
     _shot(page, "interpolation")
     assert not page.locator("[data-testid='stException']").count()
     assert page.get_by_text("Resolved scale", exact=True).count()
-    assert coloured_fraction(grid.screenshot()) > 0.05
+    assert coloured_fraction(grid.screenshot()) > 0.12  # the meshes fill their cells (0.05 when each filled a fifth)
 
 def test_collections_page_explorer_shows_a_coloured_mesh(server, page, tmp_path):
     """Build a small collection from uploaded files, train it, and look at the explorer's mesh view."""

@@ -148,3 +148,20 @@ def test_timeseries_from_signal_files(tmp_path, capsys):
     assert "R2 on the held-out frames" in capsys.readouterr().out
     assert main(["timeseries", "--domain", "torus", "--signals", *paths, "--times", "0,1,x"]) == 2
     assert "comma-separated numbers" in capsys.readouterr().err
+
+
+def test_the_html_export_maps_the_chosen_error(tmp_path, capsys):
+    import numpy as np
+
+    from ginr_core.runs.actions import result_panels
+    from ginr_core.runs.registry import Registry
+
+    assert main(["train", "--domain", "icosphere", "--signal", "sines", "--k", "9", "--steps", "20"]) == 0
+    run_id = capsys.readouterr().out.split()[1].rstrip(":")
+    _, panels = result_panels(Registry(), run_id, "absolute")
+    np.testing.assert_allclose(panels["absolute error"], np.abs(panels["prediction"] - panels["ground truth"]))
+    for kind, other in (("absolute", "squared"), ("squared", "absolute")):
+        out = tmp_path / f"{kind}.html"
+        assert main(["export", run_id, "--format", "html", "--error", kind, "--out", str(out)]) == 0
+        page = out.read_text()
+        assert f"{kind} error" in page and f"{other} error" not in page

@@ -32,6 +32,7 @@ from ginr_core.tasks.collections import (
     choose_held_out,
     collection_task,
     compression,
+    default_held_out,
     fit_new_member,
     fit_new_task,
     fixed_part_fit,
@@ -39,6 +40,7 @@ from ginr_core.tasks.collections import (
     interpolated_member,
     latent_projection,
     load_collection_run,
+    max_held_out,
     neighbours,
     score_held_out,
     span_fit,
@@ -315,6 +317,25 @@ def test_a_collection_model_needs_codes(mesh):
         input_model_config(SPECTRAL, "heads", readout="last")
     with pytest.raises(GinrError, match="Hold out between"):
         choose_held_out(analytic_family(mesh), 8)
+
+
+def grid_family(mesh, n_F, n_k):
+    """A Gray-Scott-like family: one member per (F, k), metadata F and k."""
+    F, k = (a.reshape(-1) for a in np.meshgrid(np.arange(n_F), np.arange(n_k), indexing="ij"))
+    values = np.stack([np.sin(mesh.vertices[:, 0] * (1 + f) + kk) for f, kk in zip(F, k)])
+    return Collection(values, [f"F{f} k{kk}" for f, kk in zip(F, k)], {"F": F * 1.0, "k": k * 1.0}, "grid")
+
+
+@pytest.mark.parametrize("n_F, n_k", [(2, 2), (4, 2), (3, 1), (5, 3)])
+def test_the_default_held_out_count_can_be_held_out(mesh, n_F, n_k):
+    family = grid_family(mesh, n_F, n_k)
+    for along in family.metadata:
+        n = default_held_out(family, along)
+        assert n <= max_held_out(family, along)
+        assert len(choose_held_out(family, n, along)) == n
+        with pytest.raises(GinrError, match="hold out fewer"):
+            choose_held_out(family, max_held_out(family, along) + 1, along)
+    assert max_held_out(grid_family(mesh, 4, 2), "F") == 2 and max_held_out(grid_family(mesh, 2, 2), "F") == 0
 
 
 # -- the job contract and recorded runs ----------------------------------------------------------------------------

@@ -222,6 +222,25 @@ def test_ginr_crop_trains_crops_and_extends(capsys):
     assert registry.load_regressor(cropped_id).model_config.parts == [0, 2]
     assert main(["crop", cropped_id, "--add", "3", "--budget", "1"]) == 0
     out = capsys.readouterr().out
-    assert "every other weight unchanged: yes" in out
+    assert "every other weight unchanged: yes" in out and "the uncropped model's R2 on them: " in out
     assert main(["crop", run_id, "--remove", "7"]) == 2
     assert "No part 7" in capsys.readouterr().err
+
+
+def test_back_to_the_reference_when_its_r2_reads_the_same(trained, sphere):
+    """A reference a hair better than the extension's end (the same R² as shown) counts as reached."""
+    from ginr_core.learning.metrics import r2_text
+
+    reg, partition = trained
+    _, features, target = sphere
+    cropped, _ = crop(reg, features, target, partition, [5])
+    config = TrainConfig(steps=60, **FAST)
+    plain, first = extend(cropped, features, target, partition, [5], config)
+    assert first.r2_reference is None and first.seconds_to_reference is None
+    home = partition.labels == 5
+    reference = plain.predict(features, parts=partition)
+    reference[home] += 1e-4 * (target[home] - reference[home])  # better by far less than the shown precision
+    _, report = extend(cropped, features, target, partition, [5], config, reference=reference)
+    assert report.r2_added == first.r2_added  # the same training
+    assert report.r2_reference > report.r2_added and r2_text(report.r2_reference) == r2_text(report.r2_added)
+    assert report.seconds_to_reference is not None and report.seconds_to_reference <= report.seconds

@@ -151,8 +151,24 @@ def test_resolved_scale_on_hand_made_spectra():
     perfect = Spectrum(wavelengths, truth, np.zeros(4), "km")
     assert perfect.resolved == 125.0 and perfect.fully_resolved
     assert Spectrum(wavelengths, truth, np.ones(4), "km").resolved is None
-    empty_band = Spectrum(wavelengths, np.array([1.0, 1.0, 0.0, 1.0]), np.array([0.0, 0.0, 5.0, 0.0]), "km")
-    assert empty_band.fully_resolved  # a band without truth energy is not scored
+    silent = Spectrum(wavelengths, np.array([1.0, 1.0, 0.0, 1.0]), np.zeros(4), "km")
+    assert silent.fully_resolved and np.isnan(silent.score[2])  # neither truth nor error there: not scored
+    spurious = Spectrum(wavelengths, np.array([1.0, 1.0, 0.0, 1.0]), np.array([0.0, 0.0, 5.0, 0.0]), "km")
+    assert not spurious.fully_resolved and 250 < spurious.resolved < 500  # an error where the truth has no energy
+
+
+def test_an_error_where_the_truth_is_silent_is_not_resolved():
+    """Interpolation errors at scales the smooth truth lacks (harmonic interpolation's kinks) are no longer
+    hidden: the worse method gets the coarser resolved scale."""
+    mesh = bumpy_sphere(3)
+    bands = SpectralBands(mesh, n_eigenvectors=40)
+    basis = bands.basis[:, 1:]
+    truth = basis[:, :3] @ np.array([3.0, 2.0, 1.0])  # the longest band only
+    kinked = truth + 0.3 * basis[:, -3:].sum(axis=1)  # its error at the shortest scales, where the truth has none
+    slight = truth + 0.01 * basis[:, -3:].sum(axis=1)
+    spectra = bands.spectra(truth, {"kinked": kinked, "slight": slight})
+    assert not spectra["kinked"].fully_resolved
+    assert spectra["kinked"].resolved > spectra["slight"].resolved
 
 
 def test_spectral_bands_on_a_sphere_find_the_degree_of_a_harmonic():

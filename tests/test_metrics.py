@@ -68,3 +68,15 @@ def test_evaluate_and_errors(pair):
     assert metrics.evaluate(y, y)["r2_trimmed_90"] == 1.0
     with pytest.raises(GinrError):
         metrics.mse(y, p[:-1])
+
+
+def test_r2_scores_compare_as_they_are_shown():
+    from pages.shared.widgets import best_r2_text
+
+    tied = {"Local-Global": 0.9999996, "Per-part": 1.0, "MLP": 0.999998}  # all read 1.00000
+    assert metrics.best_r2(tied) == ["Local-Global", "Per-part", "MLP"]
+    assert best_r2_text(tied) == "best R²: a tie between **Local-Global**, **Per-part** and **MLP**"
+    assert best_r2_text({"A": 0.99991, "B": 0.99990}) == "best R²: **A**"
+    assert metrics.reaches_r2(0.9999951, 0.9999999) and not metrics.reaches_r2(0.99998, 0.99999)
+    assert metrics.winner(0.8333334, 0.8333331) == "tie"
+    assert metrics.winner(0.83334, 0.83333) == "network" and metrics.winner(0.83332, 0.83333) == "classical"

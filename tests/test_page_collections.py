@@ -80,3 +80,21 @@ def test_bad_member_is_named(app):
     button(at, "Use these signals").click().run()
     assert not at.exception
     assert any("short.npy has 10 values" in e.value for e in at.error)
+
+
+def test_the_default_held_out_count_trains_on_a_two_by_two_family(app):
+    """A 2 x 2 (F, k) family has no member with neighbours on both sides: the default holds none out."""
+    from ginr_core.data.collections import Collection
+
+    x = make_domain("icosphere", level=4).vertices[:, 0]
+    family = Collection(np.stack([np.sin((1 + f) * x + k) for f in (0, 1) for k in (0, 1)]), ["a", "b", "c", "d"],
+                        {"F": np.array([0.05, 0.05, 0.06, 0.06]), "k": np.array([0.062, 0.063, 0.062, 0.063])}, "2 x 2")
+    at = app.switch_page("pages/collections.py").run()
+    at.radio[0].set_value(".npz stack").run()
+    at.file_uploader[0].upload("family.npz", family.npz_bytes())
+    at.run()
+    button(at, "Use this stack").click().run()
+    held = next(n for n in at.number_input if n.label == "Members held out")
+    assert held.value == held.max == 0
+    button(at, "Train the collection").click().run()
+    assert not at.exception and not at.error and at.session_state["collection_run"].request.held_out == ()

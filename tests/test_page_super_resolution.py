@@ -128,3 +128,19 @@ def test_a_latlon_grid_offers_a_finer_grid_and_a_hold_out(app, known_everywhere)
     at = _radio(at, "Finer mesh").set_value("Hold out every second row and column of this grid").run()
     assert [m.value for m in at.metric] == [f"{10 * 18:,}", f"{19 * 36:,}", f"{19 * 36 - 10 * 18:,}"]
     assert any("real score" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("network_r2, shown", [(0.9999996, "info"), (1.0, "info"), (0.99997, "warning"), (1.00002, "success")])
+def test_the_verdict_is_the_cores_and_a_tie_reads_as_one(network_r2, shown):
+    """The pages' verdict (a shown tie is no win: the Super-resolution page once said `>=` wins)."""
+    from streamlit.testing.v1 import AppTest
+
+    def verdict(network_r2):
+        from pages.shared.widgets import show_verdict
+
+        show_verdict(network_r2, 0.99999985, "Scores.", {"network": "N.", "tie": "T.", "classical": "C."})
+
+    at = AppTest.from_function(verdict, args=(network_r2,)).run()
+    assert not at.exception
+    assert [(kind, e.value) for kind in ("success", "info", "warning") for e in getattr(at, kind)] == \
+        [(shown, "Scores. " + {"success": "N.", "info": "T.", "warning": "C."}[shown])]

@@ -34,6 +34,18 @@ def squared_error(y_true, y_pred) -> np.ndarray:
     return ((y_true - y_pred) ** 2).sum(axis=1)
 
 
+ERROR_KINDS = ("absolute", "squared")  # how an error map shows a prediction's error at each node
+
+
+def error_map(y_true, y_pred, kind: str = "squared") -> np.ndarray:
+    """Per-node |error| or squared error, averaged over the outputs of a multi-channel signal: shape (n,)."""
+    if kind not in ERROR_KINDS:
+        raise GinrError(f"Unknown error kind '{kind}'; choose {' or '.join(ERROR_KINDS)}.")
+    y_true, y_pred = _pair(y_true, y_pred)
+    gap = np.abs(y_pred - y_true)
+    return (gap if kind == "absolute" else gap**2).mean(axis=1)
+
+
 def mse(y_true, y_pred) -> float:
     y_true, y_pred = _pair(y_true, y_pred)
     return float(np.mean((y_true - y_pred) ** 2))
@@ -96,6 +108,36 @@ def evaluate(y_true, y_pred) -> dict[str, float]:
         "r2_trimmed_90": trimmed_r2(y_true, y_pred, 90.0),
         "r2_trimmed_95": trimmed_r2(y_true, y_pred, 95.0),
     }
+
+
+R2_DECIMALS = 5  # R² is shown to, and compared at, this many decimals: scores a reader sees as equal are a tie
+
+
+def r2_text(value: float) -> str:
+    """An R² as it is shown wherever scores are compared."""
+    return f"{value:.{R2_DECIMALS}f}"
+
+
+def _shown(value: float) -> float:
+    return float(r2_text(value))
+
+
+def reaches_r2(value: float, target: float) -> bool:
+    """Whether R² `value` is as good as `target` as shown (equal to the shown precision counts)."""
+    return _shown(value) >= _shown(target)
+
+
+def best_r2(scores: dict) -> list:
+    """The keys of `scores` (key -> R²) whose R² is the best as shown: one key, or every key of a tie."""
+    top = max(_shown(value) for value in scores.values())
+    return [key for key, value in scores.items() if _shown(value) == top]
+
+
+def winner(network_r2: float, classical_r2: float) -> str:
+    """"network", "classical" or "tie": which scores the better R² as shown (a stacked network that found nothing
+    to correct returns its classical interpolant: a tie)."""
+    best = best_r2({"network": network_r2, "classical": classical_r2})
+    return best[0] if len(best) == 1 else "tie"
 
 
 def first_channel(values: np.ndarray) -> np.ndarray:

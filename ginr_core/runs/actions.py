@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import GinrError
 from ..geometry.mesh import Mesh
 from ..io.export import checkpoint_zip_bytes, ply_bytes, reference_npz_bytes
-from ..learning.metrics import first_channel
+from ..learning.metrics import error_map, first_channel
 from .backends import BackendConfig, make_job
 from .fitting import fit_task, run_parts, training_nodes
 from .jobs import Job, JobContext
@@ -88,17 +88,19 @@ def predict_run(registry: Registry, run_id: str, mesh: Mesh | None = None, progr
     return mesh, registry.load_regressor(run_id).predict(features, parts=parts)
 
 
-def result_panels(registry: Registry, run_id: str) -> tuple[RunInputs, dict[str, np.ndarray]]:
-    """A finished run's truth, prediction and squared error per node (first channel), as every view shows them."""
+def result_panels(registry: Registry, run_id: str, error_kind: str = "squared") -> tuple[RunInputs, dict[str, np.ndarray]]:
+    """A finished run's truth, prediction and error per node (first channel; `error_kind` from ERROR_KINDS, the
+    panel named "<kind> error"), as every view shows them."""
     inputs = registry.load_inputs(run_id)
     truth, prediction = first_channel(inputs.target), first_channel(registry.load_predictions(run_id))
-    return inputs, {"ground truth": truth, "prediction": prediction, "squared error": (prediction - truth) ** 2}
+    return inputs, {"ground truth": truth, "prediction": prediction,
+                    f"{error_kind} error": error_map(truth, prediction, error_kind)}
 
 
-def export_run(registry: Registry, run_id: str, fmt: str, view=None) -> tuple[bytes, str]:
+def export_run(registry: Registry, run_id: str, fmt: str, view=None, error_kind: str = "squared") -> tuple[bytes, str]:
     """A run as a file: ply (mesh with truth / prediction / error), npz (the reference layout), checkpoint
-    (zip) or html (a standalone 3D figure drawn by `view`, a ginr_core.viz.rules.View: colour map, range, up axis,
-    mesh or points). Returns (data, file name)."""
+    (zip) or html (a standalone 3D figure of truth, prediction and the `error_kind` error, drawn by `view`, a
+    ginr_core.viz.rules.View: colour map, range, up axis, mesh or points). Returns (data, file name)."""
     if fmt not in EXPORT_FORMATS:
         raise GinrError(f"Unknown export format '{fmt}'; choose one of {', '.join(EXPORT_FORMATS)}.")
     name = f"{run_id}.{EXPORT_FORMATS[fmt]}"
@@ -113,7 +115,7 @@ def export_run(registry: Registry, run_id: str, fmt: str, view=None) -> tuple[by
         inputs, features = run_features(registry, run_id)
         mesh = inputs.mesh
         return reference_npz_bytes(mesh.vertices, features, registry.load_predictions(run_id), faces=mesh.faces), name
-    inputs, panels = result_panels(registry, run_id)
+    inputs, panels = result_panels(registry, run_id, error_kind)
     if fmt == "ply":
         truth, prediction = panels["ground truth"], panels["prediction"]
         return ply_bytes(inputs.mesh, {"truth": truth, "prediction": prediction, "error": prediction - truth}), name
@@ -122,5 +124,5 @@ def export_run(registry: Registry, run_id: str, fmt: str, view=None) -> tuple[by
 
     view = view or DEFAULT_VIEW
 
-    fig = side_by_side_figure(inputs.mesh, panels, {"squared error": "error"}, ["ground truth", "prediction"], view)
+    fig = side_by_side_figure(inputs.mesh, panels, {f"{error_kind} error": "error"}, ["ground truth", "prediction"], view)
     return figure_html(fig).encode(), name

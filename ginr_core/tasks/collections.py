@@ -120,17 +120,35 @@ def neighbours(collection: Collection, member: int, trained: np.ndarray, along: 
     return [int(lo), int(hi)], [float(1 - t), float(t)]
 
 
-def choose_held_out(collection: Collection, n: int, along: str | None = None) -> np.ndarray:
-    """`n` members to hold out, spread evenly over those with neighbours on both sides along `along`, never two
-    side by side in one group (so each keeps its trained neighbours)."""
-    if n < 0 or n >= collection.n_members:
-        raise GinrError(f"Hold out between 0 and {collection.n_members - 1} members, not {n}.")
+def _holdable(collection: Collection, along: str | None) -> list[int]:
+    """The members that may be held out: interior ones along `along` in each group, every second one (so each
+    keeps its trained neighbours on both sides)."""
     key, groups = _order_key(collection, along), _groups(collection, along)
     candidates = []
     for g in np.unique(groups):
         members = np.flatnonzero(groups == g)
         members = members[np.argsort(key[members], kind="stable")]
-        candidates.extend(members[1:-1:2].tolist())  # interior members, every second one
+        candidates.extend(members[1:-1:2].tolist())
+    return candidates
+
+
+def max_held_out(collection: Collection, along: str | None = None) -> int:
+    """How many members `choose_held_out` can hold out along `along`."""
+    return len(_holdable(collection, along))
+
+
+def default_held_out(collection: Collection, along: str | None = None) -> int:
+    """A few held-out members to score fit-new on (a quarter of the family, at most 2), never more than the
+    family allows, so the default always works."""
+    return min(2, collection.n_members // 4, max_held_out(collection, along))
+
+
+def choose_held_out(collection: Collection, n: int, along: str | None = None) -> np.ndarray:
+    """`n` members to hold out, spread evenly over those with neighbours on both sides along `along`, never two
+    side by side in one group (so each keeps its trained neighbours)."""
+    if n < 0 or n >= collection.n_members:
+        raise GinrError(f"Hold out between 0 and {collection.n_members - 1} members, not {n}.")
+    candidates = _holdable(collection, along)
     if len(candidates) < n:
         raise GinrError(f"Only {len(candidates)} members can be held out with trained neighbours on both sides along "
                         f"{along or 'the member order'}; hold out fewer.")

@@ -25,7 +25,7 @@ import torch
 from ..errors import GinrError
 from ..geometry.features import FeatureSpec
 from ..geometry.partition import Partition
-from ..learning.metrics import evaluate, r2
+from ..learning.metrics import evaluate, r2, reaches_r2
 from ..learning.partitioned import PartitionedField, config_parameters, parameter_count
 from ..learning.training import GINRRegressor, Progress, TrainConfig
 from ..runs.fitting import fit_run
@@ -71,6 +71,7 @@ class ExtendReport:
     steps: int
     others_unchanged: bool
     prediction: np.ndarray
+    r2_reference: float | None = None  # the reference prediction's R² on the added parts' nodes (as r2_added)
     seconds_to_reference: float | None = None
 
 
@@ -121,8 +122,8 @@ def extend(regressor: GINRRegressor, features: np.ndarray, target: np.ndarray, p
     """A copy of `regressor` with new local networks for the parts in `add`, trained (with `train_config`, default
     the regressor's) on the nodes that feed them while every other weight stays frozen; and its report.
 
-    `reference`: a prediction on every node (say, the model before it was cropped); the report then says when the
-    training error on the new parts' nodes first came down to that prediction's error there."""
+    `reference`: a prediction on every node (say, the model before it was cropped); the report then gives its R²
+    on the new parts' nodes and when the training's R² there first reached it (as shown: `reaches_r2`)."""
     model = _partitioned(regressor)
     add = partition.check_parts(add)
     growing = _with_model(regressor, model.extended(add, (train_config or regressor.train_config).seed), train_config)
@@ -133,26 +134,42 @@ def extend(regressor: GINRRegressor, features: np.ndarray, target: np.ndarray, p
     growing.partial_fit(np.asarray(features)[rows], target[rows], parts=members[rows], callback=callback, cancel=cancel)
     seconds = time.perf_counter() - start
     extended = _with_model(growing, growing.model_.merged())
-    level = None
-    if reference is not None:  # the training loss is the standardised MSE over the (node, new part) rows
-        node = np.repeat(np.flatnonzero(rows), (members[rows] >= 0).sum(axis=1))
-        error = (np.asarray(reference).reshape(len(target), -1)[node] - target.reshape(len(target), -1)[node]) / regressor.target_std_
-        level = float(np.mean(error**2))
     prediction = extended.predict(features, parts=partition)
     represented = represented_nodes(extended.model_, partition)
     home = np.isin(partition.labels, add)
+    r2_added = r2(target[home], prediction[home])
+    r2_reference = seconds_to_reference = None
+    if reference is not None:
+        r2_reference = r2(target[home], np.asarray(reference).reshape(target.shape)[home])
+        seconds_to_reference = _seconds_to_reference(growing.history_, target, regressor.target_std_, rows, members,
+                                                     reference)
+        if seconds_to_reference is None and reaches_r2(r2_added, r2_reference):
+            seconds_to_reference = seconds  # reached by the last step, after the last history row
     report = ExtendReport(
         added=tuple(add), params_before=parameter_count(model), params_after=parameter_count(extended.model_),
-        nodes=int(home.sum()), r2_added=r2(target[home], prediction[home]),
+        nodes=int(home.sum()), r2_added=r2_added,
         r2_represented=r2(target[represented], prediction[represented]), seconds=seconds,
         steps=growing.history_[-1]["step"] if growing.history_ else 0,
         others_unchanged=_same_weights(model, extended.model_), prediction=np.where(represented, prediction, np.nan),
-        seconds_to_reference=None if level is None else next(
-            (row["elapsed_s"] for row in growing.history_ if row["loss"] <= level), None),
+        r2_reference=r2_reference, seconds_to_reference=seconds_to_reference,
     )
     extended.history_ = growing.history_
     extended.stop_reason_ = growing.stop_reason_
     return extended, report
+
+
+def _seconds_to_reference(history: list[dict], target: np.ndarray, target_std, rows: np.ndarray, members: np.ndarray,
+                          reference: np.ndarray) -> float | None:
+    """When the training first reached the reference's R² on the rows it trained on. The training loss is the
+    standardised MSE over the (node, new part) rows, so both become R² over those rows by one spread."""
+    node = np.repeat(np.flatnonzero(rows), (members[rows] >= 0).sum(axis=1))
+    truth = target.reshape(len(target), -1)[node] / target_std
+    spread = float(np.mean((truth - truth.mean(axis=0)) ** 2))
+    if spread == 0:
+        return None
+    error = np.asarray(reference).reshape(len(target), -1)[node] / target_std - truth
+    reference_r2 = 1.0 - float(np.mean(error**2)) / spread
+    return next((row["elapsed_s"] for row in history if reaches_r2(1.0 - row["loss"] / spread, reference_r2)), None)
 
 
 def _same_weights(old: PartitionedField, new: PartitionedField) -> bool:

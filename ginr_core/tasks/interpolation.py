@@ -764,16 +764,6 @@ def run_method(problem: InterpolationProblem, name: str, callback=None, cancel=N
 
 # --- scores -------------------------------------------------------------------------------------------
 
-TIE_R2 = 1e-6  # R^2 differences below this are a tie (a stacked network that found nothing returns its interpolant)
-
-
-def winner(network_r2: float, classical_r2: float) -> str:
-    """"network", "classical" or "tie": who scores better on the unobserved nodes."""
-    if abs(network_r2 - classical_r2) < TIE_R2:
-        return "tie"
-    return "network" if network_r2 > classical_r2 else "classical"
-
-
 
 def interpolation_scores(truth, prediction, nodes) -> dict[str, float]:
     """RMSE, the normalised score 1 - RMSE / RMS(truth) (the SSH data challenges') and R^2 on `nodes`."""
@@ -789,8 +779,9 @@ def interpolation_scores(truth, prediction, nodes) -> dict[str, float]:
 class Spectrum:
     """Energy per band of the truth and of an error field, longest wavelength first.
 
-    `score` = 1 - error energy / truth energy per band; `resolved` is the shortest wavelength down to which the
-    score stays above 0.5 (interpolated between bands on a log scale), None when even the longest band fails;
+    `score` = 1 - error energy / truth energy per band (the SSH data challenges' spectral score, 1 - PSD(error) /
+    PSD(truth)); `resolved`, their effective resolution: the wavelength where the score first falls below 0.5,
+    going from long to short (interpolated between bands on a log scale), None when even the longest band fails;
     `fully_resolved` says the score never fell below 0.5 within the analysed bands (the scale is then a bound).
     """
 
@@ -801,10 +792,11 @@ class Spectrum:
 
     @property
     def score(self) -> np.ndarray:
-        """Per band; NaN where the truth has (almost) no energy, as the ratio then says nothing."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            score = 1.0 - self.error_energy / self.truth_energy
-        return np.where(self.truth_energy > EMPTY_BAND * self.truth_energy.sum(), score, np.nan)
+        """Per band; NaN only where neither the truth nor the error has (almost) any energy. An error where the
+        truth has next to none scores far below 0.5: the method put energy at a scale the truth has not."""
+        floor = EMPTY_BAND * self.truth_energy.sum()
+        score = 1.0 - self.error_energy / np.maximum(self.truth_energy, floor)
+        return np.where((self.truth_energy > floor) | (self.error_energy > floor), score, np.nan)
 
     def _bands(self) -> tuple[np.ndarray, np.ndarray]:
         score = self.score
@@ -830,7 +822,7 @@ class Spectrum:
         return float(np.exp(w0 + t * (w1 - w0)))
 
 
-EMPTY_BAND = 1e-6  # a band holding less than this fraction of the truth's energy is not scored
+EMPTY_BAND = 1e-6  # a band where truth and error hold less than this fraction of the truth's energy is not scored
 SPHERE_BAND_DEGREE = 48  # spherical-harmonic degrees analysed on spheres (wavelength down to ~820 km)
 MESH_BAND_EIGENVECTORS = 200  # cotangent eigenfunctions analysed on meshes
 MESH_BANDS = 20
@@ -1102,5 +1094,5 @@ __all__ = [
     "MethodOutcome", "Observations", "SpectralBands", "Spectrum", "at_nodes", "coarse_nodes", "graph_interpolate",
     "ground_track", "interpolate", "interpolation_scores", "kriging_interpolate", "random_nodes", "rbf_interpolate",
     "read_observations_csv", "require_unobserved", "run_method", "satellite_tracks", "scattered_points",
-    "stacked_interpolate", "stacking_folds", "tikhonov_interpolate", "track_normals", "winner",
+    "stacked_interpolate", "stacking_folds", "tikhonov_interpolate", "track_normals",
 ]

@@ -23,6 +23,7 @@ from .rules import (
     Scale,
     View,
     camera,
+    camera_distance,
     colour_scale,
     group_view,
     pyvista_view,
@@ -136,9 +137,25 @@ def _marker_size(dm: DisplayMesh) -> float:
     return float(np.clip(400 / np.sqrt(max(len(dm.vertices), 1)), 1.0, 6.0))
 
 
+NOMINAL_WIDTH = 900  # px: a figure's width on a page (Streamlit stretches it to the column), for fitting cameras
+
+
 def _scene_layout(up: str, distance: float = 1.0) -> dict:
     axis = dict(visible=False, showbackground=False)
     return dict(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="data", camera=camera(up, distance))
+
+
+def _fit_scenes(fig: go.Figure, vertices: np.ndarray, up: str) -> None:
+    """Every scene of `fig` (its height and margins set) laid out with the camera stepped back just enough for
+    the shape to fill its panel (camera_distance), the panel's size read from its domain."""
+    margin = fig.layout.margin
+    plot_width = NOMINAL_WIDTH - (margin.l or 0) - (margin.r or 0)
+    plot_height = fig.layout.height - (margin.t or 0) - (margin.b or 0)
+    for scene in [name for name in fig.layout if name.startswith("scene")]:
+        domain = fig.layout[scene].domain
+        x, y = domain.x or (0, 1), domain.y or (0, 1)
+        aspect = (x[1] - x[0]) * plot_width / max((y[1] - y[0]) * plot_height, 1.0)
+        fig.layout[scene].update(_scene_layout(up, camera_distance(vertices, up, aspect)))
 
 
 def _panel_scale(kind: str, values, view: View) -> Scale | None:
@@ -164,10 +181,8 @@ def mesh_figure(
     dm = mesh if isinstance(mesh, DisplayMesh) else display_mesh(mesh)
     scale = scale or _panel_scale(kind, values, view)
     fig = go.Figure(_values_trace(dm, values, scale, view, title or ""))
-    fig.update_layout(
-        scene=_scene_layout(up_axis(dm.vertices, view)), height=height, margin=dict(l=0, r=0, t=40 if title else 0, b=0),
-        title=title, uirevision="keep-camera",
-    )
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=40 if title else 0, b=0), title=title, uirevision="keep-camera")
+    _fit_scenes(fig, dm.vertices, up_axis(dm.vertices, view))
     return fig
 
 
@@ -206,10 +221,8 @@ def side_by_side_figure(
                           show_scale=show),
             row=1, col=i + 1,
         )
-    # smaller panels need the camera further back for the whole shape to fit
-    scene = _scene_layout(up_axis(dm.vertices, view), 1 + 0.3 * (len(names) - 1))
-    fig.update_layout(**dict.fromkeys(scenes, scene), height=height, margin=dict(l=0, r=30, t=30, b=0),
-                      uirevision="keep-camera")
+    fig.update_layout(height=height, margin=dict(l=0, r=30, t=30, b=0), uirevision="keep-camera")
+    _fit_scenes(fig, dm.vertices, up_axis(dm.vertices, view))
     return fig
 
 
@@ -277,11 +290,10 @@ def grid_figure(
                            yanchor="top", len=0.9 / n_cols)
             fig.add_trace(_values_trace(dm, values, scale, together, title, colorbar=bar, show_scale=last),
                           row=r + 1, col=c + 1)
-    # narrow panels cut the shape's sides off unless the camera steps back a little
-    fig.update_scenes(_scene_layout(up_axis(dm.vertices, view), 1 + 0.1 * (n_cols - 1)))
     bottom = 60 if share == "column" else 0
     fig.update_layout(height=row_height * len(rows) + bottom, margin=dict(l=0, r=40, t=50, b=bottom),
                       uirevision="keep-camera")
+    _fit_scenes(fig, dm.vertices, up_axis(dm.vertices, view))
     return fig
 
 

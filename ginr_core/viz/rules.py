@@ -115,8 +115,10 @@ def _finite(*arrays) -> np.ndarray:
 def colour_scale(kind: str, *arrays, view: View = DEFAULT_VIEW) -> Scale:
     """One colour scale for all `arrays` (panels that share a scale pass all their values).
 
-    auto: the 0.5-99.5th percentiles, stated on the bar when values lie beyond; full: min to max; manual: the
-    view's min / max (signal panels). Signed data is centred at 0; error data starts at 0.
+    auto: the 0.5-99.5th percentiles (of each array, then the median of those ranges: one outlying panel, a
+    method's spiky Laplacian say, saturates instead of washing out the others), stated on the bar when values lie
+    beyond; full: min to max; manual: the view's min / max (signal panels). Signed data is centred at 0; error
+    data starts at 0.
     """
     values = _finite(*arrays)
     if not len(values):
@@ -127,7 +129,9 @@ def colour_scale(kind: str, *arrays, view: View = DEFAULT_VIEW) -> Scale:
     elif mode == "full":
         lo, hi, note = float(values.min()), float(values.max()), ""
     else:
-        lo, hi = (float(p) for p in np.percentile(values, CLIP_PERCENTILES))
+        panels = [panel for panel in (_finite(a) for a in arrays) if len(panel)] or [values]
+        lo, hi = np.median([np.percentile(panel, CLIP_PERCENTILES) for panel in panels], axis=0)
+        lo, hi = float(lo), float(hi)
         clipped = (values < lo).any() or (values > hi).any()
         low, high = (f"{p:g}" for p in CLIP_PERCENTILES)
         note = f"clipped to {low}–{high}th pct" if clipped else ""
@@ -143,6 +147,28 @@ def colour_scale(kind: str, *arrays, view: View = DEFAULT_VIEW) -> Scale:
 
 # ----------------------------------------------------------------------------------------------- axes
 LOG_AXIS = dict(type="log", dtick=1, exponentformat="power", minor=dict(showgrid=False))  # decades only: no "2, 5"
+LOG_STEPS = ((1, 2, 5), tuple(range(1, 10)))  # ticks within a decade, sparse first, for data spanning too few decades
+
+
+def log_axis(*arrays) -> dict:
+    """LOG_AXIS where the data span three decades or more; for less (wavelengths from 0.3 to 6, say, where
+    decades give one tick) ticks at 1, 2, 5 x 10^n within the data (every digit if that leaves under three, and
+    Plotly's own ticks on a range too narrow for those)."""
+    values = _finite(*arrays)
+    values = values[values > 0]
+    if not len(values):
+        return LOG_AXIS
+    low, high = values.min(), values.max()
+    decades = 10.0 ** np.arange(np.floor(np.log10(low)), np.ceil(np.log10(high)) + 1)
+    if np.sum((decades >= low) & (decades <= high)) >= 3:
+        return LOG_AXIS
+    for steps in LOG_STEPS:
+        ticks = [float(step * d) for d in decades for step in steps if low <= step * d <= high]
+        if len(ticks) >= 3:
+            return dict(LOG_AXIS, dtick=None, tickvals=ticks, tickformat=",.3~r")  # 20,000 and 0.5, not 2e+4
+    return dict(LOG_AXIS, dtick=None, tickformat=",.3~r")  # under a factor of 3: Plotly's own ticks
+
+
 PLAIN_AXIS = dict(tickformat=TICK_FORMAT, exponentformat="e")
 R2_AXIS = dict(range=[0, 1], dtick=0.2, tickformat=".1f")  # R² ticks 0, 0.2, ..., 1
 
@@ -155,9 +181,11 @@ def detect_up(vertices: np.ndarray) -> str:
     """Which axis is up, from the mesh's extent.
 
     A flat shape (thinnest extent under 0.2 of the largest: a terrain, a grid) or a disc-like one (under 0.6, the
-    other two within 20% of each other: a torus, a knot) lies flat: its thin axis is up. Otherwise y is up when the
-    mesh is clearly taller in y than in z (the y-up convention of scans and OBJ / glTF files: the Stanford bunny, a
-    standing animal), else z. Override it (View.up) where this guess is wrong.
+    other two within 20% of each other: a torus, a knot) lies flat: its thin axis is up. A shape as deep in z as
+    tall in y (within ROUND) is round: z is up (a sphere's poles, the Earth's axis). Otherwise y is up, the
+    convention of scans and OBJ / glTF files (the Stanford bunny; a standing animal, often longer in z than tall),
+    unless z is clearly the taller (TALL_Z times y: a statue from a z-up file). Override it (View.up) where this
+    guess is wrong.
     """
     extent = np.ptp(np.asarray(vertices, dtype=np.float64), axis=0)
     thin = int(np.argmin(extent))
@@ -165,7 +193,12 @@ def detect_up(vertices: np.ndarray) -> str:
     disc = extent[thin] < 0.6 * extent.max() and others.min() >= 0.8 * others.max()
     if extent[thin] < 0.2 * extent.max() or disc:
         return _AXES[thin]
-    return "y" if extent[1] > 1.05 * extent[2] else "z"
+    y, z = extent[1], extent[2]
+    return "z" if abs(z - y) <= ROUND * max(y, z) or z >= TALL_Z * y else "y"
+
+
+ROUND = 0.05  # y and z extents this close: a round shape, z up
+TALL_Z = 1.5  # z this many times y's extent: the shape stands along z
 
 
 def up_axis(vertices: np.ndarray, view: View = DEFAULT_VIEW) -> str:
@@ -177,6 +210,42 @@ def camera(up: str, distance: float = 1.0) -> dict:
     """A Plotly camera looking at the shape from above one corner, `up` upwards; `distance` steps back."""
     eye = {axis: (1.0 if axis == up else 1.4) * distance for axis in _AXES}
     return dict(eye=eye, up={axis: int(axis == up) for axis in _AXES}, center=dict(x=0, y=0, z=0))
+
+
+PANEL_FILL = 0.8  # the share of a panel (its width or height, whichever binds) a shape fills
+TAN_HALF_FIELD_OF_VIEW = 0.45  # Plotly's perspective, measured: a unit sphere seen from camera(up, 1) fills 0.51
+# of a panel's height (Plotly's "data" aspect scales the axes so their ranges' geometric mean is 1 unit)
+FIT_POINTS = 4000  # vertices looked at to fit the camera
+
+
+def camera_distance(vertices: np.ndarray, up: str, aspect: float) -> float:
+    """camera()'s `distance` at which the shape, seen in perspective from its eye, fills PANEL_FILL of a panel
+    `aspect` (width / height) wide: one distance for every figure left meshes a fifth of a grid cell, or cut off."""
+    points = np.asarray(vertices, dtype=np.float64)
+    points = points[:: max(1, len(points) // FIT_POINTS)]
+    extent = np.ptp(points, axis=0)
+    if not extent.max() > 0:
+        return 1.0
+    unit = np.exp(np.mean(np.log(np.maximum(extent, 1e-3 * extent.max()))))
+    points = (points - (points.min(axis=0) + points.max(axis=0)) / 2) / unit
+    eye = np.array([camera(up)["eye"][axis] for axis in _AXES])
+    towards = eye / np.linalg.norm(eye)
+    right = np.cross(up_vector(up), towards)
+    right /= np.linalg.norm(right)
+    across, along, depth = points @ right, points @ np.cross(towards, right), points @ towards
+
+    def overfill(distance: float) -> float:
+        away = distance * np.linalg.norm(eye) - depth
+        if away.min() <= 0:
+            return np.inf
+        width, height = 2 * np.abs(across / away).max(), 2 * np.abs(along / away).max()  # about the box's centre
+        return max(height, width / aspect) / (2 * TAN_HALF_FIELD_OF_VIEW) / PANEL_FILL
+
+    near, far = 1e-2, 1e2
+    for _ in range(40):  # bisection on a log scale: the shape shrinks as the camera steps back
+        middle = np.sqrt(near * far)
+        near, far = (middle, far) if overfill(middle) > 1 else (near, middle)
+    return float(far)
 
 
 def pyvista_view(vertices: np.ndarray, view: View = DEFAULT_VIEW) -> tuple[tuple, tuple]:

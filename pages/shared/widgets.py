@@ -12,6 +12,7 @@ import streamlit.components.v1 as components
 
 from ginr_core.errors import GinrError
 from ginr_core.geometry.mesh import Mesh
+from ginr_core.learning.metrics import best_r2, winner
 from ginr_core.viz.figures import (
     display_mesh,
     panel_scales,
@@ -147,6 +148,25 @@ def coordinate_picker(grid, dim: str, key: str) -> int:
     st.caption(f"{dim} = {values[index]}")
     return index
 
+
+
+def best_r2_text(scores: dict[str, float]) -> str:
+    """"best R²: **A**", or "best R²: a tie between **A** and **B**" when the best scores read the same."""
+    best = [f"**{label}**" for label in best_r2(scores)]
+    if len(best) == 1:
+        return f"best R²: {best[0]}"
+    return f"best R²: a tie between {', '.join(best[:-1])} and {best[-1]}"
+
+
+VERDICT_LOOKS = {"network": (st.success, ":material/trophy:"), "tie": (st.info, ":material/balance:"),
+                 "classical": (st.warning, ":material/balance:")}
+
+
+def show_verdict(network_r2: float, classical_r2: float, text: str, words: dict[str, str]) -> None:
+    """`text` and the words for the core's verdict (`winner`: "network", "tie" or "classical") in its colours."""
+    outcome = winner(network_r2, classical_r2)
+    show, icon = VERDICT_LOOKS[outcome]
+    show(f"{text} {words[outcome]}", icon=icon)
 
 
 def show_error(exc: Exception) -> None:
