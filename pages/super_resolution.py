@@ -33,6 +33,7 @@ from ginr_core.tasks.superres import (
     superres_task,
 )
 from ginr_core.viz.figures import (
+    NOMINAL_WIDTH,
     DisplayMesh,
     display_mesh,
     mesh_figure,
@@ -308,6 +309,9 @@ def verdict(job: SuperResolutionRun) -> None:
                      "stacked GINR that corrects the biharmonic interpolant."})
 
 
+PANEL_WIDTH = NOMINAL_WIDTH // 3  # the three views share the page's width
+
+
 def show_results(job: SuperResolutionRun) -> None:
     st.caption(f"Results for {st.session_state.get('superres_label', '')}.")
     verdict(job)
@@ -333,21 +337,23 @@ def show_results(job: SuperResolutionRun) -> None:
     scale = colour_scale("signal", coarse_values, fine_values, view=view)  # one scale: the panels compare
     error = (first_channel(job.coarse_target) - first_channel(outcome.shared_prediction)) ** 2
     coarse_shown = shown_mesh(job.coarse)
-    coarse = mesh_figure(coarse_shown, coarse_values, view=view, scale=scale, height=440,
+    coarse = mesh_figure(coarse_shown, coarse_values, view=view, scale=scale, height=440, width=PANEL_WIDTH,
                          title=f"Original: {job.coarse.n_vertices:,} nodes")
     if scatter:
         points = np.arange(job.fine.n_vertices)
         if len(points) > MAX_SCATTER_POINTS:
             points = np.sort(np.random.default_rng(0).choice(points, MAX_SCATTER_POINTS, replace=False))
         fine = point_cloud_figure(job.fine.vertices[points], fine_values[points], view=view, scale=scale, height=440,
+                                  width=PANEL_WIDTH,
                                   title=f"Super-resolved: {len(points):,} of {job.fine.n_vertices:,} nodes")
         fine_ids = points
     else:
         fine_shown = shown_mesh(job.fine)
-        fine = mesh_figure(fine_shown, fine_values, view=view, scale=scale, height=440,
+        fine = mesh_figure(fine_shown, fine_values, view=view, scale=scale, height=440, width=PANEL_WIDTH,
                            title=f"Super-resolved: {job.fine.n_vertices:,} nodes")
         fine_ids = fine_shown.source_vertex
-    errors = mesh_figure(coarse_shown, error, kind="error", view=view, height=440, title="Squared error at the shared nodes")
+    errors = mesh_figure(coarse_shown, error, kind="error", view=view, height=440, width=PANEL_WIDTH,
+                         title="Squared error at the shared nodes")
     st.caption("The cameras are linked; a click pins the nearest node in every view (the fine mesh's own nodes).")
     linked_views([coarse, fine, errors], "superres-views", [coarse_shown.source_vertex, fine_ids, coarse_shown.source_vertex])
     if st.session_state.get("viewer", "Plotly") != "Plotly":

@@ -138,6 +138,9 @@ def _marker_size(dm: DisplayMesh) -> float:
 
 
 NOMINAL_WIDTH = 900  # px: a figure's width on a page (Streamlit stretches it to the column), for fitting cameras
+TITLE_ROOM_PX = 60  # top margin of a figure with titles: Plotly's toolbar (~30 px) above, the titles below it
+TITLE_FONT = dict(size=14)  # titles fit panels a third of a page wide
+COLOUR_BAR_PX = 90  # a colour bar with its labels and title, beside a lone scene (which Plotly narrows for it)
 
 
 def _scene_layout(up: str, distance: float = 1.0) -> dict:
@@ -145,11 +148,11 @@ def _scene_layout(up: str, distance: float = 1.0) -> dict:
     return dict(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="data", camera=camera(up, distance))
 
 
-def _fit_scenes(fig: go.Figure, vertices: np.ndarray, up: str) -> None:
+def _fit_scenes(fig: go.Figure, vertices: np.ndarray, up: str, width: int = NOMINAL_WIDTH) -> None:
     """Every scene of `fig` (its height and margins set) laid out with the camera stepped back just enough for
-    the shape to fill its panel (camera_distance), the panel's size read from its domain."""
+    the shape to fill its panel (camera_distance), the panel's size read from its domain and the figure's `width`."""
     margin = fig.layout.margin
-    plot_width = NOMINAL_WIDTH - (margin.l or 0) - (margin.r or 0)
+    plot_width = width - (margin.l or 0) - (margin.r or 0)
     plot_height = fig.layout.height - (margin.t or 0) - (margin.b or 0)
     for scene in [name for name in fig.layout if name.startswith("scene")]:
         domain = fig.layout[scene].domain
@@ -173,16 +176,20 @@ def mesh_figure(
     view: View = DEFAULT_VIEW,
     scale: Scale | None = None,
     height: int = 520,
+    width: int = NOMINAL_WIDTH,
 ) -> go.Figure:
     """A signal on a mesh (or the bare mesh when `values` is None) as an interactive 3D figure.
 
     `scale` fixes the colour scale (figures that must agree, e.g. a coarse and a fine mesh); by default it follows
-    the rules for `kind` and `view`."""
+    the rules for `kind` and `view`. `width`: about how wide it is drawn (figures side by side are narrower), for
+    the camera to fit the shape in it."""
     dm = mesh if isinstance(mesh, DisplayMesh) else display_mesh(mesh)
     scale = scale or _panel_scale(kind, values, view)
     fig = go.Figure(_values_trace(dm, values, scale, view, title or ""))
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=40 if title else 0, b=0), title=title, uirevision="keep-camera")
-    _fit_scenes(fig, dm.vertices, up_axis(dm.vertices, view))
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=TITLE_ROOM_PX if title else 0, b=0), uirevision="keep-camera",
+                      title=dict(text=title, x=0.5, xanchor="center", y=1, yref="paper", yanchor="bottom", font=TITLE_FONT,
+                                 pad=dict(b=8)) if title else None)
+    _fit_scenes(fig, dm.vertices, up_axis(dm.vertices, view), width - (COLOUR_BAR_PX if scale is not None else 0))
     return fig
 
 
@@ -221,7 +228,8 @@ def side_by_side_figure(
                           show_scale=show),
             row=1, col=i + 1,
         )
-    fig.update_layout(height=height, margin=dict(l=0, r=30, t=30, b=0), uirevision="keep-camera")
+    fig.update_layout(height=height, margin=dict(l=0, r=30, t=TITLE_ROOM_PX, b=0), uirevision="keep-camera")
+    fig.update_annotations(font=TITLE_FONT)  # the panel titles
     _fit_scenes(fig, dm.vertices, up_axis(dm.vertices, view))
     return fig
 
@@ -291,7 +299,8 @@ def grid_figure(
             fig.add_trace(_values_trace(dm, values, scale, together, title, colorbar=bar, show_scale=last),
                           row=r + 1, col=c + 1)
     bottom = 60 if share == "column" else 0
-    fig.update_layout(height=row_height * len(rows) + bottom, margin=dict(l=0, r=40, t=50, b=bottom),
+    fig.update_annotations(font=TITLE_FONT)  # the panel titles
+    fig.update_layout(height=row_height * len(rows) + bottom, margin=dict(l=0, r=40, t=TITLE_ROOM_PX, b=bottom),
                       uirevision="keep-camera")
     _fit_scenes(fig, dm.vertices, up_axis(dm.vertices, view))
     return fig
@@ -336,12 +345,13 @@ def partition_figure(mesh: Mesh | DisplayMesh, labels: np.ndarray, removed: np.n
 
 
 def point_cloud_figure(points: np.ndarray, values: np.ndarray, title: str | None = None, kind: str = "signal",
-                       view: View = DEFAULT_VIEW, scale: Scale | None = None, height: int = 520) -> go.Figure:
+                       view: View = DEFAULT_VIEW, scale: Scale | None = None, height: int = 520,
+                       width: int = NOMINAL_WIDTH) -> go.Figure:
     """Values as a dense scatter on the surface: shows the resolution (the paper's super-resolution plots).
     Drawn with the same rules (scale, hover, camera) as a mesh; `scale` fixes the colour scale."""
     p = np.asarray(points, dtype=np.float32)
     cloud = DisplayMesh(p, np.zeros((0, 3), dtype=np.uint32), None, len(p))
-    return mesh_figure(cloud, values, title, kind, replace(view, draw_as="points"), scale, height)
+    return mesh_figure(cloud, values, title, kind, replace(view, draw_as="points"), scale, height, width)
 
 
 LINK_CAMERAS_JS = Path(__file__).with_name("link_cameras.js")  # shared with the dashboard's scene view
