@@ -46,7 +46,7 @@ from ginr_core.tasks.collections import (
     walk,
 )
 from pages.shared.runs import FollowedJob, registry
-from pages.shared.widgets import enter_via_app, progress_bar, show_error, show_meshes
+from pages.shared.widgets import enter_via_app, progress_bar, settings_form, show_error, show_meshes
 from pages.shared.workspace import uploaded_grid, workspace
 
 enter_via_app(__file__)
@@ -161,7 +161,7 @@ keys = list(collection.metadata)
 run: CollectionRun | None = st.session_state.get("collection_run")
 running = run is not None and not run.job.done
 kinds = [kind for kind in INPUTS if kind != SPHERE_EMBEDDING or is_sphere(choice.mesh)]
-with st.form("collection-settings"):
+with settings_form("collection-settings"):
     c = st.columns(4)
     kind = c[0].selectbox("Input", kinds, format_func=INPUTS.get)
     modulation = c[1].selectbox("Per-signal code", MODULATIONS, index=MODULATIONS.index(DEFAULT_MODULATION),

@@ -29,7 +29,7 @@ from ginr_core.tasks.interpolation import (
 from ginr_core.viz.figures import grid_figure, mesh_figure
 from ginr_core.viz.rules import LOG_AXIS
 from pages.shared.runs import FollowedJob, registry
-from pages.shared.widgets import current_view, enter_via_app, job_progress, live_progress, show_error
+from pages.shared.widgets import current_view, enter_via_app, job_progress, live_progress, settings_form, show_error
 from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
@@ -120,7 +120,7 @@ if observations is not None:
     st.header("2. Methods")
     st.markdown("\n".join(f"- **{m}**: {EXPLANATIONS[m]}" for m in METHODS))
     running = job is not None and not job.done
-    with st.form("interp-settings"):
+    with settings_form("interp-settings"):
         methods = st.multiselect("Methods (run one after the other in the background)", METHODS, default=list(DEFAULT_METHODS))
         c = st.columns(3)
         steps = c[0].number_input("Training steps per network", 10, 20_000, 1500,

@@ -39,7 +39,7 @@ from ginr_core.viz.figures import (
     point_cloud_figure,
 )
 from pages.shared.runs import FollowedJob, registry
-from pages.shared.widgets import current_view, enter_via_app, job_progress, linked_views, live_progress, show_error
+from pages.shared.widgets import current_view, enter_via_app, job_progress, linked_views, live_progress, settings_form, show_error
 from pages.shared.workspace import (
     MAX_UPLOAD_MB,
     Workspace,
@@ -212,7 +212,7 @@ if target is not None:
     job = st.session_state.get("superres_job")
     running = job is not None and not job.done
     k_max = max(2, min(MAX_UI_K, max_k(target.coarse.n_vertices)))
-    with st.form("superres-settings"):
+    with settings_form("superres-settings"):
         strategies = st.multiselect("Strategies (trained one after the other, same budget each)", available,
                                     default=[s for s in (STACKED, "joint") if s in available])
         c = st.columns(4)

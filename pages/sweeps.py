@@ -20,7 +20,7 @@ from ginr_core.tasks.sweep import (
     sweep_train_config,
 )
 from pages.shared.runs import FollowedJob, registry, workspace_features
-from pages.shared.widgets import enter_via_app, show_error
+from pages.shared.widgets import enter_via_app, settings_form, show_error
 from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
@@ -66,7 +66,7 @@ has_signal = require_signal(ws, last_run_below=sweep is not None)
 running = sweep is not None and not sweep.job.done
 
 # --------------------------------------------------------------------------------------- settings
-with st.form("sweep-settings"):
+with settings_form("sweep-settings"):
     st.markdown("**Values to try** (comma-separated)")
     cols = st.columns(4)
     texts = {name: cols[i % 4].text_input(label, default, help=help_text)

@@ -11,7 +11,7 @@ from ginr_core.runs.actions import result_panels
 from ginr_core.viz.figures import display_mesh, mesh_figure
 from ginr_core.viz.rules import LOG_AXIS, R2_AXIS
 from pages.shared.runs import launch_training, live_jobs, registry, workspace_features
-from pages.shared.widgets import current_view, enter_via_app, show_error
+from pages.shared.widgets import current_view, enter_via_app, settings_form, show_error
 from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
@@ -25,7 +25,7 @@ require_signal(ws)
 # --------------------------------------------------------------------------------------- settings
 model_defaults, train_defaults = ModelConfig(), TrainConfig()
 k_max = max(1, min(MAX_UI_K, max_k(ws.mesh.n_vertices)))
-with st.form("train-settings"):
+with settings_form("train-settings"):
     st.subheader("Model")
     c = st.columns(4)
     input_kind = c[0].radio("Input", ["spectral", "xyz"],

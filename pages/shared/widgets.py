@@ -137,6 +137,12 @@ def coordinate_picker(grid, dim: str, key: str) -> int:
 
 
 
+def settings_form(key: str):
+    """A form of settings sent by its button alone: Enter in one of its fields sends nothing (an Enter that
+    submitted a form launched its work, a second run beside the one its button then launched)."""
+    return st.form(key, enter_to_submit=False)
+
+
 def show_error(exc: Exception) -> None:
     """Bad input is explained, never a traceback; anything else is shown as an unexpected error."""
     if isinstance(exc, GinrError):
