@@ -6,7 +6,7 @@ import streamlit as st
 
 from ginr_core.learning.device import describe_device
 from pages.shared.backend import backend_sidebar
-from pages.shared.widgets import VIEWERS, view_settings
+from pages.shared.widgets import VIEWERS, return_to_page, view_settings
 from pages.shared.workspace import workspace
 
 # A local icon: a ":material/...:" page icon makes every browser fetch the favicon from fonts.gstatic.com.
@@ -35,8 +35,7 @@ navigation = st.navigation(
 )
 st.session_state.entered_via_app = True
 workspace()  # restored from the URL's workspace id (?ws=...) whichever page the session opens
-if "return_to" in st.session_state:  # a page opened without this entry point (see pages.shared.widgets.enter_via_app)
-    st.switch_page(st.session_state.pop("return_to"))
+return_to_page()  # a page opened without this entry point comes back (pages.shared.widgets.enter_via_app)
 st.sidebar.caption(f"Training device: **{device_description()}**")
 st.sidebar.radio("3D viewer", VIEWERS, key="viewer", horizontal=True,
                  help="Plotly renders in your browser; PyVista builds a VTK scene on the server (about 0.05 s and 1.4 MB per panel for 10,000 vertices, 0.2 s and 2.6 MB for the bunny), drawn with vtk.js. Both follow the View settings.")

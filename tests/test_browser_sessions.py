@@ -2,6 +2,7 @@
 keystrokes, reloads and server restarts."""
 
 import pytest
+from conftest import streamlit_server
 from test_browser import CHROMIUM, CHROMIUM_FLAGS, _wait_for_app, playwright
 
 from ginr_core.runs.registry import Registry
@@ -44,3 +45,19 @@ def test_enter_in_the_budget_field_launches_nothing(served, browser):
     assert len(launched) == 1, launched
     assert Registry(runs_dir).get(launched.pop()).spec.train.time_budget_s == 2
     page.context.close()
+
+
+def test_a_page_url_restores_its_workspace_on_the_first_load_after_a_server_start(tmp_path, browser):
+    """A workspace saved by an earlier server (its files are all a server keeps) comes back on the first load of
+    its page URL: that first session runs the page alone, which hands over to app.py and back, the URL's `?ws=`
+    included."""
+    from ginr_core.geometry.domains import make_domain
+    from ginr_core.io.workspaces import SavedWorkspace, new_workspace_id, save_workspace
+
+    store_id = new_workspace_id()  # the test's GINR_CACHE_DIR is the server's (both tmp_path/cache)
+    save_workspace(store_id, SavedWorkspace(make_domain("icosphere", level=2), "a saved small sphere"))
+    with streamlit_server(tmp_path) as server:
+        page = _open(browser, f"{server}/train?ws={store_id}", "Train")
+        assert page.get_by_text("a saved small sphere (162 nodes)").count() == 1
+        assert page.url.endswith(f"/train?ws={store_id}")
+        page.context.close()
