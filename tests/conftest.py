@@ -63,14 +63,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+SERVER_LOG = "server.log"
+
+
 @contextmanager
 def streamlit_server(folder: Path):
     """`streamlit run app.py` on a free loopback port, with its cache and runs folders under `folder` and its log
-    in folder/server.log; yields its URL. Its jobs run on the dashboard's default backend (worker processes)."""
+    (its worker processes' too) in folder/SERVER_LOG; yields its URL. Its jobs run on the dashboard's default
+    backend (worker processes)."""
     port = _free_port()
     env = {**os.environ, "GINR_CACHE_DIR": str(folder / "cache"), "GINR_RUNS_DIR": str(folder / "runs")}
     env.pop("GINR_BACKEND", None)
-    with open(folder / "server.log", "ab") as log:
+    with open(folder / SERVER_LOG, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
@@ -96,7 +100,7 @@ def streamlit_server(folder: Path):
 @pytest.fixture(scope="session")
 def served(tmp_path_factory):
     """The app served (`streamlit_server`), shared by the browser tests (a server start costs seconds): (its URL, its
-    runs folder); its log is runs/../server.log."""
+    runs folder); its log is the runs folder's sibling SERVER_LOG."""
     folder = tmp_path_factory.mktemp("server")
     with streamlit_server(folder) as url:
         yield url, folder / "runs"

@@ -2,7 +2,7 @@
 keystrokes, reloads and server restarts."""
 
 import pytest
-from conftest import streamlit_server
+from conftest import SERVER_LOG, streamlit_server
 from test_browser import CHROMIUM, CHROMIUM_FLAGS, _wait_for_app, playwright
 
 from ginr_core.runs.registry import Registry
@@ -45,6 +45,19 @@ def test_enter_in_the_budget_field_launches_nothing(served, browser):
     assert len(launched) == 1, launched
     assert Registry(runs_dir).get(launched.pop()).spec.train.time_budget_s == 2
     page.context.close()
+
+
+def test_a_training_leaves_no_streamlit_call_outside_a_session_in_the_server_log(served, browser):
+    """The server's worker processes (spawned: each runs app.py again) and its job threads call no Streamlit API:
+    a training leaves no "missing ScriptRunContext!" line in the log."""
+    server, runs_dir = served
+    page = _open(browser, f"{server}/train", "Train")
+    page.get_by_label("Time budget (s)").fill("2")
+    page.get_by_role("button", name="Launch training").click()
+    page.get_by_text("Open Results").wait_for(timeout=120_000)
+    page.context.close()
+    log = (runs_dir.parent / SERVER_LOG).read_text()
+    assert "missing ScriptRunContext" not in log, log[-2000:]
 
 
 def test_a_page_url_restores_its_workspace_on_the_first_load_after_a_server_start(tmp_path, browser):
