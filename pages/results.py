@@ -32,8 +32,12 @@ if not runs:
 labels = {r.id: f"{r.id} · {r.description.get('domain', '')} · {r.description.get('signal', '')} · "
                 f"{r.description.get('input', '')} · {r.description.get('task', '')} · "
                 f"R² {(r.metrics or {}).get('r2') or float('nan'):.4f}" for r in runs}
-default = runs[0].id if st.session_state.get("watching") not in labels else st.session_state.watching
-run_id = st.selectbox("Run", list(labels), index=list(labels).index(default), format_func=labels.get)
+# The run on screen is the session's (`watching`): chosen here, or opened on another page. A session that has none
+# (or one Results cannot show) gets the newest, kept from then on; a run registered later never takes its place.
+if st.session_state.get("watching") not in labels:
+    st.session_state.watching = runs[0].id
+run_id = st.session_state.watching = st.selectbox("Run", list(labels), index=list(labels).index(st.session_state.watching),
+                                                  format_func=labels.get)
 run = registry().get(run_id)
 spec = run.spec
 

@@ -3,7 +3,7 @@ keystrokes, reloads and server restarts."""
 
 import pytest
 from conftest import SERVER_LOG, streamlit_server
-from test_browser import CHROMIUM, CHROMIUM_FLAGS, _wait_for_app, playwright
+from test_browser import CHROMIUM, CHROMIUM_FLAGS, SCENE_VIEW, _wait_for_app, playwright
 
 from ginr_core.runs.registry import Registry
 
@@ -28,6 +28,41 @@ def _open(browser, url: str, heading: str):
 
 def _run_ids(runs_dir) -> set[str]:
     return {run.id for run in Registry(runs_dir).list_runs()}
+
+
+def _register_run(runs_dir, seed: int) -> str:
+    """A 20-step fit on a small sphere, trained here and recorded in the server's registry (as the CLI would)."""
+    from ginr_core.data.signals import analytic_signal
+    from ginr_core.geometry.domains import make_domain
+    from ginr_core.geometry.features import FeatureSpec
+    from ginr_core.learning.training import TrainConfig
+    from ginr_core.runs.actions import launch
+    from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec, Source
+
+    mesh = make_domain("icosphere", level=2)
+    spec = RunSpec("fit", Source("builtin", "icosphere", {"level": 2}, label="icosphere (level 2)"),
+                   Source("analytic", "sines", label="analytic: sines"), FeatureSpec("spherical_harmonics", 9),
+                   train=TrainConfig(steps=20, seed=seed))
+    return launch(RunRequest(spec, RunInputs(mesh, analytic_signal(mesh, "sines"))), Registry(runs_dir),
+                  start=False).run().run_id
+
+
+def test_results_stays_on_its_run_while_another_registers(served, browser):
+    """The run a user opened in Results stays on screen when a newer run is registered and a view option changes."""
+    server, runs_dir = served
+    opened, _ = _register_run(runs_dir, seed=1), _register_run(runs_dir, seed=2)
+    page = _open(browser, f"{server}/results", "Results")
+    chooser = page.get_by_role("combobox", name="Run", exact=True)
+    chooser.click()
+    page.get_by_role("option").filter(has_text=opened).click()
+    _wait_for_app(page)
+    assert opened in chooser.input_value()
+    _register_run(runs_dir, seed=3)  # someone else's run, newer than every other
+    page.get_by_text("squared", exact=True).click()
+    page.frame_locator(SCENE_VIEW).first.get_by_text("squared error").first.wait_for(timeout=60_000)
+    _wait_for_app(page)
+    assert opened in chooser.input_value()
+    page.context.close()
 
 
 def test_enter_in_the_budget_field_launches_nothing(served, browser):
