@@ -16,6 +16,7 @@ from ginr_core.runs.actions import (
 from ginr_core.viz.rules import LOG_AXIS, PLAIN_AXIS
 from pages.shared.runs import launch_request, registry
 from pages.shared.widgets import current_view, enter_via_app, show_error, show_meshes
+from pages.shared.workspace import workspace
 
 enter_via_app(__file__)
 
@@ -139,7 +140,7 @@ st.subheader("Re-run")
 st.caption(f"Train the same spec again: {spec.label}, {spec.train.time_budget_s or 0:g} s budget, seed {spec.train.seed}.")
 if spec.task in ("fit", "heldout") and st.button("Re-run this run", icon=":material/replay:"):
     try:
-        st.session_state.following = launch_request(rerun_request(registry(), run_id))
+        st.session_state.following = launch_request(rerun_request(registry(), run_id), workspace())
         st.switch_page("pages/train.py")
     except Exception as exc:
         show_error(exc)

@@ -1,6 +1,8 @@
 """A session's own state in a real browser (issue 23): what a user has open stays theirs across other users' runs,
 keystrokes, reloads and server restarts."""
 
+import re
+
 import pytest
 from conftest import SERVER_LOG, streamlit_server
 from test_browser import CHROMIUM, CHROMIUM_FLAGS, SCENE_VIEW, _wait_for_app, playwright
@@ -79,6 +81,47 @@ def test_enter_in_the_budget_field_launches_nothing(served, browser):
     launched = _run_ids(runs_dir) - before
     assert len(launched) == 1, launched
     assert Registry(runs_dir).get(launched.pop()).spec.train.time_budget_s == 2
+    page.context.close()
+
+
+def test_a_reload_during_training_follows_the_live_run_again(served, browser):
+    """A reload is a new session: the workspace in its URL leads it back to the run it launched, with the form's
+    values that run was launched with; the runs table reads the run's status from the registry."""
+    server, runs_dir = served
+    page = _open(browser, f"{server}/train", "Train")
+    budget = page.get_by_label("Time budget (s)")
+    budget.fill("25")  # long enough to reload during the run: it is cancelled below
+    budget.press("Tab")
+    page.get_by_role("button", name="Launch training").click()
+    running = page.get_by_text(re.compile(r"Run \S+: running"))
+    running.wait_for(timeout=120_000)
+    run_id = re.search(r"Run (\S+): running", running.inner_text())[1]
+    page.reload()
+    _wait_for_app(page)
+    page.get_by_text(f"Run {run_id}: running").wait_for(timeout=60_000)
+    assert page.get_by_label("Time budget (s)").input_value() == "25.00"
+    page.get_by_role("button", name="Cancel").click()
+    page.get_by_text(f"Run {run_id}: cancelled").wait_for(timeout=60_000)
+    assert Registry(runs_dir).get(run_id).status == "cancelled"
+    rows = page.locator("[data-testid='stDataFrame'] tr")  # the table's cells, as the grid gives them to screen readers
+    rows.filter(has_text=run_id).filter(has_text="cancelled").wait_for(state="attached", timeout=30_000)
+    page.context.close()
+
+
+def test_the_runs_table_follows_someone_elses_run_to_its_end(served, browser):
+    """A run that another process trains (the CLI) is listed running, then done with its R², without a click."""
+    from ginr_core.geometry.features import FeatureSpec
+    from ginr_core.runs.spec import RunSpec
+
+    server, runs_dir = served
+    registry = Registry(runs_dir)
+    run_id = registry.create_run(RunSpec("fit", features=FeatureSpec("spherical_harmonics", 9)))  # this process's
+    page = _open(browser, f"{server}/train", "Train")
+    rows = page.locator("[data-testid='stDataFrame'] tr")
+    rows.filter(has_text=run_id).filter(has_text="running").wait_for(state="attached", timeout=30_000)
+    registry.finish(run_id, "done", metrics={"r2": 0.9641})
+    rows.filter(has_text=run_id).filter(has_text="done").filter(has_text="0.9641").wait_for(state="attached",
+                                                                                          timeout=30_000)
     page.context.close()
 
 
