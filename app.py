@@ -1,45 +1,11 @@
-"""GINR Studio: `streamlit run app.py`. Navigation over the pages in pages/, and the device in use."""
+"""GINR Studio: `streamlit run app.py`. Navigation over the pages in pages/ (pages.shared.navigation).
 
-from pathlib import Path
+Streamlit runs this file as __main__. The server's worker processes are spawned, and a spawned process runs its
+parent's __main__ file again, as __mp_main__: there it must import and draw nothing (a Streamlit call outside a
+session logs "missing ScriptRunContext!", and the Home page would compute its embedding in every worker).
+"""
 
-import streamlit as st
+if __name__ == "__main__":
+    from pages.shared.navigation import run_app
 
-from ginr_core.learning.device import describe_device
-from pages.shared.backend import backend_sidebar
-from pages.shared.widgets import VIEWERS, view_settings
-from pages.shared.workspace import workspace
-
-# A local icon: a ":material/...:" page icon makes every browser fetch the favicon from fonts.gstatic.com.
-st.set_page_config(page_title="GINR Studio", page_icon=str(Path(__file__).parent / "assets" / "favicon.png"), layout="wide")
-
-
-@st.cache_resource
-def device_description() -> str:
-    return describe_device()
-
-
-navigation = st.navigation(
-    [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-        st.Page("pages/data.py", title="Data", icon=":material/deployed_code:"),
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-        st.Page("pages/results.py", title="Results", icon=":material/insights:"),
-        st.Page("pages/super_resolution.py", title="Super-resolution", icon=":material/zoom_in:"),
-        st.Page("pages/compare.py", title="INR vs GINR", icon=":material/compare:"),
-        st.Page("pages/interpolation.py", title="Interpolation", icon=":material/scatter_plot:"),
-        st.Page("pages/timeseries.py", title="Time series", icon=":material/animation:"),
-        st.Page("pages/crop.py", title="Crop", icon=":material/content_cut:"),
-        st.Page("pages/collections.py", title="Collections", icon=":material/stacks:"),
-        st.Page("pages/sweeps.py", title="Sweeps", icon=":material/tune:"),
-    ]
-)
-st.session_state.entered_via_app = True
-workspace()  # restored from the URL's workspace id (?ws=...) whichever page the session opens
-if "return_to" in st.session_state:  # a page opened without this entry point (see pages.shared.widgets.enter_via_app)
-    st.switch_page(st.session_state.pop("return_to"))
-st.sidebar.caption(f"Training device: **{device_description()}**")
-st.sidebar.radio("3D viewer", VIEWERS, key="viewer", horizontal=True,
-                 help="Plotly renders in your browser; PyVista builds a VTK scene on the server (about 0.05 s and 1.4 MB per panel for 10,000 vertices, 0.2 s and 2.6 MB for the bunny), drawn with vtk.js. Both follow the View settings.")
-view_settings()
-backend_sidebar()
-navigation.run()
+    run_app()

@@ -52,7 +52,7 @@ from ginr_core.tasks.collections import (
 )
 from pages.shared.backend import session_backend
 from pages.shared.runs import FollowedJob, registry
-from pages.shared.widgets import enter_via_app, plain, progress_bar, show_error, show_meshes
+from pages.shared.widgets import enter_via_app, plain, progress_bar, settings_form, show_error, show_meshes
 from pages.shared.workspace import uploaded_grid, workspace
 
 enter_via_app(__file__)
@@ -176,7 +176,7 @@ along = st.selectbox("Order members by", keys or ["(member order)"],
                      help="Held-out members are chosen with trained neighbours on both sides along this key, "
                           "and their codes interpolated from those neighbours.")
 order_key = along if keys else None
-with st.form("collection-settings"):
+with settings_form("collection-settings"):
     c = st.columns(4)
     kind = c[0].selectbox("Input", kinds, format_func=INPUTS.get)
     modulation = c[1].selectbox("Per-signal code", MODULATIONS, index=MODULATIONS.index(DEFAULT_MODULATION),

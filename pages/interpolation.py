@@ -32,7 +32,16 @@ from ginr_core.viz.figures import grid_figure, mesh_figure
 from ginr_core.viz.rules import log_axis
 from pages.shared.backend import session_backend
 from pages.shared.runs import FollowedJob, registry
-from pages.shared.widgets import current_view, enter_via_app, job_progress, live_progress, plain, show_error, show_verdict
+from pages.shared.widgets import (
+    current_view,
+    enter_via_app,
+    job_progress,
+    live_progress,
+    plain,
+    settings_form,
+    show_error,
+    show_verdict,
+)
 from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
@@ -139,7 +148,7 @@ if observations is not None:
     st.header("2. Methods")
     st.markdown("\n".join(f"- **{m}**: {EXPLANATIONS[m]}" for m in METHODS))
     running = job is not None and not job.done
-    with st.form("interp-settings"):
+    with settings_form("interp-settings"):
         methods = st.multiselect("Methods (run one after the other in the background)", METHODS, default=list(DEFAULT_METHODS))
         c = st.columns(3)
         steps = c[0].number_input("Training steps per network", 10, 20_000, 1500,

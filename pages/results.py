@@ -16,6 +16,7 @@ from ginr_core.runs.actions import (
 from ginr_core.viz.rules import LOG_AXIS, PLAIN_AXIS
 from pages.shared.runs import launch_request, registry
 from pages.shared.widgets import current_view, enter_via_app, show_error, show_meshes
+from pages.shared.workspace import workspace
 
 enter_via_app(__file__)
 
@@ -32,8 +33,12 @@ if not runs:
 labels = {r.id: f"{r.id} · {r.description.get('domain', '')} · {r.description.get('signal', '')} · "
                 f"{r.description.get('input', '')} · {r.description.get('task', '')} · "
                 f"R² {(r.metrics or {}).get('r2') or float('nan'):.4f}" for r in runs}
-default = runs[0].id if st.session_state.get("watching") not in labels else st.session_state.watching
-run_id = st.selectbox("Run", list(labels), index=list(labels).index(default), format_func=labels.get)
+# The run on screen is the session's (`watching`): chosen here, or opened on another page. A session that has none
+# (or one Results cannot show) gets the newest, kept from then on; a run registered later never takes its place.
+if st.session_state.get("watching") not in labels:
+    st.session_state.watching = runs[0].id
+run_id = st.session_state.watching = st.selectbox("Run", list(labels), index=list(labels).index(st.session_state.watching),
+                                                  format_func=labels.get)
 run = registry().get(run_id)
 spec = run.spec
 
@@ -135,7 +140,7 @@ st.subheader("Re-run")
 st.caption(f"Train the same spec again: {spec.label}, {spec.train.time_budget_s or 0:g} s budget, seed {spec.train.seed}.")
 if spec.task in ("fit", "heldout") and st.button("Re-run this run", icon=":material/replay:"):
     try:
-        st.session_state.following = launch_request(rerun_request(registry(), run_id))
+        st.session_state.following = launch_request(rerun_request(registry(), run_id), workspace())
         st.switch_page("pages/train.py")
     except Exception as exc:
         show_error(exc)

@@ -48,6 +48,7 @@ from pages.shared.widgets import (
     linked_views,
     live_progress,
     plain,
+    settings_form,
     show_error,
     show_verdict,
 )
@@ -223,7 +224,7 @@ if target is not None:
     job = st.session_state.get("superres_job")
     running = job is not None and not job.done
     k_max = max(2, min(MAX_UI_K, max_k(target.coarse.n_vertices)))
-    with st.form("superres-settings"):
+    with settings_form("superres-settings"):
         strategies = st.multiselect("Strategies (trained one after the other, same budget each)", available,
                                     default=[s for s in (STACKED, "joint") if s in available])
         c = st.columns(4)

@@ -21,7 +21,7 @@ from ginr_core.tasks.sweep import (
 )
 from pages.shared.backend import ray_backend
 from pages.shared.runs import FollowedJob, registry, workspace_features
-from pages.shared.widgets import enter_via_app, plain, show_error
+from pages.shared.widgets import enter_via_app, plain, settings_form, show_error
 from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
@@ -67,7 +67,7 @@ has_signal = require_signal(ws, last_run_below=sweep is not None)
 running = sweep is not None and not sweep.job.done
 
 # --------------------------------------------------------------------------------------- settings
-with st.form("sweep-settings"):
+with settings_form("sweep-settings"):
     st.markdown("**Values to try** (comma-separated)")
     cols = st.columns(4)
     texts = {name: cols[i % 4].text_input(label, default, help=help_text)

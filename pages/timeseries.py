@@ -45,6 +45,7 @@ from pages.shared.widgets import (
     linked_views,
     plain,
     progress_bar,
+    settings_form,
     show_error,
 )
 from pages.shared.workspace import uploaded_grid, workspace
@@ -152,7 +153,7 @@ st.success(f"**{plain(choice.label)}**: {series.n_frames:,} frames ({series.labe
 # ------------------------------------------------------------------------------------------ training
 st.subheader("2 · Train")
 model_defaults, train_defaults = series_model_config(), series_train_config()
-with st.form("series-settings"):
+with settings_form("series-settings"):
     c = st.columns(4)
     stride = c[0].number_input("Train on every Nth frame", 1, max(1, series.n_frames), min(2, series.n_frames),
                                help="2 = the paper's setting: train on t = 0 mod 10, predict the frames at t = 5 mod 10. The last "

@@ -4,14 +4,15 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ginr_core.geometry.features import DEFAULT_K, MAX_UI_K, max_k
+from ginr_core.geometry.features import DEFAULT_K, MAX_UI_K, XYZ, max_k
 from ginr_core.learning.models import ACTIVATIONS, ModelConfig
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import result_panels
+from ginr_core.runs.jobs import FINISHED
 from ginr_core.viz.figures import display_mesh, mesh_figure
 from ginr_core.viz.rules import LOG_AXIS, R2_AXIS
-from pages.shared.runs import launch_training, live_jobs, registry, workspace_features
-from pages.shared.widgets import current_view, enter_via_app, show_error
+from pages.shared.runs import launch_training, live_jobs, registry, workspace_features, workspace_job
+from pages.shared.widgets import current_view, enter_via_app, settings_form, show_error
 from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
@@ -23,33 +24,51 @@ st.write(f"**Domain:** {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes) · **Signa
 require_signal(ws)
 
 # --------------------------------------------------------------------------------------- settings
-model_defaults, train_defaults = ModelConfig(), TrainConfig()
+DEFAULT_BUDGET_S = 30.0
+WIDTHS = (32, 64, 128, 256, 512, 1024)
+
+
+def bounded(field, label: str, low, high, value, **options):
+    """A number field or slider (`field`) starting from `value` brought inside its bounds (a remembered setting: a
+    re-run of a CLI run may have gone beyond them); ints stay ints."""
+    return field(label, low, high, type(low)(min(max(value, low), high)), **options)
+
+
+# The form starts from the settings of the latest run launched from this workspace (kept with it: a reload or a
+# restart shows them again), else from the defaults.
+last_launch = ws.last_launch
+model_defaults = last_launch.model if last_launch else ModelConfig()
+train_defaults = last_launch.train if last_launch else TrainConfig(time_budget_s=DEFAULT_BUDGET_S)
 k_max = max(1, min(MAX_UI_K, max_k(ws.mesh.n_vertices)))
-with st.form("train-settings"):
+with settings_form("train-settings"):
     st.subheader("Model")
     c = st.columns(4)
-    input_kind = c[0].radio("Input", ["spectral", "xyz"],
+    input_kind = c[0].radio("Input", ["spectral", "xyz"], index=int(bool(last_launch) and last_launch.features.input_kind == XYZ),
                             format_func={"spectral": "GINR (spectral embedding)", "xyz": "INR (xyz coordinates)"}.get)
-    activation = c[1].selectbox("Activation", ACTIVATIONS, help="sine = SIREN; sine_tanh = sine in the first layer, tanh after")
-    n_layers = c[2].slider("Layers", 2, 10, model_defaults.n_layers)
-    hidden = c[3].select_slider("Width", [32, 64, 128, 256, 512, 1024], model_defaults.hidden)
+    activation = c[1].selectbox("Activation", ACTIVATIONS, ACTIVATIONS.index(model_defaults.activation),
+                                help="sine = SIREN; sine_tanh = sine in the first layer, tanh after")
+    n_layers = bounded(c[2].slider, "Layers", 2, 10, model_defaults.n_layers)
+    hidden = c[3].select_slider("Width", WIDTHS, min(WIDTHS, key=lambda width: abs(width - model_defaults.hidden)))
     c = st.columns(4)
-    omega_0 = c[0].number_input("omega_0 (hidden)", 1.0, 200.0, model_defaults.omega_0)
-    first_omega_0 = c[1].number_input("omega_0 (first layer)", 1.0, 300.0, model_defaults.first_omega_0 or model_defaults.omega_0,
-                                      help="The spectral features reach about ±5: a higher first-layer frequency resolves fine detail sooner.")
-    k_default = min(ws.embedding.k if ws.embedding is not None else DEFAULT_K, k_max)
+    omega_0 = bounded(c[0].number_input, "omega_0 (hidden)", 1.0, 200.0, model_defaults.omega_0)
+    first_omega_0 = bounded(c[1].number_input, "omega_0 (first layer)", 1.0, 300.0,
+                            model_defaults.first_omega_0 or model_defaults.omega_0,
+                            help="The spectral features reach about ±5: a higher first-layer frequency resolves fine detail sooner.")
+    k_default = min(last_launch.features.k if last_launch and last_launch.features.k else ws.embedding.k if ws.embedding is not None
+                    else DEFAULT_K, k_max)
     k = c[2].number_input("Embedding size (k)", 1, k_max, k_default,
                           help="Eigenvectors of the Data page's Laplacian (or spherical harmonics) the GINR reads.")
-    skip = c[3].checkbox("Skip connection", True, help="The network input is fed again to the middle layer.")
+    skip = c[3].checkbox("Skip connection", model_defaults.skip, help="The network input is fed again to the middle layer.")
     st.subheader("Training")
     c = st.columns(6)
-    budget = c[0].number_input("Time budget (s)", 2.0, 3600.0, 30.0)
-    steps = c[1].number_input("Max steps (0 = no limit)", 0, 1_000_000, 0)
-    lr = c[2].number_input("Learning rate", 1e-6, 1.0, train_defaults.lr, format="%.0e")
-    batch = c[3].number_input("Batch size (0 = all nodes)", 0, 10_000_000, 0)
-    seed = c[4].number_input("Seed", 0, 1_000_000, 0)
-    holdout = c[5].number_input("Held-out nodes", 0.0, 0.9, 0.0, step=0.05,
-                                help="Fraction of the nodes left out of training and scored (generalisation); 0 = fit every node.")
+    budget = bounded(c[0].number_input, "Time budget (s)", 2.0, 3600.0, train_defaults.time_budget_s or DEFAULT_BUDGET_S)
+    steps = bounded(c[1].number_input, "Max steps (0 = no limit)", 0, 1_000_000, train_defaults.steps or 0)
+    lr = bounded(c[2].number_input, "Learning rate", 1e-6, 1.0, train_defaults.lr, format="%.0e")
+    batch = bounded(c[3].number_input, "Batch size (0 = all nodes)", 0, 10_000_000, train_defaults.batch_size or 0)
+    seed = bounded(c[4].number_input, "Seed", 0, 1_000_000, train_defaults.seed)
+    holdout = bounded(c[5].number_input, "Held-out nodes", 0.0, 0.9, last_launch.options.get("fraction", 0.0) if last_launch else 0.0,
+                      step=0.05,
+                      help="Fraction of the nodes left out of training and scored (generalisation); 0 = fit every node.")
     launched = st.form_submit_button("Launch training", type="primary")
 
 if launched:
@@ -176,8 +195,11 @@ def live_view(following) -> None:
 
 
 def current_run():
-    """This session's job while it works (None once it has ended: its run becomes the one watched)."""
+    """This session's job while it works, else its workspace's (a reload is a new session: it follows the run its
+    workspace launched again); None once it has ended: its run becomes the one watched."""
     following = st.session_state.get("following")
+    if following is None and (following := workspace_job(ws)) is not None:
+        st.session_state.following = following
     if following is None or not following.done:
         return following
     del st.session_state.following
@@ -199,9 +221,18 @@ else:
     show_finished(watching)
 
 # ------------------------------------------------------------------------------------------ all runs
-st.subheader("Runs")
-runs = registry().list_runs(limit=50)
-if runs:
+RUNS_REFRESH_S = 2.0
+LISTED_RUNS = 50
+
+
+def any_working(runs) -> bool:
+    return any(run.status not in FINISHED for run in runs)
+
+
+def show_runs(runs) -> None:
+    if not runs:
+        st.caption("No runs yet.")
+        return
     st.dataframe(
         pd.DataFrame([{
             "id": r.id, "created": r.created[:19], "status": r.status,
@@ -213,5 +244,21 @@ if runs:
     )
     st.caption("R² of running and interrupted runs is their latest training R² (on the nodes trained on); of an "
                "interpolation, the best method's on the unobserved nodes.")
+
+
+@st.fragment(run_every=RUNS_REFRESH_S)
+def live_runs() -> None:
+    """The run list read again from the registry every RUNS_REFRESH_S while one of its runs works (whoever launched
+    it); one full rerun once none does."""
+    runs = registry().list_runs(limit=LISTED_RUNS)
+    if not any_working(runs):
+        st.rerun()
+    show_runs(runs)
+
+
+st.subheader("Runs")
+runs = registry().list_runs(limit=LISTED_RUNS)
+if any_working(runs):
+    live_runs()
 else:
-    st.caption("No runs yet.")
+    show_runs(runs)

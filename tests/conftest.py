@@ -4,6 +4,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -62,35 +63,48 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def served(tmp_path_factory):
-    """`streamlit run app.py` on a free loopback port, with its own cache and runs folders, shared by the browser
-    tests (a server start costs seconds): (its URL, its runs folder). Its jobs run on the dashboard's default
+SERVER_LOG = "server.log"
+
+
+@contextmanager
+def streamlit_server(folder: Path):
+    """`streamlit run app.py` on a free loopback port, with its cache and runs folders under `folder` and its log
+    (its worker processes' too) in folder/SERVER_LOG; yields its URL. Its jobs run on the dashboard's default
     backend (worker processes)."""
-    tmp = tmp_path_factory.mktemp("server")
     port = _free_port()
-    env = {**os.environ, "GINR_CACHE_DIR": str(tmp / "cache"), "GINR_RUNS_DIR": str(tmp / "runs"),
+    env = {**os.environ, "GINR_CACHE_DIR": str(folder / "cache"), "GINR_RUNS_DIR": str(folder / "runs"),
            "RAY_gcs_rpc_server_reconnect_timeout_s": "3"}  # a Ray driver that lost its GCS ends in 3 s, not 60
     env.pop("GINR_BACKEND", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    with open(folder / SERVER_LOG, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
+             "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("the Streamlit server did not start")
-    yield url, tmp / "runs"
-    proc.terminate()
-    proc.wait(timeout=30)
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the Streamlit server did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory):
+    """The app served (`streamlit_server`), shared by the browser tests (a server start costs seconds): (its URL, its
+    runs folder); its log is the runs folder's sibling SERVER_LOG."""
+    folder = tmp_path_factory.mktemp("server")
+    with streamlit_server(folder) as url:
+        yield url, folder / "runs"
 
 
 @pytest.fixture(scope="session")

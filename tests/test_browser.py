@@ -291,7 +291,7 @@ def test_collections_page_explorer_shows_a_coloured_mesh(server, page, tmp_path)
     page.get_by_role("button", name="Use these signals").click()
     page.get_by_text("4 members").wait_for(timeout=60_000)
     for label, value in (("Embedding columns (k)", 16), ("Training budget (s)", 3), ("Fit-new budget per held-out member (s)", 1)):
-        page.get_by_label(label).fill(str(value))  # inside a form: Enter would submit it, the button sends them all
+        page.get_by_label(label).fill(str(value))  # inside a form: the button sends them all
     page.get_by_role("button", name="Train the collection").click()
     page.get_by_text("Latent explorer").wait_for(timeout=180_000)
     _wait_for_app(page)

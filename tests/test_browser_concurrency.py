@@ -13,7 +13,7 @@ BUDGET_S = 5.0
 
 
 def _fill(page, label: str, value: float) -> None:
-    """Type into a form's number box; Tab, not Enter (Enter would submit the form: a launch)."""
+    """Type into a form's number box (the form's button sends it)."""
     box = page.get_by_label(label)
     box.fill(str(value))
     box.press("Tab")

@@ -315,9 +315,12 @@ def test_workspace_store_round_trip_and_refuses_foreign_ids():
 
     mesh = latlon_sphere(11, 12)
     ws_id = new_workspace_id()
+    last_launch = _request(3).spec.to_dict()  # the settings the Train page starts from after a reload or a restart
     save_workspace(ws_id, SavedWorkspace(mesh, "grid", ["a note"], mesh.vertices[:, 2], "height",
-                                         {"domain": {"kind": "builtin", "name": "latlon_sphere"}}, ("combinatorial", 8)))
+                                         {"domain": {"kind": "builtin", "name": "latlon_sphere"}}, ("combinatorial", 8),
+                                         last_launch))
     saved = load_workspace(ws_id)
+    assert RunSpec.from_dict(saved.last_launch) == _request(3).spec
     np.testing.assert_array_equal(saved.mesh.vertices, mesh.vertices)
     np.testing.assert_array_equal(saved.mesh.vertex_data["lat"], mesh.vertex_data["lat"])  # grids stay grids
     assert (saved.mesh_label, saved.notes, saved.signal_label, saved.embedding) == ("grid", ["a note"], "height", ("combinatorial", 8))

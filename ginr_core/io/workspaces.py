@@ -1,7 +1,7 @@
 """Workspaces kept on disk, so that a dashboard session survives a browser reload or a server restart.
 
-A workspace is what a user has chosen to work on: a mesh, a signal on it, where both came from, and the kind
-and size of the embedding. It is stored under cache_dir()/workspaces/<id>/ as one npz of arrays and one JSON
+A workspace is what a user has chosen to work on: a mesh, a signal on it, where both came from, the kind
+and size of the embedding, and the spec of the latest run launched from it (its settings, for the next one). It is stored under cache_dir()/workspaces/<id>/ as one npz of arrays and one JSON
 file, each written atomically. Ids are generated (128 random bits, hex) and checked before any path is built,
 so a URL parameter can never name another folder; an unknown, damaged or foreign id loads nothing. A workspace
 neither loaded nor saved for GINR_WORKSPACE_DAYS is deleted by `expire_workspaces`.
@@ -43,8 +43,9 @@ def _folder(workspace_id: str) -> Path | None:
 
 @dataclass
 class SavedWorkspace:
-    """What a workspace holds, in plain data: `sources` are the run-spec Sources as dicts (domain, signal) and
-    `embedding` the (kind, k) of its embedding, recomputed (from the embedding cache) when loaded."""
+    """What a workspace holds, in plain data: `sources` are the run-spec Sources as dicts (domain, signal),
+    `embedding` the (kind, k) of its embedding, recomputed (from the embedding cache) when loaded, and `last_launch`
+    the RunSpec dict of the latest run launched from it."""
 
     mesh: Mesh
     mesh_label: str
@@ -53,6 +54,7 @@ class SavedWorkspace:
     signal_label: str = ""
     sources: dict = field(default_factory=dict)
     embedding: tuple[str, int] | None = None
+    last_launch: dict | None = None
 
 
 def save_workspace(workspace_id: str, saved: SavedWorkspace) -> None:
@@ -69,7 +71,7 @@ def save_workspace(workspace_id: str, saved: SavedWorkspace) -> None:
     atomic_write(folder / "arrays.npz", buffer.getvalue())
     meta = {"mesh_label": saved.mesh_label, "mesh_name": saved.mesh.name, "notes": list(saved.notes),
             "signal_label": saved.signal_label, "sources": saved.sources,
-            "embedding": None if saved.embedding is None else list(saved.embedding)}
+            "embedding": None if saved.embedding is None else list(saved.embedding), "last_launch": saved.last_launch}
     atomic_write(folder / "workspace.json", json.dumps(meta).encode())  # last: a torn save leaves the old meta
 
 
@@ -88,7 +90,8 @@ def load_workspace(workspace_id: str) -> SavedWorkspace | None:
         embedding = meta.get("embedding")
         return SavedWorkspace(mesh, meta["mesh_label"], list(meta.get("notes", [])), arrays.get("signal"),
                               meta.get("signal_label", ""), dict(meta.get("sources") or {}),
-                              None if embedding is None else (str(embedding[0]), int(embedding[1])))
+                              None if embedding is None else (str(embedding[0]), int(embedding[1])),
+                              meta.get("last_launch"))
     except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile, EOFError):
         return None
 

@@ -2,7 +2,8 @@
 
 A live job is kept only while it works: once finished it is dropped from the server's memory and its results
 are read back from the registry, like every other run's. The live jobs are the server's (the run list shows
-them to everyone); the job a session follows is its own, in its session state (`FollowedJob`).
+them to everyone), each with the workspace it was launched from; the job a session follows is its own, in its
+session state (`FollowedJob`), and a new session on the same workspace (a reload) finds it again (`workspace_job`).
 """
 
 from __future__ import annotations
@@ -27,16 +28,26 @@ def registry() -> Registry:
 
 
 @st.cache_resource
-def _live_jobs() -> list[Job]:
-    return []
+def _live_jobs() -> dict[Job, str | None]:
+    """The server's training jobs, each with the id of the workspace it was launched from (oldest first)."""
+    return {}
 
 
 def live_jobs() -> dict[str, Job]:
     """Training jobs of this server launched from its pages, still working (they outlive page reruns and browser
     sessions), by run id once they have one (a queued job has none yet); finished ones are dropped here."""
     jobs = _live_jobs()
-    jobs[:] = [job for job in jobs if not job.done]
-    return {job.state.run_id: job for job in jobs if job.state.run_id is not None}
+    for job in [job for job in list(jobs) if job.done]:
+        jobs.pop(job, None)
+    return {job.state.run_id: job for job in list(jobs) if job.state.run_id is not None}
+
+
+def workspace_job(ws: Workspace) -> FollowedJob | None:
+    """The newest training job launched from this workspace that still works or waits, for a session to follow
+    (a reloaded page is a new session: the workspace id in its URL leads it back to its run)."""
+    live_jobs()
+    launched = [job for job, workspace_id in list(_live_jobs().items()) if workspace_id == ws.store_id]
+    return FollowedJob(launched[-1]) if launched else None
 
 
 def workspace_features(ws: Workspace, input_kind: str, k: int) -> FeatureSpec:
@@ -47,12 +58,13 @@ def workspace_features(ws: Workspace, input_kind: str, k: int) -> FeatureSpec:
     return FeatureSpec("combinatorial" if ws.embedding is None else ws.embedding.laplacian, int(k))
 
 
-def launch_request(request: RunRequest) -> FollowedJob:
-    """Start a registered training run in the background (it may wait in the backend's queue); return the job for
-    the session to follow."""
+def launch_request(request: RunRequest, ws: Workspace) -> FollowedJob:
+    """Start a registered training run in the background (it may wait in the backend's queue) from the session's
+    workspace, which keeps its spec; return the job for the session to follow."""
     job = launch(request, registry(), backend=session_backend())
     live_jobs()  # finished jobs leave the store at each launch too, even if no page lists the runs
-    _live_jobs().append(job)
+    _live_jobs()[job] = ws.store_id
+    ws.remember_launch(request.spec)
     return FollowedJob(job)
 
 
@@ -63,7 +75,7 @@ def launch_training(ws: Workspace, model_config: ModelConfig, train_config: Trai
     options = {"fraction": holdout, "seed": train_config.seed} if holdout else {}
     spec = RunSpec("heldout" if holdout else "fit", ws.domain_source, ws.signal_source, features, model_config,
                    train_config, options)
-    return launch_request(RunRequest(spec, RunInputs(ws.mesh, ws_signal)))
+    return launch_request(RunRequest(spec, RunInputs(ws.mesh, ws_signal)), ws)
 
 
 class FollowedJob:

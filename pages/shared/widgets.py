@@ -39,11 +39,18 @@ def enter_via_app(page_file: str) -> None:
 
     Streamlit quirk: with a pages/ folder beside the entry point, the first session after a server start
     that opens a page URL directly (a reconnecting tab, a bookmark) runs that page alone in the legacy
-    multipage mode: no navigation, no page config. Such a page hands over to app.py, which comes back here.
+    multipage mode: no navigation, no page config. Such a page hands over to app.py, which comes back here. The
+    URL's query parameters go along both ways (a switch drops them): app.py restores the workspace from `?ws=`.
     """
     if not st.session_state.get("entered_via_app"):
         st.session_state.return_to = f"pages/{Path(page_file).name}"
-        st.switch_page("app.py")
+        st.switch_page("app.py", query_params=st.query_params.to_dict())
+
+
+def return_to_page() -> None:
+    """Back to the page that handed over to app.py (`enter_via_app`), if one did, with the URL's query parameters."""
+    if "return_to" in st.session_state:
+        st.switch_page(st.session_state.pop("return_to"), query_params=st.query_params.to_dict())
 
 
 @contextmanager
@@ -149,7 +156,6 @@ def coordinate_picker(grid, dim: str, key: str) -> int:
     return index
 
 
-
 def best_r2_text(scores: dict[str, float]) -> str:
     """"best R²: **A**", or "best R²: a tie between **A** and **B**" when the best scores read the same."""
     best = [f"**{label}**" for label in best_r2(scores)]
@@ -167,6 +173,12 @@ def show_verdict(network_r2: float, classical_r2: float, text: str, words: dict[
     outcome = winner(network_r2, classical_r2)
     show, icon = VERDICT_LOOKS[outcome]
     show(f"{text} {words[outcome]}", icon=icon)
+
+
+def settings_form(key: str):
+    """A form of settings sent by its button alone: Enter in one of its fields sends nothing (an Enter that
+    submitted a form launched its work, a second run beside the one its button then launched)."""
+    return st.form(key, enter_to_submit=False)
 
 
 def show_error(exc: Exception) -> None:

@@ -27,7 +27,7 @@ from ginr_core.io.workspaces import (
     new_workspace_id,
     save_workspace,
 )
-from ginr_core.runs.spec import Source
+from ginr_core.runs.spec import RunSpec, Source
 from ginr_core.settings import UPLOAD_MB as MAX_UPLOAD_MB
 from pages.shared.widgets import progress_bar
 
@@ -50,6 +50,7 @@ class Workspace:
     domain_source: Source | None = None
     signal_source: Source | None = None
     store_id: str | None = None  # where it is kept on disk (ginr_core.io.workspaces), so a reload finds it
+    last_launch: RunSpec | None = None  # the latest run launched from it: the Train page's settings after a reload
     _saved_state: tuple = ()
 
     def __post_init__(self):
@@ -57,7 +58,7 @@ class Workspace:
 
     def _state(self) -> tuple:
         embedding = None if self.embedding is None else (self.embedding.laplacian, self.embedding.k)
-        return id(self.mesh), id(self.signal), self.mesh_label, self.signal_label, embedding
+        return id(self.mesh), id(self.signal), self.mesh_label, self.signal_label, embedding, id(self.last_launch)
 
     def persist(self) -> None:
         """Save the workspace if it changed since it was last saved (a few MB at most, written atomically)."""
@@ -66,8 +67,9 @@ class Workspace:
         sources = {"domain": self.domain_source.to_dict(),
                    "signal": None if self.signal_source is None else self.signal_source.to_dict()}
         embedding = None if self.embedding is None else (self.embedding.laplacian, self.embedding.k)
+        last_launch = None if self.last_launch is None else self.last_launch.to_dict()
         save_workspace(self.store_id, SavedWorkspace(self.mesh, self.mesh_label, self.notes, self.signal,
-                                                     self.signal_label, sources, embedding))
+                                                     self.signal_label, sources, embedding, last_launch))
         self._saved_state = self._state()
 
     @classmethod
@@ -77,6 +79,11 @@ class Workspace:
         signal_source = Source.from_dict(saved.sources["signal"]) if saved.sources.get("signal") else None
         ws = cls(saved.mesh, saved.mesh_label, saved.signal, saved.signal_label, None, saved.notes,
                  signal_function(signal_source), Source.from_dict(saved.sources.get("domain")), signal_source, store_id)
+        if saved.last_launch is not None:
+            try:
+                ws.last_launch = RunSpec.from_dict(saved.last_launch)
+            except (GinrError, KeyError, TypeError, ValueError):
+                pass  # settings that no longer read are simply not restored
         if saved.embedding is not None:
             try:
                 ws.embedding = FeatureSpec(*saved.embedding).embedding(saved.mesh)
@@ -98,6 +105,10 @@ class Workspace:
             self.signal_source = None
         self.mesh, self.mesh_label, self.notes = mesh, label, notes
         self.domain_source = source or Source("dashboard", label, label=label)
+        self.persist()
+
+    def remember_launch(self, spec: RunSpec) -> None:
+        self.last_launch = spec
         self.persist()
 
     def require_signal(self) -> np.ndarray:
