@@ -12,6 +12,8 @@ folders) and GINR_DATA_DIRS=../shared/data, and drives Debian's chromium (Playwr
 2. Every page, reached from the sidebar, on the default workspace (an icosphere, level 4) and, when
    ../shared/data/bunny.ply is there, on the bunny (loaded by the Data page's local file path, analytic signal),
    with the Results page showing a 3-second run of each (trained first with `ginr train`, in the server's registry).
+3. The Data page's Gray-Scott texture on the icosphere (30,000 steps): its "About N s" against the time from
+   "Generate" to the texture drawn (`gray_scott_s`).
 
 A page counts as drawn when its heading is there, its script run has ended (the app's script state: everything sent),
 no element waits for its code (Streamlit's skeletons), every Plotly plot, in the page and in each scene-view frame,
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -46,6 +49,11 @@ PAGES = {  # navigation label -> the page's heading
     "Time series": "Time series", "Crop": "Crop", "Collections": "Collections", "Sweeps": "Sweeps",
 }
 TIMEOUT_S = 180
+GRAY_SCOTT_STEPS = 30_000  # the Data page's default: the paper's texture
+
+# Forget which canvases have drawn (in every frame), to time a redraw in place (a new signal in the same view).
+FORGET_DRAWN_JS = """() => [document, ...[...document.querySelectorAll('iframe')].map(f => f.contentDocument).filter(Boolean)]
+  .forEach(d => d.querySelectorAll('canvas').forEach(c => { c.__drawn = false; }))"""
 
 # Runs in every frame before its own scripts: counts WebGL contexts and marks a canvas once it has drawn.
 INSTRUMENT_JS = """(() => {
@@ -190,6 +198,21 @@ def load_bunny(page, meter: Meter) -> None:
     page.get_by_text("Signal: analytic").wait_for(timeout=TIMEOUT_S * 1000)
 
 
+def gray_scott_on_data_page(page, meter: Meter) -> dict:
+    """The Data page's Gray-Scott texture: its "About N s" against the time from "Generate" to the texture drawn."""
+    visit(page, meter, "Data")
+    page.get_by_text("Gray-Scott reaction-diffusion", exact=True).click()
+    caption = page.get_by_text("About ", exact=False).first
+    caption.wait_for(timeout=TIMEOUT_S * 1000)
+    estimate = float(re.search(r"About ([0-9.]+) s", caption.inner_text()).group(1))
+    page.evaluate(FORGET_DRAWN_JS)
+    meter.reset()
+    t0 = time.perf_counter()
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text(f"Signal: Gray-Scott v after {GRAY_SCOTT_STEPS:,} steps").wait_for(timeout=TIMEOUT_S * 1000)
+    return dict(wait_drawn(page, meter, PAGES["Data"], t0), estimate_s=estimate)
+
+
 def row(name: str, figures: dict) -> str:
     return (f"{name:<28} {figures['drawn_s']:7.2f} {figures['ran_s']:7.2f} {figures['ws_kb']:8,} {figures['http_kb']:8,} "
             f"{figures['plots']:5} {figures['webgl']:5} {figures['script_s']:7.2f}")
@@ -201,19 +224,20 @@ HEADER = f"{'page':<28} {'drawn s':>7} {'ran s':>7} {'ws kB':>8} {'http kB':>8} 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", default=",".join(PAGES), help="comma-separated navigation labels (default: all)")
-    parser.add_argument("--no-bunny", action="store_true", help="skip the bunny (also skipped without ../shared/data)")
+    parser.add_argument("--no-bunny", action="store_true", help="skip the bunny (also skipped without --data/bunny.ply)")
+    parser.add_argument("--data", type=Path, default=DATA, help="the folder holding bunny.ply (default ../shared/data)")
     args = parser.parse_args()
     labels = [label.strip() for label in args.pages.split(",")]
     unknown = [label for label in labels if label not in PAGES]
     if unknown:
         parser.error(f"unknown pages {unknown}; choose from {list(PAGES)}")
-    bunny = not args.no_bunny and (DATA / "bunny.ply").is_file()
+    bunny = not args.no_bunny and (args.data / "bunny.ply").is_file()
 
     from playwright.sync_api import sync_playwright
 
     tmp = Path(tempfile.mkdtemp(prefix="ginr-bench-pages-"))
     env = {**os.environ, "GINR_CACHE_DIR": str(tmp / "cache"), "GINR_RUNS_DIR": str(tmp / "runs"),
-           "GINR_DATA_DIRS": str(DATA)}
+           "GINR_DATA_DIRS": str(args.data)}
     env.pop("GINR_BACKEND", None)
     print(f"load average {load()} (1, 5, 15 min)", flush=True)
     train_run(env, "--domain", "icosphere")
@@ -234,8 +258,11 @@ def main() -> None:
             for label in labels:
                 results[label] = visit(page, meter, label)
                 print(row(label, results[label]), flush=True)
+            results["Gray-Scott (Data page)"] = gray_scott_on_data_page(page, meter)
+            print(row("Gray-Scott (Data page)", results["Gray-Scott (Data page)"])
+                  + f"   estimate {results['Gray-Scott (Data page)']['estimate_s']:.0f} s", flush=True)
             if bunny:
-                train_run(env, "--mesh", str(DATA / "bunny.ply"))  # the newest run: the one Results shows
+                train_run(env, "--mesh", str(args.data / "bunny.ply"))  # the newest run: the one Results shows
                 load_bunny(page, meter)
                 print(f"load average {load()}", flush=True)
                 for label in labels:
@@ -251,6 +278,7 @@ def main() -> None:
         "page_bunny_s": {label: results[f"{label} (bunny)"]["drawn_s"] for label in labels} if bunny else None,
         "results_bunny_s": results["Results (bunny)"]["drawn_s"] if bunny and "Results" in labels else None,
         "home_first_visit_s": results["Home (first visit)"]["drawn_s"],
+        "gray_scott_s": {key: results["Gray-Scott (Data page)"][key] for key in ("estimate_s", "drawn_s")},
         "details": results,
         "load_average": load(),
     }))
