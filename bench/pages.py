@@ -1,6 +1,7 @@
 """Dashboard pages in a real browser: how long from navigation until each page's views are drawn, and what it sent.
 
-    python bench/pages.py                       # ~4 min on a 2-core CPU (two short CLI runs, then ~25 page views)
+    python bench/pages.py                       # every page twice: not timed whole yet (~25 page views)
+    python bench/pages.py --pages Data,Results  # ~5 min on a 2-core CPU at load 13 (two short CLI runs, 8 views)
     python bench/pages.py --pages Home,Results  # only these pages (by their navigation label)
     python bench/pages.py --no-bunny            # the icosphere only (no ../shared/data needed)
 
