@@ -32,8 +32,12 @@ from .errors import GinrError
 
 UPLOAD_MB = 200  # keep equal to server.maxUploadSize in .streamlit/config.toml (a test checks)
 
-# Measured on this project's 2-core CPU, for the estimates shown with a refusal.
-GRAY_SCOTT_NODE_STEPS_PER_S = 5e7  # the bunny (35k nodes) runs 30,000 float32 steps in ~20 s
+# Measured on this project's 2-core CPU when idle (CPU seconds), for the estimates shown with a refusal or a button.
+GRAY_SCOTT_NODE_STEPS_PER_S = 5e7  # the bunny (35k nodes) runs 30,000 float32 steps in ~20 s (CPU time: 6e7)
+VIEW_DRAW_S = 1.0  # a page's rerun with one 3D view, until the browser has drawn it (bench/pages.py: ~8 s at load 8 per core)
+# How much a load of one more runnable process per core stretches one core's work: the Data page's Gray-Scott
+# (icosphere, 30,000 steps, 2.5 s idle) took 7.0, 4.5 and 16 s at 4.5, 5.2 and 10 runnable per core (bench/pages.py).
+LOAD_STRETCH = 0.5
 MESH_PARSE_S_PER_ELEMENT = 3e-6  # an OBJ of 19 million face lines took 59 s and 4.7 GB to parse
 MESH_PARSE_BYTES_PER_ELEMENT = 250
 TRAIN_NODE_STEPS_PER_S = 8.7e4  # one trial of 300 full-batch steps (k = 64) took 8.8 s on 2,562 nodes, 35 s on 10,242
@@ -201,6 +205,16 @@ def simulation_seconds(steps: int, nodes: int) -> float:
     return steps * nodes / GRAY_SCOTT_NODE_STEPS_PER_S
 
 
+def busy_seconds(idle_seconds: float) -> float:
+    """`idle_seconds` of one core's work as it stretches on this server now: by LOAD_STRETCH x the runnable processes
+    per core (the 1-minute load average), at least 1. On a loaded 2-core server an idle estimate of 2 s took 9.4 s."""
+    try:
+        per_core = os.getloadavg()[0] / (os.cpu_count() or 1)
+    except OSError:  # no load average on this platform
+        per_core = 0.0
+    return idle_seconds * max(LOAD_STRETCH * per_core, 1.0)
+
+
 def check_simulation(steps: int, nodes: int) -> None:
     """Refuse a Gray-Scott run above GINR_MAX_NODE_STEPS (steps x nodes), with its estimated time."""
     limit = limits().max_node_steps
@@ -265,5 +279,5 @@ def data_path(text: str) -> Path:
     raise GinrError(f"'{text}' is not a file in this server's data folders.")
 
 
-__all__ = ["Limits", "UPLOAD_MB", "check_array_bytes", "check_collection", "check_sweep", "collection_estimate", "sweep_estimate", "check_dimension", "check_mesh_file", "check_nodes", "check_observations", "check_series_size", "check_simulation",
+__all__ = ["Limits", "UPLOAD_MB", "VIEW_DRAW_S", "busy_seconds", "check_array_bytes", "check_collection", "check_sweep", "collection_estimate", "sweep_estimate", "check_dimension", "check_mesh_file", "check_nodes", "check_observations", "check_series_size", "check_simulation",
            "data_path", "limits", "simulation_seconds"]

@@ -20,7 +20,7 @@ from ginr_core.geometry.mesh import MESH_EXTENSIONS, load_mesh
 from ginr_core.geometry.sphere import SPHERE_EMBEDDING, is_sphere, random_sh_field
 from ginr_core.io.reference_dataset import read_reference_sample, sample_mesh
 from ginr_core.runs.spec import Source
-from ginr_core.settings import data_path, limits, simulation_seconds
+from ginr_core.settings import VIEW_DRAW_S, busy_seconds, data_path, limits, simulation_seconds
 from ginr_core.viz.figures import display_mesh, mesh_figure
 from pages.shared.widgets import (
     coordinate_picker,
@@ -152,7 +152,9 @@ try:
         Dv = c[2].number_input("Dv", 0.0, 2.0, 0.32, format="%.3f")
         F = c[3].number_input("F", 0.0, 0.2, 0.060, format="%.4f")
         k = c[4].number_input("k", 0.0, 0.2, 0.062, format="%.4f")
-        st.caption(f"About {simulation_seconds(int(steps), mesh.n_vertices):.0f} s on a 2-core CPU.")
+        idle_s = simulation_seconds(int(steps), mesh.n_vertices) + VIEW_DRAW_S  # the simulation, then the texture drawn
+        st.caption(f"About {busy_seconds(idle_s):.0f} s on this server now, the simulation and the texture drawn "
+                   f"({idle_s:.0f} s on an idle 2-core CPU; a busy one stretches it).")
         if st.button("Generate", type="primary"):
             with progress_bar("Running the reaction-diffusion model...") as progress:
                 values = gray_scott_signal(mesh, mesh.content_hash(), int(steps), Du, Dv, F, k, _progress=progress)

@@ -19,7 +19,7 @@ from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import icosphere, torus
 from ginr_core.geometry.features import FeatureSpec, max_k, sh_degree
 from ginr_core.learning.models import ModelConfig
-from ginr_core.learning.training import TrainConfig
+from ginr_core.learning.training import Progress, TrainConfig
 from ginr_core.runs.actions import (
     export_run,
     launch,
@@ -27,7 +27,7 @@ from ginr_core.runs.actions import (
     rerun_request,
     run_features,
 )
-from ginr_core.runs.jobs import FINISHED, STATUSES, Job
+from ginr_core.runs.jobs import FINISHED, STATUSES, Job, training_eta
 from ginr_core.runs.registry import Registry
 from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec, Source
 
@@ -142,6 +142,25 @@ def test_concurrent_jobs_with_one_seed_train_the_same_weights_as_serial_runs():
             torch.testing.assert_close(weights[key], reference[key], rtol=0, atol=0)
     other = _weights(registry, launch(_request(8), registry, start=False).run().run_id)
     assert not torch.equal(other["mlp.linears.0.weight"], reference["mlp.linears.0.weight"])  # the seed matters
+
+
+def test_a_training_eta_waits_for_something_to_go_by_then_is_the_time_left():
+    """Step 1 of a 20 s fit says nothing of the rest (an extrapolation from it said 243 s): no ETA; later the
+    remaining budget, plus the job's parts after this fit."""
+    seen = []
+
+    def task(spec, ctx):
+        report = ctx.training_callback()
+        for progress in spec:
+            report(progress)
+            seen.append(ctx._job.state.progress.eta_s)
+
+    step_1 = Progress(1, 0.9, 0.1, 1e-3, 0.0, 0.4, 19.6)
+    step_40 = Progress(40, 0.1, 0.9, 1e-3, 20.0, 2.0, 18.0)
+    Job(task, [step_1, step_40]).run()
+    assert seen == [None, pytest.approx(18.0)]
+    assert training_eta(step_40, start=0.0, span=0.5) == pytest.approx(18.0 + 20.0)  # another fit as long follows
+    assert training_eta(replace(step_40, eta_s=float("inf"))) is None  # nothing bounds the fit
 
 
 def test_one_status_vocabulary_and_progress_records():

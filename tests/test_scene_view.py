@@ -16,9 +16,12 @@ REPO = Path(__file__).resolve().parents[1]
 def test_the_frontend_serves_plotly_and_the_camera_link_locally():
     folder = scene_view.served_folder()
     page = (folder / "index.html").read_text()
-    assert '<script src="plotly.min.js">' in page and '<script src="link_cameras.js">' in page
+    assert f'<script src="{scene_view.CACHED_PLOTLY_SRC}">' in page and '<script src="link_cameras.js">' in page
     assert "http" not in page  # nothing from a CDN: the app works offline
-    assert (folder / "plotly.min.js").read_bytes() == scene_view.PLOTLY_JS.read_bytes()
+    # plotly.js from the app's static folder, which the server serves (with the headers that let a browser cache it)
+    assert (scene_view.APP_STATIC / "plotly.min.js").read_bytes() == scene_view.PLOTLY_JS.read_bytes()
+    assert "enableStaticServing = true" in (REPO / ".streamlit" / "config.toml").read_text()
+    assert scene_view.APP_STATIC == REPO / "static"
     assert (folder / "link_cameras.js").read_text() == LINK_CAMERAS_JS.read_text()
     script = (folder / "scene_view.js").read_text()
     assert "streamlit:componentReady" in script and "streamlit:setComponentValue" in script

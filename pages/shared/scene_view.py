@@ -1,9 +1,12 @@
 """The scene view: Plotly figures side by side with linked cameras, "Reset view" and a pinned vertex, live in the
 dashboard (a Streamlit component; the exported HTML links its cameras with the same script).
 
-The frontend is plain HTML and JS (scene_view_frontend/, no build step). plotly.js comes from the plotly Python
-package and the camera link from ginr_core/viz/link_cameras.js: both are copied beside it when this module is
-imported, so the Streamlit server serves everything and the browser fetches nothing from the internet.
+The frontend is plain HTML and JS (scene_view_frontend/, no build step). The camera link comes from
+ginr_core/viz/link_cameras.js, copied beside it when this module is imported; plotly.js comes from the plotly
+Python package, copied into the app's static folder (served at app/static/, server.enableStaticServing). There it
+is sent with Last-Modified and an ETag, so the browser keeps it and its compiled code: files on the component
+route come without either, and every scene view fetched and compiled its 4.8 MB anew. The Streamlit server
+serves everything; the browser fetches nothing from the internet.
 """
 
 from __future__ import annotations
@@ -21,26 +24,31 @@ from ginr_core.viz.figures import LINK_CAMERAS_JS
 
 FRONTEND = Path(__file__).with_name("scene_view_frontend")
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-SHIPPED = {"plotly.min.js": PLOTLY_JS, "link_cameras.js": LINK_CAMERAS_JS}  # served name -> source
+APP_STATIC = Path(__file__).resolve().parents[2] / "static"  # beside app.py: served at app/static/
+CACHED_PLOTLY_SRC = "../../app/static/plotly.min.js"  # index.html's plotly.js, seen from component/<name>/
 
 
 def _copy_if_stale(source: Path, target: Path) -> None:
+    """Copy with the source's modification time (a browser's cache lifetime for a file grows with its age)."""
     if not target.exists() or target.stat().st_size != source.stat().st_size or target.stat().st_mtime < source.stat().st_mtime:
         shutil.copy2(source, target)
 
 
 def served_folder() -> Path:
-    """The folder the component is served from: the frontend with plotly.js and the camera link beside it (in a
-    temporary copy when the checkout is read-only)."""
+    """The folder the component is served from: the frontend with the camera link beside it, plotly.js in the app's
+    static folder. When the checkout is read-only: a temporary copy with plotly.js beside it (not cached)."""
     try:
-        for name, source in SHIPPED.items():
-            _copy_if_stale(source, FRONTEND / name)
+        _copy_if_stale(LINK_CAMERAS_JS, FRONTEND / "link_cameras.js")
+        APP_STATIC.mkdir(exist_ok=True)
+        _copy_if_stale(PLOTLY_JS, APP_STATIC / "plotly.min.js")
         return FRONTEND
     except OSError:
         folder = Path(tempfile.mkdtemp(prefix="ginr-scene-view-"))
         shutil.copytree(FRONTEND, folder, dirs_exist_ok=True)
-        for name, source in SHIPPED.items():
-            shutil.copy2(source, folder / name)
+        shutil.copy2(LINK_CAMERAS_JS, folder / "link_cameras.js")
+        shutil.copy2(PLOTLY_JS, folder / "plotly.min.js")
+        index = folder / "index.html"
+        index.write_text(index.read_text().replace(CACHED_PLOTLY_SRC, "plotly.min.js"))
         return folder
 
 
