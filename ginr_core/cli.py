@@ -185,7 +185,8 @@ def _follow(job, what: str):
 def _print_fit(state) -> None:
     outcome, m = state.result, state.result.metrics
     where = "all nodes" if "r2_fit" not in m else f"{m['n_scored']:,} held-out nodes (R2 on the training nodes {m['r2_fit']:.6f})"
-    print(f"run {outcome.run_id}: {state.status} after {outcome.steps} steps, {state.progress.elapsed_s:.1f} s")
+    print(f"run {outcome.run_id}: {state.status} after {outcome.steps} steps, {outcome.elapsed_s:.1f} s of training "
+          f"({state.progress.elapsed_s:.1f} s in all, with the embedding, the final evaluation and saving)")
     print(f"scored on {where}")
     print(f"R2 {m['r2']:.6f}  MSE {m['mse']:.3g}  PSNR {m['psnr']:.2f} dB  max|err| {m['max_abs_error']:.3g}  "
           f"trimmed R2 (90/95) {m['r2_trimmed_90']:.6f} / {m['r2_trimmed_95']:.6f}")
@@ -1158,6 +1159,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if isinstance(getattr(args, "run", None), str):  # a run named by its id or a unique start of it
+            from .runs.registry import Registry
+
+            args.run = Registry().resolve(args.run)
         if hasattr(args, "backend"):  # Ray started or joined before any work: a bad address fails first
             _use_backend_from_args(args)
         args.func(args)

@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ginr_core.geometry.mesh import Mesh
-from ginr_core.learning.metrics import evaluate, first_channel, per_channel
+from ginr_core.learning.metrics import ERROR_KINDS, error_map, evaluate, first_channel, per_channel
 from ginr_core.runs.actions import (
     EXPORT_FORMATS,
     export_run,
@@ -77,13 +77,12 @@ def show_trained_run() -> None:
     truth1, pred1 = panels["ground truth"], panels["prediction"]
 
     # ---------------------------------------------------------------------------------------- 3D views
-    error_kind = st.radio("Error", ["absolute", "squared"], horizontal=True)
+    error_kind = st.radio("Error", ERROR_KINDS, horizontal=True)
     if target.ndim == 2 and spec.task != "superres":  # every channel: the view draws RGB or the chosen channel
         truth1, pred1 = target, np.asarray(registry().load_predictions(run_id))
-    gap = np.abs(pred1 - truth1) if error_kind == "absolute" else (pred1 - truth1) ** 2
-    error = gap if gap.ndim == 1 else gap.mean(axis=1)
-    if gap.ndim == 2:
-        st.caption(f"The {error_kind} error is averaged over the {gap.shape[1]} channels.")
+    error = error_map(truth1, pred1, error_kind)
+    if np.ndim(truth1) == 2:
+        st.caption(f"The {error_kind} error is averaged over the {np.shape(truth1)[1]} channels.")
     show_meshes(mesh, {"ground truth": truth1, "prediction": pred1, f"{error_kind} error": error}, key="results",
                 kinds={f"{error_kind} error": "error"}, shared_scale=["ground truth", "prediction"])
 
@@ -128,7 +127,7 @@ def show_trained_run() -> None:
         label, help_text = described[fmt]
         if fmt == "npz" and spec.task == "superres":
             continue
-        column.download_button(label, lambda fmt=fmt: export_run(registry(), run_id, fmt, current_view())[0],
+        column.download_button(label, lambda fmt=fmt: export_run(registry(), run_id, fmt, current_view(), error_kind)[0],
                                file_name=f"{run_id}.{EXPORT_FORMATS[fmt]}", help=help_text)
 
 

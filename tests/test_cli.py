@@ -165,3 +165,41 @@ def test_the_html_export_maps_the_chosen_error(tmp_path, capsys):
         assert main(["export", run_id, "--format", "html", "--error", kind, "--out", str(out)]) == 0
         page = out.read_text()
         assert f"{kind} error" in page and f"{other} error" not in page
+
+
+def test_both_limits_apply_and_the_record_tells_the_steps_taken_and_the_training_time(capsys):
+    """`--budget 2 --steps 3` stops at 3 steps and says so (it was recorded "done after 0 steps": the curve kept only
+    multiples of its logging interval); the time printed first is the training's, the rest said apart."""
+    from ginr_core.runs.registry import Registry
+
+    assert main(["train", "--domain", "icosphere", "--signal", "sines", "--k", "9", "--budget", "2", "--steps", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "done after 3 steps" in out and "s of training (" in out
+    (run,) = Registry().list_runs()
+    assert Registry().load_history(run.id)[-1]["step"] == 3
+
+
+def test_a_run_is_named_by_a_unique_start_of_its_id_or_of_its_time(capsys):
+    from ginr_core.runs.registry import Registry
+
+    registry = Registry()
+    ids = [registry.create_run(_spec()) for _ in range(2)]
+    assert registry.resolve(ids[0][:-3]) == ids[0]  # git-style: a start of the id
+    assert registry.resolve(ids[1].split("-")[2][:6]) == ids[1]  # or of its hash
+    capsys.readouterr()
+    assert main(["runs", ids[0].split("-")[2][:6]]) == 0 and ids[0] in capsys.readouterr().out
+    date = ids[0].split("-")[0]
+    assert main(["runs", date]) == 2  # both runs start so
+    err = capsys.readouterr().err
+    assert "names 2 runs" in err and ids[0] in err and ids[1] in err
+    assert main(["runs", "nothing-like-it"]) == 2 and "No run with id 'nothing-like-it'" in capsys.readouterr().err
+
+
+def _spec():
+    from ginr_core.geometry.features import FeatureSpec
+    from ginr_core.learning.models import ModelConfig
+    from ginr_core.learning.training import TrainConfig
+    from ginr_core.runs.spec import RunSpec, Source
+
+    return RunSpec("fit", Source("builtin", "icosphere"), Source("analytic", "sines"), FeatureSpec("combinatorial", 9),
+                   ModelConfig(), TrainConfig(), {})

@@ -500,12 +500,18 @@ class _Loop:
         step, last_report, last_step = 0, start, 0
         steps_per_s = 0.0
         self.model.train()
+        progress = None
         while True:
             elapsed = time.perf_counter() - start
             frac = self.fraction(step, elapsed)
-            if self.cancel.is_set():
-                return "cancelled"
-            if frac >= 1.0:
+            if self.cancel.is_set() or frac >= 1.0:
+                if progress is not None and (not reg.history_ or reg.history_[-1]["step"] < step):
+                    # the curve ends at the last step taken, not at the last multiple of log_every (3 steps of a
+                    # run logging every 5 were recorded as 0)
+                    reg.history_.append(replace(progress, step=step, loss=loss, r2=r2, elapsed_s=elapsed, eta_s=0.0,
+                                                steps_per_s=step / elapsed if elapsed > 0 else 0.0).row())
+                if self.cancel.is_set():
+                    return "cancelled"
                 return "steps" if tc.steps and step >= tc.steps else "time"
             lr = self.set_lr(frac)
             want_snapshot = tc.snapshot_every_s is not None and elapsed >= self.next_snapshot
@@ -543,6 +549,8 @@ class _Loop:
             now = time.perf_counter()
             if want_snapshot:
                 self.next_snapshot = now - start + max(tc.snapshot_every_s, 20 * self.snapshot_cost)
+            if progress is None:
+                progress = Progress(step, loss, r2, lr, 0.0, now - start, math.inf, None)
             if step % tc.log_every == 0 or snapshot is not None:
                 if now > last_report:
                     steps_per_s = (step - last_step) / (now - last_report) if step > last_step else steps_per_s

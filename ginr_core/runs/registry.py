@@ -228,6 +228,22 @@ class Registry:
             raise GinrError(f"No run with id {run_id!r}.")
         return self.root / run_id
 
+    def resolve(self, text: str) -> str:
+        """The id of the one run `text` names, as git takes a commit: the id itself, or a start of it or of one of
+        its dash-separated parts (an id is DATE-TIME-HASH: "164349" names the run made at 16:43:49 that day) that
+        no other run shares. Unknown or ambiguous: a GinrError saying which."""
+        text = text.strip()
+        if text and self._execute("SELECT 1 FROM runs WHERE id = ?", (text,)):
+            return text
+        ids = [row[0] for row in self._execute("SELECT id FROM runs ORDER BY created DESC, id DESC")] if text else []
+        matches = [run_id for run_id in ids if run_id.startswith(text) or any(p.startswith(text) for p in run_id.split("-"))]
+        if not matches:
+            raise GinrError(f"No run with id {text!r} (nor one starting so); `ginr runs` lists them.")
+        if len(matches) > 1:
+            shown = ", ".join(matches[:5]) + (f" and {len(matches) - 5} more" if len(matches) > 5 else "")
+            raise GinrError(f"{text!r} names {len(matches)} runs ({shown}): give more of the id.")
+        return matches[0]
+
     def get(self, run_id: str) -> RunInfo:
         rows = self._execute("SELECT * FROM runs WHERE id = ?", (run_id,))
         if not rows:
