@@ -26,11 +26,17 @@ from pages.shared.scene_view import pinned_caption, scene_view
 WORD_JOINER = "\u2060"  # invisible; around a "." ":" or "@" it stops GFM from reading www.x, https://x or a@x as links
 
 
+BARE_ADDRESS = re.compile(r"(?i)www\.|(?:https?|ftp)://|mailto:|xmpp:|@")  # what GFM turns into a link unasked
+
+
 def plain(text: str) -> str:
     """A name (an upload's, a label made from one) shown as written inside Streamlit markdown: every ASCII punctuation
-    mark escaped, so "[x](y)" is no link, "# x" no heading and ":icon:" no icon, and word joiners around each "." ":"
-    "@", as bare addresses are found as links whatever their escapes."""
+    mark escaped, so "[x](y)" is no link, "# x" no heading and ":icon:" no icon; in a name with a bare address (www.,
+    a scheme, an @), which is found as a link whatever its escapes, word joiners around each "." ":" "@" too (only
+    there: they would also stop a reader's search for "colours.npy" on the page)."""
     escaped = re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
+    if not BARE_ADDRESS.search(text):
+        return escaped
     return re.sub(r"(\\[.:@])", WORD_JOINER + r"\1" + WORD_JOINER, escaped)
 
 
