@@ -95,7 +95,11 @@ def streamlit_server(folder: Path):
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a job still training in a worker holds the exit: its workers follow the server
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")
