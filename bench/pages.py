@@ -264,6 +264,11 @@ def main() -> None:
                   + f"   estimate {results['Gray-Scott (Data page)']['estimate_s']:.0f} s", flush=True)
             if bunny:
                 train_run(env, "--mesh", str(args.data / "bunny.ply"))  # the newest run: the one Results shows
+                browser.close()  # a new session: the last one keeps showing the run it watched (the icosphere's)
+                browser, page, meter = open_browser(p)
+                meter.reset()
+                page.goto(url)
+                wait_drawn(page, meter, PAGES["Home"], time.perf_counter())
                 load_bunny(page, meter)
                 print(f"load average {load()}", flush=True)
                 for label in labels:

@@ -50,6 +50,18 @@ def test_side_by_side_shares_one_scale_for_truth_and_prediction():
     assert fig.layout.scene.camera == fig.layout.scene3.camera
 
 
+
+def test_scene_axes_give_plotly_no_ticks_or_titles_to_draw():
+    """plotly.js turns every tick and axis title of a 3D scene into 3D text, even on an axis with visible=False."""
+    mesh = icosphere(1)
+    fig = side_by_side_figure(mesh, {"a": mesh.vertices[:, 0], "b": mesh.vertices[:, 1]})
+    for scene in ("scene", "scene2"):
+        for axis in ("xaxis", "yaxis", "zaxis"):
+            drawn = fig.layout[scene][axis]
+            assert drawn.tickmode == "array" and drawn.tickvals == () and not drawn.title.text
+            assert not (drawn.showbackground or drawn.showgrid or drawn.showline or drawn.zeroline or drawn.showspikes)
+
+
 def test_exports():
     mesh = icosphere(1)
     html = figure_html(point_cloud_figure(mesh.vertices, mesh.vertices[:, 1]))

@@ -117,7 +117,7 @@ function draw(args) {
     }
     state.labels = args.labels;
     state.vertexIds = args.vertex_ids || figures.map(function () { return null; });
-    var config = {displaylogo: false, responsive: true};
+    var config = {displaylogo: false};  // not `responsive`: see fitWidths
     var drawn = figures.map(function (fig, p) {
         var gd = state.plots[p];
         return (fresh ? Plotly.newPlot : Plotly.react)(gd, {data: fig.data, layout: fig.layout, frames: fig.frames, config: config});
@@ -137,6 +137,16 @@ function draw(args) {
         send('streamlit:setFrameHeight', {height: height + BAR_HEIGHT});
     });
 }
+
+// Plotly's `responsive` lays every plot out again on every window resize, and the frame's own height change
+// (setFrameHeight) is one, each time the view is drawn. The heights are the figures' own: only a new width counts.
+var widthTimer = null;
+function fitWidths() {
+    state.plots.forEach(function (gd) {
+        if (gd._fullLayout && gd.clientWidth && gd.clientWidth !== gd._fullLayout.width) Plotly.relayout(gd, {width: gd.clientWidth});
+    });
+}
+window.addEventListener('resize', function () { clearTimeout(widthTimer); widthTimer = setTimeout(fitWidths, 100); });
 
 window.addEventListener('message', function (event) {
     if (!event.data || event.data.type !== 'streamlit:render') return;
