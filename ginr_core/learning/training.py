@@ -500,7 +500,7 @@ class _Loop:
         step, last_report, last_step = 0, start, 0
         steps_per_s = 0.0
         self.model.train()
-        progress = None
+        progress, loss, r2 = None, math.nan, math.nan  # the last step's, for the curve's closing row
         while True:
             elapsed = time.perf_counter() - start
             frac = self.fraction(step, elapsed)
