@@ -73,14 +73,12 @@ def _probe(address: str) -> None:
 
 
 def connect(address: str | None = None) -> None:
-    """Join the Ray cluster at `address`, or start a local Ray (dashboard off) when it is None. Called once per
-    driver process, by the thread that keeps Ray (see `RayDriver`)."""
+    """Join the Ray cluster at `address` (probed by `RayDriver` before this process was spawned), or start a local
+    Ray (dashboard off) when it is None. Called once per driver process, by the thread that keeps Ray."""
     import ray
 
     import ginr_core
 
-    if address is not None:
-        _probe(address)
     try:
         if address is None:
             ray.init(address="local", include_dashboard=False, log_to_driver=False)  # never a stale `ray start`
