@@ -181,16 +181,25 @@ class RayDriver:
             self.stop()
             raise
 
-    def _call_within(self, timeout: float, method: str, *args) -> Any:
+    def _call(self, method: str, *args) -> Future:
+        """The driver's `method(*args)`, called in a thread of this process; its future holds the answer (a
+        GinrError saying Ray was lost when the driver process ended meanwhile)."""
         done: Future = Future()
 
         def call():
             try:
                 done.set_result(getattr(self._proxy, method)(*args))
+            except (EOFError, OSError):  # the driver process ended: Ray was lost
+                done.set_exception(GinrError("Ray stopped while this job ran (its driver process ended); the "
+                                             "server is unaffected: launch the job again to start a new Ray."))
             except BaseException as exc:
                 done.set_exception(exc)
 
         threading.Thread(target=call, name=f"ginr-ray-{method}", daemon=True).start()
+        return done
+
+    def _call_within(self, timeout: float, method: str, *args) -> Any:
+        done = self._call(method, *args)
         if not wait_for([done], timeout).done:
             where = f"the Ray cluster at {self.address}" if self.address else "Ray on this machine"
             raise GinrError(f"Could not start or join {where} within {timeout:g} s.")
@@ -205,19 +214,7 @@ class RayDriver:
 
     def run(self, *args) -> Future:
         """`_Driver.run(*args)` in a thread of this process, whose future holds the outcome."""
-        done: Future = Future()
-
-        def call():
-            try:
-                done.set_result(self._proxy.run(*args))
-            except (EOFError, OSError):  # the driver process ended: Ray was lost
-                done.set_exception(GinrError("Ray stopped while this job ran (its driver process ended); the "
-                                             "server is unaffected: launch the job again to start a new Ray."))
-            except BaseException as exc:
-                done.set_exception(exc)
-
-        threading.Thread(target=call, name="ginr-ray-job", daemon=True).start()
-        return done
+        return self._call("run", *args)
 
     def stop(self) -> None:
         """End the driver process (and a local Ray with it)."""
