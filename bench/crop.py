@@ -33,7 +33,7 @@ from ginr_core.data.signals import gray_scott  # noqa: E402
 from ginr_core.geometry.mesh import load_mesh  # noqa: E402
 from ginr_core.geometry.partition import partition_mesh  # noqa: E402
 from ginr_core.geometry.spectral import spectral_embedding  # noqa: E402
-from ginr_core.io.paths import cache_dir  # noqa: E402
+from ginr_core.storage.paths import cache_dir  # noqa: E402
 from ginr_core.learning.metrics import r2  # noqa: E402
 from ginr_core.learning.models import ModelConfig  # noqa: E402
 from ginr_core.learning.partitioned import equal_size_configs, parameter_count  # noqa: E402

@@ -594,7 +594,7 @@ def cmd_collection_train(args) -> None:
     import numpy as np
 
     from .data.collections import collection_from_npz
-    from .io.files import read_input
+    from .storage.files import read_input
     from .learning.collection_models import CodeFitConfig
     from .runs.actions import submit
     from .runs.registry import Registry

@@ -285,7 +285,7 @@ def test_dashboard_loads_only_inside_the_data_folders(app, data_dir):
 
 
 def test_upload_names_are_labels_not_paths():
-    from ginr_core.io.files import read_input
+    from ginr_core.storage.files import read_input
 
     data, name, ext = read_input(b"ply\n", "../../etc/passwd/evil\x1b[2J.ply")
     assert name == "evil[2J.ply" and ext == "ply"

@@ -12,7 +12,7 @@ import torch
 from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import icosphere
 from ginr_core.geometry.features import FeatureSpec
-from ginr_core.io.files import atomic_write
+from ginr_core.storage.files import atomic_write
 from ginr_core.learning.models import ModelConfig
 from ginr_core.learning.training import GINRRegressor, TrainConfig
 from ginr_core.runs.actions import launch

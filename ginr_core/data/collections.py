@@ -20,9 +20,9 @@ import numpy as np
 from ..errors import GinrError
 from ..geometry.domains import latlon_grid
 from ..geometry.mesh import Mesh
-from ..io.arrays import read_npz
-from ..io.files import atomic_write, read_input
-from ..io.paths import cache_dir
+from ..storage.arrays import read_npz
+from ..storage.files import atomic_write, read_input
+from ..storage.paths import cache_dir
 from ..settings import check_collection
 from .gridded import LatLonGrid
 from .signals import gray_scott, load_vertex_signal, validate_signal
@@ -121,7 +121,7 @@ def gray_scott_collection(mesh: Mesh, F=(0.060,), k=(0.062,), seeds=(1234,), ste
                           cache: bool = True, progress=None) -> Collection:
     """A Gray-Scott texture for every (F, k, seed) of the grid, on the mesh (v after `steps` updates).
 
-    Each member is cached on disk (ginr_core.io.paths.cache_dir) by mesh, parameters and steps, so a family
+    Each member is cached on disk (ginr_core.storage.paths.cache_dir) by mesh, parameters and steps, so a family
     is simulated once. Metadata: F, k and seed (a key only when it takes more than one value).
     """
     grid = gray_scott_grid(F, k, seeds)

@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import GinrError
-from ..io.paths import cache_dir
+from ..storage.paths import cache_dir
 
 BUNNY_URL = "https://graphics.stanford.edu/pub/3Dscanrep/bunny.tar.gz"
 BUNNY_MEMBER = "bunny/reconstruction/bun_zipper.ply"

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import GinrError
 from ..geometry.domains import latlon_grid
 from ..geometry.mesh import Mesh
-from ..io.files import read_input
+from ..storage.files import read_input
 from ..settings import check_dimension, check_nodes
 LAT_NAMES = ("latitude", "lat", "lats", "y")
 LON_NAMES = ("longitude", "lon", "lons", "long", "x")

@@ -20,8 +20,8 @@ import scipy.sparse as sp
 from ..errors import Cancelled, GinrError
 from ..geometry.laplacian import graph_laplacian
 from ..geometry.mesh import Mesh
-from ..io.arrays import read_npy
-from ..io.files import read_input
+from ..storage.arrays import read_npy
+from ..storage.files import read_input
 from ..settings import check_series_size, check_simulation
 
 try:  # Y += A @ X without allocating: the kernel behind scipy's own `A @ x`, ~20% faster per step here

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from ..errors import GinrError
-from ..io.files import read_input
+from ..storage.files import read_input
 from ..settings import check_mesh_file, check_nodes
 
 MESH_EXTENSIONS = ("ply", "obj", "off", "stl", "glb")

@@ -35,8 +35,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 
 from ..errors import GinrError
-from ..io.files import atomic_write
-from ..io.paths import cache_dir
+from ..storage.files import atomic_write
+from ..storage.paths import cache_dir
 from .laplacian import LAPLACIANS, mesh_laplacian
 from .mesh import Mesh
 

@@ -20,8 +20,8 @@ import numpy as np
 
 from ..errors import GinrError
 from ..geometry.mesh import Mesh
-from .arrays import read_npy, read_npz
-from .files import read_input
+from ..storage.arrays import read_npy, read_npz
+from ..storage.files import read_input
 
 NPZ_DIR = "npz_files"
 SHARED_FILES = ("fourier", "points", "faces")

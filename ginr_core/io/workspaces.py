@@ -24,8 +24,8 @@ import numpy as np
 
 from ..geometry.mesh import Mesh
 from ..settings import limits
-from .files import atomic_write
-from .paths import cache_dir
+from ..storage.files import atomic_write
+from ..storage.paths import cache_dir
 
 _ID = re.compile(r"[0-9a-f]{32}")
 _VERTEX_DATA = "vertex_data__"

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ..errors import GinrError
-from ..io.files import atomic_write
+from ..storage.files import atomic_write
 from .device import pick_device, set_training_threads
 from .models import CodeDecoder, HeadDecoder, JsonConfig, ModelConfig, build_model
 from .training import GINRRegressor, Progress, TrainConfig

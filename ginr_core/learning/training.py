@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from ..errors import GinrError
-from ..io.files import atomic_write
+from ..storage.files import atomic_write
 from .device import pick_device, set_training_threads
 from .metrics import evaluate
 from .models import (

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import GinrError
-from ..io.files import atomic_write
-from ..io.paths import runs_dir
+from ..storage.files import atomic_write
+from ..storage.paths import runs_dir
 
 if TYPE_CHECKING:
     from ..learning.training import GINRRegressor

@@ -64,7 +64,7 @@ class SavedCheckpoint:
             return cls({path.name: path.read_bytes() for path in Path(tmp).iterdir()})
 
     def save(self, directory: str | Path) -> None:
-        from ..io.files import atomic_write
+        from ..storage.files import atomic_write
 
         for name, data in self.files.items():
             atomic_write(Path(directory) / name, data)

@@ -29,7 +29,7 @@ from ..data.signals import validate_signal
 from ..errors import GinrError
 from ..geometry.features import XYZ, FeatureSpec
 from ..geometry.mesh import Mesh
-from ..io.files import atomic_write
+from ..storage.files import atomic_write
 from ..learning.collection_models import (
     DEFAULT_MODULATION,
     CodeFitConfig,

@@ -40,7 +40,7 @@ from ..geometry.mesh import Mesh
 from ..geometry.operators import DerivedFields
 from ..geometry.spectral import spectral_embedding
 from ..geometry.sphere import is_sphere, real_sph_harm, sphere_center, sphere_harmonic_embedding
-from ..io.files import read_input
+from ..storage.files import read_input
 from ..learning.metrics import r2
 from ..learning.models import ModelConfig
 from ..learning.training import GINRRegressor, Progress, TrainConfig

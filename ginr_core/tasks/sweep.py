@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import GinrError
 from ..geometry.features import FeatureSpec
-from ..io.paths import cache_dir
+from ..storage.paths import cache_dir
 from ..learning.metrics import r2
 from ..learning.models import ModelConfig
 from ..learning.training import TrainConfig
