@@ -32,7 +32,6 @@ from ginr_core.learning.collection_models import (
 )
 from ginr_core.learning.metrics import r2_text, winner
 from ginr_core.runs.actions import submit
-from ginr_core.runs.jobs import JobState
 from ginr_core.runs.spec import Source
 from ginr_core.settings import check_collection, collection_estimate
 from ginr_core.tasks.collections import (
@@ -51,6 +50,7 @@ from ginr_core.tasks.collections import (
     walk,
 )
 from pages.shared.backend import session_backend
+from pages.shared.job_panel import job_panel
 from pages.shared.runs import FollowedJob, registry
 from pages.shared.widgets import enter_via_app, plain, progress_bar, settings_form, show_error, show_meshes
 from pages.shared.workspace import uploaded_grid, workspace
@@ -224,35 +224,13 @@ if run is None:
     st.stop()
 
 
-def show_progress(job: FollowedJob, key: str) -> None:
-    state: JobState = job.state
-    p = state.progress
-    eta = "" if p is None or p.eta_s is None else f" · about {p.eta_s:.0f} s to go"
-    st.progress(0.0 if p is None else p.fraction, text=(p.message if p is not None and p.message else "Starting...") + eta)
-    if st.button("Cancel", icon=":material/stop_circle:", key=key):
-        job.cancel()
-
-
-@st.fragment(run_every=1.0)
-def live_progress(job: FollowedJob, key: str) -> None:
-    if job.done:
-        st.rerun()
-    show_progress(job, key)
-
-
-if not run.job.done:
-    live_progress(run.job, "cancel-collection")
-    st.stop()
-state = run.job.state
-if state.status == "failed":
-    st.error(state.error)
+state = job_panel(run.job, "collection", cancelled="Cancelled: these are the scores of the model as it stood.")
+if not run.job.done or state.status == "failed":
     st.stop()
 fit, collection, mesh = state.result, run.request.collection, run.request.mesh
 if run.features is None:
     with progress_bar("Reading the input features...") as progress:
         run.features = run.request.features.build(mesh, progress)
-if state.status == "cancelled":
-    st.warning("Cancelled: these are the scores of the model as it stood.")
 
 # ------------------------------------------------------------------------------------------ results
 st.subheader("3 · Results")
@@ -362,12 +340,8 @@ if st.button("Fit the new signal", type="primary", disabled=new_job is not None 
 new_job = st.session_state.get("collection_new")
 if new_job is None:
     st.stop()
-if not new_job.done:
-    live_progress(new_job, "cancel-fit-new")
-    st.stop()
-new_state = new_job.state
-if new_state.status == "failed":
-    st.error(new_state.error)
+new_state = job_panel(new_job, "collection-new", cancelled="Cancelled: these are the scores of the new member's fit as it stood.")
+if not new_job.done or new_state.status == "failed":
     st.stop()
 done = new_state.result
 new, scratch = done.fit_new, done.scratch

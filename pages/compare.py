@@ -18,6 +18,7 @@ from ginr_core.tasks.compare import TABLE2, ComparisonRequest, comparison_task
 from ginr_core.viz.figures import DisplayMesh, display_mesh, figure_html, grid_figure
 from ginr_core.viz.rules import LOG_AXIS, View
 from pages.shared.backend import session_backend
+from pages.shared.job_panel import Part, job_panel, part_statuses
 from pages.shared.runs import FollowedJob, registry, workspace_features
 from pages.shared.widgets import VIEWERS, best_r2_text, current_view, enter_via_app, linked_views, plain, show_error, show_meshes
 from pages.shared.workspace import require_signal, workspace
@@ -42,14 +43,11 @@ class Comparison:
     def mesh(self) -> Mesh:
         return self.request.inputs.mesh
 
-    def model_status(self, name: str) -> str:
-        state = self.job.state
-        if name in (state.result or {}):
-            return "done"
-        if state.done:
-            return "stopped"
-        return "running" if state.progress is not None and state.progress.part == name else "waiting"
-
+    def parts(self, state: JobState) -> list[Part]:
+        """The models, trained one after the other: done once their result is published."""
+        names = self.request.models
+        return [Part(name, LABELS[name], status)
+                for name, status in zip(names, part_statuses(state, names, lambda name: name in (state.result or {})))]
 
 ws = workspace()
 st.title("INR vs GINR")
@@ -94,26 +92,12 @@ if st.button("Train and compare", type="primary", icon=":material/compare:", dis
 
 
 # ------------------------------------------------------------------------------------ live progress
-def show_progress(comparison: Comparison, state: JobState) -> None:
-    """Each model's status, progress and R², and all loss curves in one chart."""
-    budget_s, results = comparison.request.budget_s, state.result or {}
-    histories = {name: r.history for name, r in results.items()}
-    for col, name in zip(st.columns(len(comparison.request.models)), comparison.request.models):
-        status, record = comparison.model_status(name), state.parts.get(name)
-        values = {} if record is None else record.values
-        if status == "running" and state.history:
-            histories[name] = state.history
-        fraction = 1.0 if status == "done" else min(values.get("fit_elapsed_s", 0.0) / budget_s, 1.0)
-        elapsed = f" · {values['fit_elapsed_s']:.0f} / {budget_s:g} s" if status == "running" and "fit_elapsed_s" in values else ""
-        col.markdown(f"**{LABELS[name]}**")
-        col.progress(fraction, text=f"{status}{elapsed}")
-        col.metric("R² on the training nodes", f"{values['r2']:.4f}" if "r2" in values else "–")
-    if state.error:
-        st.error(state.error)
-    elif state.status == "cancelled":
-        st.warning("Cancelled: the model in training and those after it are left out of the table.")
-    if not comparison.job.done and st.button("Cancel", icon=":material/stop_circle:"):
-        comparison.job.cancel()
+def loss_curves(comparison: Comparison, state: JobState) -> None:
+    """Every model's loss curve in one chart: the finished ones' and the one training now."""
+    histories = {name: r.history for name, r in (state.result or {}).items()}
+    current = None if state.progress is None else state.progress.part
+    if not state.done and current in LABELS and state.history:
+        histories[current] = state.history
     curves = go.Figure([go.Scatter(x=[row["elapsed_s"] for row in history], y=[row["loss"] for row in history],
                                    name=LABELS[name]) for name, history in histories.items() if history])
     curves.update_layout(title="Training loss (standardised MSE)", height=360, margin=dict(l=0, r=0, t=40, b=0),
@@ -122,24 +106,13 @@ def show_progress(comparison: Comparison, state: JobState) -> None:
     st.plotly_chart(curves, key="compare-curves")
 
 
-@st.fragment(run_every=1.0)
-def live_progress(comparison: Comparison, results_shown: int) -> None:
-    """Refreshes every second; a full rerun when a model finishes (to show it below) and when all are done."""
-    state = comparison.job.state
-    if state.done or len(state.result or {}) != results_shown:
-        st.rerun()
-    show_progress(comparison, state)
-
-
 if comparison is None:
     st.info("Train and compare to see the models learn here.")
     st.stop()
 st.subheader(f"Training on {plain(comparison.data_label)}")
-state = comparison.job.state
-if running:
-    live_progress(comparison, len(state.result or {}))
-else:
-    show_progress(comparison, state)
+state = job_panel(comparison.job, "compare", parts=comparison.parts, budget_s=comparison.request.budget_s,
+                  cancelled="Cancelled: the model in training and those after it are left out of the table.",
+                  extra=lambda state: loss_curves(comparison, state), rerun_key=lambda state: len(state.result or {}))
 
 # ------------------------------------------------------------------------------------------ results
 results = state.result or {}

@@ -14,6 +14,7 @@ from ginr_core.learning.models import ModelConfig
 from ginr_core.learning.partitioned import config_parameters, equal_size_configs
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import submit
+from ginr_core.runs.jobs import JobState
 from ginr_core.runs.spec import RunInputs
 from ginr_core.tasks.crop import (
     MODEL_LABELS,
@@ -28,6 +29,7 @@ from ginr_core.tasks.crop import (
 )
 from ginr_core.viz.figures import display_mesh, mesh_figure, partition_figure, side_by_side_figure
 from pages.shared.backend import session_backend
+from pages.shared.job_panel import Part, job_panel, part_statuses
 from pages.shared.runs import FollowedJob, registry, workspace_features
 from pages.shared.scene_view import scene_view
 from pages.shared.widgets import best_r2_text, current_view, enter_via_app, linked_views, plain, show_error
@@ -149,32 +151,16 @@ if st.button("Train", type="primary", icon=":material/model_training:", disabled
         st.rerun()
 
 
-def show_training(session: CropSession) -> None:
-    state = session.training.state
-    for col, kind in zip(st.columns(len(session.configs)), session.configs):
-        record = state.parts.get(kind)
-        values = {} if record is None else record.values
-        done = kind in (state.result or {})
-        elapsed = values.get("fit_elapsed_s")
-        col.markdown(f"**{MODEL_LABELS[kind]}**")
-        col.progress(1.0 if done else 0.0 if elapsed is None else min(elapsed / session.budget_s, 1.0),
-                     text="done" if done else "waiting" if elapsed is None else f"{elapsed:.0f} / {session.budget_s:g} s")
-        col.metric("R²", f"{values['r2']:.4f}" if "r2" in values else "–")
-    if state.error:
-        st.error(state.error)
-    elif state.status == "cancelled":
-        st.warning("Cancelled: the model in training and those after it are left out.")
-    if not session.training.done and st.button("Cancel", icon=":material/stop_circle:"):
-        session.training.cancel()
+def training_parts(session: CropSession, state: JobState) -> list[Part]:
+    """The three models, trained one after the other: done once their result is published."""
+    names = list(session.configs)
+    return [Part(kind, MODEL_LABELS[kind], status)
+            for kind, status in zip(names, part_statuses(state, names, lambda kind: kind in (state.result or {})))]
 
 
-@st.fragment(run_every=1.0)
-def live_training(session: CropSession, shown: int) -> None:
-    if session.training.done or len(session.training.state.result or {}) != shown:
-        st.rerun()
-    show_training(session)
-    state = session.training.state
-    if state.snapshot is not None and state.progress is not None and state.progress.part in MODEL_LABELS:
+def live_preview(session: CropSession, state: JobState) -> None:
+    """The model in training's latest prediction."""
+    if not state.done and state.snapshot is not None and state.progress is not None and state.progress.part in MODEL_LABELS:
         st.plotly_chart(mesh_figure(session.mesh, state.snapshot, view=current_view(), height=380,
                                     title=f"{MODEL_LABELS[state.progress.part]} at step {state.snapshot_step}"),
                         key="crop-live")
@@ -184,10 +170,9 @@ if session is None:
     st.info("Train to see the models learn here; then crop parts out and add them back.")
     st.stop()
 st.caption(f"Trained on {plain(session.data_label)}.")
-if training:
-    live_training(session, len(session.training.state.result or {}))
-else:
-    show_training(session)
+job_panel(session.training, "crop-training", parts=lambda state: training_parts(session, state), budget_s=session.budget_s,
+          cancelled="Cancelled: the model in training and those after it are left out.",
+          extra=lambda state: live_preview(session, state), rerun_key=lambda state: len(state.result or {}))
 results = session.training.state.result or {}
 if not results:
     st.stop()
@@ -259,30 +244,11 @@ if c[2].button("Extend", type="primary", icon=":material/add_circle:", disabled=
     st.rerun()
 
 
-def show_extension(session: CropSession) -> None:
-    state = session.extension.state
-    record = state.parts.get("extend")
-    values = {} if record is None else record.values
-    st.progress(1.0 if session.extension.done else min(values.get("fit_elapsed_s", 0.0) / session.extension_budget_s, 1.0),
-                text=state.status if "r2" not in values else f"step {values['step']:.0f} · R² on the new parts' nodes {values['r2']:.4f}")
-    if state.error:
-        st.error(state.error)
-
-
-@st.fragment(run_every=1.0)
-def live_extension(session: CropSession) -> None:
-    if session.extension.done:
-        st.rerun()
-    show_extension(session)
-
-
 if session.extension is None:
     st.stop()
-if extending:
-    live_extension(session)
-    st.stop()
-show_extension(session)
-if session.extension.state.status != "done":
+extension_state = job_panel(session.extension, "crop-extension", parts=lambda state: [Part("extend", "Training the new parts",
+                            state.status)], budget_s=session.extension_budget_s, cancelled="Cancelled: no part was added.")
+if extension_state.status != "done":
     st.stop()
 extended_id, extension = session.extension.state.result
 extension: ExtendReport

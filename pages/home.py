@@ -8,6 +8,7 @@ from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import result_panels
 from ginr_core.runs.spec import Source
 from ginr_core.viz.figures import display_mesh, side_by_side_figure
+from pages.shared.job_panel import job_panel
 from pages.shared.runs import launch_training, registry
 from pages.shared.widgets import current_view, enter_via_app, linked_views, progress_bar, show_error
 from pages.shared.workspace import (
@@ -64,21 +65,10 @@ if st.button("Run the demo", type="primary", icon=":material/play_arrow:"):
         show_error(exc)
 
 
-@st.fragment(run_every=1.0)
-def demo_progress(demo):
-    """Polls the running (or queued) demo; one full rerun when it ends, so the result is drawn once, statically."""
-    if demo.done:
-        st.rerun()
-    p = demo.state.progress
-    text = demo.queued_text() or ("Starting..." if p is None else f"Training: {p.message}" +
-                                  ("" if p.eta_s is None else f", ETA {p.eta_s:.0f} s"))
-    st.progress(0.0 if p is None else p.fraction, text=text)
-
-
 demo = st.session_state.get("demo")
 demo_run = None if demo is None else demo.state.run_id
 if demo is not None and not demo.done:
-    demo_progress(demo)
+    job_panel(demo, "demo", cancelled="The demo was cancelled.")
 elif demo is not None and demo_run is None:
     st.error(f"The demo failed: {demo.state.error}")
 elif demo_run is not None:

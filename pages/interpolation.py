@@ -31,12 +31,11 @@ from ginr_core.tasks.interpolation import (
 from ginr_core.viz.figures import grid_figure, mesh_figure
 from ginr_core.viz.rules import log_axis
 from pages.shared.backend import session_backend
+from pages.shared.job_panel import Part, job_panel
 from pages.shared.runs import FollowedJob, registry
 from pages.shared.widgets import (
     current_view,
     enter_via_app,
-    job_progress,
-    live_progress,
     plain,
     settings_form,
     show_error,
@@ -60,7 +59,6 @@ EXPLANATIONS = {
                     "at each node, trained on left-out observations to correct the best of them (early stopping "
                     "and the correction's scale chosen on a validation split).",
 }
-STATUS_TEXT = {"pending": "waiting", "running": "running", "done": "done", "cancelled": "cancelled", "failed": "failed"}
 DERIVED_KINDS = ["signal", "signal", "signed", "signed"]  # field, gradient magnitude, Laplacian, signed error
 
 
@@ -169,16 +167,9 @@ if observations is not None:
 
 
 # ------------------------------------------------------------------------------------------ progress
-def show_progress(job: InterpolationRun) -> None:
-    bars, parts = [], job.state.parts
-    for o in job.result.outcomes:
-        values = parts[o.name].values if o.name in parts else {}
-        if o.status == "running" and "step" in values:
-            bars.append((values["step"] / max(job.request.settings.steps, 1),
-                         f"**{o.name}**: training, step {values['step']:,}, loss {values['loss']:.3g}"))
-        else:
-            bars.append((1.0 if o.status in ("done", "cancelled", "failed") else 0.0, f"**{o.name}**: {STATUS_TEXT[o.status]}"))
-    job_progress(job, bars)
+def method_parts(job: InterpolationRun) -> list[Part]:
+    """The methods, run one after the other, with their outcomes' statuses."""
+    return [Part(o.name, o.name, o.status) for o in job.result.outcomes]
 
 
 # ------------------------------------------------------------------------------------------- results
@@ -263,6 +254,6 @@ if job is None:
     if observations is not None:
         st.info("Run the methods to compare them here.")
 elif not job.done:
-    live_progress(job, show_progress)
+    job_panel(job, "interpolation", parts=lambda state: method_parts(job), steps=job.request.settings.steps)
 else:
     show_results(job)

@@ -40,13 +40,12 @@ from ginr_core.viz.figures import (
     point_cloud_figure,
 )
 from pages.shared.backend import session_backend
+from pages.shared.job_panel import Part, job_panel
 from pages.shared.runs import FollowedJob, registry
 from pages.shared.widgets import (
     current_view,
     enter_via_app,
-    job_progress,
     linked_views,
-    live_progress,
     plain,
     settings_form,
     show_error,
@@ -253,24 +252,9 @@ if target is not None:
 
 
 # ------------------------------------------------------------------------------------------ progress
-STATUS_TEXT = {"pending": "waiting", "running": "computing the features", "done": "done", "cancelled": "cancelled",
-               "failed": "failed"}
-
-
-def show_progress(job: SuperResolutionRun) -> None:
-    parts, bars = job.state.parts, []
-    for outcome in (o for o in job.outcomes if not o.classical):  # the classical rows need no progress bar
-        values = parts[outcome.strategy].values if outcome.strategy in parts else {}
-        if outcome.status == "running" and "step" in values:
-            fit_eta = values["fit_eta_s"]
-            fraction = values["fit_elapsed_s"] / max(values["fit_elapsed_s"] + fit_eta, 1e-9)
-            text = (f"**{outcome.strategy}**: training, step {values['step']:,}, R² (training) {values['r2']:.4f}, "
-                    f"ETA {fit_eta:.0f} s")
-        else:
-            fraction = 1.0 if outcome.status in ("done", "cancelled", "failed") else 0.0
-            text = f"**{outcome.strategy}**: {STATUS_TEXT[outcome.status]}"
-        bars.append((fraction, text))
-    job_progress(job, bars)
+def strategy_parts(job: SuperResolutionRun) -> list[Part]:
+    """The GINR strategies, run one after the other (the classical rows that follow need no bar)."""
+    return [Part(o.strategy, o.strategy, o.status) for o in job.outcomes if not o.classical]
 
 
 # ------------------------------------------------------------------------------------------- results
@@ -371,6 +355,6 @@ if job is None:
     if target is not None:
         st.info("Run the strategies to compare them here.")
 elif not job.done:
-    live_progress(job, show_progress)
+    job_panel(job, "superres", parts=lambda state: strategy_parts(job), budget_s=job.request.train_config.time_budget_s)
 else:
     show_results(job)

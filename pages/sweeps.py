@@ -10,6 +10,7 @@ import streamlit as st
 from ginr_core.errors import GinrError
 from ginr_core.learning.models import ACTIVATIONS, ModelConfig
 from ginr_core.runs.actions import submit
+from ginr_core.runs.jobs import JobState
 from ginr_core.runs.spec import RunInputs
 from ginr_core.settings import sweep_estimate
 from ginr_core.tasks.sweep import (
@@ -20,6 +21,7 @@ from ginr_core.tasks.sweep import (
     sweep_train_config,
 )
 from pages.shared.backend import ray_backend
+from pages.shared.job_panel import job_panel
 from pages.shared.runs import FollowedJob, registry, workspace_features
 from pages.shared.widgets import enter_via_app, plain, settings_form, show_error
 from pages.shared.workspace import require_signal, workspace
@@ -141,18 +143,9 @@ def parallel_coordinates(result: SweepResult) -> go.Figure:
     return figure
 
 
-def show_sweep(sweep: Sweep) -> None:
-    state = sweep.job.state
+def trials(state: JobState) -> None:
+    """The trials so far: their table and, once some are scored, the parallel coordinates."""
     result = state.result
-    fraction = state.progress.fraction if state.progress else 0.0
-    message = state.progress.message if state.progress else "Starting Ray Tune..."
-    st.progress(fraction, text=f"{state.status} · {message}")
-    if state.error:
-        st.error(state.error)
-    elif state.status == "cancelled":
-        st.warning("Cancelled: the trials still training were stopped and recorded as cancelled.")
-    if not sweep.job.done and st.button("Cancel", icon=":material/stop_circle:"):
-        sweep.job.cancel()
     if result is None or not result.rows:
         return
     st.dataframe(trials_table(result), width="stretch", hide_index=True)
@@ -160,21 +153,14 @@ def show_sweep(sweep: Sweep) -> None:
         st.plotly_chart(parallel_coordinates(result), key="sweep-parcoords")
 
 
-@st.fragment(run_every=1.0)
-def live(sweep: Sweep) -> None:
-    if sweep.job.done:
-        st.rerun()
-    show_sweep(sweep)
-
-
 if sweep is None:
     st.info("Set the values to try and launch: the trials and their scores appear here as they train.")
     st.stop()
 st.subheader(f"{sweep.request.n_trials} trials on {plain(sweep.data_label)}")
-if running:
-    live(sweep)
+job_panel(sweep.job, "sweep", cancelled="Cancelled: the trials still training were stopped and recorded as cancelled.",
+          extra=trials)
+if not sweep.job.done:
     st.stop()
-show_sweep(sweep)
 result: SweepResult | None = sweep.job.state.result
 best = result.best if result else None
 if best is None:

@@ -13,10 +13,10 @@ from ginr_core.errors import GinrError
 from ginr_core.geometry.features import FeatureSpec
 from ginr_core.geometry.mesh import Mesh
 from ginr_core.runs.actions import submit
+from ginr_core.runs.jobs import JobState
 from ginr_core.runs.spec import Source
 from ginr_core.settings import simulation_seconds
 from ginr_core.tasks.temporal import (
-    PREDICTING,
     AnimationRequest,
     SeriesRequest,
     TimeSeries,
@@ -37,6 +37,7 @@ from ginr_core.viz.animation import (
     evenly_spaced,
 )
 from pages.shared.backend import session_backend
+from pages.shared.job_panel import Part, job_panel
 from pages.shared.runs import FollowedJob, registry
 from pages.shared.widgets import (
     coordinate_picker,
@@ -188,36 +189,18 @@ if run is None:
     st.stop()
 
 
-@st.fragment(run_every=1.0)
-def live_progress(run: SeriesRun) -> None:
-    """Progress of the running job; hands over to the full page once it has finished."""
-    state = run.job.state
-    if run.job.done:
-        st.rerun()
-    p = state.progress
-    values = {} if p is None else p.values
+def series_parts(run: SeriesRun, state: JobState) -> list[Part]:
+    """The whole job as one part: the training on the kept frames, then the prediction of every frame."""
     trained = run.choice.series.training_frames(run.request.stride)
-    if p is not None and p.message == PREDICTING:
-        text = PREDICTING
-    else:
-        text = f"Training on {int(trained.sum())} of {len(trained)} frames" + (
-            "" if "step" not in values else f" · step {values['step']:,} · R² ≈ {values['r2']:.4f} · {values['fit_eta_s']:.0f} s left")
-    st.progress(0.0 if p is None else p.fraction, text=text)
-    if st.button("Cancel", icon=":material/stop_circle:"):
-        run.job.cancel()
+    return [Part(None, f"Training on {int(trained.sum())} of {len(trained)} frames", state.status)]
 
 
-if not run.job.done:
-    live_progress(run)
-    st.stop()
-
-state = run.job.state
-if state.status == "failed":
-    st.error(state.error)
+state = job_panel(run.job, "series", parts=lambda state: series_parts(run, state),
+                  budget_s=run.request.train_config.time_budget_s,
+                  cancelled="Training was cancelled; these are the scores of the model as it stood.")
+if not run.job.done or state.status == "failed":
     st.stop()
 fit, series, mesh = state.result, run.choice.series, run.choice.mesh
-if state.status == "cancelled":
-    st.warning("Training was cancelled; these are the scores of the model as it stood.")
 
 # ------------------------------------------------------------------------------------------ results
 st.subheader("3 · Results")
@@ -276,22 +259,9 @@ if c[2].button(f"Render {len(export_frames)} frames as {fmt.upper()}", disabled=
     export = st.session_state.series_export = (fmt, FollowedJob(submit(animation_task, request, None, label="animation", backend=session_backend())))
 
 
-@st.fragment(run_every=1.0)
-def export_progress(job: FollowedJob) -> None:
-    """Rendering runs in the background (a minute for hundreds of frames): the page stays usable meanwhile."""
-    if job.done:
-        st.rerun()
-    p = job.state.progress
-    st.progress(0.0 if p is None else p.fraction, text="Rendering..." if p is None else p.message or "Rendering...")
-
-
 if export is not None:
     fmt_done, job = export
-    if not job.done:
-        export_progress(job)
-    elif job.state.status == "failed":
-        st.error(job.state.error)
-    else:
+    if job_panel(job, "series-export", cancelled="Rendering was cancelled.").status == "done":
         data = job.state.result
         st.download_button(f"Download {fmt_done.upper()} ({len(data) / 2**20:.1f} MB)", data, f"ginr-series.{fmt_done}",
                            mime="image/gif" if fmt_done == "gif" else "video/mp4")

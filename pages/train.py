@@ -8,9 +8,9 @@ from ginr_core.geometry.features import DEFAULT_K, MAX_UI_K, XYZ, max_k
 from ginr_core.learning.models import ACTIVATIONS, ModelConfig
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import result_panels
-from ginr_core.runs.jobs import FINISHED
+from ginr_core.runs.jobs import FINISHED, JobState
 from ginr_core.viz.figures import display_mesh, mesh_figure
-from ginr_core.viz.rules import LOG_AXIS, R2_AXIS
+from pages.shared.job_panel import job_panel, learning_curves
 from pages.shared.runs import launch_training, live_jobs, registry, workspace_features, workspace_job
 from pages.shared.widgets import current_view, enter_via_app, settings_form, show_error
 from pages.shared.workspace import require_signal, workspace
@@ -84,18 +84,6 @@ if launched:
 
 
 # ------------------------------------------------------------------------------------ live progress
-def learning_curves(history: list[dict] | tuple[dict, ...]) -> go.Figure:
-    frame = pd.DataFrame(list(history))
-    curves = go.Figure()
-    curves.add_trace(go.Scatter(x=frame["step"], y=frame["loss"], name="loss"))
-    curves.add_trace(go.Scatter(x=frame["step"], y=frame["r2"].clip(lower=0), name="R² (training)", yaxis="y2"))
-    curves.update_layout(height=380, margin=dict(l=0, r=0, t=30, b=0), title="Learning curves",
-                         yaxis=dict(LOG_AXIS, title="loss"), xaxis_title="step",
-                         yaxis2=dict(R2_AXIS, title="R²", overlaying="y", side="right"),
-                         legend=dict(orientation="h", y=-0.2))
-    return curves
-
-
 def elapsed_text(elapsed: float, budget: float | None) -> str:
     """Elapsed training time against the budget, capped at it, with any overrun stated (the budget is checked
     between steps, so the last step can end past it)."""
@@ -116,19 +104,10 @@ def live_r2(run) -> float | None:
     return history[-1]["r2"] if history else None
 
 
-def show_job(following) -> None:
-    """Progress, live numbers, learning curves and the latest prediction of this session's running (or queued) job."""
-    job = following.job
-    if job is None:  # it ended since the fragment looked
-        st.rerun()
-    state, spec = job.state, job.spec.spec
-    p = state.progress
-    eta = "" if p is None or p.eta_s is None else f" · ETA {p.eta_s:.0f} s"
-    queued = following.queued_text()
-    what = f"Run {state.run_id}: {state.status}" if state.run_id else "Waiting for a worker"
-    st.progress(0.0 if p is None else p.fraction, text=(queued or f"{what}{eta}") + ("" if p is None else f" · {p.message}"))
-    values = {} if p is None else p.values
-    if "step" in values:
+def live_numbers(state: JobState, request) -> None:
+    """The running fit's numbers, its learning curves and its latest prediction, below the job's bar."""
+    values = {} if state.progress is None else state.progress.values
+    if "step" in values and not state.done:
         c = st.columns(5)
         c[0].metric("Step", f"{values['step']:,}")
         c[1].metric("Loss", f"{values['loss']:.3g}")
@@ -136,14 +115,12 @@ def show_job(following) -> None:
         elapsed = values["fit_elapsed_s"]
         c[3].metric("Steps / s (average)", f"{values['step'] / max(elapsed, 1e-9):.1f}",
                     help=f"Over the whole run so far; the last few steps ran at {values['steps_per_s']:.1f} / s.")
-        c[4].metric("Elapsed", elapsed_text(elapsed, spec.train.time_budget_s))
-    if st.button("Cancel", icon=":material/stop_circle:"):
-        job.cancel()
+        c[4].metric("Elapsed", elapsed_text(elapsed, request.spec.train.time_budget_s))
     left, right = st.columns([1, 1])
     if state.history:
         left.plotly_chart(learning_curves(state.history), key="curves")
     snapshot = state.snapshot
-    if snapshot is not None and len(snapshot) == ws.mesh.n_vertices and job.spec.inputs.mesh is ws.mesh:
+    if snapshot is not None and len(snapshot) == ws.mesh.n_vertices and request.inputs.mesh is ws.mesh:
         right.plotly_chart(preview_figure(snapshot, state.snapshot_step), key="preview")
 
 
@@ -182,18 +159,6 @@ def show_finished(run_id: str) -> None:
     st.page_link("pages/results.py", label="Open Results", icon=":material/insights:")
 
 
-@st.fragment(run_every=1.0)
-def live_view(following) -> None:
-    """Refreshes every second while the job waits or runs; one full rerun when it ends, then the registry has it."""
-    if following.done:
-        st.rerun()
-    run_id = following.state.run_id
-    if run_id is not None and st.session_state.get("listed_run") != run_id:
-        st.session_state.listed_run = run_id
-        st.rerun()  # once, as the run starts (a queued job has none before), so the run list below shows it
-    show_job(following)
-
-
 def current_run():
     """This session's job while it works, else its workspace's (a reload is a new session: it follows the run its
     workspace launched again); None once it has ended: its run becomes the one watched."""
@@ -214,7 +179,10 @@ def current_run():
 following = current_run()
 watching = st.session_state.get("watching")
 if following is not None:
-    live_view(following)
+    if following.job is None:  # it ended since current_run looked
+        st.rerun()
+    request = following.job.spec  # the run request: its settings and inputs
+    job_panel(following, "train", extra=lambda state: live_numbers(state, request), rerun_key=lambda state: state.run_id)
 elif watching is None:
     st.info("Launch a run to watch it train here.")
 else:

@@ -193,20 +193,3 @@ def show_error(exc: Exception) -> None:
         st.error(str(exc), icon=":material/error:")
     else:
         st.error(f"Unexpected error: {type(exc).__name__}: {exc}", icon=":material/bug_report:")
-
-
-def job_progress(job, bars: list[tuple[float, str]]) -> None:
-    """One progress bar per part of a background job (fraction, markdown text), and a button that cancels it."""
-    for fraction, text in bars:
-        st.progress(min(max(fraction, 0.0), 1.0), text=text)
-    if st.button("Cancel", icon=":material/stop_circle:"):
-        job.cancel()
-
-
-@st.fragment(run_every=1.0)
-def live_progress(job, show) -> None:
-    """Refreshes every second while a background job runs (`show(job)` draws its progress); one full rerun when
-    it ends, to draw the results."""
-    if job.done:
-        st.rerun()
-    show(job)
