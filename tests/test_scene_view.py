@@ -1,6 +1,7 @@
 """The scene view component's wiring: the frontend it serves (plotly.js from the plotly package, the shared camera
 link), the panel names it shows, and the pages that draw side-by-side panels with it."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -56,3 +57,22 @@ def test_side_by_side_pages_draw_with_the_scene_view():
         source = (REPO / "pages" / page).read_text()
         assert "show_meshes(" in source or "linked_views(" in source, page
     assert "st.iframe(" not in (REPO / "pages" / "compare.py").read_text()
+
+
+def test_panels_of_one_mesh_send_its_geometry_once_and_rebuildable_hover_rows_not_at_all():
+    mesh = make_domain("icosphere", level=3)
+    values = np.linspace(0.0, 1.0, mesh.n_vertices)
+    panels = {"ground truth": values, "prediction": values ** 2, "absolute error": values - values ** 2}
+    fig = side_by_side_figure(mesh, panels, kinds={"absolute error": "error"})
+    packed = json.loads(scene_view.packed_figures([fig], [None])[0])
+    first, *others = packed["data"]
+    assert all("bdata" in first[key] for key in scene_view.GEOMETRY)
+    for trace in others:
+        assert all(trace[key] == {"same_as": [0, 0, key]} for key in scene_view.GEOMETRY)
+    assert all(trace["customdata"] == {"from_intensity": True} for trace in packed["data"])
+    for sent, drawn in zip(packed["data"], fig.data):  # what is still sent is the figure's own
+        np.testing.assert_array_equal(scene_view.typed_array(sent["intensity"]), drawn.intensity)
+    assert len(scene_view.packed_figures([fig], [None])[0]) < 0.5 * len(fig.to_json())
+    # hover rows that are not the values beside the vertex ids (a decimated mesh's ids differ) are sent as they are
+    other_ids = np.arange(mesh.n_vertices)[::-1]
+    assert all("bdata" in t["customdata"] for t in json.loads(scene_view.packed_figures([fig], [other_ids])[0])["data"])

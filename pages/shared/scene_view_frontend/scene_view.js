@@ -107,8 +107,44 @@ function startCameras(fig) {
     return cameras;
 }
 
+// Plotly's JSON typed arrays ({dtype, bdata, shape}) decoded here, so panels that share a mesh share its arrays.
+var TYPED = {f4: Float32Array, f8: Float64Array, i1: Int8Array, u1: Uint8Array, i2: Int16Array, u2: Uint16Array,
+             i4: Int32Array, u4: Uint32Array};
+function decoded(value) {
+    if (!value || typeof value.bdata !== 'string' || !TYPED[value.dtype] || value.shape) return value;
+    var text = atob(value.bdata), bytes = new Uint8Array(text.length);
+    for (var i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    return new TYPED[value.dtype](bytes.buffer);
+}
+
+// Undo scene_view.py's packing: a geometry array sent once for every panel of its mesh ({same_as: [figure, trace,
+// key]}), and hover rows rebuilt from a panel's values and the vertex ids ({from_intensity: true}).
+function unpacked(figures, vertexIds) {
+    var GEOMETRY = ['x', 'y', 'z', 'i', 'j', 'k'];
+    figures.forEach(function (fig) {
+        fig.data.forEach(function (trace) {
+            GEOMETRY.forEach(function (key) { if (trace[key] && !trace[key].same_as) trace[key] = decoded(trace[key]); });
+        });
+    });
+    figures.forEach(function (fig, f) {
+        fig.data.forEach(function (trace) {
+            GEOMETRY.forEach(function (key) {
+                var ref = trace[key] && trace[key].same_as;
+                if (ref) trace[key] = figures[ref[0]].data[ref[1]][ref[2]];
+            });
+            if (trace.customdata && trace.customdata.from_intensity) {
+                var values = decoded(trace.intensity), ids = vertexIds[f], rows = new Array(values.length);
+                for (var i = 0; i < values.length; i++) rows[i] = [values[i], ids ? ids[i] : i];
+                trace.intensity = values;
+                trace.customdata = rows;
+            }
+        });
+    });
+    return figures;
+}
+
 function draw(args) {
-    var figures = args.figures.map(function (f) { return JSON.parse(f); });
+    var figures = unpacked(args.figures.map(function (f) { return JSON.parse(f); }), args.vertex_ids || []);
     var container = document.getElementById('plots');
     var fresh = state.plots.length !== figures.length;
     if (fresh) {
