@@ -159,11 +159,13 @@ def _fit_scenes(fig: go.Figure, vertices: np.ndarray, up: str, width: int = NOMI
     margin = fig.layout.margin
     plot_width = width - (margin.l or 0) - (margin.r or 0)
     plot_height = fig.layout.height - (margin.t or 0) - (margin.b or 0)
+    layouts = {}
     for scene in [name for name in fig.layout if name.startswith("scene")]:
         domain = fig.layout[scene].domain
         x, y = domain.x or (0, 1), domain.y or (0, 1)
         aspect = (x[1] - x[0]) * plot_width / max((y[1] - y[0]) * plot_height, 1.0)
-        fig.layout[scene].update(_scene_layout(up, camera_distance(vertices, up, aspect)))
+        layouts[scene] = _scene_layout(up, camera_distance(vertices, up, aspect))
+    fig.update_layout(layouts)  # one update: each one validates the whole layout it is given (0.1 s a scene)
 
 
 def _panel_scale(kind: str, values, view: View) -> Scale | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import plotly
 import plotly.graph_objects as go
+import streamlit as st
 import streamlit.components.v1 as components
 
 from ginr_core.viz.figures import LINK_CAMERAS_JS
@@ -130,8 +131,11 @@ def scene_view(figures: go.Figure | list[go.Figure], key: str, vertex_ids: list[
     figures = [figures] if isinstance(figures, go.Figure) else list(figures)
     vertex_ids = list(vertex_ids or [None] * len(figures))
     ids = [None if v is None else np.asarray(v).tolist() for v in vertex_ids]
-    return _component(figures=packed_figures(figures, vertex_ids), labels=[scene_labels(f) for f in figures],
-                      vertex_ids=ids, key=key, default=None)
+    sent = st.session_state.setdefault("packed_views", {})
+    drawn = tuple(id(f) for f in figures)
+    if key not in sent or sent[key][0] != drawn:  # the same figures again (kept by the page): packed once
+        sent[key] = (drawn, figures, packed_figures(figures, vertex_ids))
+    return _component(figures=sent[key][2], labels=[scene_labels(f) for f in figures], vertex_ids=ids, key=key, default=None)
 
 
 def pinned_caption(pin: dict | None) -> str | None:
