@@ -11,7 +11,7 @@ from .common import ProgressBar, add_input_options, add_mesh_options, follow, in
 
 def cmd_collection_build(args) -> None:
     from ..data.collections import collection_from_files, collection_from_npz, gray_scott_collection, grid_collection
-    from ..learning.recipes import comma_list
+    from ..learning.recipes import GRAY_SCOTT_FAMILY, comma_list, list_text
 
     if args.netcdf:
         from ..data.gridded import open_grid
@@ -26,9 +26,10 @@ def cmd_collection_build(args) -> None:
         if args.signals:
             collection = collection_from_files([(path, os.path.basename(path)) for path in args.signals], mesh)
         else:
-            feeds = comma_list(args.feed_rates, float, "--feed-rates", "0.052,0.060")
-            kills = comma_list(args.kill_rates, float, "--kill-rates", "0.062,0.063")
-            seeds = comma_list(args.seeds, int, "--seeds", "1234")
+            family = GRAY_SCOTT_FAMILY
+            feeds = comma_list(args.feed_rates, float, "--feed-rates", list_text(family.F, ","))
+            kills = comma_list(args.kill_rates, float, "--kill-rates", list_text(family.k, ","))
+            seeds = comma_list(args.seeds, int, "--seeds", list_text(family.seeds, ","))
             with ProgressBar("Gray-Scott") as bar:
                 collection = gray_scott_collection(mesh, feeds, kills, seeds, args.gs_steps, progress=bar)
     with open(args.out, "wb") as f:

@@ -144,7 +144,8 @@ def gray_scott_collection(mesh: Mesh, F=(PAPER_GRAY_SCOTT.F,), k=(PAPER_GRAY_SCO
         v = gray_scott(mesh, steps=steps, F=float(f), k=float(kk), seed=int(seed), progress=member_progress).v
         if v.std() < DIED_OUT_STD:
             raise GinrError(f"Member '{names[i]}': the Gray-Scott texture died out (v is uniform, std "
-                            f"{v.std():.1g}); patterns form near F = 0.044-0.060, k = 0.061-0.064 (Du 0.64, Dv 0.32).")
+                            f"{v.std():.1g}); patterns form near F = 0.044-0.060, k = 0.061-0.064 (Du {PAPER_GRAY_SCOTT.Du}, "
+                            f"Dv {PAPER_GRAY_SCOTT.Dv}).")
         if cache:
             folder.mkdir(parents=True, exist_ok=True)
             atomic_write(path, lambda out, v=v: np.save(out, v))
