@@ -31,6 +31,7 @@ from ginr_core.learning.collection_models import (
     CodeFitConfig,
 )
 from ginr_core.learning.metrics import r2_text, winner
+from ginr_core.learning.recipes import GRAY_SCOTT_FAMILY, comma_list, list_text
 from ginr_core.runs.actions import submit
 from ginr_core.runs.spec import Source
 from ginr_core.settings import check_collection, collection_estimate
@@ -57,6 +58,7 @@ from pages.shared.workspace import uploaded_grid, workspace
 
 enter_via_app(__file__)
 
+PAGE_FAMILY_STEPS = 10_000  # a third of the paper's steps (GRAY_SCOTT_FAMILY.steps): the family simulates while its user waits
 INPUTS = {"combinatorial": "GINR (Laplacian)", SPHERE_EMBEDDING: "GINR (spherical harmonics)", XYZ: "INR (xyz coordinates)"}
 
 
@@ -85,13 +87,6 @@ def use_collection(choice: CollectionChoice) -> None:
         st.session_state.pop(key, None)
 
 
-def _numbers(text: str, what: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise GinrError(f"{what}: give numbers separated by commas, got '{text}'.") from None
-
-
 ws = workspace()
 st.title("Collections")
 st.write("Researchers rarely have one signal: they have a family. A **collection model** learns the family once: "
@@ -108,11 +103,13 @@ try:
         st.caption(f"Domain: {plain(ws.mesh_label)} ({ws.mesh.n_vertices:,} nodes). One texture per (F, k, seed); each is "
                    "simulated once and cached on disk.")
         c = st.columns(4)
-        feeds = c[0].text_input("F (feed rates)", "0.048, 0.052, 0.056, 0.060")
-        kills = c[1].text_input("k (kill rates)", "0.062, 0.063")
-        seeds = c[2].text_input("Seeds", "1234")
-        steps = c[3].number_input("Steps", 100, 100_000, 10_000, step=1000)
-        family = (_numbers(feeds, "F"), _numbers(kills, "k"), [int(s) for s in _numbers(seeds, "Seeds")])
+        preset = GRAY_SCOTT_FAMILY
+        feeds = c[0].text_input("F (feed rates)", list_text(preset.F))
+        kills = c[1].text_input("k (kill rates)", list_text(preset.k))
+        seeds = c[2].text_input("Seeds", list_text(preset.seeds))
+        steps = c[3].number_input("Steps", 100, 100_000, PAGE_FAMILY_STEPS, step=1000)
+        family = (comma_list(feeds, float, "F", list_text(preset.F)), comma_list(kills, float, "k", list_text(preset.k)),
+                  comma_list(seeds, int, "Seeds", list_text(preset.seeds)))
         members = len(gray_scott_grid(*family))
         check_collection(members, int(steps), ws.mesh.n_vertices)  # refused here, before the button
         st.caption(f"Estimate: {collection_estimate(members, int(steps), ws.mesh.n_vertices)} (members simulated "

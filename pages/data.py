@@ -9,6 +9,7 @@ import streamlit as st
 from ginr_core.data.datasets import stanford_bunny
 from ginr_core.data.signals import (
     ANALYTIC_SIGNALS,
+    PAPER_GRAY_SCOTT,
     analytic_signal,
     load_vertex_signal,
     vertex_property_signal,
@@ -19,6 +20,7 @@ from ginr_core.geometry.laplacian import LAPLACIANS
 from ginr_core.geometry.mesh import MESH_EXTENSIONS, load_mesh
 from ginr_core.geometry.sphere import SPHERE_EMBEDDING, is_sphere, random_sh_field
 from ginr_core.io.reference_dataset import read_reference_sample, sample_mesh
+from ginr_core.runs.signal_sources import analytic_source, gray_scott_source, property_source, sh_field_source
 from ginr_core.runs.spec import Source
 from ginr_core.settings import VIEW_DRAW_S, busy_seconds, data_path, limits, simulation_seconds
 from ginr_core.viz.figures import display_mesh, mesh_figure
@@ -141,33 +143,35 @@ try:
     if kind == "Analytic":
         which = st.selectbox("Function", ANALYTIC_SIGNALS)
         if st.button("Use this signal", type="primary"):
-            ws.set_signal(analytic_signal(mesh, which), f"analytic: {which}", partial(analytic_signal, kind=which),
-                          Source("analytic", which, label=f"analytic: {which}"))
+            source = analytic_source(which)
+            ws.set_signal(analytic_signal(mesh, which), source.label, partial(analytic_signal, kind=which), source)
     elif kind == "Gray-Scott reaction-diffusion":
-        st.caption("The paper's bunny texture: Du, Dv, F, k = 0.64, 0.32, 0.060, 0.062, 30,000 explicit steps; "
-                   "the target is v.")
+        paper = PAPER_GRAY_SCOTT
+        st.caption(f"The paper's bunny texture: Du, Dv, F, k = {paper.Du}, {paper.Dv}, {paper.F:.3f}, {paper.k}, "
+                   f"{paper.steps:,} explicit steps; the target is v.")
         c = st.columns(5)
-        steps = c[0].number_input("Steps", 100, 200_000, 30_000, step=1000)
-        Du = c[1].number_input("Du", 0.0, 2.0, 0.64, format="%.3f")
-        Dv = c[2].number_input("Dv", 0.0, 2.0, 0.32, format="%.3f")
-        F = c[3].number_input("F", 0.0, 0.2, 0.060, format="%.4f")
-        k = c[4].number_input("k", 0.0, 0.2, 0.062, format="%.4f")
-        idle_s = simulation_seconds(int(steps), mesh.n_vertices) + VIEW_DRAW_S  # the simulation, then the texture drawn
+        steps = c[0].number_input("Steps", 100, 200_000, paper.steps, step=1000)
+        Du = c[1].number_input("Du", 0.0, 2.0, paper.Du, format="%.3f")
+        Dv = c[2].number_input("Dv", 0.0, 2.0, paper.Dv, format="%.3f")
+        F = c[3].number_input("F", 0.0, 0.2, paper.F, format="%.4f")
+        k = c[4].number_input("k", 0.0, 0.2, paper.k, format="%.4f")
+        params = replace(paper, steps=int(steps), Du=Du, Dv=Dv, F=F, k=k)
+        idle_s = simulation_seconds(params.steps, mesh.n_vertices) + VIEW_DRAW_S  # the simulation, then the texture drawn
         st.caption(f"About {busy_seconds(idle_s):.0f} s on this server now, the simulation and the texture drawn "
                    f"({idle_s:.0f} s on an idle 2-core CPU; a busy one stretches it).")
         if st.button("Generate", type="primary"):
             with progress_bar("Running the reaction-diffusion model...") as progress:
-                values = gray_scott_signal(mesh, mesh.content_hash(), int(steps), Du, Dv, F, k, _progress=progress)
-            label = f"Gray-Scott v after {int(steps):,} steps"
-            ws.set_signal(values, label, source=Source("gray-scott", "v", dict(steps=int(steps), Du=Du, Dv=Dv, F=F, k=k), label=label))
+                values = gray_scott_signal(mesh, mesh.content_hash(), params, _progress=progress)
+            source = gray_scott_source(params)
+            ws.set_signal(values, source.label, source=source)
     elif kind == "Spherical-harmonic random field":
         c = st.columns(2)
         degree = c[0].slider("Maximum degree", 1, 40, 8)
         seed = c[1].number_input("Seed", 0, 10_000, 0)
         if st.button("Use this signal", type="primary"):
             sh_field = partial(random_sh_field, max_degree=degree, seed=int(seed))
-            label = f"SH field (degree {degree}, seed {seed})"
-            ws.set_signal(sh_field(mesh), label, sh_field, Source("sh-field", "random", dict(max_degree=degree, seed=int(seed)), label=label))
+            source = sh_field_source(degree, int(seed))
+            ws.set_signal(sh_field(mesh), source.label, sh_field, source)
     elif kind == "Upload values (.npy / .csv)":
         upload = st.file_uploader("One value per vertex (or a table with one row per vertex)", type=["npy", "csv", "txt"])
         if new_upload(upload):
@@ -176,8 +180,8 @@ try:
     elif kind == "Mesh vertex property":
         prop = st.selectbox("Property", list(mesh.vertex_data))
         if st.button("Use this signal", type="primary"):
-            ws.set_signal(vertex_property_signal(mesh, prop), f"vertex property: {prop}",
-                          source=Source("property", prop, label=f"vertex property: {prop}"))
+            source = property_source(prop)
+            ws.set_signal(vertex_property_signal(mesh, prop), source.label, source=source)
     else:
         upload = st.file_uploader("Global latitude-longitude netCDF file", type=["nc", "nc4", "netcdf"])
         if upload is not None:

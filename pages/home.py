@@ -2,10 +2,12 @@
 
 import streamlit as st
 
+from ginr_core.data.signals import PAPER_GRAY_SCOTT
 from ginr_core.geometry.features import DEFAULT_K, FeatureSpec
 from ginr_core.learning.models import ModelConfig
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import result_panels
+from ginr_core.runs.signal_sources import gray_scott_source
 from ginr_core.runs.spec import Source
 from ginr_core.viz.figures import display_mesh, side_by_side_figure
 from pages.shared.job_panel import job_panel
@@ -48,16 +50,16 @@ linked_views(side_by_side_figure(display_mesh(mesh), eigenvector_panels(),
 
 st.header("One-click demo")
 st.write(f"Grows a Gray-Scott reaction-diffusion texture on a torus (the paper's bunny recipe), embeds the "
-         f"{mesh.n_vertices:,} nodes with k = 100 eigenvectors and trains a GINR for {DEMO_BUDGET_S:.0f} seconds.")
+         f"{mesh.n_vertices:,} nodes with k = {DEFAULT_K} eigenvectors and trains a GINR for {DEMO_BUDGET_S:.0f} seconds.")
 if st.button("Run the demo", type="primary", icon=":material/play_arrow:"):
     try:
         with progress_bar("Growing the texture...") as progress:
-            signal = gray_scott_signal(mesh, mesh.content_hash(), 30_000, 0.64, 0.32, 0.060, 0.062, _progress=progress)
+            signal = gray_scott_signal(mesh, mesh.content_hash(), PAPER_GRAY_SCOTT, _progress=progress)
         ws = Workspace(mesh, "torus (demo)", store_id=workspace().store_id,  # the session's saved workspace becomes the demo's
                        domain_source=Source("builtin", "torus", dict(DEMO_DOMAIN[1]), label="torus (demo)"))
-        ws.set_signal(signal, "Gray-Scott v after 30,000 steps",
-                      source=Source("gray-scott", "v", dict(steps=30_000, Du=0.64, Dv=0.32, F=0.060, k=0.062), label="Gray-Scott v"))
-        ws.embedding = compute_embedding(mesh, 100, "combinatorial")
+        source = gray_scott_source(PAPER_GRAY_SCOTT)
+        ws.set_signal(signal, source.label, source=source)
+        ws.embedding = compute_embedding(mesh, DEFAULT_K, "combinatorial")
         st.session_state.workspace = ws
         st.session_state.following = st.session_state.demo = launch_training(
             ws, ModelConfig(), TrainConfig(time_budget_s=DEMO_BUDGET_S), FeatureSpec("combinatorial", DEFAULT_K))

@@ -10,6 +10,7 @@ import streamlit as st
 from ginr_core.errors import GinrError
 from ginr_core.geometry.sphere import is_sphere
 from ginr_core.learning.metrics import first_channel, r2_text
+from ginr_core.learning.recipes import default_of
 from ginr_core.runs.actions import submit
 from ginr_core.runs.spec import Source
 from ginr_core.tasks.interpolation import (
@@ -85,8 +86,8 @@ def choose_observations(mesh, signal):
         seed = c[1].number_input("Seed", 0, 10_000, 0)
         return random_nodes(mesh, signal, fraction, int(seed))
     if pattern == TRACKS:
-        n_tracks = c[0].number_input("Tracks", 1, 40, 4)
-        inclination = c[1].number_input("Inclination (degrees)", 0.0, 180.0, 66.0,
+        n_tracks = c[0].number_input("Tracks", 1, 40, default_of(satellite_tracks, "n_tracks"))
+        inclination = c[1].number_input("Inclination (degrees)", 0.0, 180.0, default_of(satellite_tracks, "inclination_deg"),
                                         help="66: TOPEX / Jason; 98: sun-synchronous (Sentinel-3).")
         coverage = c[2].slider("Coverage (area under the swaths)", 0.01, 0.5, 0.05, 0.01,
                                help="The swath width is solved for this coverage.")
@@ -149,9 +150,10 @@ if observations is not None:
     with settings_form("interp-settings"):
         methods = st.multiselect("Methods (run one after the other in the background)", METHODS, default=list(DEFAULT_METHODS))
         c = st.columns(3)
-        steps = c[0].number_input("Training steps per network", 10, 20_000, 1500,
+        defaults = InterpolationSettings()
+        steps = c[0].number_input("Training steps per network", 10, 20_000, defaults.steps,
                                   help="Every network gets the same number of steps.")
-        k = c[1].number_input("Spectral features k", 4, 400, min(100, ws.mesh.n_vertices - 2))
+        k = c[1].number_input("Spectral features k", 4, 400, min(defaults.k, ws.mesh.n_vertices - 2))
         seed = c[2].number_input("Seed", 0, 10_000, 0)
         launched = st.form_submit_button("Run every method", type="primary", disabled=running,
                                          help="A run is in progress: cancel it first." if running else None)

@@ -15,6 +15,7 @@ from ginr_core.geometry.mesh import MESH_EXTENSIONS, Mesh
 from ginr_core.io.export import ply_bytes
 from ginr_core.learning.metrics import first_channel, r2_text
 from ginr_core.learning.models import ModelConfig
+from ginr_core.learning.recipes import SUPERRES_K
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import submit
 from ginr_core.viz.rules import colour_scale
@@ -228,7 +229,7 @@ if target is not None:
                                     default=[s for s in (STACKED, "joint") if s in available])
         c = st.columns(4)
         budget = c[0].number_input("Time budget per strategy (s)", 1.0, 3600.0, 15.0)
-        k = c[1].number_input("Embedding size k", 2, k_max, min(36, k_max),
+        k = c[1].number_input("Embedding size k", 2, k_max, min(SUPERRES_K, k_max),
                               help="Few columns interpolate more smoothly between the training nodes.")
         laplacian = c[2].selectbox("Laplacian", LAPLACIANS, help="Used by kl, joint and interp (fmap: cotangent).")
         first_omega_0 = c[3].number_input("omega_0 (first layer)", 0.5, 300.0, SUPERRES_FIRST_OMEGA_0,

@@ -7,14 +7,15 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ginr_core.errors import GinrError
 from ginr_core.learning.models import ACTIVATIONS, ModelConfig
+from ginr_core.learning.recipes import SWEEP_GRID, comma_list, list_text
 from ginr_core.runs.actions import submit
 from ginr_core.runs.jobs import JobState
 from ginr_core.runs.spec import RunInputs
 from ginr_core.settings import sweep_estimate
 from ginr_core.tasks.sweep import (
     SCORES,
+    SWEEP_PARAMETERS,
     SweepRequest,
     SweepResult,
     sweep_task,
@@ -28,14 +29,14 @@ from pages.shared.workspace import require_signal, workspace
 
 enter_via_app(__file__)
 
-NUMERIC = {  # parameter -> (label, default values, help)
-    "k": ("k (embedding size)", "16, 64", "eigenvectors the GINR reads"),
-    "width": ("Width", "128", "hidden units per layer"),
-    "depth": ("Depth", "4", "linear layers in total"),
-    "omega_0": ("omega_0", "30", "sine frequency of the hidden layers"),
-    "first_omega_0": ("First-layer omega_0", "30, 90", "sine frequency of the first layer"),
-    "lr": ("Learning rate", "0.002", "Adam's learning rate"),
-    "seed": ("Seed", "0", "initial weights"),
+NUMERIC = {  # parameter -> (label, help); the values to try start at SWEEP_GRID's
+    "k": ("k (embedding size)", "eigenvectors the GINR reads"),
+    "width": ("Width", "hidden units per layer"),
+    "depth": ("Depth", "linear layers in total"),
+    "omega_0": ("omega_0", "sine frequency of the hidden layers"),
+    "first_omega_0": ("First-layer omega_0", "sine frequency of the first layer"),
+    "lr": ("Learning rate", "Adam's learning rate"),
+    "seed": ("Seed", "initial weights"),
 }
 DEFAULTS = {"width": ModelConfig().hidden, "depth": ModelConfig().n_layers, "omega_0": ModelConfig().omega_0,
             "first_omega_0": ModelConfig().first_omega_0, "activation": ModelConfig().activation,
@@ -52,10 +53,7 @@ class Sweep:
 
 
 def parse_values(name: str, text: str) -> tuple:
-    try:
-        return tuple(float(v) for v in text.replace(";", ",").split(",") if v.strip())
-    except ValueError:
-        raise GinrError(f"{NUMERIC[name][0]}: give numbers separated by commas, e.g. {NUMERIC[name][1]}.") from None
+    return comma_list(text, SWEEP_PARAMETERS[name][1], NUMERIC[name][0], list_text(SWEEP_GRID[name]))
 
 
 ws = workspace()
@@ -72,9 +70,9 @@ running = sweep is not None and not sweep.job.done
 with settings_form("sweep-settings"):
     st.markdown("**Values to try** (comma-separated)")
     cols = st.columns(4)
-    texts = {name: cols[i % 4].text_input(label, default, help=help_text)
-             for i, (name, (label, default, help_text)) in enumerate(NUMERIC.items())}
-    activations = cols[len(NUMERIC) % 4].multiselect("Activation", ACTIVATIONS, ["sine"])
+    texts = {name: cols[i % 4].text_input(label, list_text(SWEEP_GRID[name]), help=help_text)
+             for i, (name, (label, help_text)) in enumerate(NUMERIC.items())}
+    activations = cols[len(NUMERIC) % 4].multiselect("Activation", ACTIVATIONS, list(SWEEP_GRID["activation"]))
     c = st.columns(4)
     score = c[0].radio("Score", list(SCORES), index=list(SCORES).index("heldout"), format_func=SCORES.get)
     holdout = c[1].slider("Held-out fraction", 0.05, 0.9, 0.2, 0.05, help="for the held-out score")

@@ -9,9 +9,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ginr_core.errors import GinrError
 from ginr_core.geometry.features import FeatureSpec
 from ginr_core.geometry.mesh import Mesh
+from ginr_core.learning.recipes import comma_list, default_of
 from ginr_core.runs.actions import submit
 from ginr_core.runs.jobs import JobState
 from ginr_core.runs.spec import Source
@@ -97,8 +97,8 @@ try:
     if source == GRAY_SCOTT:
         st.caption(f"Domain: {plain(ws.mesh_label)} ({ws.mesh.n_vertices:,} nodes); change it on the Data page.")
         c = st.columns(3)
-        steps = c[0].number_input("Simulation steps", 10, 100_000, 3000, step=500)
-        save_every = c[1].number_input("Keep every Nth step as a frame", 1, 1000, 5)
+        steps = c[0].number_input("Simulation steps", 10, 100_000, default_of(gray_scott_series, "steps"), step=500)
+        save_every = c[1].number_input("Keep every Nth step as a frame", 1, 1000, default_of(gray_scott_series, "save_every"))
         c[2].metric("Frames", f"{len(range(0, int(steps), int(save_every))):,}",
                     help=f"Simulating takes about {simulation_seconds(int(steps), ws.mesh.n_vertices):.0f} s on a 2-core CPU.")
         if st.button("Simulate", type="primary"):
@@ -111,10 +111,7 @@ try:
         uploads = st.file_uploader("Signal files", type=["npy", "csv", "txt"], accept_multiple_files=True, key="series-files")
         stamps = st.text_input("Time stamps (comma-separated, one per file in upload order; empty: 0, 1, 2, ...)")
         if uploads and st.button("Use these signals", type="primary"):
-            try:
-                times = [float(t) for t in stamps.split(",")] if stamps.strip() else None
-            except ValueError:
-                raise GinrError(f"Time stamps must be numbers separated by commas, got '{stamps}'.") from None
+            times = list(comma_list(stamps, float, "Time stamps", "0, 1, 2")) if stamps.strip() else None
             series = series_from_files([(u.getvalue(), u.name) for u in uploads], ws.mesh, times)
             use_series(SeriesChoice(ws.mesh, series, f"{len(uploads)} uploaded signals on {ws.mesh_label}", source))
     else:
@@ -156,10 +153,12 @@ st.subheader("2 · Train")
 model_defaults, train_defaults = series_model_config(), series_train_config()
 with settings_form("series-settings"):
     c = st.columns(4)
-    stride = c[0].number_input("Train on every Nth frame", 1, max(1, series.n_frames), min(2, series.n_frames),
+    stride = c[0].number_input("Train on every Nth frame", 1, max(1, series.n_frames),
+                               min(default_of(SeriesRequest, "stride"), series.n_frames),
                                help="2 = the paper's setting: train on t = 0 mod 10, predict the frames at t = 5 mod 10. The last "
                                     "frame is always trained on, so held-out frames are interpolated, never extrapolated.")
-    k = c[1].number_input("Embedding columns (k)", 2, max(2, min(256, choice.mesh.n_vertices - 2)), min(64, choice.mesh.n_vertices - 2))
+    k = c[1].number_input("Embedding columns (k)", 2, max(2, min(256, choice.mesh.n_vertices - 2)),
+                          min(default_of(SeriesRequest, "features").k, choice.mesh.n_vertices - 2))
     budget = c[2].number_input("Time budget (s)", 2.0, 3600.0, 30.0)
     batch = c[3].number_input("(frame, node) pairs per step", 256, 1_000_000, train_defaults.batch_size)
     launched = st.form_submit_button("Train on the series", type="primary")

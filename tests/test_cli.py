@@ -147,7 +147,7 @@ def test_timeseries_from_signal_files(tmp_path, capsys):
         assert z["times"].tolist() == [0, 1, 2, 3, 4] and z["prediction"].shape == (5, x.size)
     assert "R2 on the held-out frames" in capsys.readouterr().out
     assert main(["timeseries", "--domain", "torus", "--signals", *paths, "--times", "0,1,x"]) == 2
-    assert "comma-separated numbers" in capsys.readouterr().err
+    assert "--times: give numbers separated by commas" in capsys.readouterr().err
 
 
 def test_the_html_export_maps_the_chosen_error(tmp_path, capsys):
@@ -203,3 +203,34 @@ def _spec():
 
     return RunSpec("fit", Source("builtin", "icosphere"), Source("analytic", "sines"), FeatureSpec("combinatorial", 9),
                    ModelConfig(), TrainConfig(), {})
+
+
+def test_a_gray_scott_signal_is_recorded_as_the_data_page_records_it(capsys):
+    """The run spec of a CLI run names the texture's recipe (steps, Du, Dv, F, k, seed), as the Data page does."""
+    from dataclasses import replace
+
+    from ginr_core.learning.recipes import PAPER_GRAY_SCOTT
+    from ginr_core.runs.registry import Registry
+    from ginr_core.runs.signal_sources import gray_scott_source
+
+    assert main(["train", "--domain", "icosphere", "--signal", "gray-scott", "--gs-steps", "50", "--k", "9", "--steps", "2"]) == 0
+    (run,) = Registry().list_runs()
+    assert run.spec.signal == gray_scott_source(replace(PAPER_GRAY_SCOTT, steps=50))
+    assert run.spec.signal.params == {**PAPER_GRAY_SCOTT.as_dict(), "steps": 50}
+
+
+def test_defaults_come_from_the_requests_and_recipes():
+    """An option's default is the request's or the recipe's, not a second copy of it; `collection build` names
+    the Gray-Scott kill rates --kill-rates (every other --k is an embedding size)."""
+    from ginr_core.cli import build_parser
+    from ginr_core.learning.recipes import GRAY_SCOTT_FAMILY, SUPERRES_K, SWEEP_GRID, comma_list
+    from ginr_core.tasks.interpolation import InterpolationSettings
+    from ginr_core.tasks.superres import SuperResolutionRequest
+
+    parse = build_parser().parse_args
+    assert parse(["superres"]).k == SUPERRES_K == SuperResolutionRequest.__dataclass_fields__["k"].default
+    assert parse(["interpolate"]).k == InterpolationSettings().k
+    sweep = parse(["sweep"])
+    assert comma_list(sweep.k, int) == SWEEP_GRID["k"] and comma_list(sweep.first_omega0) == SWEEP_GRID["first_omega_0"]
+    build = parse(["collection", "build", "--kill-rates", "0.061,0.062"])
+    assert comma_list(build.kill_rates) == (0.061, 0.062) and comma_list(build.feed_rates) == GRAY_SCOTT_FAMILY.F

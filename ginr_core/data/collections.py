@@ -25,7 +25,7 @@ from ..storage.files import atomic_write, read_input
 from ..storage.paths import cache_dir
 from ..settings import check_collection
 from .gridded import LatLonGrid
-from .signals import gray_scott, load_vertex_signal, validate_signal
+from .signals import PAPER_GRAY_SCOTT, gray_scott, load_vertex_signal, validate_signal
 
 
 @dataclass
@@ -117,8 +117,8 @@ def gray_scott_grid(F, k, seeds) -> list[tuple]:
     return list(itertools.product(np.atleast_1d(F), np.atleast_1d(k), np.atleast_1d(seeds)))
 
 
-def gray_scott_collection(mesh: Mesh, F=(0.060,), k=(0.062,), seeds=(1234,), steps: int = 30_000,
-                          cache: bool = True, progress=None) -> Collection:
+def gray_scott_collection(mesh: Mesh, F=(PAPER_GRAY_SCOTT.F,), k=(PAPER_GRAY_SCOTT.k,), seeds=(PAPER_GRAY_SCOTT.seed,),
+                          steps: int = PAPER_GRAY_SCOTT.steps, cache: bool = True, progress=None) -> Collection:
     """A Gray-Scott texture for every (F, k, seed) of the grid, on the mesh (v after `steps` updates).
 
     Each member is cached on disk (ginr_core.storage.paths.cache_dir) by mesh, parameters and steps, so a family
@@ -144,7 +144,8 @@ def gray_scott_collection(mesh: Mesh, F=(0.060,), k=(0.062,), seeds=(1234,), ste
         v = gray_scott(mesh, steps=steps, F=float(f), k=float(kk), seed=int(seed), progress=member_progress).v
         if v.std() < DIED_OUT_STD:
             raise GinrError(f"Member '{names[i]}': the Gray-Scott texture died out (v is uniform, std "
-                            f"{v.std():.1g}); patterns form near F = 0.044-0.060, k = 0.061-0.064 (Du 0.64, Dv 0.32).")
+                            f"{v.std():.1g}); patterns form near F = 0.044-0.060, k = 0.061-0.064 (Du {PAPER_GRAY_SCOTT.Du}, "
+                            f"Dv {PAPER_GRAY_SCOTT.Dv}).")
         if cache:
             folder.mkdir(parents=True, exist_ok=True)
             atomic_write(path, lambda out, v=v: np.save(out, v))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
@@ -38,6 +38,26 @@ ANALYTIC_SIGNALS = ("sines", "height", "bumps", "checker")
 # ---------------------------------------------------------------------------------------------------
 # Gray-Scott reaction-diffusion (the paper's bunny texture)
 # ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GrayScottParams:
+    """A Gray-Scott texture's recipe: explicit steps, diffusion rates, feed and kill rates, the initial state's
+    seed. The defaults are the paper's bunny texture; a run spec records `as_dict()` as its signal's params,
+    which `gray_scott(mesh, **params.as_dict())` turns back into the texture."""
+
+    steps: int = 30_000
+    Du: float = 0.64
+    Dv: float = 0.32
+    F: float = 0.060
+    k: float = 0.062
+    seed: int = 1234
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+PAPER_GRAY_SCOTT = GrayScottParams()
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,12 +108,12 @@ def _diffusion_operator(lap: sp.csr_matrix, diffusion: float, decay: float, dtyp
 
 def gray_scott(
     mesh: Mesh,
-    steps: int = 30_000,
-    Du: float = 0.64,
-    Dv: float = 0.32,
-    F: float = 0.060,
-    k: float = 0.062,
-    seed: int = 1234,
+    steps: int = PAPER_GRAY_SCOTT.steps,
+    Du: float = PAPER_GRAY_SCOTT.Du,
+    Dv: float = PAPER_GRAY_SCOTT.Dv,
+    F: float = PAPER_GRAY_SCOTT.F,
+    k: float = PAPER_GRAY_SCOTT.k,
+    seed: int = PAPER_GRAY_SCOTT.seed,
     save_every: int | None = None,
     progress: ProgressCallback | None = None,
     dtype=np.float32,
@@ -349,7 +369,9 @@ def load_vertex_signal(
 
 __all__ = [
     "ANALYTIC_SIGNALS",
+    "PAPER_GRAY_SCOTT",
     "SIGNAL_EXTENSIONS",
+    "GrayScottParams",
     "GrayScottResult",
     "analytic_signal",
     "gray_scott",

@@ -40,12 +40,12 @@ from ..learning.collection_models import (
 )
 from ..learning.metrics import r2
 from ..learning.models import ModelConfig
+from ..learning.recipes import XYZ_FIT_FIRST_OMEGA_0
 from ..learning.training import GINRRegressor, Progress, TrainConfig
 from ..runs.fitting import fit_run
 from ..runs.jobs import JobContext, reads_registry
 from ..runs.registry import Registry
 from ..runs.spec import RunInputs, RunSpec, Source
-from .compare import XYZ_FIRST_OMEGA_0
 
 TARGET_R2 = 0.99
 MEMBERS_FILE = "members.npz"  # beside a collection run's checkpoint: every member's code, mean, std and R²
@@ -55,7 +55,7 @@ def input_model_config(features: FeatureSpec, modulation: str = DEFAULT_MODULATI
                        **changes) -> ModelConfig:
     """The collection architecture for these features: xyz takes SIREN's first-layer frequency for [-1, 1] inputs."""
     if features.kind == XYZ:
-        changes = {"first_omega_0": XYZ_FIRST_OMEGA_0, **changes}
+        changes = {"first_omega_0": XYZ_FIT_FIRST_OMEGA_0, **changes}
     return collection_model_config(modulation, rank=rank, latent_dim=latent_dim, input_kind=features.input_kind,
                                    k=features.k, **changes)
 
@@ -63,7 +63,7 @@ def input_model_config(features: FeatureSpec, modulation: str = DEFAULT_MODULATI
 def single_signal_config(features: FeatureSpec) -> ModelConfig:
     """What fit-new is compared with: the default single-signal GINR (or INR) on the same features."""
     if features.kind == XYZ:
-        return ModelConfig(input_kind="xyz", k=None, first_omega_0=XYZ_FIRST_OMEGA_0)
+        return ModelConfig(input_kind="xyz", k=None, first_omega_0=XYZ_FIT_FIRST_OMEGA_0)
     return ModelConfig(k=features.k)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import GinrError
 from ..geometry.features import XYZ, FeatureSpec
 from ..learning.models import ModelConfig
+from ..learning.recipes import XYZ_FIT_FIRST_OMEGA_0
 from ..learning.training import TrainConfig
 from ..runs.fitting import fit_run, heldout_mask
 from ..runs.jobs import Job, JobContext
@@ -29,16 +30,13 @@ TABLE2 = {  # name -> (input kind, activation), in the paper's column order
 }
 
 
-XYZ_FIRST_OMEGA_0 = 30.0  # SIREN's first-layer frequency for coordinates in [-1, 1]
-
-
 def table2_config(name: str) -> ModelConfig:
     """The default architecture with the activation (and, for xyz, the first-layer frequency) of a Table 2 column."""
     if name not in TABLE2:
         raise GinrError(f"Unknown model '{name}'; choose from {', '.join(TABLE2)}.")
     kind, activation = TABLE2[name]
     if kind == "xyz":
-        return ModelConfig(input_kind="xyz", activation=activation, k=None, first_omega_0=XYZ_FIRST_OMEGA_0)
+        return ModelConfig(input_kind="xyz", activation=activation, k=None, first_omega_0=XYZ_FIT_FIRST_OMEGA_0)
     return ModelConfig(activation=activation)
 
 

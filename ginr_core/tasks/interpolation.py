@@ -43,6 +43,7 @@ from ..geometry.sphere import is_sphere, real_sph_harm, sphere_center, sphere_ha
 from ..storage.files import read_input
 from ..learning.metrics import r2
 from ..learning.models import ModelConfig
+from ..learning.recipes import XYZ_INTERPOLATION_FIRST_OMEGA_0
 from ..learning.training import GINRRegressor, Progress, TrainConfig
 from ..runs.spec import RunInputs, RunSpec, Source
 from ..runs.terminable import call_terminable
@@ -557,16 +558,13 @@ def _fit_network(model_config: ModelConfig, settings: InterpolationSettings, fea
     return regressor, f"best validation step {stopper.best_step} (of {settings.steps})"
 
 
-XYZ_FIRST_OMEGA_0 = 10.0  # an INR's first-layer frequency for interpolation (coordinates in [-1, 1])
-
-
 def _network_inputs(problem: InterpolationProblem, name: str) -> tuple[np.ndarray, ModelConfig, str]:
     s = problem.settings
     if name == "inr" and problem.sphere:
         features = sphere_harmonic_embedding(problem.mesh, max(int(np.ceil(np.sqrt(s.k))) - 1, 1)).features
         return features, ModelConfig(k=None, first_omega_0=s.first_omega_0), f"{features.shape[1]} spherical harmonics"
     if name == "inr":
-        return problem.mesh.vertices, ModelConfig(input_kind="xyz", k=None, first_omega_0=XYZ_FIRST_OMEGA_0), "xyz input"
+        return problem.mesh.vertices, ModelConfig(input_kind="xyz", k=None, first_omega_0=XYZ_INTERPOLATION_FIRST_OMEGA_0), "xyz input"
     features = problem.embedding()
     return features, ModelConfig(k=features.shape[1], first_omega_0=s.first_omega_0), f"k = {features.shape[1]} eigenvectors"
 

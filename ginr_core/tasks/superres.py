@@ -40,6 +40,7 @@ from ..geometry.spectral import spectral_embedding
 from ..geometry.sphere import is_sphere, sphere_center
 from ..learning.metrics import evaluate, r2
 from ..learning.models import ModelConfig
+from ..learning.recipes import SUPERRES_K
 from ..learning.training import GINRRegressor, TrainConfig
 from ..runs.jobs import JobContext
 from ..runs.spec import RunInputs, RunSpec, Source
@@ -525,7 +526,7 @@ class SuperResolutionRequest:
     fine: Mesh
     coarse_target: np.ndarray
     strategies: tuple[str, ...]
-    k: int = 100
+    k: int = SUPERRES_K
     laplacian: str = "combinatorial"
     correspondence: np.ndarray | None = None
     fine_truth: np.ndarray | None = None

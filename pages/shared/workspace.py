@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 
 from ginr_core.data.gridded import open_grid
-from ginr_core.data.signals import analytic_signal, gray_scott
+from ginr_core.data.signals import GrayScottParams, analytic_signal, gray_scott
 from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import make_domain
 from ginr_core.geometry.features import FeatureSpec, max_k
@@ -27,6 +27,7 @@ from ginr_core.io.workspaces import (
     new_workspace_id,
     save_workspace,
 )
+from ginr_core.runs.signal_sources import analytic_source
 from ginr_core.runs.spec import RunSpec, Source
 from ginr_core.settings import UPLOAD_MB as MAX_UPLOAD_MB
 from pages.shared.widgets import progress_bar
@@ -160,8 +161,8 @@ def workspace() -> Workspace:
             mesh = builtin_mesh("icosphere", (("level", 4),))
             ws = Workspace(mesh, "icosphere (level 4)", store_id=new_workspace_id(),
                            domain_source=Source("builtin", "icosphere", {"level": 4}, label="icosphere (level 4)"))
-            source = Source("analytic", "sines", label="analytic: sines")
-            ws.set_signal(analytic_signal(mesh, "sines"), "analytic: sines", signal_function(source), source)
+            source = analytic_source("sines")
+            ws.set_signal(analytic_signal(mesh, "sines"), source.label, signal_function(source), source)
         st.session_state.workspace = ws
     ws = st.session_state.workspace
     ws.persist()  # changes made outside set_mesh / set_signal (a new embedding) are saved at the next rerun
@@ -200,9 +201,8 @@ def uploaded_grid(file_id: str, _data: bytes, filename: str):
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def gray_scott_signal(_mesh: Mesh, mesh_key: str, steps: int, Du: float, Dv: float, F: float, k: float,
-                      _progress=None) -> np.ndarray:
-    return gray_scott(_mesh, steps=steps, Du=Du, Dv=Dv, F=F, k=k, progress=_progress).v
+def gray_scott_signal(_mesh: Mesh, mesh_key: str, params: GrayScottParams, _progress=None) -> np.ndarray:
+    return gray_scott(_mesh, **params.as_dict(), progress=_progress).v
 
 
 def compute_embedding(mesh: Mesh, k: int, laplacian: str) -> Embedding:
