@@ -51,7 +51,7 @@ from ginr_core.tasks.collections import (
     walk,
 )
 from pages.shared.backend import session_backend
-from pages.shared.job_panel import job_panel
+from pages.shared.job_panel import job_panel, prepare, prepared
 from pages.shared.runs import FollowedJob, registry
 from pages.shared.widgets import enter_via_app, plain, progress_bar, settings_form, show_error, show_meshes
 from pages.shared.workspace import uploaded_grid, workspace
@@ -115,10 +115,12 @@ try:
         st.caption(f"Estimate: {collection_estimate(members, int(steps), ws.mesh.n_vertices)} (members simulated "
                    "before are read from the cache).")
         if st.button("Simulate the family", type="primary"):
-            with progress_bar("Simulating Gray-Scott...") as progress:
-                collection = gray_scott_collection(ws.mesh, *family, int(steps), progress=progress)
             params = {"F": feeds, "k": kills, "seeds": seeds, "steps": int(steps)}
-            use_collection(CollectionChoice(ws.mesh, collection, f"Gray-Scott family on {ws.mesh_label}", ws.domain_source,
+            prepare("family", "Simulating Gray-Scott", gray_scott_collection, ws.mesh, *family, int(steps),
+                    context=(ws.mesh, f"Gray-Scott family on {ws.mesh_label}", ws.domain_source, params))
+        if (simulated := prepared("family")) is not None:
+            collection, (mesh, label, domain_source, params) = simulated
+            use_collection(CollectionChoice(mesh, collection, label, domain_source,
                                             Source("generated", "gray-scott family", params, label=collection.name)))
     elif source == NETCDF:
         st.caption("Every variable x level x month (or any other dimension) slice of a global lat-lon file is a "

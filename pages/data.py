@@ -11,6 +11,7 @@ from ginr_core.data.signals import (
     ANALYTIC_SIGNALS,
     PAPER_GRAY_SCOTT,
     analytic_signal,
+    gray_scott_texture,
     load_vertex_signal,
     vertex_property_signal,
 )
@@ -18,25 +19,24 @@ from ginr_core.geometry.domains import BUILTIN_DOMAINS
 from ginr_core.geometry.features import DEFAULT_K, MAX_UI_K, FeatureSpec, max_k
 from ginr_core.geometry.laplacian import LAPLACIANS
 from ginr_core.geometry.mesh import MESH_EXTENSIONS, load_mesh
+from ginr_core.geometry.spectral import spectral_embedding
 from ginr_core.geometry.sphere import SPHERE_EMBEDDING, is_sphere, random_sh_field
 from ginr_core.io.reference_dataset import read_reference_sample, sample_mesh
 from ginr_core.runs.signal_sources import analytic_source, gray_scott_source, property_source, sh_field_source
 from ginr_core.runs.spec import Source
 from ginr_core.settings import VIEW_DRAW_S, busy_seconds, data_path, limits, simulation_seconds
 from ginr_core.viz.figures import display_mesh, mesh_figure
+from pages.shared.job_panel import prepare, prepared
 from pages.shared.widgets import (
     coordinate_picker,
     enter_via_app,
     plain,
-    progress_bar,
     show_error,
     show_meshes,
 )
 from pages.shared.workspace import (
     MAX_UPLOAD_MB,
     builtin_mesh,
-    compute_embedding,
-    gray_scott_signal,
     uploaded_grid,
     uploaded_mesh,
     workspace,
@@ -160,8 +160,9 @@ try:
         st.caption(f"About {busy_seconds(idle_s):.0f} s on this server now, the simulation and the texture drawn "
                    f"({idle_s:.0f} s on an idle 2-core CPU; a busy one stretches it).")
         if st.button("Generate", type="primary"):
-            with progress_bar("Running the reaction-diffusion model...") as progress:
-                values = gray_scott_signal(mesh, mesh.content_hash(), params, _progress=progress)
+            prepare("gray-scott", "Running the reaction-diffusion model", gray_scott_texture, mesh, params, context=params)
+        if (texture := prepared("gray-scott")) is not None:
+            values, params = texture
             source = gray_scott_source(params)
             ws.set_signal(values, source.label, source=source)
     elif kind == "Spherical-harmonic random field":
@@ -226,9 +227,12 @@ if st.button("Compute embedding", type="primary"):
         if method.startswith("spherical"):
             ws.embedding = FeatureSpec(SPHERE_EMBEDDING, k).embedding(mesh)
         else:
-            ws.embedding = compute_embedding(mesh, k, method)
+            prepare("embedding", "Computing the spectral embedding", spectral_embedding, mesh, k=k, laplacian=method,
+                    context=mesh)
     except Exception as exc:
         show_error(exc)
+if (embedded := prepared("embedding")) is not None and embedded[1] is ws.mesh:  # still the workspace's mesh
+    ws.embedding = embedded[0]
 
 emb = ws.embedding
 if emb is not None:

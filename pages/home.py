@@ -2,22 +2,22 @@
 
 import streamlit as st
 
-from ginr_core.data.signals import PAPER_GRAY_SCOTT
+from ginr_core.data.signals import PAPER_GRAY_SCOTT, gray_scott_texture
 from ginr_core.geometry.features import DEFAULT_K, FeatureSpec
+from ginr_core.geometry.spectral import spectral_embedding
 from ginr_core.learning.models import ModelConfig
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import result_panels
 from ginr_core.runs.signal_sources import gray_scott_source
 from ginr_core.runs.spec import Source
 from ginr_core.viz.figures import display_mesh, side_by_side_figure
-from pages.shared.job_panel import job_panel
+from pages.shared.job_panel import job_panel, prepare, prepared
 from pages.shared.runs import launch_training, registry
-from pages.shared.widgets import current_view, enter_via_app, linked_views, progress_bar, show_error
+from pages.shared.widgets import current_view, enter_via_app, linked_views, show_error
 from pages.shared.workspace import (
     Workspace,
     builtin_mesh,
     compute_embedding,
-    gray_scott_signal,
     workspace,
 )
 
@@ -51,15 +51,26 @@ linked_views(side_by_side_figure(display_mesh(mesh), eigenvector_panels(),
 st.header("One-click demo")
 st.write(f"Grows a Gray-Scott reaction-diffusion texture on a torus (the paper's bunny recipe), embeds the "
          f"{mesh.n_vertices:,} nodes with k = {DEFAULT_K} eigenvectors and trains a GINR for {DEMO_BUDGET_S:.0f} seconds.")
+
+
+def demo_data(mesh, progress):
+    """The demo's texture (the paper's recipe; kept on disk, so a second demo starts training at once) and its k =
+    DEFAULT_K embedding, off the page's thread."""
+    signal = gray_scott_texture(mesh, PAPER_GRAY_SCOTT, progress=lambda f, m="": progress(0.9 * f, f"Growing the texture: {m}"))
+    embedding = spectral_embedding(mesh, DEFAULT_K, progress=lambda f, m="": progress(0.9 + 0.1 * f, f"Embedding: {m}"))
+    return signal, embedding
+
+
 if st.button("Run the demo", type="primary", icon=":material/play_arrow:"):
+    prepare("demo", "Preparing the demo", demo_data, mesh)
+if (prepared_demo := prepared("demo")) is not None:
     try:
-        with progress_bar("Growing the texture...") as progress:
-            signal = gray_scott_signal(mesh, mesh.content_hash(), PAPER_GRAY_SCOTT, _progress=progress)
+        signal, embedding = prepared_demo[0]
         ws = Workspace(mesh, "torus (demo)", store_id=workspace().store_id,  # the session's saved workspace becomes the demo's
                        domain_source=Source("builtin", "torus", dict(DEMO_DOMAIN[1]), label="torus (demo)"))
         source = gray_scott_source(PAPER_GRAY_SCOTT)
         ws.set_signal(signal, source.label, source=source)
-        ws.embedding = compute_embedding(mesh, DEFAULT_K, "combinatorial")
+        ws.embedding = embedding
         st.session_state.workspace = ws
         st.session_state.following = st.session_state.demo = launch_training(
             ws, ModelConfig(), TrainConfig(time_budget_s=DEMO_BUDGET_S), FeatureSpec("combinatorial", DEFAULT_K))

@@ -37,7 +37,7 @@ from ginr_core.viz.animation import (
     evenly_spaced,
 )
 from pages.shared.backend import session_backend
-from pages.shared.job_panel import Part, job_panel
+from pages.shared.job_panel import Part, job_panel, prepare, prepared
 from pages.shared.runs import FollowedJob, registry
 from pages.shared.widgets import (
     coordinate_picker,
@@ -45,7 +45,6 @@ from pages.shared.widgets import (
     enter_via_app,
     linked_views,
     plain,
-    progress_bar,
     settings_form,
     show_error,
 )
@@ -102,9 +101,9 @@ try:
         c[2].metric("Frames", f"{len(range(0, int(steps), int(save_every))):,}",
                     help=f"Simulating takes about {simulation_seconds(int(steps), ws.mesh.n_vertices):.0f} s on a 2-core CPU.")
         if st.button("Simulate", type="primary"):
-            with progress_bar("Simulating Gray-Scott...") as progress:
-                series = gray_scott_series(ws.mesh, steps=int(steps), save_every=int(save_every), progress=progress)
-            use_series(SeriesChoice(ws.mesh, series, f"Gray-Scott on {ws.mesh_label}", source))
+            mesh = ws.mesh
+            prepare("series", "Simulating Gray-Scott", lambda progress: (mesh, gray_scott_series(
+                mesh, steps=int(steps), save_every=int(save_every), progress=progress)), context=(f"Gray-Scott on {ws.mesh_label}", False, source))
     elif source == FILES:
         st.caption(f"One value per vertex of the current domain ({plain(ws.mesh_label)}, {ws.mesh.n_vertices:,} nodes) "
                    "in each file (.npy, .csv or .txt), one file per time.")
@@ -134,9 +133,11 @@ try:
                 stride = st.select_slider("Keep every Nth latitude and longitude", [1, 2, 3, 4, 6, 8], 2,
                                           help="Coarser grids train faster; 1 keeps the file's full resolution.")
                 if st.button("Use this series", type="primary"):
-                    with progress_bar("Reading the series...") as progress:
-                        mesh, series = grid_series(grid, variable, over, stride=stride, progress=progress, **selection)
-                    use_series(SeriesChoice(mesh, series, f"{upload.name}: {series.name}", source))
+                    prepare("series", "Reading the series", grid_series, grid, variable, over, stride=stride,
+                            context=(upload.name, True, source), **selection)
+    if (read := prepared("series")) is not None:
+        (mesh, series), (label, with_name, launched_from) = read
+        use_series(SeriesChoice(mesh, series, f"{label}: {series.name}" if with_name else label, launched_from))
 except Exception as exc:
     show_error(exc)
 

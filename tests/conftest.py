@@ -57,6 +57,15 @@ def button(at, label):
     return matches[0]
 
 
+def prepared(at, timeout: float = 120):
+    """Run the page again once the data it prepares off its script thread (pages.shared.job_panel.prepare) is ready:
+    AppTest draws a page once, it does not keep the panel's fragment refreshing."""
+    for key in [key for key in at.session_state if key.startswith("preparing-")]:
+        if isinstance(at.session_state[key], tuple):  # (job, text, context); not its Cancel button's state
+            at.session_state[key][0].join(timeout=timeout)
+    return at.run()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

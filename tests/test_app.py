@@ -5,7 +5,7 @@ import io
 
 import numpy as np
 import pytest
-from conftest import button
+from conftest import button, prepared
 
 
 def test_home_page(app):
@@ -21,7 +21,7 @@ def test_data_page_computes_an_embedding(app):
     assert not at.exception
     assert [r.label for r in at.radio][:2] == ["Mesh source", "Signal source"]
     assert at.metric[0].value == "2,562"  # default icosphere level 4
-    button(at, "Compute embedding").click().run()
+    prepared(button(at, "Compute embedding").click().run())
     assert not at.exception and not at.error
     assert any(s.label == "Eigenvector" for s in at.slider)
 

@@ -346,9 +346,9 @@ def test_a_20000_trial_sweep_is_refused_with_its_estimate(monkeypatch):
 
 
 def test_a_4500_member_collection_is_refused_before_any_simulation(monkeypatch):
-    from ginr_core.data import collections
+    from ginr_core.data import collections, signals
 
-    monkeypatch.setattr(collections, "gray_scott", lambda *a, **k: pytest.fail("a member was simulated"))
+    monkeypatch.setattr(signals, "gray_scott", lambda *a, **k: pytest.fail("a member was simulated"))
     F, k, seeds = np.linspace(0.04, 0.06, 30), np.linspace(0.06, 0.064, 30), range(5)
     with pytest.raises(GinrError, match=r"A collection of 4,500 members of 10,000 steps on 2,562 nodes: about \d+ min of "
                                         r"simulation is over this server's limit of 1,000 members \(GINR_MAX_MEMBERS\)"):

@@ -103,7 +103,7 @@ def test_gray_scott_family_is_cached_and_dead_textures_are_refused(monkeypatch):
     collection = gray_scott_collection(mesh, F=[0.048, 0.052], k=[0.062], seeds=[1, 2], steps=4000)
     assert collection.values.shape == (4, mesh.n_vertices)
     assert collection.names[0] == "F=0.048 k=0.062 seed=1" and set(collection.metadata) == {"F", "seed"}
-    import ginr_core.data.collections as module
+    import ginr_core.data.signals as module
 
     monkeypatch.setattr(module, "gray_scott", lambda *a, **kw: pytest.fail("not read from the cache"))
     again = gray_scott_collection(mesh, F=[0.048, 0.052], k=[0.062], seeds=[1, 2], steps=4000)

@@ -2,7 +2,7 @@
 
 import time
 
-from conftest import button, shared_file
+from conftest import button, prepared, shared_file
 
 
 def _wait_for_training(at, timeout=60):
@@ -22,7 +22,7 @@ def test_gray_scott_series_end_to_end(app):
     inputs = {n.label: n for n in at.number_input}
     inputs["Simulation steps"].set_value(400)
     inputs["Keep every Nth step as a frame"].set_value(10)
-    button(at, "Simulate").click().run()
+    prepared(button(at, "Simulate").click().run())
     assert not at.exception and "40 frames" in at.success[0].value
     inputs = {n.label: n for n in at.number_input}
     inputs["Embedding columns (k)"].set_value(16)
@@ -54,7 +54,7 @@ def test_netcdf_series_from_a_real_file_and_from_garbage(app):
     assert not at.exception and not at.error
     assert at.selectbox[1].label == "Dimension used as time"
     at.selectbox[1].set_value("level").run()
-    button(at, "Use this series").click().run()
+    prepared(button(at, "Use this series").click().run())
     assert not at.exception
     assert "3 frames (level = 200 … level = 850) on 29,040 nodes" in at.success[0].value  # 121 x 240 (stride 2)
 

@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import button
+from conftest import button, prepared
 
 
 def _figures(at) -> list[dict]:
@@ -38,7 +38,7 @@ def test_view_settings_change_the_data_pages_figures(app):
     assert _figures(at)[0]["data"][0]["type"] == "scatter3d"
 
     at.session_state["view_draw_as"] = "mesh"
-    button(at, "Compute embedding").click().run()
+    prepared(button(at, "Compute embedding").click().run())
     eigenvector = _figures(at)[-1]["data"][0]
     assert eigenvector["cmin"] == -eigenvector["cmax"]  # signed: diverging, centred at 0
 

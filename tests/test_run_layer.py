@@ -27,7 +27,7 @@ from ginr_core.runs.actions import (
     rerun_request,
     run_features,
 )
-from ginr_core.runs.jobs import FINISHED, STATUSES, Job, training_eta
+from ginr_core.runs.jobs import FINISHED, STATUSES, Call, Job, call_task, training_eta
 from ginr_core.runs.registry import Registry
 from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec, Source
 
@@ -430,3 +430,29 @@ def test_an_interrupted_run_is_shown_with_its_curves_and_can_be_rerun(app):
     assert at.get("component_instance") and at.get("plotly_chart")  # the signal (scene view) and the saved learning curve
     button(at, "Re-run this run").click().run()
     assert not at.exception and _followed_run(at) != run_id
+
+
+def test_data_preparation_runs_as_a_job_that_reports_and_a_cancel_stops_at_its_next_report():
+    from ginr_core.data.signals import GrayScottParams, gray_scott_texture
+
+    mesh = icosphere(3)
+    params = GrayScottParams(steps=2000)
+    job = Job(call_task, Call(gray_scott_texture, (mesh, params), {"cache": False})).start()
+    state = job.join(timeout=60)
+    assert state.status == "done" and state.progress is not None and state.progress.fraction > 0.5
+    np.testing.assert_array_equal(state.result, gray_scott_texture(mesh, params, cache=False))
+
+    started = threading.Event()
+
+    def reports_until_cancelled(progress):
+        for step in range(1_000_000):
+            started.set()
+            progress(step / 1_000_000, f"step {step}")
+        return "never"
+
+    job = Job(call_task, Call(reports_until_cancelled)).start()
+    started.wait(10)
+    job.cancel()
+    assert job.join(timeout=10).status == "cancelled" and job.state.result is None
+    failing = Job(call_task, Call(gray_scott_texture, (mesh, replace(params, Du=5.0, Dv=5.0)), {"cache": False})).run()
+    assert failing.status == "failed" and "blew up" in failing.error

@@ -21,11 +21,10 @@ from ..errors import GinrError
 from ..geometry.domains import latlon_grid
 from ..geometry.mesh import Mesh
 from ..storage.arrays import read_npz
-from ..storage.files import atomic_write, read_input
-from ..storage.paths import cache_dir
+from ..storage.files import read_input
 from ..settings import check_collection
 from .gridded import LatLonGrid
-from .signals import PAPER_GRAY_SCOTT, gray_scott, load_vertex_signal, validate_signal
+from .signals import PAPER_GRAY_SCOTT, GrayScottParams, gray_scott_texture, load_vertex_signal, validate_signal
 
 
 @dataclass
@@ -121,34 +120,26 @@ def gray_scott_collection(mesh: Mesh, F=(PAPER_GRAY_SCOTT.F,), k=(PAPER_GRAY_SCO
                           steps: int = PAPER_GRAY_SCOTT.steps, cache: bool = True, progress=None) -> Collection:
     """A Gray-Scott texture for every (F, k, seed) of the grid, on the mesh (v after `steps` updates).
 
-    Each member is cached on disk (ginr_core.storage.paths.cache_dir) by mesh, parameters and steps, so a family
+    Each member is cached on disk (see `gray_scott_texture`) by mesh, parameters and steps, so a family
     is simulated once. Metadata: F, k and seed (a key only when it takes more than one value).
     """
     grid = gray_scott_grid(F, k, seeds)
     if not grid:
         raise GinrError("Give at least one F, one k and one seed.")
     check_collection(len(grid), steps, mesh.n_vertices)
-    folder = cache_dir() / "gray_scott"
     names = [f"F={f:.4g} k={kk:.4g}" + (f" seed={s}" if len(np.atleast_1d(seeds)) > 1 else "") for f, kk, s in grid]
     values = []
     for i, (f, kk, seed) in enumerate(grid):
-        path = folder / f"{mesh.content_hash()}-F{float(f):.6g}-k{float(kk):.6g}-s{int(seed)}-n{int(steps)}.npy"
-        if cache and path.exists():
-            values.append(np.load(path))
-            continue
-
         def member_progress(fraction, message="", i=i):
             if progress is not None:
                 progress((i + fraction) / len(grid), f"member {i + 1} / {len(grid)}: {message}")
 
-        v = gray_scott(mesh, steps=steps, F=float(f), k=float(kk), seed=int(seed), progress=member_progress).v
+        v = gray_scott_texture(mesh, GrayScottParams(steps=int(steps), F=float(f), k=float(kk), seed=int(seed)),
+                               cache=cache, progress=member_progress)
         if v.std() < DIED_OUT_STD:
             raise GinrError(f"Member '{names[i]}': the Gray-Scott texture died out (v is uniform, std "
                             f"{v.std():.1g}); patterns form near F = 0.044-0.060, k = 0.061-0.064 (Du {PAPER_GRAY_SCOTT.Du}, "
                             f"Dv {PAPER_GRAY_SCOTT.Dv}).")
-        if cache:
-            folder.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, lambda out, v=v: np.save(out, v))
         values.append(v)
     columns = {"F": [g[0] for g in grid], "k": [g[1] for g in grid], "seed": [g[2] for g in grid]}
     metadata = {key: np.asarray(col, dtype=float) for key, col in columns.items() if len(set(col)) > 1}

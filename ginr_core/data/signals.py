@@ -21,7 +21,8 @@ from ..errors import Cancelled, GinrError
 from ..geometry.laplacian import graph_laplacian
 from ..geometry.mesh import Mesh
 from ..storage.arrays import read_npy
-from ..storage.files import read_input
+from ..storage.files import atomic_write, read_input
+from ..storage.paths import cache_dir
 from ..settings import check_series_size, check_simulation
 
 try:  # Y += A @ X without allocating: the kernel behind scipy's own `A @ x`, ~20% faster per step here
@@ -194,6 +195,24 @@ def gray_scott(
         frame_steps=None if frame_iters is None else frame_iters + 1,
         frame_times=None if frame_iters is None else frame_iters / max(steps, 1),
     )
+
+
+def gray_scott_texture(mesh: Mesh, params: GrayScottParams = PAPER_GRAY_SCOTT, cache: bool = True,
+                       progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> np.ndarray:
+    """v of `gray_scott(mesh, **params.as_dict())`, kept on disk (cache_dir()/gray_scott) by mesh and recipe: the
+    Data page, Home's demo and a collection's members simulate a texture once, whoever asks first."""
+    path = cache_dir() / "gray_scott" / (f"{mesh.content_hash()}-F{params.F:.6g}-k{params.k:.6g}-Du{params.Du:.6g}"
+                                         f"-Dv{params.Dv:.6g}-s{params.seed}-n{params.steps}.npy")
+    if cache and path.exists():
+        try:
+            return np.load(path)
+        except (OSError, ValueError):  # a damaged file: simulate again and rewrite it
+            pass
+    v = gray_scott(mesh, **params.as_dict(), progress=progress, cancel=cancel).v
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda out: np.save(out, v))
+    return v
 
 
 # ---------------------------------------------------------------------------------------------------

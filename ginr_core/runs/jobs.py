@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
-from ..errors import GinrError, error_message
+from ..errors import Cancelled, GinrError, error_message
 
 if TYPE_CHECKING:
     from ..learning.training import Progress
@@ -151,6 +151,31 @@ class JobContext:
                 self._history_saved_at = p.elapsed_s
 
         return callback
+
+
+@dataclass(frozen=True, eq=False)
+class Call:
+    """A function call as a job's spec: `function(*args, **kwargs, progress=...)` for data preparation (a simulation,
+    an embedding, a file read) that a page runs off its script thread, with progress and cancel."""
+
+    function: Callable
+    args: tuple = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+def call_task(call: Call, ctx: JobContext):
+    """Run `call` with a progress callback that reports to the job and, once the job is cancelled, raises
+    Cancelled at the function's next report: a function that reports progress can be cancelled."""
+    def progress(fraction: float, message: str = "") -> None:
+        if ctx.cancelled():
+            raise Cancelled("Cancelled.")
+        ctx.report(fraction, message)
+
+    try:
+        return call.function(*call.args, **call.kwargs, progress=progress)
+    except Cancelled:
+        ctx.stopped_early = True
+        return None
 
 
 _LIVE: weakref.WeakSet[Job] = weakref.WeakSet()

@@ -10,12 +10,12 @@ the page's results table grows), so results are drawn once, statically.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Hashable, Sequence
+from typing import Any, Callable, Hashable, Sequence
 
 import plotly.graph_objects as go
 import streamlit as st
 
-from ginr_core.runs.jobs import JobState
+from ginr_core.runs.jobs import Call, Job, JobState, call_task
 from ginr_core.viz.rules import LOG_AXIS, R2_AXIS
 
 FINISHED_PART = ("done", "cancelled", "failed")
@@ -137,3 +137,25 @@ def job_panel(job, key: str, *, parts: Callable[[JobState], Sequence[Part]] | No
         live_panel(job, key, parts, budget_s, steps, cancelled, extra, rerun_key,
                    None if rerun_key is None else rerun_key(job.state))
     return job.state
+
+
+def prepare(key: str, text: str, function: Callable, *args, context: Any = None, **kwargs) -> None:
+    """Prepare data off the page's script thread: `function(*args, **kwargs, progress=...)` in a job thread of this
+    server (a Gray-Scott simulation or a large embedding froze its user's page, with no progress and no cancel).
+    `context` (what the page needs with the result: a label, the settings it was started with) is kept with it."""
+    st.session_state[f"preparing-{key}"] = (Job(call_task, Call(function, args, kwargs), label=key).start(), text, context)
+
+
+def prepared(key: str) -> tuple[Any, Any] | None:
+    """(result, context) of `key`'s preparation once, when it is done; None before (its bar and Cancel are drawn
+    meanwhile) and after. How a failed or cancelled one ended stays on the page until the next one."""
+    preparing = st.session_state.get(f"preparing-{key}")
+    if preparing is None:
+        return None
+    job, text, context = preparing
+    state = job_panel(job, f"preparing-{key}", parts=lambda state: [Part(None, text, state.status)],
+                      cancelled="Cancelled.") if not job.done or job.state.status != "done" else job.state
+    if state.status != "done":
+        return None
+    del st.session_state[f"preparing-{key}"]
+    return state.result, context

@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 
 from ginr_core.data.gridded import open_grid
-from ginr_core.data.signals import GrayScottParams, analytic_signal, gray_scott
+from ginr_core.data.signals import analytic_signal
 from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import make_domain
 from ginr_core.geometry.features import FeatureSpec, max_k
@@ -198,11 +198,6 @@ def uploaded_mesh(file_id: str, _data: bytes, filename: str, components: str):
 def uploaded_grid(file_id: str, _data: bytes, filename: str):
     """Open an uploaded netCDF file once per upload (reruns reuse it)."""
     return open_grid(_data, filename, max_bytes=MAX_UPLOAD_MB * 2**20)
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def gray_scott_signal(_mesh: Mesh, mesh_key: str, params: GrayScottParams, _progress=None) -> np.ndarray:
-    return gray_scott(_mesh, **params.as_dict(), progress=_progress).v
 
 
 def compute_embedding(mesh: Mesh, k: int, laplacian: str) -> Embedding:
