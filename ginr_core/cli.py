@@ -278,6 +278,7 @@ def cmd_export(args) -> None:
 def cmd_runs(args) -> None:
     import json
 
+    from .runs.kinds import TASK_KINDS
     from .runs.registry import Registry
 
     registry = Registry()
@@ -296,7 +297,8 @@ def cmd_runs(args) -> None:
         r2 = (r.metrics or {}).get("r2")
         d = r.description
         print(f"{r.id:26s} {r.created[:19]:19s} {r.status:11s} {'' if r2 is None else f'{r2:.6f}':>9s}  "
-              f"{d.get('domain', '')} / {d.get('signal', '')} / {d.get('input', '')} / {d.get('task', '')}")
+              f"{d.get('domain', '')} / {d.get('signal', '')} / {d.get('input', '')} / "
+              f"{getattr(TASK_KINDS.get(d.get('task')), 'label', d.get('task', ''))}")
 
 
 def cmd_superres(args) -> None:
@@ -333,7 +335,7 @@ def cmd_superres(args) -> None:
     print(f"coarse {coarse.n_vertices:,} nodes -> fine {fine.n_vertices:,} nodes, strategy {args.strategy}", file=sys.stderr)
     request = SuperResolutionRequest(coarse, fine, target, (args.strategy,), k=args.k, laplacian=args.laplacian,
                                      correspondence=correspondence, fine_truth=fine_truth,
-                                     train_config=TrainConfig(time_budget_s=args.budget), domain=domain,
+                                     train=TrainConfig(time_budget_s=args.budget), domain=domain,
                                      signal=Source("generated", args.signal, {}, None, args.signal))
     state = _follow(submit(superres_task, request, Registry(), label="super-resolution", start=False), "Training on the coarse mesh")
     outcome = state.result[0]
@@ -346,13 +348,13 @@ def cmd_superres(args) -> None:
     print(f"{run}wrote {args.out}: prediction on {fine.n_vertices:,} fine nodes ({outcome.seconds:.1f} s)")
     classical = [o for o in state.result if o.classical and o.fine_prediction is not None]
     for o in classical:  # interpolation of the same coarse values: the honest alternative
-        np.save(f"{os.path.splitext(args.out)[0]}.{o.strategy}.npy", o.fine_prediction)
+        np.save(f"{os.path.splitext(args.out)[0]}.{o.name}.npy", o.fine_prediction)
     print(f"classical interpolation of the same coarse values beside it: "
-          f"{', '.join(f'{o.strategy} ({o.seconds:.1f} s)' for o in classical)}")
+          f"{', '.join(f'{o.name} ({o.seconds:.1f} s)' for o in classical)}")
     if "r2_fine_only" in outcome.scores:
         print(f"R2 on the {len(request.fine_only):,} fine-only nodes:")
         for o in [outcome, *classical]:
-            print(f"  {o.strategy:11s} {o.scores['r2_fine_only']:.5f}")
+            print(f"  {o.name:11s} {o.scores['r2_fine_only']:.5f}")
 
 
 def cmd_compare(args) -> None:
@@ -367,7 +369,8 @@ def cmd_compare(args) -> None:
     target = _load_signal(args, mesh)
     models = tuple(args.models.split(",")) if args.models else tuple(TABLE2)
     request = ComparisonRequest(RunInputs(mesh, target), FeatureSpec(args.laplacian, args.k), args.budget, models,
-                                args.holdout, args.seed, TrainConfig(), domain, Source("generated", args.signal, {}, None, args.signal))
+                                args.holdout, args.seed, TrainConfig(), domain=domain,
+                                signal=Source("generated", args.signal, {}, None, args.signal))
     state = _follow(submit(comparison_task, request, Registry(), label="comparison", start=False),
                     f"{len(models)} models x {args.budget:g} s")
     results = state.result
@@ -426,7 +429,7 @@ def cmd_timeseries(args) -> None:
     print(f"{series.name}: {series.n_frames} frames on {mesh.n_vertices:,} nodes; training on {int(trained.sum())}, "
           f"holding out {int((~trained).sum())}", file=sys.stderr)
     request = SeriesRequest(mesh, series, FeatureSpec(args.laplacian, args.k), args.stride,
-                            train_config=series_train_config(time_budget_s=args.budget),
+                            train=series_train_config(time_budget_s=args.budget),
                             domain=Source("netcdf" if args.netcdf else "series", args.netcdf or args.mesh or args.domain),
                             signal=Source("series", series.name, {}, None, series.name))
     state = _follow(submit(series_task, request, Registry(), label="series", start=False), "Training")
@@ -479,7 +482,7 @@ def cmd_interpolate(args) -> None:
     signal = (Source("file", args.observations, {}, None, os.path.basename(args.observations)) if args.observations
               else Source("generated", args.signal, {}, None, args.signal))
     request = InterpolationRequest(mesh, observations, tuple(args.methods.split(",")), truth,
-                                   InterpolationSettings(k=args.k, steps=args.steps, seed=args.seed), domain=domain, source=signal)
+                                   InterpolationSettings(k=args.k, steps=args.steps, seed=args.seed), domain=domain, signal=signal)
     state = _follow(submit(interpolation_task, request, Registry(), label="interpolation", start=False), "Interpolating")
     result = state.result
     print(f"recorded as run {state.run_id} (`ginr runs`)", file=sys.stderr)
@@ -593,7 +596,7 @@ def _collection_features(args):
 def cmd_collection_train(args) -> None:
     import numpy as np
 
-    from .data.collections import collection_from_npz
+    from .data.collections import choose_held_out, collection_from_npz
     from .storage.files import read_input
     from .learning.collection_models import CodeFitConfig
     from .runs.actions import submit
@@ -601,7 +604,6 @@ def cmd_collection_train(args) -> None:
     from .runs.spec import Source
     from .tasks.collections import (
         CollectionRequest,
-        choose_held_out,
         collection_task,
         collection_train_config,
         input_model_config,
@@ -624,7 +626,7 @@ def cmd_collection_train(args) -> None:
         collection_train_config(n_rows, time_budget_s=args.budget, steps=args.steps, seed=args.seed, device=args.device),
         tuple(int(i) for i in held), along, CodeFitConfig(time_budget_s=args.new_budget),
         args.new_budget if args.compare else None,
-        Source.of_bytes("file", name, data, f"mesh of {name}"), Source.of_bytes("file", name, data, collection.name),
+        domain=Source.of_bytes("file", name, data, f"mesh of {name}"), signal=Source.of_bytes("file", name, data, collection.name),
     )
     print(f"{collection.n_members} members on {mesh.n_vertices:,} nodes; training on {collection.n_members - len(held)}, "
           f"holding out {len(held)}", file=sys.stderr)
@@ -954,7 +956,8 @@ def _train_croppable(args) -> None:
         configs[args.model] = ModelConfig.from_dict({**chosen.to_dict(), "local_hidden": args.local_hidden or chosen.local_hidden,
                                                      "hidden": args.global_hidden or chosen.hidden})
     request = CroppableRequest(with_partition(RunInputs(mesh, target), partition), configs, features,
-                               TrainConfig(time_budget_s=args.budget), domain, Source("generated", args.signal, {}, None, args.signal))
+                               TrainConfig(time_budget_s=args.budget), domain=domain,
+                               signal=Source("generated", args.signal, {}, None, args.signal))
     state = _follow(submit(croppable_task, request, Registry(), label="croppable", start=False),
                     f"{len(configs)} model(s) x {args.budget:g} s")
     results = state.result or {}

@@ -242,8 +242,8 @@ if target is not None:
             request = SuperResolutionRequest(
                 target.coarse, target.fine, target.coarse_target, tuple(strategies), k=int(k), laplacian=laplacian,
                 correspondence=target.correspondence, fine_truth=target.fine_truth,
-                model_config=ModelConfig(first_omega_0=first_omega_0),
-                train_config=TrainConfig(time_budget_s=budget, snapshot_every_s=None),
+                model=ModelConfig(first_omega_0=first_omega_0),
+                train=TrainConfig(time_budget_s=budget, snapshot_every_s=None),
                 domain=ws.domain_source, signal=ws.signal_source,
             )
             job = SuperResolutionRun(submit(superres_task, request, registry(), label="super-resolution", backend=session_backend()), request)
@@ -260,15 +260,15 @@ STATUS_TEXT = {"pending": "waiting", "running": "computing the features", "done"
 def show_progress(job: SuperResolutionRun) -> None:
     parts, bars = job.state.parts, []
     for outcome in (o for o in job.outcomes if not o.classical):  # the classical rows need no progress bar
-        values = parts[outcome.strategy].values if outcome.strategy in parts else {}
+        values = parts[outcome.name].values if outcome.name in parts else {}
         if outcome.status == "running" and "step" in values:
             fit_eta = values["fit_eta_s"]
             fraction = values["fit_elapsed_s"] / max(values["fit_elapsed_s"] + fit_eta, 1e-9)
-            text = (f"**{outcome.strategy}**: training, step {values['step']:,}, R² (training) {values['r2']:.4f}, "
+            text = (f"**{outcome.name}**: training, step {values['step']:,}, R² (training) {values['r2']:.4f}, "
                     f"ETA {fit_eta:.0f} s")
         else:
             fraction = 1.0 if outcome.status in ("done", "cancelled", "failed") else 0.0
-            text = f"**{outcome.strategy}**: {STATUS_TEXT[outcome.status]}"
+            text = f"**{outcome.name}**: {STATUS_TEXT[outcome.status]}"
         bars.append((fraction, text))
     job_progress(job, bars)
 
@@ -279,10 +279,10 @@ def score_table(job: SuperResolutionRun) -> pd.DataFrame:
     any_failed = any(o.error for o in outcomes)
     rows = []
     for o in outcomes:
-        row = {"strategy": o.strategy, "kind": "classical" if o.classical else "GINR", "status": o.status}
+        row = {"strategy": o.name, "kind": "classical" if o.classical else "GINR", "status": o.status}
         row.update({name: (o.scores or {}).get(key) for key, name in SCORE_COLUMNS.items()
                     if key != "r2_fine_only" or job.fine_truth is not None})
-        steps = parts[o.strategy].values.get("step") if o.strategy in parts else None
+        steps = parts[o.name].values.get("step") if o.name in parts else None
         row.update({"steps": steps, "seconds": round(o.seconds, 1), "run": o.run_id or ""})
         if any_failed:
             row["error"] = o.error or ""
@@ -300,8 +300,8 @@ def verdict(job: SuperResolutionRun) -> None:
     classical = best(o for o in job.outcomes if o.classical)
     if net is None or classical is None:
         return
-    text = (f"On the fine-only nodes the best GINR (**{net.strategy}**) scores R² {r2_text(net.scores['r2_fine_only'])} "
-            f"in {net.seconds:.1f} s; **{classical.strategy}** interpolation of the same coarse values "
+    text = (f"On the fine-only nodes the best GINR (**{net.name}**) scores R² {r2_text(net.scores['r2_fine_only'])} "
+            f"in {net.seconds:.1f} s; **{classical.name}** interpolation of the same coarse values "
             f"{r2_text(classical.scores['r2_fine_only'])} in {classical.seconds:.2f} s.")
     show_verdict(net.scores["r2_fine_only"], classical.scores["r2_fine_only"], text, {
         "network": "The network wins.",
@@ -327,9 +327,9 @@ def show_results(job: SuperResolutionRun) -> None:
     if not trained:
         return
     with st.expander("What each strategy did"):
-        st.markdown("\n".join(f"- **{o.strategy}**: {' '.join(o.notes)}" for o in trained))
+        st.markdown("\n".join(f"- **{o.name}**: {' '.join(o.notes)}" for o in trained))
     c = st.columns(2)
-    by_name = {o.strategy: o for o in trained}
+    by_name = {o.name: o for o in trained}
     outcome = by_name[c[0].radio("Strategy shown", list(by_name), horizontal=True)]
     scatter = c[1].radio("Fine prediction drawn as", ["point scatter", "mesh"], horizontal=True,
                          help="The point scatter shows every fine node, to make the resolution visible.") == "point scatter"
@@ -360,7 +360,7 @@ def show_results(job: SuperResolutionRun) -> None:
     if st.session_state.get("viewer", "Plotly") != "Plotly":
         st.caption("This page draws with Plotly whatever the 3D viewer: the point scatter needs it.")
     st.download_button("Super-resolved prediction (PLY)", lambda: ply_bytes(job.fine, {"prediction": fine_values}),
-                       file_name=f"superres-{outcome.strategy}.ply",
+                       file_name=f"superres-{outcome.name}.ply",
                        help="The fine mesh with the selected strategy's prediction as a vertex property.")
 
 

@@ -176,7 +176,8 @@ if launched:
             run.job.cancel()
         request = SeriesRequest(choice.mesh, series, FeatureSpec("combinatorial", int(k)), int(stride), series_model_config(),
                                 series_train_config(time_budget_s=budget, batch_size=int(batch)),
-                                Source("series", choice.label, label=choice.label), Source("series", series.name, label=series.name))
+                                domain=Source("series", choice.label, label=choice.label),
+                                signal=Source("series", series.name, label=series.name))
         job = submit(series_task, request, registry(), label="series", backend=session_backend())
         st.session_state.series_run = SeriesRun(FollowedJob(job), request, choice)
         st.session_state.pop("series_export", None)
