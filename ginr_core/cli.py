@@ -278,7 +278,7 @@ def cmd_export(args) -> None:
 def cmd_runs(args) -> None:
     import json
 
-    from .runs.kinds import TASK_KINDS
+    from .runs.kinds import listed_kind
     from .runs.registry import Registry
 
     registry = Registry()
@@ -298,7 +298,7 @@ def cmd_runs(args) -> None:
         d = r.description
         print(f"{r.id:26s} {r.created[:19]:19s} {r.status:11s} {'' if r2 is None else f'{r2:.6f}':>9s}  "
               f"{d.get('domain', '')} / {d.get('signal', '')} / {d.get('input', '')} / "
-              f"{getattr(TASK_KINDS.get(d.get('task')), 'label', d.get('task', ''))}")
+              f"{listed_kind(d.get('task')).label}")
 
 
 def cmd_superres(args) -> None:

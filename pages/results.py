@@ -13,7 +13,7 @@ from ginr_core.runs.actions import (
     rerun_request,
     result_panels,
 )
-from ginr_core.runs.kinds import TASK_KINDS, task_kind
+from ginr_core.runs.kinds import listed_kind, task_kind
 from ginr_core.viz.rules import LOG_AXIS, PLAIN_AXIS
 from pages.shared.runs import launch_request, registry
 from pages.shared.widgets import current_view, enter_via_app, show_error, show_meshes
@@ -23,7 +23,7 @@ enter_via_app(__file__)
 
 st.title("Results")
 runs = [r for r in registry().list_runs() if r.status in ("done", "cancelled", "interrupted")
-        and getattr(TASK_KINDS.get(r.description.get("task", "fit")), "results", False) and "features" in r.config]
+        and listed_kind(r.description.get("task", "fit")).results and "features" in r.config]
 if not runs:
     st.info("No finished run yet: train one on the Train page.")
     st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")

@@ -16,7 +16,7 @@ from ginr_core.geometry.features import FeatureSpec
 from ginr_core.geometry.mesh import Mesh
 from ginr_core.runs.actions import export_run, predict_run, rerun_request, submit
 from ginr_core.runs.jobs import Job
-from ginr_core.runs.kinds import TASK_KINDS, TaskKind, register_kind, task_kind
+from ginr_core.runs.kinds import TASK_KINDS, TaskKind, listed_kind, register_kind, task_kind
 from ginr_core.runs.registry import Registry
 from ginr_core.runs.spec import RunInputs, RunSpec, Source
 from ginr_core.runs.task import ItemOutcome, RecordedRun, TaskRequest, run_items
@@ -98,6 +98,9 @@ def test_kinds_refuse_unknown_names_and_a_second_kind_under_a_taken_name():
         task_kind("no-such-task")
     with pytest.raises(GinrError, match="Unknown task 'no-such-task'"):
         RunSpec("no-such-task")
+    unknown = listed_kind("no-such-task")  # a plugin's run where its module is not imported: listed, nothing more
+    assert unknown.label == "no-such-task" and not (unknown.rerun or unknown.predict or unknown.results or unknown.exports)
+    assert listed_kind("heldout") is TASK_KINDS["heldout"]
     with pytest.raises(GinrError, match="Unknown export format"):
         TaskKind("bad", "bad", "ginr bad", "pages/bad.py", exports=("gif",))
 

@@ -67,6 +67,12 @@ def task_kind(name: str) -> TaskKind:
     return _KINDS[name]
 
 
+def listed_kind(name: str | None) -> TaskKind:
+    """The kind of a listed run; for a task no kind is registered under in this process (a plugin whose module is
+    not imported), one that can do nothing but be listed under its name."""
+    return _KINDS.get(name) or TaskKind(name or "", name or "", "", "")
+
+
 ALL_FORMATS = tuple(EXPORT_FORMATS)
 for _kind in (
     TaskKind("fit", "fit all nodes", "ginr train", "pages/train.py", rerun=True, predict=True, exports=ALL_FORMATS,
