@@ -15,7 +15,7 @@ from ginr_core.geometry.domains import make_domain
 from ginr_core.geometry.features import FeatureSpec
 from ginr_core.geometry.mesh import Mesh
 from ginr_core.runs.actions import export_run, predict_run, rerun_request, submit
-from ginr_core.runs.jobs import Job
+from ginr_core.runs.jobs import Job, JobContext
 from ginr_core.runs.kinds import TASK_KINDS, TaskKind, listed_kind, register_kind, task_kind
 from ginr_core.runs.registry import Registry
 from ginr_core.runs.spec import RunInputs, RunSpec, Source
@@ -171,3 +171,17 @@ def test_specs_saved_before_the_task_contract_still_load(task):
     spec = RunSpec.from_dict(SAVED[task])
     assert spec.task == task and spec.label.endswith(TASK_KINDS[task].label) and spec.features.k == 16
     assert spec.to_dict() == SAVED[task]  # read and written back unchanged
+
+
+def test_a_recorded_run_stopped_from_outside_is_left_to_whoever_stopped_it():
+    """Ray Tune ends a trial ASHA stops with a BaseException: the sweep, not the trial, records it "cancelled"."""
+
+    class Stopped(BaseException):
+        pass
+
+    registry = Registry()
+    ctx = JobContext(Job(lambda request, ctx: None, None, registry=registry))
+    with pytest.raises(Stopped):
+        with RecordedRun(ctx, RunSpec("fit"), None) as run:
+            raise Stopped()
+    assert registry.get(run.id).status == "running"

@@ -67,7 +67,9 @@ Outcome = TypeVar("Outcome", bound=ItemOutcome)
 
 class RecordedRun:
     """A registered run, as a context manager: created on entry (no run without a registry), made the job's current
-    run, and finished "failed" with the traceback when the work inside raises before `finish`."""
+    run, and finished "failed" with the traceback when the work inside raises an error before `finish`. What is not
+    an error (a worker being stopped: Ray Tune ends a trial ASHA stops so, by a BaseException) leaves the run to
+    whoever stops it, as Job.run does (a sweep records such trials "cancelled")."""
 
     def __init__(self, ctx: JobContext, spec: RunSpec, inputs: RunInputs | None):
         self.ctx, self.spec, self.inputs = ctx, spec, inputs
@@ -86,7 +88,7 @@ class RecordedRun:
         self.finished = True
 
     def __exit__(self, kind, exc, tb) -> bool:
-        if exc is not None and not self.finished:
+        if isinstance(exc, Exception) and not self.finished:
             self.finish("cancelled" if isinstance(exc, Cancelled) else "failed", error=traceback.format_exc())
         return False
 
