@@ -185,3 +185,18 @@ def test_a_recorded_run_stopped_from_outside_is_left_to_whoever_stopped_it():
         with RecordedRun(ctx, RunSpec("fit"), None) as run:
             raise Stopped()
     assert registry.get(run.id).status == "running"
+
+
+def test_architecture_md_shows_the_task_table_as_it_is():
+    rows = {}
+    for line in (Path(__file__).parents[1] / "ARCHITECTURE.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 8 and cells[0] in TASK_KINDS:
+            rows[cells[0]] = cells
+    assert set(rows) == set(TASK_KINDS) - {TOY.name}  # every built-in kind
+    for name, (_, label, rerun, predict, exports, results, command, _) in rows.items():
+        kind = TASK_KINDS[name]
+        assert (label, rerun, predict, results, command) == (
+            kind.label, "yes" if kind.rerun else "no", "yes" if kind.predict else "no", "yes" if kind.results else "no",
+            f"`{kind.command}`"), name
+        assert exports == (", ".join(kind.exports) or "—"), name
