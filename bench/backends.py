@@ -105,7 +105,7 @@ def main() -> None:
     serial_scores = []
     for lr in SWEEP_GRID["lr"]:
         for seed in SWEEP_GRID["seed"]:
-            trial = sweep.trial_spec({"lr": lr, "seed": seed})
+            trial = sweep.spec({"lr": lr, "seed": seed})
             done = launch(RunRequest(trial, sweep.inputs), registry, backend=LOCAL).join()
             assert done.status == "done", done.error
             serial_scores.append(done.result.metrics["r2"])

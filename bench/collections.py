@@ -74,7 +74,7 @@ def run_setup(name, mesh, collection, along, held, args) -> dict:
     fit = state.result
     summary = fit.summary()
     steps = fit.regressor.history_[-1]["step"] if fit.regressor.history_ else 0
-    print(f"training: {args.budget:g} s budget, {steps} steps of {request.train_config.batch_size or n_rows:,} rows "
+    print(f"training: {args.budget:g} s budget, {steps} steps of {request.train.batch_size or n_rows:,} rows "
           f"({fit.elapsed_s:.0f} s); R² over trained members: mean {summary['mean_r2']:.4f}, worst {summary['worst_r2']:.4f}")
     feats = features.build(mesh)
     print(f"code: {fit.regressor.codes_.shape[1]:,} numbers per member"

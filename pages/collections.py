@@ -12,11 +12,14 @@ import streamlit as st
 
 from ginr_core.data.collections import (
     Collection,
+    choose_held_out,
     collection_from_files,
     collection_from_npz,
+    default_held_out,
     gray_scott_collection,
     gray_scott_grid,
     grid_collection,
+    max_held_out,
 )
 from ginr_core.data.signals import load_vertex_signal
 from ginr_core.errors import GinrError
@@ -38,15 +41,12 @@ from ginr_core.settings import check_collection, collection_estimate
 from ginr_core.tasks.collections import (
     CollectionRequest,
     FitNewRequest,
-    choose_held_out,
     collection_task,
     collection_train_config,
-    default_held_out,
     fit_new_task,
     input_model_config,
     fixed_part_label,
     latent_projection,
-    max_held_out,
     training_adds_little,
     walk,
 )
@@ -209,7 +209,7 @@ if launched:
             input_model_config(features, modulation, rank=int(rank), latent_dim=int(latent_dim),
                                random_features=int(random_features)),
             collection_train_config(n_rows, time_budget_s=budget), tuple(int(i) for i in held), order_key,
-            CodeFitConfig(time_budget_s=new_budget), None, choice.domain, choice.source)
+            CodeFitConfig(time_budget_s=new_budget), None, domain=choice.domain, signal=choice.source)
         job = submit(collection_task, request, registry(), label="collection", backend=session_backend())
         st.session_state.collection_run = CollectionRun(FollowedJob(job), request, choice.label)
         st.session_state.pop("collection_new", None)

@@ -82,7 +82,8 @@ if st.button("Train and compare", type="primary", icon=":material/compare:", dis
         if len(set(models)) < len(models):
             raise GinrError("Pick two different models.")
         request = ComparisonRequest(RunInputs(ws.mesh, ws.require_signal()), workspace_features(ws, "spectral", PAPER_K),
-                                    budget, models, holdout, 0, TrainConfig(), ws.domain_source, ws.signal_source)
+                                    budget, models, holdout, 0, TrainConfig(),
+                                    domain=ws.domain_source, signal=ws.signal_source)
         job = submit(comparison_task, request, registry(), label="comparison", backend=session_backend())
         st.session_state.comparison = Comparison(FollowedJob(job), request, f"{ws.mesh_label} · {ws.signal_label}")
     except Exception as exc:

@@ -141,7 +141,7 @@ if st.button("Train", type="primary", icon=":material/model_training:", disabled
     try:
         request = CroppableRequest(with_partition(RunInputs(ws.mesh, ws.require_signal()), partition), configs,
                                    workspace_features(ws, "spectral", K), TrainConfig(time_budget_s=budget),
-                                   ws.domain_source, ws.signal_source)
+                                   domain=ws.domain_source, signal=ws.signal_source)
         job = FollowedJob(submit(croppable_task, request, registry(), label="croppable", backend=session_backend()))
         st.session_state.crop_session = CropSession(ws.mesh, ws.signal, partition, f"{ws.mesh_label} · {ws.signal_label}",
                                                     job, configs, budget)

@@ -161,7 +161,7 @@ if observations is not None:
         try:
             request = InterpolationRequest(ws.mesh, observations, tuple(methods), first_channel(ws.signal),
                                            InterpolationSettings(k=int(k), steps=int(steps), seed=int(seed)),
-                                           domain=ws.domain_source, source=ws.signal_source or Source())
+                                           domain=ws.domain_source, signal=ws.signal_source or Source())
             job = InterpolationRun(submit(interpolation_task, request, registry(), label="interpolation", backend=session_backend()), request)
             st.session_state.interp_job, st.session_state.interp_label = job, f"{ws.mesh_label}: {observations.description}"
         except Exception as exc:

@@ -13,6 +13,7 @@ from ginr_core.runs.actions import (
     rerun_request,
     result_panels,
 )
+from ginr_core.runs.kinds import listed_kind, task_kind
 from ginr_core.viz.rules import LOG_AXIS, PLAIN_AXIS
 from pages.shared.runs import launch_request, registry
 from pages.shared.widgets import current_view, enter_via_app, show_error, show_meshes
@@ -20,11 +21,9 @@ from pages.shared.workspace import workspace
 
 enter_via_app(__file__)
 
-VIEWABLE_TASKS = ("fit", "heldout", "superres")  # one value per node of the run's own mesh
-
 st.title("Results")
 runs = [r for r in registry().list_runs() if r.status in ("done", "cancelled", "interrupted")
-        and r.description.get("task", "fit") in VIEWABLE_TASKS and "features" in r.config]
+        and listed_kind(r.description.get("task", "fit")).results and "features" in r.config]
 if not runs:
     st.info("No finished run yet: train one on the Train page.")
     st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
@@ -41,6 +40,7 @@ run_id = st.session_state.watching = st.selectbox("Run", list(labels), index=lis
                                                   format_func=labels.get)
 run = registry().get(run_id)
 spec = run.spec
+kind = task_kind(spec.task)
 
 
 def learning_curves(history: list[dict]) -> go.Figure:
@@ -90,11 +90,7 @@ def show_trained_run() -> None:
     left, right = st.columns([1, 1])
     metrics = run.metrics or {}
     left.subheader("Metrics")
-    where = {"heldout": f"the {metrics.get('n_scored', 0):,} held-out nodes (never trained on)",
-             "superres": "the coarse nodes, read off the fine prediction (self-consistency)",
-             "crop": f"the {metrics.get('n_scored', 0):,} nodes the cropped model still represents (the rest is cut out: NaN)",
-             "extend": f"the {metrics.get('n_scored', 0):,} nodes the extended model represents"}.get(spec.task, "all nodes")
-    left.caption(f"Scored on {where}.")
+    left.caption(f"Scored on {kind.where_scored(metrics)}.")
     names = {"mse": "MSE", "r2": "R²", "psnr": "PSNR (dB)", "max_abs_error": "max |error|",
              "r2_trimmed_90": "R² (nodes below 90th pct. error)", "r2_trimmed_95": "R² (nodes below 95th pct. error)",
              "r2_fit": "R² on the training nodes", "r2_fine_only": "R² on the fine-only nodes", "n_scored": "nodes scored"}
@@ -125,7 +121,7 @@ def show_trained_run() -> None:
                  "html": ("Interactive figure (HTML)", "Truth, prediction and error in one standalone page.")}
     for column, fmt in zip(st.columns(len(EXPORT_FORMATS)), EXPORT_FORMATS):
         label, help_text = described[fmt]
-        if fmt == "npz" and spec.task == "superres":
+        if fmt not in kind.exports:
             continue
         column.download_button(label, lambda fmt=fmt: export_run(registry(), run_id, fmt, current_view(), error_kind)[0],
                                file_name=f"{run_id}.{EXPORT_FORMATS[fmt]}", help=help_text)
@@ -137,7 +133,7 @@ if run.status != "interrupted":
 # ------------------------------------------------------------------------------------------ re-run
 st.subheader("Re-run")
 st.caption(f"Train the same spec again: {spec.label}, {spec.train.time_budget_s or 0:g} s budget, seed {spec.train.seed}.")
-if spec.task in ("fit", "heldout") and st.button("Re-run this run", icon=":material/replay:"):
+if kind.rerun and st.button("Re-run this run", icon=":material/replay:"):
     try:
         st.session_state.following = launch_request(rerun_request(registry(), run_id), workspace())
         st.switch_page("pages/train.py")

@@ -242,8 +242,8 @@ if target is not None:
             request = SuperResolutionRequest(
                 target.coarse, target.fine, target.coarse_target, tuple(strategies), k=int(k), laplacian=laplacian,
                 correspondence=target.correspondence, fine_truth=target.fine_truth,
-                model_config=ModelConfig(first_omega_0=first_omega_0),
-                train_config=TrainConfig(time_budget_s=budget, snapshot_every_s=None),
+                model=ModelConfig(first_omega_0=first_omega_0),
+                train=TrainConfig(time_budget_s=budget, snapshot_every_s=None),
                 domain=ws.domain_source, signal=ws.signal_source,
             )
             job = SuperResolutionRun(submit(superres_task, request, registry(), label="super-resolution", backend=session_backend()), request)
@@ -255,7 +255,7 @@ if target is not None:
 # ------------------------------------------------------------------------------------------ progress
 def strategy_parts(job: SuperResolutionRun) -> list[Part]:
     """The GINR strategies, run one after the other (the classical rows that follow need no bar)."""
-    return [Part(o.strategy, o.strategy, o.status) for o in job.outcomes if not o.classical]
+    return [Part(o.name, o.name, o.status) for o in job.outcomes if not o.classical]
 
 
 # ------------------------------------------------------------------------------------------- results
@@ -264,10 +264,10 @@ def score_table(job: SuperResolutionRun) -> pd.DataFrame:
     any_failed = any(o.error for o in outcomes)
     rows = []
     for o in outcomes:
-        row = {"strategy": o.strategy, "kind": "classical" if o.classical else "GINR", "status": o.status}
+        row = {"strategy": o.name, "kind": "classical" if o.classical else "GINR", "status": o.status}
         row.update({name: (o.scores or {}).get(key) for key, name in SCORE_COLUMNS.items()
                     if key != "r2_fine_only" or job.fine_truth is not None})
-        steps = parts[o.strategy].values.get("step") if o.strategy in parts else None
+        steps = parts[o.name].values.get("step") if o.name in parts else None
         row.update({"steps": steps, "seconds": round(o.seconds, 1), "run": o.run_id or ""})
         if any_failed:
             row["error"] = o.error or ""
@@ -285,8 +285,8 @@ def verdict(job: SuperResolutionRun) -> None:
     classical = best(o for o in job.outcomes if o.classical)
     if net is None or classical is None:
         return
-    text = (f"On the fine-only nodes the best GINR (**{net.strategy}**) scores R² {r2_text(net.scores['r2_fine_only'])} "
-            f"in {net.seconds:.1f} s; **{classical.strategy}** interpolation of the same coarse values "
+    text = (f"On the fine-only nodes the best GINR (**{net.name}**) scores R² {r2_text(net.scores['r2_fine_only'])} "
+            f"in {net.seconds:.1f} s; **{classical.name}** interpolation of the same coarse values "
             f"{r2_text(classical.scores['r2_fine_only'])} in {classical.seconds:.2f} s.")
     show_verdict(net.scores["r2_fine_only"], classical.scores["r2_fine_only"], text, {
         "network": "The network wins.",
@@ -312,9 +312,9 @@ def show_results(job: SuperResolutionRun) -> None:
     if not trained:
         return
     with st.expander("What each strategy did"):
-        st.markdown("\n".join(f"- **{o.strategy}**: {' '.join(o.notes)}" for o in trained))
+        st.markdown("\n".join(f"- **{o.name}**: {' '.join(o.notes)}" for o in trained))
     c = st.columns(2)
-    by_name = {o.strategy: o for o in trained}
+    by_name = {o.name: o for o in trained}
     outcome = by_name[c[0].radio("Strategy shown", list(by_name), horizontal=True)]
     scatter = c[1].radio("Fine prediction drawn as", ["point scatter", "mesh"], horizontal=True,
                          help="The point scatter shows every fine node, to make the resolution visible.") == "point scatter"
@@ -345,7 +345,7 @@ def show_results(job: SuperResolutionRun) -> None:
     if st.session_state.get("viewer", "Plotly") != "Plotly":
         st.caption("This page draws with Plotly whatever the 3D viewer: the point scatter needs it.")
     st.download_button("Super-resolved prediction (PLY)", lambda: ply_bytes(job.fine, {"prediction": fine_values}),
-                       file_name=f"superres-{outcome.strategy}.ply",
+                       file_name=f"superres-{outcome.name}.ply",
                        help="The fine mesh with the selected strategy's prediction as a vertex property.")
 
 
@@ -356,6 +356,6 @@ if job is None:
     if target is not None:
         st.info("Run the strategies to compare them here.")
 elif not job.done:
-    job_panel(job, "superres", parts=lambda state: strategy_parts(job), budget_s=job.request.train_config.time_budget_s)
+    job_panel(job, "superres", parts=lambda state: strategy_parts(job), budget_s=job.request.train.time_budget_s)
 else:
     show_results(job)

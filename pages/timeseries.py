@@ -177,7 +177,8 @@ if launched:
             run.job.cancel()
         request = SeriesRequest(choice.mesh, series, FeatureSpec("combinatorial", int(k)), int(stride), series_model_config(),
                                 series_train_config(time_budget_s=budget, batch_size=int(batch)),
-                                Source("series", choice.label, label=choice.label), Source("series", series.name, label=series.name))
+                                domain=Source("series", choice.label, label=choice.label),
+                                signal=Source("series", series.name, label=series.name))
         job = submit(series_task, request, registry(), label="series", backend=session_backend())
         st.session_state.series_run = SeriesRun(FollowedJob(job), request, choice)
         st.session_state.pop("series_export", None)
@@ -196,7 +197,7 @@ def series_parts(run: SeriesRun, state: JobState) -> list[Part]:
 
 
 state = job_panel(run.job, "series", parts=lambda state: series_parts(run, state),
-                  budget_s=run.request.train_config.time_budget_s,
+                  budget_s=run.request.train.time_budget_s,
                   cancelled="Training was cancelled; these are the scores of the model as it stood.")
 if not run.job.done or state.status == "failed":
     st.stop()

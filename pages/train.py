@@ -9,6 +9,7 @@ from ginr_core.learning.models import ACTIVATIONS, ModelConfig
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import result_panels
 from ginr_core.runs.jobs import FINISHED, JobState
+from ginr_core.runs.kinds import listed_kind
 from ginr_core.viz.figures import display_mesh, mesh_figure
 from pages.shared.job_panel import job_panel, learning_curves
 from pages.shared.runs import launch_training, live_jobs, registry, workspace_features, workspace_job
@@ -152,7 +153,7 @@ def show_finished(run_id: str) -> None:
     history = registry().load_history(run_id)
     if history:
         left.plotly_chart(learning_curves(history), key="curves")
-    if run.status in ("done", "cancelled") and run.description.get("task") in ("fit", "heldout"):
+    if run.status in ("done", "cancelled") and listed_kind(run.description.get("task")).results:
         inputs, panels = result_panels(registry(), run_id)
         right.plotly_chart(mesh_figure(display_mesh(inputs.mesh), panels["prediction"], view=current_view(), height=380,
                                        title="Final prediction"), key="preview")

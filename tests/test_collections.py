@@ -12,10 +12,13 @@ from conftest import shared_file
 from ginr_core.cli import main
 from ginr_core.data.collections import (
     Collection,
+    choose_held_out,
     collection_from_files,
     collection_from_npz,
+    default_held_out,
     gray_scott_collection,
     grid_collection,
+    max_held_out,
 )
 from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import make_domain
@@ -29,10 +32,8 @@ from ginr_core.runs.spec import Source
 from ginr_core.tasks.collections import (
     CollectionRequest,
     FitNewRequest,
-    choose_held_out,
     collection_task,
     compression,
-    default_held_out,
     fit_new_member,
     fit_new_task,
     fixed_part_fit,
@@ -40,7 +41,6 @@ from ginr_core.tasks.collections import (
     interpolated_member,
     latent_projection,
     load_collection_run,
-    max_held_out,
     neighbours,
     score_held_out,
     span_fit,
@@ -346,7 +346,7 @@ def test_collection_task_records_a_run_that_single_run_actions_refuse(mesh):
     registry = Registry()
     request = CollectionRequest(mesh, family, SPECTRAL, input_model_config(SPECTRAL, "lowrank", rank=4, hidden=32), tiny_train(),
                                 (2,), "p", code_fit(40), scratch_budget_s=2.0, domain=Source("builtin", "icosphere"),
-                                source=Source("generated", "analytic family"))
+                                signal=Source("generated", "analytic family"))
     state = submit(collection_task, request, registry, label="collection", start=False).run()
     assert state.status == "done" and state.run_id is not None, state.error
     fit = state.result

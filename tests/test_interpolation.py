@@ -303,7 +303,7 @@ def test_a_job_with_a_registry_records_every_method_as_one_run(sphere):
     truth = random_sh_field(sphere, max_degree=4)
     obs = random_nodes(sphere, truth, 0.25)
     request = InterpolationRequest(sphere, obs, ("harmonic", "biharmonic", "ginr"), truth, InterpolationSettings(k=16, steps=50),
-                                   domain=Source("builtin", "lat-lon sphere"), source=Source("generated", "sh field"))
+                                   domain=Source("builtin", "lat-lon sphere"), signal=Source("generated", "sh field"))
     registry = Registry()
     state = submit(interpolation_task, request, registry, label="interpolation", start=False).run()
     assert state.status == "done" and state.run_id is not None, state.error
@@ -400,11 +400,11 @@ def test_kriging_sums_the_field_as_gstools_does():
     """Our ordinary kriging only reorders GSTools' sum (conditions . K^-1 . k): the same field, to rounding."""
     import gstools as gs
 
-    from ginr_core.tasks.interpolation import _ordinary_kriging
+    from ginr_core.tasks.interpolation import ordinary_kriging
 
     rng = np.random.default_rng(0)
     points, values, targets = rng.normal(size=(3, 60)), rng.normal(size=60), rng.normal(size=(3, 25))
     model = gs.Stable(dim=3, len_scale=1.5, nugget=0.01)
-    ours = _ordinary_kriging()(model, cond_pos=points, cond_val=values)(targets, return_var=False, store=False)
+    ours = ordinary_kriging()(model, cond_pos=points, cond_val=values)(targets, return_var=False, store=False)
     theirs = gs.krige.Ordinary(model, cond_pos=points, cond_val=values)(targets, return_var=False, store=False)
     np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)

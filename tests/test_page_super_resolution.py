@@ -45,7 +45,7 @@ def _launch(app, budget_s):
 
 def test_two_strategies_run_in_turn_and_score_the_fine_only_nodes(app):
     at, job = _launch(app, 1.0)
-    assert [o.strategy for o in job.join(timeout=60).result] == ["joint", "kl", "harmonic", "biharmonic", "rbf"]
+    assert [o.name for o in job.join(timeout=60).result] == ["joint", "kl", "harmonic", "biharmonic", "rbf"]
     at.run()
     assert not at.exception and not at.error
     table = at.dataframe[0].value

@@ -63,3 +63,21 @@ def test_results_draw_an_rgb_run_in_colours_with_metrics_per_channel(app):
     assert error["cmin"] == 0 and "vertexcolor" not in error  # the error (averaged over channels) on its own scale
     table = next(d.value for d in at.dataframe if "channel" in d.value.columns)
     assert list(table["channel"]) == [0, 1, 2]
+
+
+def test_results_show_a_cropped_run_scored_where_its_model_still_reaches(app):
+    """The Results page shows every kind the task table says it does (runs.kinds): a cropped run among them."""
+    from ginr_core.cli import main
+    from ginr_core.runs.registry import Registry
+
+    assert main(["crop", "--domain", "icosphere", "--signal", "sines", "--parts", "4", "--k", "16", "--budget", "1"]) == 0
+    trained = Registry().list_runs()[0].id
+    assert main(["crop", trained, "--remove", "1"]) == 0
+    cropped = Registry().list_runs()[0]
+    assert cropped.description["task"] == "crop"
+    at = app.switch_page("pages/results.py").run()
+    assert not at.exception
+    assert at.selectbox[0].value == cropped.id  # the newest run the page can show
+    n = cropped.metrics["n_scored"]
+    assert any(f"Scored on the {n:,} nodes the cropped model still represents" in c.value for c in at.caption)
+    assert len([b for b in at.get("download_button")]) == 4 and not [b for b in at.button if b.label == "Re-run this run"]

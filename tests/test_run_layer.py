@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import button
+from conftest import button, prepared
 
 from ginr_core.cli import main
 from ginr_core.errors import GinrError
@@ -228,7 +228,7 @@ def test_dashboard_trains_exports_and_reruns_every_kind(app, laplacian, holdout)
     at = app.switch_page("pages/data.py").run()
     next(s for s in at.selectbox if s.label == "Laplacian").set_value(laplacian).run()
     next(n for n in at.number_input if n.label == "Embedding size k").set_value(9).run()
-    button(at, "Compute embedding").click().run()
+    prepared(button(at, "Compute embedding").click().run())
     assert not at.exception and not at.error
     run_id = _train_on_page(at, holdout=holdout)
     from pages.shared.runs import registry
@@ -378,7 +378,7 @@ def test_the_workspace_survives_a_browser_reload(app):
     at.radio[1].set_value("Analytic").run()
     next(s for s in at.selectbox if s.label == "Function").set_value("height").run()
     button(at, "Use this signal").click().run()
-    button(at, "Compute embedding").click().run()
+    prepared(button(at, "Compute embedding").click().run())
     at.run()  # the embedding is saved at the next rerun
     ws_id = at.query_params["ws"][0] if isinstance(at.query_params["ws"], list) else at.query_params["ws"]
     assert ws_id == at.session_state.workspace.store_id

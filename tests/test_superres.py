@@ -344,14 +344,14 @@ def test_super_resolution_job_runs_each_strategy_and_reports_failures(bumpy):
     n = coarse.n_vertices
     truth = fine.vertices[:, 2]
     job = superres_job(coarse, fine, truth[:n], ["joint", "sh", "interp"], correspondence=np.arange(n),
-                       fine_truth=truth, train_config=FEW_STEPS)
+                       fine_truth=truth, train=FEW_STEPS)
     assert job.state.status == "pending" and not job.done
     state = job.start().join(timeout=60)
     joint, sh, interp = state.result[:3]
     assert job.done and state.status == "done"
     assert sh.status == "failed" and "not a sphere" in sh.error and sh.fine_prediction is None
     for outcome in (joint, interp):  # a failure does not stop the strategies after it
-        assert outcome.status == "done" and state.parts[outcome.strategy].values["step"] == 20 and outcome.notes
+        assert outcome.status == "done" and state.parts[outcome.name].values["step"] == 20 and outcome.notes
         assert outcome.fine_prediction.shape == (fine.n_vertices,) and outcome.coarse_prediction.shape == (n,)
         assert np.array_equal(outcome.shared_prediction, outcome.fine_prediction[:n])
         assert set(outcome.scores) >= {"r2", "r2_trimmed_90", "r2_trimmed_95", "r2_fit", "r2_fine_only"}
@@ -368,10 +368,10 @@ def test_each_strategy_is_a_registered_superres_run(bumpy):
     coarse, fine = bumpy
     registry = Registry()
     request = SuperResolutionRequest(coarse, fine, coarse.vertices[:, 2], ("joint", "interp"), k=K,
-                                     correspondence=np.arange(coarse.n_vertices), train_config=FEW_STEPS)
+                                     correspondence=np.arange(coarse.n_vertices), train=FEW_STEPS)
     state = Job(superres_task, request, registry=registry).run()
     runs = [registry.get(o.run_id) for o in state.result if not o.classical]
-    assert [o.strategy for o in state.result if o.classical] == ["harmonic", "biharmonic", "rbf"]  # beside every run
+    assert [o.name for o in state.result if o.classical] == ["harmonic", "biharmonic", "rbf"]  # beside every run
     assert [r.spec.options["strategy"] for r in runs] == ["joint", "interp"] and {r.status for r in runs} == {"done"}
     assert runs[0].metrics["r2"] == pytest.approx(state.result[0].scores["r2"])
     assert registry.load_inputs(runs[0].id).extra["fine_vertices"].shape == fine.vertices.shape
@@ -380,7 +380,7 @@ def test_each_strategy_is_a_registered_superres_run(bumpy):
 def test_super_resolution_job_cancel_skips_the_remaining_strategies(bumpy):
     coarse, fine = bumpy
     job = superres_job(coarse, fine, coarse.vertices[:, 0], ["kl", "interp"],
-                       train_config=TrainConfig(time_budget_s=60.0, snapshot_every_s=None, threads=1))
+                       train=TrainConfig(time_budget_s=60.0, snapshot_every_s=None, threads=1))
     job.start()
     while not (job.done or "kl" in job.state.parts and "step" in job.state.parts["kl"].values):
         time.sleep(0.01)
@@ -401,12 +401,12 @@ def test_the_stacked_method_completes_the_coarse_values_on_the_fine_mesh(bumpy, 
     n = coarse.n_vertices
     truth = np.sin(3 * fine.vertices[:, 0]) + fine.vertices[:, 2]
     job = superres_job(coarse, fine, truth[:n], [STACKED], correspondence=np.arange(n) if nested else None,
-                       fine_truth=truth if nested else None, train_config=TrainConfig(steps=60, time_budget_s=None))
+                       fine_truth=truth if nested else None, train=TrainConfig(steps=60, time_budget_s=None))
     state = job.start().join(timeout=120)
     stacked = state.result[0]
     assert stacked.status == "done", stacked.error
     assert stacked.fine_prediction.shape == (fine.n_vertices,) and stacked.coarse_prediction.shape == (n,)
     assert "corrects" in stacked.notes[0] and state.parts[STACKED].values["step"] > 0
     if nested:
-        classical = {o.strategy: o for o in state.result if o.classical}
+        classical = {o.name: o for o in state.result if o.classical}
         assert stacked.scores["r2_fine_only"] > classical["harmonic"].scores["r2_fine_only"] - 0.01

@@ -58,7 +58,7 @@ def _print_fits(rows) -> None:
 def cmd_collection_train(args) -> None:
     import numpy as np
 
-    from ..data.collections import collection_from_npz
+    from ..data.collections import choose_held_out, collection_from_npz
     from ..learning.collection_models import CodeFitConfig
     from ..learning.recipes import comma_list
     from ..runs.actions import submit
@@ -67,7 +67,6 @@ def cmd_collection_train(args) -> None:
     from ..storage.files import read_input
     from ..tasks.collections import (
         CollectionRequest,
-        choose_held_out,
         collection_task,
         collection_train_config,
         input_model_config,
@@ -90,7 +89,7 @@ def cmd_collection_train(args) -> None:
         collection_train_config(n_rows, time_budget_s=args.budget, steps=args.steps, seed=args.seed, device=args.device),
         tuple(int(i) for i in held), along, CodeFitConfig(time_budget_s=args.new_budget),
         args.new_budget if args.compare else None,
-        Source.of_bytes("file", name, data, f"mesh of {name}"), Source.of_bytes("file", name, data, collection.name),
+        domain=Source.of_bytes("file", name, data, f"mesh of {name}"), signal=Source.of_bytes("file", name, data, collection.name),
     )
     print(f"{collection.n_members} members on {mesh.n_vertices:,} nodes; training on {collection.n_members - len(held)}, "
           f"holding out {len(held)}", file=sys.stderr)

@@ -26,7 +26,7 @@ def cmd_compare(args) -> None:
     target, signal = load_signal(args, mesh)
     models = comma_list(args.models, str) if args.models else tuple(TABLE2)
     request = ComparisonRequest(RunInputs(mesh, target), FeatureSpec(args.laplacian, args.k), args.budget, models,
-                                args.holdout, args.seed, TrainConfig(), domain, signal)
+                                args.holdout, args.seed, TrainConfig(), domain=domain, signal=signal)
     state = follow(submit(comparison_task, request, Registry(), label="comparison", start=False),
                    f"{len(models)} models x {args.budget:g} s")
     results = state.result

@@ -81,7 +81,7 @@ def _train_croppable(args) -> None:
         configs[args.model] = ModelConfig.from_dict({**chosen.to_dict(), "local_hidden": args.local_hidden or chosen.local_hidden,
                                                      "hidden": args.global_hidden or chosen.hidden})
     request = CroppableRequest(with_partition(RunInputs(mesh, target), partition), configs, features,
-                               TrainConfig(time_budget_s=args.budget), domain, signal)
+                               TrainConfig(time_budget_s=args.budget), domain=domain, signal=signal)
     state = follow(submit(croppable_task, request, Registry(), label="croppable", start=False),
                    f"{len(configs)} model(s) x {args.budget:g} s")
     results = state.result or {}

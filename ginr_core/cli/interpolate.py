@@ -38,7 +38,7 @@ def cmd_interpolate(args) -> None:
         observations = random_nodes(mesh, truth, args.fraction, args.seed)
     print(f"{mesh.n_vertices:,} nodes; observed: {observations.description}", file=sys.stderr)
     request = InterpolationRequest(mesh, observations, comma_list(args.methods, str), truth,
-                                   InterpolationSettings(k=args.k, steps=args.steps, seed=args.seed), domain=domain, source=signal)
+                                   InterpolationSettings(k=args.k, steps=args.steps, seed=args.seed), domain=domain, signal=signal)
     state = follow(submit(interpolation_task, request, Registry(), label="interpolation", start=False), "Interpolating")
     result = state.result
     print(f"recorded as run {state.run_id} (`ginr runs`)", file=sys.stderr)

@@ -115,6 +115,7 @@ def cmd_export(args) -> None:
 def cmd_runs(args) -> None:
     import json
 
+    from ..runs.kinds import listed_kind
     from ..runs.registry import Registry
 
     registry = Registry()
@@ -133,7 +134,7 @@ def cmd_runs(args) -> None:
         r2 = (r.metrics or {}).get("r2")
         d = r.description
         print(f"{r.id:26s} {r.created[:19]:19s} {r.status:11s} {'' if r2 is None else f'{r2:.6f}':>9s}  "
-              f"{d.get('domain', '')} / {d.get('signal', '')} / {d.get('input', '')} / {d.get('task', '')}")
+              f"{d.get('domain', '')} / {d.get('signal', '')} / {d.get('input', '')} / {listed_kind(d.get('task')).label}")
 
 
 def _add_view_options(parser: argparse.ArgumentParser) -> None:

@@ -51,7 +51,7 @@ def cmd_superres(args) -> None:
     print(f"coarse {coarse.n_vertices:,} nodes -> fine {fine.n_vertices:,} nodes, strategy {args.strategy}", file=sys.stderr)
     request = SuperResolutionRequest(coarse, fine, target, (args.strategy,), k=args.k, laplacian=args.laplacian,
                                      correspondence=correspondence, fine_truth=fine_truth,
-                                     train_config=TrainConfig(time_budget_s=args.budget), domain=domain, signal=signal)
+                                     train=TrainConfig(time_budget_s=args.budget), domain=domain, signal=signal)
     state = follow(submit(superres_task, request, Registry(), label="super-resolution", start=False), "Training on the coarse mesh")
     outcome = state.result[0]
     if outcome.status == "failed":
@@ -63,13 +63,13 @@ def cmd_superres(args) -> None:
     print(f"{run}wrote {args.out}: prediction on {fine.n_vertices:,} fine nodes ({outcome.seconds:.1f} s)")
     classical = [o for o in state.result if o.classical and o.fine_prediction is not None]
     for o in classical:  # interpolation of the same coarse values: the honest alternative
-        np.save(f"{os.path.splitext(args.out)[0]}.{o.strategy}.npy", o.fine_prediction)
+        np.save(f"{os.path.splitext(args.out)[0]}.{o.name}.npy", o.fine_prediction)
     print(f"classical interpolation of the same coarse values beside it: "
-          f"{', '.join(f'{o.strategy} ({o.seconds:.1f} s)' for o in classical)}")
+          f"{', '.join(f'{o.name} ({o.seconds:.1f} s)' for o in classical)}")
     if "r2_fine_only" in outcome.scores:
         print(f"R2 on the {len(request.fine_only):,} fine-only nodes:")
         for o in [outcome, *classical]:
-            print(f"  {o.strategy:11s} {o.scores['r2_fine_only']:.5f}")
+            print(f"  {o.name:11s} {o.scores['r2_fine_only']:.5f}")
 
 
 def register(sub) -> None:

@@ -51,7 +51,7 @@ def cmd_timeseries(args) -> None:
     print(f"{series.name}: {series.n_frames} frames on {mesh.n_vertices:,} nodes; training on {int(trained.sum())}, "
           f"holding out {int((~trained).sum())}", file=sys.stderr)
     request = SeriesRequest(mesh, series, FeatureSpec(args.laplacian, args.k), args.stride,
-                            train_config=series_train_config(time_budget_s=args.budget),
+                            train=series_train_config(time_budget_s=args.budget),
                             domain=Source("netcdf" if args.netcdf else "series", args.netcdf or args.mesh or args.domain),
                             signal=Source("series", series.name, {}, None, series.name))
     state = follow(submit(series_task, request, Registry(), label="series", start=False), "Training")

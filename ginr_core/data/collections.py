@@ -224,3 +224,74 @@ def collection_from_npz(source: str | os.PathLike | bytes, filename: str | None,
 
 __all__ = ["Collection", "collection_from_files", "collection_from_npz", "grid_collection", "gray_scott_collection",
            "gray_scott_grid"]
+
+
+# --- held-out members and their neighbours ------------------------------------------------------------
+
+
+def _order_key(collection: Collection, along: str | None) -> np.ndarray:
+    if along is None:
+        return np.arange(collection.n_members, dtype=float)
+    if along not in collection.metadata:
+        raise GinrError(f"The members have no metadata '{along}'; they have: {', '.join(collection.metadata) or 'none'}.")
+    return collection.metadata[along]
+
+
+def _groups(collection: Collection, along: str | None) -> np.ndarray:
+    """Group id of each member: members that agree on every metadata key except `along` share one."""
+    others = [v for k, v in collection.metadata.items() if k != along]
+    if not others:
+        return np.zeros(collection.n_members, dtype=int)
+    _, ids = np.unique(np.stack(others, axis=1), axis=0, return_inverse=True)
+    return ids.reshape(-1)
+
+
+def neighbours(collection: Collection, member: int, trained: np.ndarray, along: str | None) -> tuple[list[int], list[float]]:
+    """The trained members just below and just above `member` along `along` (the member order when None), among
+    those equal to it in every other metadata key, and their linear-interpolation weights."""
+    key, groups = _order_key(collection, along), _groups(collection, along)
+    same = np.flatnonzero((groups == groups[member]) & np.asarray(trained, dtype=bool))
+    below = same[key[same] < key[member]]
+    above = same[key[same] > key[member]]
+    if not len(below) or not len(above):
+        raise GinrError(f"'{collection.names[member]}' has no trained neighbour on both sides along "
+                        f"{along or 'the member order'}: its code can only be fitted, not interpolated.")
+    lo, hi = below[np.argmax(key[below])], above[np.argmin(key[above])]
+    t = (key[member] - key[lo]) / (key[hi] - key[lo])
+    return [int(lo), int(hi)], [float(1 - t), float(t)]
+
+
+def _holdable(collection: Collection, along: str | None) -> list[int]:
+    """The members that may be held out: interior ones along `along` in each group, every second one (so each
+    keeps its trained neighbours on both sides)."""
+    key, groups = _order_key(collection, along), _groups(collection, along)
+    candidates = []
+    for g in np.unique(groups):
+        members = np.flatnonzero(groups == g)
+        members = members[np.argsort(key[members], kind="stable")]
+        candidates.extend(members[1:-1:2].tolist())
+    return candidates
+
+
+def max_held_out(collection: Collection, along: str | None = None) -> int:
+    """How many members `choose_held_out` can hold out along `along`."""
+    return len(_holdable(collection, along))
+
+
+def default_held_out(collection: Collection, along: str | None = None) -> int:
+    """A few held-out members to score fit-new on (a quarter of the family, at most 2), never more than the
+    family allows, so the default always works."""
+    return min(2, collection.n_members // 4, max_held_out(collection, along))
+
+
+def choose_held_out(collection: Collection, n: int, along: str | None = None) -> np.ndarray:
+    """`n` members to hold out, spread evenly over those with neighbours on both sides along `along`, never two
+    side by side in one group (so each keeps its trained neighbours)."""
+    if n < 0 or n >= collection.n_members:
+        raise GinrError(f"Hold out between 0 and {collection.n_members - 1} members, not {n}.")
+    candidates = _holdable(collection, along)
+    if len(candidates) < n:
+        raise GinrError(f"Only {len(candidates)} members can be held out with trained neighbours on both sides along "
+                        f"{along or 'the member order'}; hold out fewer.")
+    picks = np.round(np.linspace(0, len(candidates) - 1, n)).astype(int) if n else np.zeros(0, dtype=int)
+    return np.sort(np.asarray(candidates)[picks])

@@ -15,9 +15,8 @@ from .backends import BackendConfig, make_job
 from .fitting import fit_task, run_parts, training_nodes
 from .jobs import Job, JobContext
 from .registry import Registry
-from .spec import TASK_LABELS, RunInputs, RunRequest, RunSpec
-
-EXPORT_FORMATS = {"ply": "ply", "npz": "npz", "checkpoint": "zip", "html": "html"}  # format -> file extension
+from .kinds import EXPORT_FORMATS, task_kind
+from .spec import RunInputs, RunRequest, RunSpec
 
 
 def submit(task: Callable[[Any, JobContext], Any], request: Any, registry: Registry | None, *, label: str = "",
@@ -39,18 +38,16 @@ def launch(request: RunRequest, registry: Registry | None, *, start: bool = True
 
 
 def _own_page(spec: RunSpec) -> GinrError:
-    command = {"superres": "ginr superres", "series": "ginr timeseries", "crop": "ginr crop", "extend": "ginr crop",
-               "collection": "ginr collection", "interpolation": "ginr interpolate"}[spec.task]
-    kept = ("its metrics and every method's prediction (predictions.npy) are in its folder (`ginr runs RUN_ID`)"
-            if spec.task == "interpolation" else
-            "its metrics, curves and checkpoint are here as for any run")
-    return GinrError(f"A run of task '{TASK_LABELS[spec.task]}' is re-run from its own page or with `{command}`; {kept}.")
+    kind = task_kind(spec.task)
+    kept = ("its metrics, curves and checkpoint are here as for any run" if "checkpoint" in kind.exports else
+            "its metrics and predictions (predictions.npy) are in its folder (`ginr runs RUN_ID`)")
+    return GinrError(f"A run of task '{kind.label}' is re-run from its own page or with `{kind.command}`; {kept}.")
 
 
 def rerun_request(registry: Registry, run_id: str) -> RunRequest:
     """The request a run was launched from: the same spec and arrays, ready to launch again."""
     spec = registry.get(run_id).spec
-    if spec.task not in ("fit", "heldout"):
+    if not task_kind(spec.task).rerun:
         raise _own_page(spec)
     return RunRequest(spec, registry.load_inputs(run_id))
 
@@ -58,7 +55,7 @@ def rerun_request(registry: Registry, run_id: str) -> RunRequest:
 def run_features(registry: Registry, run_id: str, progress=None) -> tuple[RunInputs, np.ndarray]:
     """A run's inputs and its features, rebuilt exactly from its spec (any embedding kind)."""
     spec = registry.get(run_id).spec
-    if spec.task in ("superres", "collection", "interpolation"):
+    if not task_kind(spec.task).predict:
         raise _own_page(spec)
     inputs = registry.load_inputs(run_id)
     return inputs, spec.features.build(inputs.mesh, progress)
@@ -68,7 +65,7 @@ def predict_run(registry: Registry, run_id: str, mesh: Mesh | None = None, progr
     """A trained run's prediction on its own mesh, or for an xyz INR on another `mesh` (a GINR's spectral input
     is tied to its own mesh: an embedding solved elsewhere is not aligned with it)."""
     spec = registry.get(run_id).spec
-    if spec.task in ("collection", "interpolation"):  # one prediction per member / per method
+    if not task_kind(spec.task).predict:  # one prediction per member / per method, or features of another mesh
         raise _own_page(spec)
     if mesh is not None:
         if spec.features.input_kind != "xyz":
@@ -105,12 +102,10 @@ def export_run(registry: Registry, run_id: str, fmt: str, view=None, error_kind:
         raise GinrError(f"Unknown export format '{fmt}'; choose one of {', '.join(EXPORT_FORMATS)}.")
     name = f"{run_id}.{EXPORT_FORMATS[fmt]}"
     spec = registry.get(run_id).spec
-    if spec.task == "interpolation":  # no network checkpoint: the methods' predictions are the run's record
+    if fmt not in task_kind(spec.task).exports:
         raise _own_page(spec)
     if fmt == "checkpoint":
         return checkpoint_zip_bytes(registry.run_dir(run_id)), name
-    if spec.task in ("series", "collection"):
-        raise _own_page(spec)
     if fmt == "npz":
         inputs, features = run_features(registry, run_id)
         mesh = inputs.mesh

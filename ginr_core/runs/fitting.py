@@ -16,6 +16,8 @@ from ..errors import GinrError
 from ..learning.metrics import evaluate, r2
 from ..learning.training import GINRRegressor, Progress
 from .jobs import JobContext
+from .kinds import task_kind
+from .task import RecordedRun
 from .spec import RunInputs, RunRequest, RunSpec
 
 DEFAULT_HOLDOUT = 0.2
@@ -75,37 +77,35 @@ def fit_run(spec: RunSpec, inputs: RunInputs, ctx: JobContext, *, features: np.n
     """Train one registered run of task "fit" or "heldout", reporting into [start, start + span] of the job.
     `features` skips rebuilding them when the caller already has them (they must be `spec.features.build`'s).
     `watch(regressor, progress)` is called at each progress report of the fit (a sweep scores the model there)."""
-    if spec.task not in ("fit", "heldout"):
-        raise GinrError(f"fit_run trains fits and held-out fits, not '{spec.task}'.")
+    if not task_kind(spec.task).rerun:
+        raise GinrError(f"fit_run trains the runs its spec alone re-trains (fits, held-out fits), not '{spec.task}'.")
     mesh, target = inputs.mesh, np.asarray(inputs.target)
     if len(target) != mesh.n_vertices:
         raise GinrError(f"The signal has {len(target):,} values but the mesh has {mesh.n_vertices:,} vertices.")
     spec.features.check(mesh)
     trained = training_nodes(spec, mesh.n_vertices)
-    run_id = ctx.registry.create_run(spec, inputs) if ctx.registry is not None else None
-    ctx.set_run(run_id)
-    if features is None:
-        ctx.report(start, f"Building the features: {spec.features.label}", part=part)
-        features = spec.features.build(mesh, progress=lambda fraction, message="": ctx.report(start, message, part=part))
-    regressor = GINRRegressor(spec.model, spec.train)
-    parts = run_parts(spec, inputs)
-    report = ctx.training_callback(part, start, span)
+    with RecordedRun(ctx, spec, inputs) as run:
+        if features is None:
+            ctx.report(start, f"Building the features: {spec.features.label}", part=part)
+            features = spec.features.build(mesh, progress=lambda fraction, message="": ctx.report(start, message, part=part))
+        regressor = GINRRegressor(spec.model, spec.train)
+        parts = run_parts(spec, inputs)
+        report = ctx.training_callback(part, start, span)
 
-    def callback(progress: Progress) -> None:
-        report(progress)
-        if watch is not None:
-            watch(regressor, progress)
+        def callback(progress: Progress) -> None:
+            report(progress)
+            if watch is not None:
+                watch(regressor, progress)
 
-    regressor.fit(features[trained], target[trained], callback=callback, cancel=ctx.cancel_event,
-                  parts=None if parts is None else parts[trained])
-    stopped = regressor.stop_reason_ == "cancelled"
-    ctx.stopped_early = ctx.stopped_early or stopped
-    prediction = regressor.predict(features, parts=parts)
-    metrics = score(target, prediction, trained)
-    if ctx.registry is not None:
-        ctx.registry.finish(run_id, "cancelled" if stopped else "done", regressor=regressor,
-                            predictions=prediction, metrics=metrics, history=regressor.history_)
-    return FitOutcome(run_id, metrics, prediction, tuple(regressor.history_), stopped)
+        regressor.fit(features[trained], target[trained], callback=callback, cancel=ctx.cancel_event,
+                      parts=None if parts is None else parts[trained])
+        stopped = regressor.stop_reason_ == "cancelled"
+        ctx.stopped_early = ctx.stopped_early or stopped
+        prediction = regressor.predict(features, parts=parts)
+        metrics = score(target, prediction, trained)
+        run.finish("cancelled" if stopped else "done", regressor=regressor, predictions=prediction, metrics=metrics,
+                   history=regressor.history_)
+    return FitOutcome(run.id, metrics, prediction, tuple(regressor.history_), stopped)
 
 
 def run_parts(spec: RunSpec, inputs: RunInputs) -> np.ndarray | None:

@@ -18,11 +18,8 @@ from ..geometry.features import FeatureSpec
 from ..geometry.mesh import Mesh
 from ..learning.models import ModelConfig
 from ..learning.training import TrainConfig
+from .kinds import task_kind
 
-TASKS = ("fit", "heldout", "superres", "series", "crop", "extend", "collection", "interpolation")
-TASK_LABELS = {"fit": "fit all nodes", "heldout": "held-out fit", "superres": "super-resolution", "series": "time series",
-               "crop": "cropped", "extend": "extended", "collection": "signal collection",
-               "interpolation": "interpolation from sparse observations"}
 
 
 @dataclass(frozen=True)
@@ -64,14 +61,13 @@ class RunSpec:
     options: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.task not in TASKS:
-            raise GinrError(f"Unknown task '{self.task}'; choose one of {', '.join(TASKS)}.")
+        task_kind(self.task)  # an unknown task is refused
         model = replace(self.model, input_kind=self.features.input_kind, k=self.features.k)  # one k, one input kind
         object.__setattr__(self, "model", model)
 
     @property
     def label(self) -> str:
-        return f"{self.features.label} · {TASK_LABELS[self.task]}"
+        return f"{self.features.label} · {task_kind(self.task).label}"
 
     def description(self) -> dict:
         """What run lists show: domain, signal, input, task."""

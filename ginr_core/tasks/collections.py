@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..data.collections import Collection
+from ..data.collections import Collection, neighbours
 from ..data.signals import validate_signal
 from ..errors import GinrError
 from ..geometry.features import XYZ, FeatureSpec
@@ -46,6 +46,7 @@ from ..runs.fitting import fit_run
 from ..runs.jobs import JobContext, reads_registry
 from ..runs.registry import Registry
 from ..runs.spec import RunInputs, RunSpec, Source
+from ..runs.task import RecordedRun, TaskRequest
 
 TARGET_R2 = 0.99
 MEMBERS_FILE = "members.npz"  # beside a collection run's checkpoint: every member's code, mean, std and R²
@@ -81,79 +82,6 @@ def collection_train_config(n_rows: int, **changes) -> TrainConfig:
 
 
 FULL_BATCH_ROWS = 32_768
-
-
-# ---------------------------------------------------------------------------------------------------
-# Held-out members and their neighbours
-# ---------------------------------------------------------------------------------------------------
-
-
-def _order_key(collection: Collection, along: str | None) -> np.ndarray:
-    if along is None:
-        return np.arange(collection.n_members, dtype=float)
-    if along not in collection.metadata:
-        raise GinrError(f"The members have no metadata '{along}'; they have: {', '.join(collection.metadata) or 'none'}.")
-    return collection.metadata[along]
-
-
-def _groups(collection: Collection, along: str | None) -> np.ndarray:
-    """Group id of each member: members that agree on every metadata key except `along` share one."""
-    others = [v for k, v in collection.metadata.items() if k != along]
-    if not others:
-        return np.zeros(collection.n_members, dtype=int)
-    _, ids = np.unique(np.stack(others, axis=1), axis=0, return_inverse=True)
-    return ids.reshape(-1)
-
-
-def neighbours(collection: Collection, member: int, trained: np.ndarray, along: str | None) -> tuple[list[int], list[float]]:
-    """The trained members just below and just above `member` along `along` (the member order when None), among
-    those equal to it in every other metadata key, and their linear-interpolation weights."""
-    key, groups = _order_key(collection, along), _groups(collection, along)
-    same = np.flatnonzero((groups == groups[member]) & np.asarray(trained, dtype=bool))
-    below = same[key[same] < key[member]]
-    above = same[key[same] > key[member]]
-    if not len(below) or not len(above):
-        raise GinrError(f"'{collection.names[member]}' has no trained neighbour on both sides along "
-                        f"{along or 'the member order'}: its code can only be fitted, not interpolated.")
-    lo, hi = below[np.argmax(key[below])], above[np.argmin(key[above])]
-    t = (key[member] - key[lo]) / (key[hi] - key[lo])
-    return [int(lo), int(hi)], [float(1 - t), float(t)]
-
-
-def _holdable(collection: Collection, along: str | None) -> list[int]:
-    """The members that may be held out: interior ones along `along` in each group, every second one (so each
-    keeps its trained neighbours on both sides)."""
-    key, groups = _order_key(collection, along), _groups(collection, along)
-    candidates = []
-    for g in np.unique(groups):
-        members = np.flatnonzero(groups == g)
-        members = members[np.argsort(key[members], kind="stable")]
-        candidates.extend(members[1:-1:2].tolist())
-    return candidates
-
-
-def max_held_out(collection: Collection, along: str | None = None) -> int:
-    """How many members `choose_held_out` can hold out along `along`."""
-    return len(_holdable(collection, along))
-
-
-def default_held_out(collection: Collection, along: str | None = None) -> int:
-    """A few held-out members to score fit-new on (a quarter of the family, at most 2), never more than the
-    family allows, so the default always works."""
-    return min(2, collection.n_members // 4, max_held_out(collection, along))
-
-
-def choose_held_out(collection: Collection, n: int, along: str | None = None) -> np.ndarray:
-    """`n` members to hold out, spread evenly over those with neighbours on both sides along `along`, never two
-    side by side in one group (so each keeps its trained neighbours)."""
-    if n < 0 or n >= collection.n_members:
-        raise GinrError(f"Hold out between 0 and {collection.n_members - 1} members, not {n}.")
-    candidates = _holdable(collection, along)
-    if len(candidates) < n:
-        raise GinrError(f"Only {len(candidates)} members can be held out with trained neighbours on both sides along "
-                        f"{along or 'the member order'}; hold out fewer.")
-    picks = np.round(np.linspace(0, len(candidates) - 1, n)).astype(int) if n else np.zeros(0, dtype=int)
-    return np.sort(np.asarray(candidates)[picks])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -461,8 +389,8 @@ def compression(fit: CollectionFit) -> dict:
 # ---------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class CollectionRequest:
+@dataclass(frozen=True, eq=False)
+class CollectionRequest(TaskRequest):
     """A collection to train as a run: the members on their mesh, the features and model, the training recipe,
     the held-out members (indices) and how their codes are fitted; `scratch_budget_s` also trains a
     single-signal model from scratch on each held-out member (None: no comparison)."""
@@ -470,25 +398,22 @@ class CollectionRequest:
     mesh: Mesh
     collection: Collection
     features: FeatureSpec
-    model_config: ModelConfig
-    train_config: TrainConfig
+    model: ModelConfig
+    train: TrainConfig
     held_out: tuple[int, ...] = ()
     along: str | None = None
     code_fit: CodeFitConfig = field(default_factory=CodeFitConfig)
     scratch_budget_s: float | None = None
-    domain: Source = field(default_factory=Source)
-    source: Source = field(default_factory=Source)
 
-    @property
-    def spec(self) -> RunSpec:
+    def spec(self, item: str | None = None, group: str = "") -> RunSpec:
+        """The collection's one recorded run."""
         c = self.collection
         options = {"name": c.name, "members": c.names, "metadata": {k: v.tolist() for k, v in c.metadata.items()},
                    "held_out": [c.names[i] for i in self.held_out], "along": self.along,
-                   "modulation": modulation_of(self.model_config), "code_fit": self.code_fit.to_dict(),
+                   "modulation": modulation_of(self.model), "code_fit": self.code_fit.to_dict(),
                    "scratch_budget_s": self.scratch_budget_s}
-        return RunSpec("collection", self.domain, self.source, self.features, self.model_config, self.train_config, options)
+        return RunSpec("collection", self.domain, self.signal, self.features, self.model, self.train, options)
 
-    @property
     def inputs(self) -> RunInputs:
         """The mesh and every member's values (N, n), as the run's target."""
         return RunInputs(self.mesh, self.collection.values)
@@ -497,38 +422,36 @@ class CollectionRequest:
 def collection_task(request: CollectionRequest, ctx: JobContext) -> CollectionFit:
     """Train the collection, score its held-out members (fit-new, interpolation, optionally from scratch) and
     record the run: the Collections page, `ginr collection train` and bench/collections.py run this."""
-    spec, mesh, collection = request.spec, request.mesh, request.collection
+    spec, mesh, collection = request.spec(), request.mesh, request.collection
     spec.features.check(mesh)
     if collection.n_nodes != mesh.n_vertices:
         raise GinrError(f"The members have {collection.n_nodes:,} values but the mesh has {mesh.n_vertices:,} vertices.")
-    run_id = ctx.registry.create_run(spec, request.inputs) if ctx.registry is not None else None
-    ctx.set_run(run_id)
-    ctx.report(0.0, f"Building the features: {spec.features.label}", part="features")
-    features = spec.features.build(mesh, progress=lambda fraction, message="": ctx.report(0.0, message, part="features"))
-    n_held = len(request.held_out)
-    per_member = (request.code_fit.time_budget_s or 1.0) + (request.scratch_budget_s or 0.0)
-    train_s = request.train_config.time_budget_s or 1.0
-    share = train_s / (train_s + n_held * per_member)  # of the job's progress, by time budgets
-    fit = train_collection(features, collection, request.held_out, spec.model, request.train_config, request.along,
-                           callback=ctx.training_callback("training", 0.0, share), cancel=ctx.cancel_event)
-    history = list(fit.regressor.history_)
-    held = np.flatnonzero(~fit.trained)
+    with RecordedRun(ctx, spec, request.inputs()) as run:
+        ctx.report(0.0, f"Building the features: {spec.features.label}", part="features")
+        features = spec.features.build(mesh, progress=lambda fraction, message="": ctx.report(0.0, message, part="features"))
+        n_held = len(request.held_out)
+        per_member = (request.code_fit.time_budget_s or 1.0) + (request.scratch_budget_s or 0.0)
+        train_s = request.train.time_budget_s or 1.0
+        share = train_s / (train_s + n_held * per_member)  # of the job's progress, by time budgets
+        fit = train_collection(features, collection, request.held_out, spec.model, request.train, request.along,
+                               callback=ctx.training_callback("training", 0.0, share), cancel=ctx.cancel_event)
+        history = list(fit.regressor.history_)
+        held = np.flatnonzero(~fit.trained)
 
-    def report(j: int, what: str, p: Progress) -> None:
-        name = collection.names[held[j]]
-        ctx.report(share + (1 - share) * (j + p.fraction) / max(n_held, 1), f"{name}: {what}, R² {p.r2:.4f}",
-                   part=f"{name} · {what}", step=p.step, r2=p.r2, fit_elapsed_s=p.elapsed_s)
+        def report(j: int, what: str, p: Progress) -> None:
+            name = collection.names[held[j]]
+            ctx.report(share + (1 - share) * (j + p.fraction) / max(n_held, 1), f"{name}: {what}, R² {p.r2:.4f}",
+                       part=f"{name} · {what}", step=p.step, r2=p.r2, fit_elapsed_s=p.elapsed_s)
 
-    scratch = None
-    if request.scratch_budget_s:
-        scratch = (single_signal_config(spec.features), single_signal_train_config(request.scratch_budget_s))
-    score_held_out(fit, features, request.code_fit, scratch, report, ctx.cancel_event)
-    fit.run_id = run_id
-    ctx.stopped_early = fit.regressor.stop_reason_ == "cancelled" or ctx.cancelled()
-    if ctx.registry is not None:
+        scratch = None
+        if request.scratch_budget_s:
+            scratch = (single_signal_config(spec.features), single_signal_train_config(request.scratch_budget_s))
+        score_held_out(fit, features, request.code_fit, scratch, report, ctx.cancel_event)
+        fit.run_id = run.id
+        ctx.stopped_early = fit.regressor.stop_reason_ == "cancelled" or ctx.cancelled()
         summary = fit.summary()
-        ctx.registry.finish(run_id, "cancelled" if ctx.stopped_early else "done", regressor=fit,
-                            predictions=fit.prediction, metrics={"r2": summary["mean_r2"], **summary}, history=history)
+        run.finish("cancelled" if ctx.stopped_early else "done", regressor=fit, predictions=fit.prediction,
+                   metrics={"r2": summary["mean_r2"], **summary}, history=history)
     ctx.report(1.0, "Done")
     return fit
 

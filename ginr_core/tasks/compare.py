@@ -20,7 +20,8 @@ from ..learning.recipes import XYZ_FIT_FIRST_OMEGA_0
 from ..learning.training import TrainConfig
 from ..runs.fitting import fit_run, heldout_mask
 from ..runs.jobs import Job, JobContext
-from ..runs.spec import RunInputs, RunSpec, Source
+from ..runs.spec import RunInputs, RunSpec
+from ..runs.task import ResultOutcome, TaskRequest, done_results, run_items
 
 TABLE2 = {  # name -> (input kind, activation), in the paper's column order
     "inr_relu": ("xyz", "relu"),
@@ -41,7 +42,7 @@ def table2_config(name: str) -> ModelConfig:
 
 
 @dataclass(frozen=True)
-class ComparisonRequest:
+class ComparisonRequest(TaskRequest):
     """Table 2 on one signal: `models` (keys of TABLE2) trained one after the other for `budget_s` seconds each on
     the same nodes. With `holdout` in (0, 1) that fraction of the nodes (random, `seed`) is left out of training
     and scored; otherwise every node is (the paper's fitting task). `features` is the GINRs' embedding."""
@@ -53,8 +54,6 @@ class ComparisonRequest:
     holdout: float = 0.0
     seed: int = 0
     train: TrainConfig = field(default_factory=TrainConfig)
-    domain: Source = field(default_factory=Source)
-    signal: Source = field(default_factory=Source)
 
     def __post_init__(self):
         for name in self.models:
@@ -66,8 +65,9 @@ class ComparisonRequest:
         if self.features.input_kind == XYZ:
             raise GinrError("The GINRs of a comparison need a spectral embedding, not xyz.")
 
-    def spec(self, name: str, group: str) -> RunSpec:
-        """The registered run of one model: only the input and the activation differ between models."""
+    def spec(self, item: str | None = None, group: str = "") -> RunSpec:
+        """The registered run of model `item`: only the input and the activation differ between models."""
+        name = item
         features = FeatureSpec(XYZ) if TABLE2[name][0] == "xyz" else self.features
         options = {"group": group, "model": name, **({"fraction": self.holdout, "seed": self.seed} if self.holdout else {})}
         return RunSpec("heldout" if self.holdout else "fit", self.domain, self.signal, features, table2_config(name),
@@ -99,27 +99,27 @@ class ComparisonResult:
 def comparison_task(request: ComparisonRequest, ctx: JobContext) -> dict[str, ComparisonResult]:
     """Train and score each model in turn; results are published as each model finishes. The models never train
     side by side: on a small machine concurrent models would share the cores unevenly and the equal time
-    budget would no longer be fair. A cancel stops the model in training and skips the rest."""
+    budget would no longer be fair. A cancel stops the model in training and skips the rest; a model that
+    fails fails the comparison (the models are only worth comparing together)."""
     mesh = request.inputs.mesh
     group = f"compare-{secrets.token_hex(4)}"
     built: dict[str, np.ndarray] = {}
-    results: dict[str, ComparisonResult] = {}
     n = len(request.models)
-    for i, name in enumerate(request.models):
-        if ctx.cancelled():
-            ctx.stopped_early = True
-            break
+
+    def train(i: int, update) -> dict:
+        name = request.models[i]
         spec = request.spec(name, group)
         if spec.features.kind not in built:
             ctx.report(i / n, f"Building the features: {spec.features.label}", part=name)
             built[spec.features.kind] = spec.features.build(mesh)
         outcome = fit_run(spec, request.inputs, ctx, features=built[spec.features.kind], part=name, start=i / n, span=1 / n)
-        if outcome.stopped_early:
-            break
-        results[name] = ComparisonResult(name, outcome.metrics, outcome.elapsed_s, outcome.steps, outcome.history,
-                                         outcome.prediction, outcome.run_id)
-        ctx.publish(dict(results))
-    return results
+        result = ComparisonResult(name, outcome.metrics, outcome.elapsed_s, outcome.steps, outcome.history,
+                                  outcome.prediction, outcome.run_id)
+        return dict(status="cancelled" if outcome.stopped_early else "done", run_id=outcome.run_id, result=result)
+
+    outcomes = run_items(ctx, [ResultOutcome(name) for name in request.models], train, publish=done_results,
+                         raise_failures=True)
+    return done_results(outcomes)
 
 
 def compare_models(request: ComparisonRequest, registry=None) -> dict[str, ComparisonResult]:

@@ -31,7 +31,8 @@ from ..learning.training import GINRRegressor, Progress, TrainConfig
 from ..runs.fitting import fit_run
 from ..runs.jobs import JobContext, reads_registry
 from ..runs.registry import Registry
-from ..runs.spec import RunInputs, RunSpec, Source
+from ..runs.spec import RunInputs, RunSpec
+from ..runs.task import ResultOutcome, TaskRequest, done_results, run_items
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ class TrainedModel:
 
 
 @dataclass(frozen=True)
-class CroppableRequest:
+class CroppableRequest(TaskRequest):
     """Models to train one after the other on the same nodes and partition, each a registered run. `inputs.extra`
     holds the partition (Partition.to_arrays); `models` maps a kind to its config (e.g. equal_size_configs')."""
 
@@ -218,15 +219,14 @@ class CroppableRequest:
     models: dict
     features: FeatureSpec = field(default_factory=FeatureSpec)
     train: TrainConfig = field(default_factory=TrainConfig)
-    domain: Source = field(default_factory=Source)
-    signal: Source = field(default_factory=Source)
 
     @property
     def partition(self) -> Partition:
         return Partition.from_arrays(self.inputs.extra)
 
-    def spec(self, kind: str, group: str) -> RunSpec:
-        p = self.partition
+    def spec(self, item: str | None = None, group: str = "") -> RunSpec:
+        """The registered run of model kind `item` (a key of `models`)."""
+        kind, p = item, self.partition
         options = {"group": group, "model": kind, "partition": {"parts": p.n_parts, "method": p.method, "overlap": p.overlap,
                                                                 "seed": p.seed}}
         return RunSpec("fit", self.domain, self.signal, self.features, self.models[kind], self.train, options)
@@ -243,19 +243,18 @@ def croppable_task(request: CroppableRequest, ctx: JobContext) -> dict[str, Trai
     mesh, group = request.inputs.mesh, f"crop-{secrets.token_hex(4)}"
     ctx.report(0.0, f"Building the features: {request.features.label}")
     features = request.features.build(mesh)
-    n_parts, results = request.partition.n_parts, {}
-    for i, kind in enumerate(request.models):
-        if ctx.cancelled():
-            ctx.stopped_early = True
-            break
-        n = len(request.models)
+    n_parts, kinds = request.partition.n_parts, list(request.models)
+    n = len(kinds)
+
+    def train(i: int, update) -> dict:
+        kind = kinds[i]
         outcome = fit_run(request.spec(kind, group), request.inputs, ctx, features=features, part=kind, start=i / n, span=1 / n)
-        if outcome.stopped_early:
-            break
         params = config_parameters(request.models[kind], features.shape[1], n_parts)
-        results[kind] = TrainedModel(kind, outcome.run_id, outcome.metrics, params, outcome.history, outcome.prediction)
-        ctx.publish(dict(results))
-    return results
+        result = TrainedModel(kind, outcome.run_id, outcome.metrics, params, outcome.history, outcome.prediction)
+        return dict(status="cancelled" if outcome.stopped_early else "done", run_id=outcome.run_id, result=result)
+
+    outcomes = run_items(ctx, [ResultOutcome(kind) for kind in kinds], train, publish=done_results, raise_failures=True)
+    return done_results(outcomes)
 
 
 @dataclass(frozen=True)

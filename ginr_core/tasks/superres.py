@@ -24,33 +24,47 @@ from __future__ import annotations
 
 import secrets
 import threading
-import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.spatial import cKDTree
 
 from ..errors import GinrError, error_message
-from ..geometry.domains import latlon_grid
 from ..geometry.features import FeatureSpec, sh_degree, sh_features
 from ..geometry.laplacian import LAPLACIANS, mesh_laplacian
-from ..geometry.mesh import Mesh, subdivide
+from ..geometry.mesh import Mesh
+from ..geometry.resampling import (
+    barycentric_operator,
+    check_correspondence,
+    coarser_latlon_grid,
+    finer_latlon_grid,
+    finer_mesh,
+    latlon_axes,
+    subset_correspondence,
+    values_at_coarse_nodes,
+)
 from ..geometry.spectral import spectral_embedding
-from ..geometry.sphere import is_sphere, sphere_center
+from ..geometry.sphere import is_sphere
 from ..learning.metrics import evaluate, r2
 from ..learning.models import ModelConfig
 from ..learning.recipes import SUPERRES_K
 from ..learning.training import GINRRegressor, TrainConfig
 from ..runs.jobs import JobContext
-from ..runs.spec import RunInputs, RunSpec, Source
+from ..runs.spec import RunInputs, RunSpec
+from ..runs.task import ItemOutcome, RecordedRun, TaskRequest, run_items
+from .interpolation import (
+    SUPERRES_CLASSICAL,
+    InterpolationProblem,
+    InterpolationSettings,
+    classical_rows,
+    coarse_observations,
+    stacked_interpolate,
+)
 
 STRATEGIES = ("kl", "joint", "interp", "fmap", "sh")
 STACKED = "stacked"  # not a feature transfer: the interpolation's stacked network on the coarse values (the default)
 METHODS = (STACKED, *STRATEGIES)
 KL_AMBIGUOUS = 0.1  # relative KL margin below which a "kl" sign decision is reported as a guess
 KL_SMOOTHING = 0.5  # pseudo-count added to every bin, so empty bins do not make KL infinite
-CANDIDATE_TRIANGLES = 16  # nearest triangles (by centroid) searched for each closest-point query
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,31 +99,6 @@ def strategies_for(coarse: Mesh, fine: Mesh, has_correspondence: bool) -> list[s
     return out
 
 
-def subset_correspondence(coarse: Mesh, fine: Mesh, tol: float | None = None) -> np.ndarray:
-    """For each coarse vertex, the index of the fine vertex at the same position, as an int64 array.
-
-    Meant for meshes refined without moving the original vertices (midpoint subdivision, nested grids).
-    `tol` is an absolute distance; None means 1e-6 of the fine mesh's bounding-box diagonal (mesh files often
-    store float32 coordinates, rounded to ~1e-7 of the mesh size). A coarse
-    vertex with no fine vertex within `tol`, or two coarse vertices sharing one, is a GinrError: the
-    meshes are then not nested and "joint" does not apply.
-    """
-    if tol is None:
-        extent = fine.vertices.max(axis=0) - fine.vertices.min(axis=0)
-        tol = 1e-6 * max(float(np.linalg.norm(extent)), 1e-300)
-    if tol < 0:
-        raise GinrError("The correspondence tolerance must be non-negative.")
-    distance, index = cKDTree(fine.vertices).query(coarse.vertices)
-    missing = int((distance > tol).sum())
-    if missing:
-        raise GinrError(
-            f"{missing:,} of the {coarse.n_vertices:,} coarse vertices have no fine vertex at the same position "
-            f"(within {tol:.3g}): the fine mesh does not contain the coarse one, so there is no correspondence."
-        )
-    if len(np.unique(index)) < len(index):
-        raise GinrError("Several coarse vertices match the same fine vertex: the coarse mesh has duplicate vertices.")
-    return index.astype(np.int64)
-
 
 def transfer_features(
     coarse: Mesh,
@@ -131,7 +120,7 @@ def transfer_features(
     if strategy not in STRATEGIES:
         raise GinrError(f"Unknown super-resolution strategy '{strategy}'; choose one of {', '.join(STRATEGIES)}.")
     if correspondence is not None:
-        correspondence = _check_correspondence(correspondence, coarse, fine)
+        correspondence = check_correspondence(correspondence, coarse, fine)
     if strategy == "kl":
         return _kl(coarse, fine, k, laplacian, cache)
     if strategy == "joint":
@@ -277,75 +266,8 @@ def _sh(coarse: Mesh, fine: Mesh, k: int) -> TransferResult:
     return TransferResult(fc, ff, "sh", tuple(notes))
 
 
-# --- geometry helpers ---------------------------------------------------------------------------------
-
-
-def barycentric_operator(mesh: Mesh, points: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Sparse P (n_points, n_vertices) interpolating vertex values at the closest point of `mesh`, and the
-    distance from each point to that closest point.
-
-    Closest points are searched among the CANDIDATE_TRIANGLES triangles with the nearest centroids (a
-    KD-tree, as trimesh's exact query needs the optional rtree package), which finds the true closest
-    triangle for points on or near a reasonable mesh. Each row of P holds the barycentric coordinates of
-    the closest point in its triangle (clipped to be non-negative, summing to 1).
-    """
-    import trimesh
-
-    points = np.asarray(points, dtype=np.float64)
-    triangles = mesh.vertices[mesh.faces]
-    n_candidates = min(CANDIDATE_TRIANGLES, mesh.n_faces)
-    _, candidates = cKDTree(triangles.mean(axis=1)).query(points, k=n_candidates)
-    candidates = candidates.reshape(len(points), n_candidates)
-    # also the triangles around the nearest vertex, which the centroid search can miss on skinny triangles
-    _, nearest_vertex = cKDTree(mesh.vertices).query(points)
-    around = _incident_faces(mesh)[nearest_vertex]
-    candidates = np.concatenate([candidates, np.where(around < 0, candidates[:, :1], around)], axis=1)
-    repeated = np.repeat(points, candidates.shape[1], axis=0)
-    closest = trimesh.triangles.closest_point(triangles[candidates.ravel()], repeated)
-    distance = np.linalg.norm(closest - repeated, axis=1).reshape(candidates.shape)
-    best = distance.argmin(axis=1)
-    rows = np.arange(len(points))
-    face = candidates[rows, best]
-    closest = closest.reshape(*candidates.shape, 3)[rows, best]
-    weights = trimesh.triangles.points_to_barycentric(triangles[face], closest)
-    weights = np.clip(np.nan_to_num(weights), 0.0, None)
-    weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-300)
-    P = sp.csr_matrix(
-        (weights.ravel(), (np.repeat(rows, 3), mesh.faces[face].ravel())), shape=(len(points), mesh.n_vertices)
-    )
-    return P, distance[rows, best]
-
-
-def _incident_faces(mesh: Mesh) -> np.ndarray:
-    """(n_vertices, max valence) faces around each vertex, padded with -1."""
-    vertex = mesh.faces.ravel()
-    face = np.repeat(np.arange(mesh.n_faces), 3)
-    order = np.argsort(vertex, kind="stable")
-    vertex, face = vertex[order], face[order]
-    counts = np.bincount(vertex, minlength=mesh.n_vertices)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    slot = np.arange(len(vertex)) - starts[vertex]
-    out = np.full((mesh.n_vertices, max(int(counts.max()), 1)), -1, dtype=np.int64)
-    out[vertex, slot] = face
-    return out
-
-
 def _mesh_size(mesh: Mesh) -> float:
     return float(np.linalg.norm(mesh.vertices.max(axis=0) - mesh.vertices.min(axis=0)))
-
-
-def _check_correspondence(correspondence, coarse: Mesh, fine: Mesh) -> np.ndarray:
-    c = np.asarray(correspondence)
-    if c.shape != (coarse.n_vertices,) or not np.issubdtype(c.dtype, np.integer):
-        raise GinrError(
-            f"The correspondence must be {coarse.n_vertices:,} integer fine-vertex indices (one per coarse "
-            f"vertex), got an array of shape {c.shape} and type {c.dtype}."
-        )
-    if c.size and (c.min() < 0 or c.max() >= fine.n_vertices):
-        raise GinrError(f"The correspondence refers to fine vertices outside 0..{fine.n_vertices - 1}.")
-    if len(np.unique(c)) < len(c):
-        raise GinrError("The correspondence maps two coarse vertices to the same fine vertex.")
-    return c.astype(np.int64)
 
 
 __all__ = [
@@ -399,126 +321,29 @@ def super_resolve(
     return regressor, regressor.predict(transfer.fine_features), transfer
 
 
-# --- fine targets -------------------------------------------------------------------------------------
-
-
-def finer_mesh(coarse: Mesh, levels: int = 1, method: str = "midpoint") -> tuple[Mesh, np.ndarray]:
-    """`coarse` subdivided (mesh.subdivide) and its correspondence: the original vertices come first.
-
-    On a sphere domain the new vertices are put on the sphere: midpoints of its chords lie inside it, so a
-    plain subdivision is not the same surface, and "sh" would not apply. Midpoint subdivision leaves the
-    original vertices where they are; loop subdivision moves them (it smooths), here back onto the sphere.
-    """
-    fine = subdivide(coarse, levels, method)
-    centre = sphere_center(coarse)
-    if centre is not None:
-        radius = float(np.linalg.norm(coarse.vertices - centre, axis=1).mean())
-        vertices = fine.vertices.copy()
-        moved = slice(coarse.n_vertices, None) if method == "midpoint" else slice(None)
-        offset = vertices[moved] - centre
-        vertices[moved] = centre + radius * offset / np.linalg.norm(offset, axis=1, keepdims=True)
-        fine = Mesh(vertices, fine.faces, name=f"{fine.name} on the sphere")
-    return fine, np.arange(coarse.n_vertices, dtype=np.int64)
-
-
-def latlon_axes(mesh: Mesh) -> tuple[np.ndarray, np.ndarray] | None:
-    """The (lat, lon) axes of a mesh built by domains.latlon_grid (a built-in lat-lon sphere, a netCDF grid),
-    read from its "lat" / "lon" vertex data; None for any other mesh."""
-    lat, lon = mesh.vertex_data.get("lat"), mesh.vertex_data.get("lon")
-    if lat is None or lon is None or len(lat) != mesh.n_vertices or mesh.n_vertices < 6:
-        return None
-    n_lon = int(np.argmax(lat != lat[0]))
-    if n_lon < 3 or mesh.n_vertices % n_lon:
-        return None
-    lat_axis, lon_axis = lat[::n_lon], lon[:n_lon]
-    try:
-        grid = latlon_grid(lat_axis, lon_axis, float(np.linalg.norm(mesh.vertices[0])))
-    except GinrError:
-        return None
-    if grid.n_vertices != mesh.n_vertices or not np.allclose(grid.vertices, mesh.vertices, atol=1e-9):
-        return None
-    return lat_axis, lon_axis
-
-
-def finer_latlon_grid(grid: Mesh, factor: int = 2) -> tuple[Mesh, np.ndarray]:
-    """A lat-lon grid `factor` times finer along both axes, containing every node of `grid`; returns
-    (fine, correspondence).
-
-    New latitudes are inserted between the given ones (the first and last stay, so 181 x 360 becomes 361 x 720)
-    and new longitudes between neighbours, across the wrap too. The correspondence is built from the grid
-    indices (coarse (i, j) is fine (factor i, factor j)): pole rows repeat one position, so matching positions
-    (subset_correspondence) cannot tell their nodes apart.
-    """
-    axes = latlon_axes(grid)
-    if axes is None:
-        raise GinrError(f"'{grid.name}' is not a latitude-longitude grid, so it has no finer grid.")
-    if not isinstance(factor, (int, np.integer)) or factor < 2:
-        raise GinrError(f"The refinement factor must be a whole number of at least 2, got {factor!r}.")
-    lat, lon = axes
-    steps = np.arange(factor) / factor
-    fine_lat = np.append((lat[:-1, None] + np.diff(lat)[:, None] * steps).ravel(), lat[-1])
-    lon_step = (np.roll(lon, -1) - lon + 180.0) % 360.0 - 180.0  # signed step to the next longitude, wrapping
-    fine_lon = (lon[:, None] + lon_step[:, None] * steps).ravel()
-    fine = latlon_grid(fine_lat, fine_lon, float(np.linalg.norm(grid.vertices[0])))
-    rows, cols = np.meshgrid(factor * np.arange(len(lat)), factor * np.arange(len(lon)), indexing="ij")
-    return fine, (rows * len(fine_lon) + cols).ravel().astype(np.int64)
-
-
-def coarser_latlon_grid(grid: Mesh, step: int = 2) -> tuple[Mesh, np.ndarray]:
-    """Every `step`-th latitude and longitude of a lat-lon grid, and where its nodes are in `grid`; returns
-    (coarse, correspondence). Training on the coarse grid and predicting `grid` scores super-resolution on
-    data whose finer values are known (the held-out rows and columns)."""
-    axes = latlon_axes(grid)
-    if axes is None:
-        raise GinrError(f"'{grid.name}' is not a latitude-longitude grid, so it has no coarser grid.")
-    lat, lon = axes
-    if not isinstance(step, (int, np.integer)) or step < 2 or len(lat[::step]) < 2 or len(lon[::step]) < 3:
-        raise GinrError(f"Every {step!r}-th row and column of a {len(lat)} x {len(lon)} grid is not a grid.")
-    coarse = latlon_grid(lat[::step], lon[::step], float(np.linalg.norm(grid.vertices[0])))
-    rows, cols = np.meshgrid(np.arange(0, len(lat), step), np.arange(0, len(lon), step), indexing="ij")
-    return coarse, (rows * len(lon) + cols).ravel().astype(np.int64)
-
-
-# --- scoring and background runs ----------------------------------------------------------------------
-
-
-def values_at_coarse_nodes(coarse: Mesh, fine: Mesh, fine_values: np.ndarray,
-                           correspondence: np.ndarray | None = None) -> np.ndarray:
-    """Fine-mesh values read at the coarse nodes, where the training signal is known: the corresponding fine
-    nodes, or without a correspondence, barycentric interpolation at the closest points of the fine surface."""
-    if correspondence is not None:
-        return fine_values[correspondence]
-    P, _ = barycentric_operator(fine, coarse.vertices)
-    return P @ fine_values
+# --- the task -----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, eq=False)
-class StrategyOutcome:
-    """One strategy of a super-resolution job, as a UI reads it.
-
-    status: "pending", "running" (transferring the features, then training), "done", "cancelled" (stopped early,
-    or never started) or "failed" (`error` says why). Once trained: the model's prediction on the coarse mesh
+class StrategyOutcome(ItemOutcome):
+    """One strategy of a super-resolution job, as a UI reads it (`name`: the strategy; "running" covers the feature
+    transfer and the training). Once trained: the model's prediction on the coarse mesh
     (`coarse_prediction`) and the fine one (`fine_prediction`), the fine one read at the coarse nodes
     (`shared_prediction`), and `scores`: metrics.evaluate of the shared prediction against the coarse target
     (self-consistency: the paper's score), "r2_fit" (the coarse prediction, i.e. training fit) and, when the
-    fine truth is known, "r2_fine_only" on the fine nodes that are not coarse nodes. `run_id`: its registered run.
+    fine truth is known, "r2_fine_only" on the fine nodes that are not coarse nodes.
     """
 
-    strategy: str
-    status: str = "pending"
     coarse_prediction: np.ndarray | None = None
     fine_prediction: np.ndarray | None = None
     shared_prediction: np.ndarray | None = None
     scores: dict | None = None
     notes: tuple[str, ...] = ()
-    error: str | None = None
-    seconds: float = 0.0
-    run_id: str | None = None
     classical: bool = False  # a training-free interpolation of the same coarse values, not a strategy
 
 
 @dataclass(frozen=True, eq=False)
-class SuperResolutionRequest:
+class SuperResolutionRequest(TaskRequest):
     """Several strategies at equal budget on one coarse -> fine pair. `fine_truth` (the signal on the fine nodes,
     when known) adds the real super-resolution score."""
 
@@ -530,10 +355,8 @@ class SuperResolutionRequest:
     laplacian: str = "combinatorial"
     correspondence: np.ndarray | None = None
     fine_truth: np.ndarray | None = None
-    model_config: ModelConfig | None = None
-    train_config: TrainConfig = field(default_factory=TrainConfig)
-    domain: Source = field(default_factory=Source)
-    signal: Source = field(default_factory=Source)
+    model: ModelConfig | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self):
         if not self.strategies:
@@ -545,11 +368,12 @@ class SuperResolutionRequest:
             return np.arange(self.fine.n_vertices)
         return np.setdiff1d(np.arange(self.fine.n_vertices), self.correspondence)
 
-    def spec(self, strategy: str, k: int, group: str) -> RunSpec:
-        model = self.model_config or ModelConfig(first_omega_0=SUPERRES_FIRST_OMEGA_0)
-        features = FeatureSpec(self.laplacian if self.laplacian in LAPLACIANS else "combinatorial", k)
-        return RunSpec("superres", self.domain, self.signal, features, model, self.train_config,
-                       {"strategy": strategy, "group": group, "fine_nodes": self.fine.n_vertices})
+    def spec(self, item: str | None = None, group: str = "", k: int | None = None) -> RunSpec:
+        """The run of strategy `item`, its features `k` columns wide (what its transfer gave; default the request's)."""
+        model = self.model or ModelConfig(first_omega_0=SUPERRES_FIRST_OMEGA_0)
+        features = FeatureSpec(self.laplacian if self.laplacian in LAPLACIANS else "combinatorial", k or self.k)
+        return RunSpec("superres", self.domain, self.signal, features, model, self.train,
+                       {"strategy": item, "group": group, "fine_nodes": self.fine.n_vertices})
 
     def inputs(self) -> RunInputs:
         extra = {"fine_vertices": self.fine.vertices, "fine_faces": self.fine.faces}
@@ -568,8 +392,6 @@ class SuperResolutionRequest:
 def _classical_outcomes(request: SuperResolutionRequest) -> list[StrategyOutcome]:
     """Training-free interpolation of the coarse values on the fine mesh (interpolation.SUPERRES_CLASSICAL;
     sparse solves, seconds), scored like the strategies: what a network must beat."""
-    from .interpolation import SUPERRES_CLASSICAL, classical_rows, coarse_observations
-
     try:
         observations = coarse_observations(request.coarse, request.fine, request.coarse_target, request.correspondence)
         rows = classical_rows(request.fine, observations, SUPERRES_CLASSICAL)
@@ -586,84 +408,63 @@ def _classical_outcomes(request: SuperResolutionRequest) -> list[StrategyOutcome
 
 
 def _stacked_outcome(request: SuperResolutionRequest, ctx: JobContext, start: float, span: float) -> dict:
-    """The fields of a StrategyOutcome for STACKED: the coarse values as observations on the fine mesh, completed by
+    """The changes of STACKED's StrategyOutcome: the coarse values as observations on the fine mesh, completed by
     the interpolation's `ginr_stacked` (networks correcting the classical interpolants, early stopping within the
     strategy's time budget, which they share)."""
-    from .interpolation import InterpolationSettings, InterpolationProblem, coarse_observations, stacked_interpolate
-
-    try:
-        observations = coarse_observations(request.coarse, request.fine, request.coarse_target, request.correspondence)
-        settings = InterpolationSettings(k=request.k, steps=request.train_config.steps or InterpolationSettings.steps,
-                                         seed=request.train_config.seed, time_budget_s=request.train_config.time_budget_s)
-        problem = InterpolationProblem(request.fine, observations, settings)
-        fine_prediction, note = stacked_interpolate(problem, ctx.training_callback(STACKED, start, span), ctx.cancel_event)
-    except Exception as exc:
-        return dict(status="failed", error=error_message(exc))
+    observations = coarse_observations(request.coarse, request.fine, request.coarse_target, request.correspondence)
+    settings = InterpolationSettings(k=request.k, steps=request.train.steps or InterpolationSettings.steps,
+                                     seed=request.train.seed, time_budget_s=request.train.time_budget_s)
+    problem = InterpolationProblem(request.fine, observations, settings)
+    fine_prediction, note = stacked_interpolate(problem, ctx.training_callback(STACKED, start, span), ctx.cancel_event)
     if problem.stop_reason == "cancelled":
-        ctx.stopped_early = True
         return dict(status="cancelled", notes=(note,))
     shared = values_at_coarse_nodes(request.coarse, request.fine, fine_prediction, request.correspondence)
-    return dict(status="done", coarse_prediction=shared, fine_prediction=fine_prediction, shared_prediction=shared,
+    return dict(coarse_prediction=shared, fine_prediction=fine_prediction, shared_prediction=shared,
                 scores=request.scores(shared, shared, fine_prediction),
                 notes=(f"Classical interpolants of the coarse values on the fine graph, corrected by a network: {note}.",))
+
+
+def _trained_outcome(request: SuperResolutionRequest, ctx: JobContext, strategy: str, group: str, start: float,
+                     span: float, update) -> dict:
+    """The changes of a strategy's StrategyOutcome: its features transferred, then one registered run trained on the
+    coarse mesh and scored on both."""
+    transfer = transfer_features(request.coarse, request.fine, request.k, strategy, request.laplacian,
+                                 request.correspondence)
+    with RecordedRun(ctx, request.spec(strategy, group, transfer.k), request.inputs()) as run:
+        update(run_id=run.id, notes=transfer.notes)
+        regressor = GINRRegressor(run.spec.model, run.spec.train)
+        regressor.fit(transfer.coarse_features, request.coarse_target, cancel=ctx.cancel_event,
+                      callback=ctx.training_callback(strategy, start, span))
+        stopped = regressor.stop_reason_ == "cancelled"
+        if stopped and not regressor.history_:  # cancelled before training
+            run.finish("cancelled")
+            return dict(status="cancelled")
+        coarse_prediction = regressor.predict(transfer.coarse_features)
+        fine_prediction = regressor.predict(transfer.fine_features)
+        shared = values_at_coarse_nodes(request.coarse, request.fine, fine_prediction, request.correspondence)
+        scores = request.scores(coarse_prediction, shared, fine_prediction)
+        status = "cancelled" if stopped else "done"
+        run.finish(status, regressor=regressor, predictions=coarse_prediction, metrics=scores, history=regressor.history_)
+    return dict(status=status, coarse_prediction=coarse_prediction, fine_prediction=fine_prediction,
+                shared_prediction=shared, scores=scores)
 
 
 def superres_task(request: SuperResolutionRequest, ctx: JobContext) -> list[StrategyOutcome]:
     """Every strategy in turn, each one registered run trained on the coarse mesh (so the dashboard runs what
     `ginr superres` runs); a strategy that fails is reported and the next one runs. The outcomes so far are
-    published as they change; after the strategies come the classical rows (`classical=True`)."""
-    outcomes = [StrategyOutcome(s) for s in request.strategies]
+    published as they change; after the strategies come the classical rows (`classical=True`), computed first
+    (seconds) and shown beside the strategies from the start."""
     group = f"superres-{secrets.token_hex(4)}"
-    n = len(outcomes)
+    n = len(request.strategies)
+    ctx.publish([StrategyOutcome(s) for s in request.strategies])
+    classical = _classical_outcomes(request)
 
-    def update(i: int, **changes) -> None:
-        outcomes[i] = replace(outcomes[i], **changes)
-        ctx.publish(list(outcomes))
+    def strategy(i: int, update) -> dict:
+        name = request.strategies[i]
+        if name == STACKED:
+            return _stacked_outcome(request, ctx, i / n, 1 / n)
+        return _trained_outcome(request, ctx, name, group, i / n, 1 / n, update)
 
-    ctx.publish(list(outcomes))
-    outcomes += _classical_outcomes(request)  # seconds: shown beside the strategies from the start
-    ctx.publish(list(outcomes))
-    for i, outcome in enumerate(outcomes[:n]):
-        if ctx.cancelled():
-            ctx.stopped_early = True
-            update(i, status="cancelled")
-            continue
-        t0 = time.perf_counter()
-        update(i, status="running")
-        ctx.report(i / n, "Transferring the features", part=outcome.strategy)
-        run_id = None
-        if outcome.strategy == STACKED:
-            update(i, **_stacked_outcome(request, ctx, i / n, 1 / n), seconds=time.perf_counter() - t0)
-            continue
-        try:
-            transfer = transfer_features(request.coarse, request.fine, request.k, outcome.strategy, request.laplacian,
-                                         request.correspondence)
-            spec = request.spec(outcome.strategy, transfer.k, group)
-            run_id = ctx.registry.create_run(spec, request.inputs()) if ctx.registry is not None else None
-            ctx.set_run(run_id)
-            regressor = GINRRegressor(spec.model, spec.train)
-            regressor.fit(transfer.coarse_features, request.coarse_target, cancel=ctx.cancel_event,
-                          callback=ctx.training_callback(outcome.strategy, i / n, 1 / n))
-            stopped = regressor.stop_reason_ == "cancelled"
-            ctx.stopped_early = ctx.stopped_early or stopped
-            if stopped and not regressor.history_:  # cancelled before training
-                if run_id is not None:
-                    ctx.registry.finish(run_id, "cancelled")
-                update(i, status="cancelled", notes=transfer.notes, seconds=time.perf_counter() - t0, run_id=run_id)
-                continue
-            coarse_prediction = regressor.predict(transfer.coarse_features)
-            fine_prediction = regressor.predict(transfer.fine_features)
-            shared = values_at_coarse_nodes(request.coarse, request.fine, fine_prediction, request.correspondence)
-            scores = request.scores(coarse_prediction, shared, fine_prediction)
-            if run_id is not None:
-                ctx.registry.finish(run_id, "cancelled" if stopped else "done", regressor=regressor,
-                                    predictions=coarse_prediction, metrics=scores, history=regressor.history_)
-            update(i, status="cancelled" if stopped else "done", coarse_prediction=coarse_prediction,
-                   fine_prediction=fine_prediction, shared_prediction=shared, scores=scores, notes=transfer.notes,
-                   seconds=time.perf_counter() - t0, run_id=run_id)
-        except Exception as exc:  # one strategy failing (say "sh" with too large a k) does not stop the others
-            if run_id is not None:
-                ctx.registry.finish(run_id, "failed", error=error_message(exc))
-            update(i, status="failed", error=error_message(exc), seconds=time.perf_counter() - t0, run_id=run_id)
-    return outcomes
-
+    strategies = run_items(ctx, [StrategyOutcome(s) for s in request.strategies], strategy,
+                           publish=lambda outcomes: [*outcomes, *classical], message="Transferring the features")
+    return [*strategies, *classical]

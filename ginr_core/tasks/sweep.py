@@ -33,7 +33,8 @@ from ..runs.fitting import DEFAULT_HOLDOUT, fit_run, training_nodes
 from ..runs.jobs import Job, JobContext
 from ..runs.ray_backend import Channel, RelayServer, assigned_cpus, cluster_resources, drives_ray
 from ..runs.remote import RemoteRegistry
-from ..runs.spec import RunInputs, RunSpec, Source
+from ..runs.spec import RunInputs, RunSpec
+from ..runs.task import TaskRequest
 from ..settings import check_sweep
 
 SWEEP_PARAMETERS = {  # name -> (what it sets, type)
@@ -57,7 +58,7 @@ def sweep_train_config(steps: int = 300, **changes) -> TrainConfig:
 
 
 @dataclass(frozen=True, eq=False)
-class SweepRequest:
+class SweepRequest(TaskRequest):
     """A sweep over `grid` (parameter -> the values to try; parameters not in it keep `model`'s, `train`'s and
     `features`' values). search "grid": every combination, `samples` times each; "random": `samples` trials
     drawing each parameter from its values. `score`: "fit" or "heldout" (`holdout` of the nodes left out).
@@ -78,8 +79,6 @@ class SweepRequest:
     grace_steps: int = 50
     max_concurrent: int | None = None
     backend: BackendConfig = field(default_factory=lambda: operator_backend("ray"))
-    domain: Source = field(default_factory=Source)
-    signal: Source = field(default_factory=Source)
 
     def __post_init__(self):
         unknown = set(self.grid) - set(SWEEP_PARAMETERS)
@@ -101,9 +100,9 @@ class SweepRequest:
         if self.samples < 1 or self.report_every < 1 or self.grace_steps < 1:
             raise GinrError("Samples, report interval and grace steps must be at least 1.")
         for config in self._corners():  # every value is checked before anything is launched
-            self.trial_spec(config)
+            self.spec(config)
         if self.score == "heldout":
-            training_nodes(self.trial_spec({}), self.inputs.mesh.n_vertices)
+            training_nodes(self.spec({}), self.inputs.mesh.n_vertices)
         check_sweep(self.n_trials, self.train.steps, self.inputs.mesh.n_vertices)  # before any trial is launched
 
     def _corners(self) -> list[dict]:
@@ -113,10 +112,11 @@ class SweepRequest:
     def n_trials(self) -> int:
         return self.samples * (math.prod(len(v) for v in self.grid.values()) if self.search == "grid" else 1)
 
-    def trial_spec(self, config: dict, group: str = "", trial: str = "") -> RunSpec:
-        """The registered run of one trial: the base configs with the trial's values. Every trial of a held-out
-        sweep leaves the same nodes out (split seed 0), so their scores are comparable."""
-        changes = {"features": {}, "model": {}, "train": {}}
+    def spec(self, item: dict | None = None, group: str = "", trial: str = "") -> RunSpec:
+        """The registered run of one trial (`item`: its values; `trial`: Tune's id): the base configs with the trial's
+        values. Every trial of a held-out sweep leaves the same nodes out (split seed 0), so their scores are
+        comparable."""
+        config, changes = item or {}, {"features": {}, "model": {}, "train": {}}
         for name, value in config.items():
             changes[SWEEP_PARAMETERS[name][0]][_FIELD.get(name, name)] = value
         features = replace(self.features, **changes["features"])
@@ -152,7 +152,7 @@ def _trial(config: dict, request: SweepRequest, channel: Channel, group: str) ->
     from ..learning.device import set_training_threads
 
     set_training_threads(assigned_cpus())
-    spec = request.trial_spec(config, group, tune.get_context().get_trial_id())
+    spec = request.spec(config, group, tune.get_context().get_trial_id())
     mesh, target = request.inputs.mesh, np.asarray(request.inputs.target)
     held = ~training_nodes(spec, mesh.n_vertices)
     last = spec.train.steps

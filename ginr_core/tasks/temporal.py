@@ -25,7 +25,8 @@ from ..learning.metrics import evaluate
 from ..learning.models import ModelConfig, check_series
 from ..learning.training import GINRRegressor, Progress, TrainConfig
 from ..runs.jobs import JobContext
-from ..runs.spec import RunInputs, RunSpec, Source
+from ..runs.spec import RunInputs, RunSpec
+from ..runs.task import RecordedRun, TaskRequest
 from ..settings import check_series_size
 
 # Measured on Gray-Scott over an icosphere (2,562 nodes, 600 frames, train on every second frame, k = 64,
@@ -193,21 +194,20 @@ def fit_time_series(
 
 
 @dataclass(frozen=True, eq=False)
-class SeriesRequest:
+class SeriesRequest(TaskRequest):
     """A time-conditioned fit: train on every `stride`-th frame of `series` on `mesh`, score every frame."""
 
     mesh: Mesh
     series: TimeSeries
     features: FeatureSpec = field(default_factory=lambda: FeatureSpec("combinatorial", 64))
     stride: int = 2
-    model_config: ModelConfig | None = None
-    train_config: TrainConfig | None = None
-    domain: Source = field(default_factory=Source)
-    signal: Source = field(default_factory=Source)
+    model: ModelConfig | None = None
+    train: TrainConfig | None = None
 
-    def spec(self) -> RunSpec:
-        return RunSpec("series", self.domain, self.signal, self.features, self.model_config or series_model_config(),
-                       self.train_config or series_train_config(), {"stride": self.stride, "frames": self.series.n_frames})
+    def spec(self, item: str | None = None, group: str = "") -> RunSpec:
+        """The series' one recorded run."""
+        return RunSpec("series", self.domain, self.signal, self.features, self.model or series_model_config(),
+                       self.train or series_train_config(), {"stride": self.stride, "frames": self.series.n_frames})
 
 
 PREDICTING = "Predicting every frame..."
@@ -219,23 +219,20 @@ def series_task(request: SeriesRequest, ctx: JobContext) -> SeriesFit:
     spec, series = request.spec(), request.series
     trained = series.training_frames(request.stride)
     inputs = RunInputs(request.mesh, series.values, {"times": series.times, "trained_frames": trained})
-    run_id = ctx.registry.create_run(spec, inputs) if ctx.registry is not None else None
-    ctx.set_run(run_id)
-    ctx.report(0.0, f"Building the features: {spec.features.label}")
-    features = spec.features.build(request.mesh)
-    if len(features) != series.n_nodes:
-        raise GinrError(f"The features have {len(features)} rows but the series has {series.n_nodes} nodes.")
-    regressor = GINRRegressor(spec.model, spec.train)
-    regressor.fit_series(features, series.values[trained], series.times[trained], callback=ctx.training_callback(span=0.9),
-                         cancel=ctx.cancel_event)
-    ctx.stopped_early = regressor.stop_reason_ == "cancelled"
-    ctx.report(0.9, PREDICTING)
-    fit = score_series(regressor, features, series, trained)
-    if ctx.registry is not None:
-        ctx.registry.finish(run_id, "cancelled" if ctx.stopped_early else "done", regressor=fit.regressor,
-                            predictions=fit.prediction,
-                            metrics=fit.held_out or evaluate(series.values.reshape(-1), fit.prediction.reshape(-1)),
-                            history=fit.regressor.history_)
+    with RecordedRun(ctx, spec, inputs) as run:
+        ctx.report(0.0, f"Building the features: {spec.features.label}")
+        features = spec.features.build(request.mesh)
+        if len(features) != series.n_nodes:
+            raise GinrError(f"The features have {len(features)} rows but the series has {series.n_nodes} nodes.")
+        regressor = GINRRegressor(spec.model, spec.train)
+        regressor.fit_series(features, series.values[trained], series.times[trained],
+                             callback=ctx.training_callback(span=0.9), cancel=ctx.cancel_event)
+        ctx.stopped_early = regressor.stop_reason_ == "cancelled"
+        ctx.report(0.9, PREDICTING)
+        fit = score_series(regressor, features, series, trained)
+        run.finish("cancelled" if ctx.stopped_early else "done", regressor=fit.regressor, predictions=fit.prediction,
+                   metrics=fit.held_out or evaluate(series.values.reshape(-1), fit.prediction.reshape(-1)),
+                   history=fit.regressor.history_)
     ctx.report(1.0, "Done")
     return fit
 
