@@ -400,11 +400,11 @@ def test_kriging_sums_the_field_as_gstools_does():
     """Our ordinary kriging only reorders GSTools' sum (conditions . K^-1 . k): the same field, to rounding."""
     import gstools as gs
 
-    from ginr_core.tasks.interpolation import _ordinary_kriging
+    from ginr_core.tasks.interpolation import ordinary_kriging
 
     rng = np.random.default_rng(0)
     points, values, targets = rng.normal(size=(3, 60)), rng.normal(size=60), rng.normal(size=(3, 25))
     model = gs.Stable(dim=3, len_scale=1.5, nugget=0.01)
-    ours = _ordinary_kriging()(model, cond_pos=points, cond_val=values)(targets, return_var=False, store=False)
+    ours = ordinary_kriging()(model, cond_pos=points, cond_val=values)(targets, return_var=False, store=False)
     theirs = gs.krige.Ordinary(model, cond_pos=points, cond_val=values)(targets, return_var=False, store=False)
     np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)

@@ -1,0 +1,11 @@
+"""Signals on a domain: the Gray-Scott texture, analytic signals, files, gridded climate data, collections."""
+from .. import public_api
+
+PUBLIC_NAMES = {
+    "signals": ("ANALYTIC_SIGNALS", "analytic_signal", "gray_scott", "load_vertex_signal", "vertex_property_signal"),
+    "gridded": ("GridVariable", "LatLonGrid", "open_grid"),
+    "datasets": ("stanford_bunny",),
+    "collections": ("Collection", "collection_from_files", "collection_from_npz", "gray_scott_collection",
+                    "gray_scott_grid", "grid_collection"),
+}
+__all__, __getattr__ = public_api(__name__, PUBLIC_NAMES)

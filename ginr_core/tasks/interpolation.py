@@ -394,7 +394,7 @@ KRIGING_NOISE_FLOOR = 1e-6
 
 
 @functools.cache
-def _ordinary_kriging():
+def ordinary_kriging():
     """GSTools' ordinary kriging, summing the field as (conditions . K^-1) . k(x) instead of the library's loop over
     every (conditioning point, conditioning point, target) triple: the same numbers in O(n m) per chunk rather than
     O(n^2 m) (3,000 observations on the bunny's 35k nodes: seconds instead of most of an hour). The kriging
@@ -459,7 +459,7 @@ def kriging_interpolate(mesh: Mesh, observations: Observations, validation: floa
             model.set_arg_bounds(len_scale=[extent / 500, extent])
             try:
                 model.fit_variogram(bins[ok], gamma[ok], nugget=nugget)
-                krige = _ordinary_kriging()(model, cond_pos=position(points[~held]), cond_val=values[~held], cond_err=_noise(model))
+                krige = ordinary_kriging()(model, cond_pos=position(points[~held]), cond_val=values[~held], cond_err=_noise(model))
                 guess = krige(position(points[held]), mesh_type="unstructured", return_var=False, store=False)
             except (RuntimeError, ValueError, np.linalg.LinAlgError):  # a fit that fails is one candidate fewer
                 continue
@@ -469,7 +469,7 @@ def kriging_interpolate(mesh: Mesh, observations: Observations, validation: floa
     if best is None:
         raise GinrError("No covariance model could be fitted to these observations' variogram.")
     model = best[1]
-    krige = _ordinary_kriging()(model, cond_pos=position(points), cond_val=values, cond_err=_noise(model))
+    krige = ordinary_kriging()(model, cond_pos=position(points), cond_val=values, cond_err=_noise(model))
     field_values = krige(position(mesh.vertices), mesh_type="unstructured", return_var=False, store=False,
                          chunk_size=KRIGING_CHUNK)  # bounded memory: a 116k-node grid at once took 12 GB
     return np.asarray(field_values, dtype=np.float64), (
