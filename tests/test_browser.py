@@ -6,6 +6,8 @@ of every page are saved under artifacts/screenshots/ (CI keeps them).
 """
 
 import re
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +27,19 @@ if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
 
 
-@pytest.fixture(scope="module")
-def page(server):
+@contextmanager
+def chromium_page():
+    """A page of a fresh headless chromium."""
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        yield page
+        yield browser.new_page(viewport={"width": 1400, "height": 1000})
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    with chromium_page() as page:
+        yield page
 
 
 def coloured_fraction(png: bytes) -> float:
@@ -58,15 +66,26 @@ def _wait_for_app(page) -> None:
 
 
 def _scene_frame(page, index: int = 0):
-    """The scene view's frame once its plots are drawn."""
+    """The scene view's frame once its plots are drawn, their cameras linked and the frame given their height
+    (scene_view.js then sets body.dataset.height: before, a drag could land on a frame about to grow)."""
     element = page.locator(SCENE_VIEW).nth(index)
     element.wait_for(timeout=60_000)
-    element.scroll_into_view_if_needed()
     frame = element.element_handle().content_frame()
-    frame.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length > 0 && "
-                            "document.querySelector('.js-plotly-plot')._fullLayout", timeout=60_000)
-    page.wait_for_timeout(1500)  # WebGL draws after the plot exists
+    frame.wait_for_function("() => document.body.dataset.height", timeout=60_000)
+    height = int(frame.evaluate("() => document.body.dataset.height"))
+    page.wait_for_function("([frame, height]) => Math.round(frame.getBoundingClientRect().height) >= height",
+                           arg=[element.element_handle(), height], timeout=30_000)
+    element.scroll_into_view_if_needed()
     return element, frame
+
+
+def wait_for_colour(element, fraction: float = 0.05, timeout_s: float = 30) -> float:
+    """The coloured share of `element` once it passes `fraction` (WebGL draws a few frames after the plot exists),
+    or as it stands after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while (coloured := coloured_fraction(element.screenshot())) <= fraction and time.monotonic() < deadline:
+        time.sleep(0.25)
+    return coloured
 
 
 def test_a_page_url_opened_first_gets_the_app_navigation(server, page):

@@ -108,6 +108,7 @@ function startCameras(fig) {
 }
 
 function draw(args) {
+    delete document.body.dataset.height;  // set again once drawn, linked and sized: what a browser test waits for
     var figures = args.figures.map(function (f) { return JSON.parse(f); });
     var container = document.getElementById('plots');
     var fresh = state.plots.length !== figures.length;
@@ -135,6 +136,7 @@ function draw(args) {
         if (state.pin) pin(state.pin.position, state.pin.source, false);
         var height = Math.max.apply(null, state.plots.map(function (gd) { return gd._fullLayout.height; }));
         send('streamlit:setFrameHeight', {height: height + BAR_HEIGHT});
+        document.body.dataset.height = height + BAR_HEIGHT;
     });
 }
 
