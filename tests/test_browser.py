@@ -82,6 +82,7 @@ def _scene_frame(page, index: int = 0):
 def wait_for_colour(element, fraction: float = 0.05, timeout_s: float = 30) -> float:
     """The coloured share of `element` once it passes `fraction` (WebGL draws a few frames after the plot exists),
     or as it stands after `timeout_s`."""
+    element.wait_for(state="visible", timeout=timeout_s * 1000)
     deadline = time.monotonic() + timeout_s
     while (coloured := coloured_fraction(element.screenshot())) <= fraction and time.monotonic() < deadline:
         time.sleep(0.25)
@@ -98,45 +99,57 @@ def test_a_page_url_opened_first_gets_the_app_navigation(server, page):
     assert "Home" in nav and "common" not in nav
 
 
-def test_one_click_demo_shows_a_coloured_mesh(server, page):
+@pytest.fixture(scope="module")
+def demo(server, page):
+    """`page` once the one-click demo has trained its run: the tests that look at a run take this, so that each
+    also runs alone or in any order."""
     page.goto(server)
     _wait_for_app(page)
     page.get_by_role("button", name="Run the demo").click()
     page.get_by_text("Trained in").wait_for(timeout=180_000)
+    return page
+
+
+def test_one_click_demo_shows_a_coloured_mesh(demo):
+    page = demo
+    page.locator("[data-testid='stSidebarNav']").get_by_text("Home", exact=True).click()
+    page.get_by_text("Trained in").wait_for(timeout=60_000)
     chart = page.locator(VIEWS).last
     chart.scroll_into_view_if_needed()
-    page.wait_for_timeout(3000)  # WebGL draws after the element appears
+    coloured = wait_for_colour(chart)  # WebGL draws after the element appears
     _shot(page, "home-demo")
-    assert coloured_fraction(chart.screenshot()) > 0.05
+    assert coloured > 0.05
 
 
 @pytest.mark.parametrize("title", ["Data", "Train", "Results"])
-def test_pages_render_their_3d_views(server, page, title):
+def test_pages_render_their_3d_views(demo, title):
     """After the demo (same browser session), each page shows its data, run and result in 3D."""
+    page = demo
     page.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
-    page.wait_for_timeout(1000)
-    _wait_for_app(page)
     page.get_by_role("heading", name=title, exact=True).wait_for(timeout=60_000)
+    _wait_for_app(page)
     chart = page.locator(VIEWS).last
     chart.wait_for(timeout=60_000)
     chart.scroll_into_view_if_needed()
-    page.wait_for_timeout(3000)
+    coloured = wait_for_colour(chart)
     _shot(page, title.lower())
     assert not page.locator("[data-testid='stException']").count()
-    assert coloured_fraction(chart.screenshot()) > 0.05
+    assert coloured > 0.05
 
 
-def test_results_pyvista_viewer_renders(server, page):
+def test_results_pyvista_viewer_renders(demo):
     """The PyVista viewer (a VTK scene drawn by vtk.js) shows the coloured meshes in iframes too."""
+    page = demo
     page.locator("[data-testid='stSidebarNav']").get_by_text("Results", exact=True).click()
     _wait_for_app(page)
     page.get_by_text("PyVista", exact=True).click()
     frames = page.locator("iframe")
-    frames.first.wait_for(timeout=120_000)
-    page.wait_for_timeout(8000)  # vtk.js renders after the iframe loads
+    page.wait_for_function("() => [...document.querySelectorAll('iframe')].filter(f => !f.title.includes('scene_view'))"
+                           ".length === 3", timeout=120_000)  # the scene view's frame gone, the three VTK scenes in
+    coloured = wait_for_colour(frames.first, timeout_s=60)  # vtk.js renders after the iframe loads
     _shot(page, "results-pyvista")
     assert frames.count() == 3
-    assert coloured_fraction(frames.first.screenshot()) > 0.05
+    assert coloured > 0.05
 
 
 def _open_page(page, title: str) -> None:
@@ -170,14 +183,12 @@ def test_time_series_page_trains_and_plays(server, page):
     _wait_for_app(page)
     animation = page.locator(VIEWS).last  # the linked scene view (an iframe)
     animation.scroll_into_view_if_needed()
-    page.wait_for_timeout(3000)
-    assert coloured_fraction(animation.screenshot()) > 0.05
+    assert wait_for_colour(animation) > 0.05
     frame = animation.element_handle().content_frame()
     slider_position = "() => { const g = document.querySelectorAll('.js-plotly-plot'); return g[g.length - 1]._fullLayout.sliders[0].active; }"
     assert frame.evaluate(slider_position) == 0
     frame.locator(".updatemenu-button").first.click()  # ▶ Play
-    page.wait_for_timeout(3000)
-    assert frame.evaluate(slider_position) > 0  # the animation runs in the browser
+    frame.wait_for_function(f"() => ({slider_position})() > 0", timeout=30_000)  # the animation runs in the browser
     _shot(page, "time-series")
     assert not page.locator("[data-testid='stException']").count()
 
@@ -190,10 +201,10 @@ def test_super_resolution_page_scores_strategies(server, page):
     _wait_for_app(page)
     views = page.locator(VIEWS).last
     views.scroll_into_view_if_needed()
-    page.wait_for_timeout(3000)
+    coloured = wait_for_colour(views)
     _shot(page, "super-resolution")
     assert not page.locator("[data-testid='stException']").count()
-    assert coloured_fraction(views.screenshot()) > 0.05
+    assert coloured > 0.05
 
 
 def test_inr_vs_ginr_page_compares_four_models(server, page):
@@ -205,11 +216,11 @@ def test_inr_vs_ginr_page_compares_four_models(server, page):
     _wait_for_app(page)
     views = page.locator("iframe").last  # the linked-camera figure
     views.scroll_into_view_if_needed()
-    page.wait_for_timeout(4000)
+    coloured = wait_for_colour(views)
     _shot(page, "inr-vs-ginr")
     assert not page.locator("[data-testid='stException']").count()
     assert page.get_by_text("R² (all nodes)").count()
-    assert coloured_fraction(views.screenshot()) > 0.05
+    assert coloured > 0.05
 
 
 def test_crop_page_draws_the_cropped_parts_as_a_hole(server, page):
@@ -225,7 +236,7 @@ def test_crop_page_draws_the_cropped_parts_as_a_hole(server, page):
     assert frame.evaluate("() => document.querySelector('.js-plotly-plot')._fullLayout.scene.annotations.length") == 8
     box = partition.bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.wait_for_timeout(500)  # plotly reports the vertex under the pointer on hover
+    frame.wait_for_selector(".hovertext", timeout=10_000)  # plotly reports the vertex under the pointer on hover
     page.mouse.down()
     page.mouse.up()  # a click on the mesh picks its part
     remove = page.locator("[data-testid='stMultiSelect']").filter(has_text="Parts to remove")
@@ -249,8 +260,8 @@ def test_crop_page_draws_the_cropped_parts_as_a_hole(server, page):
 
     from PIL import Image
 
+    assert wait_for_colour(views) > 0.05
     png = views.screenshot()
-    assert coloured_fraction(png) > 0.05
     rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
     half = rgb.shape[1] // 2
     middle = slice(int(0.2 * half), int(0.8 * half))  # each panel's centre, away from the colour bar
@@ -267,11 +278,12 @@ def test_the_browser_fetches_nothing_from_the_internet(server, page):
     _wait_for_app(visitor)
     visitor.get_by_text("PyVista", exact=True).click()
     visitor.locator("iframe").first.wait_for(timeout=120_000)
-    visitor.wait_for_timeout(5000)
+    wait_for_colour(visitor.locator("iframe").first, timeout_s=60)  # the VTK scene drawn: its scripts are in
     for title in ("Home", "Results", "Time series"):
         visitor.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
+        visitor.get_by_role("heading", name=title if title != "Home" else "GINR Studio", exact=True).wait_for(timeout=60_000)
         _wait_for_app(visitor)
-        visitor.wait_for_timeout(2000)
+        visitor.wait_for_load_state("networkidle")  # what the page asks for once drawn
     visitor.close()
     assert not external, sorted(external)
 
@@ -286,11 +298,12 @@ def test_interpolation_page_draws_the_derived_field_grid(server, page):
     _wait_for_app(page)
     grid = page.locator(".stPlotlyChart").last  # truth and the best three methods: field, gradient, Laplacian, error
     grid.scroll_into_view_if_needed()
-    page.wait_for_timeout(4000)
+    coloured = wait_for_colour(grid, 0.12)  # the meshes fill their cells (0.05 when each filled a fifth)
     _shot(page, "interpolation")
     assert not page.locator("[data-testid='stException']").count()
     assert page.get_by_text("Resolved scale", exact=True).count()
-    assert coloured_fraction(grid.screenshot()) > 0.12  # the meshes fill their cells (0.05 when each filled a fifth)
+    assert coloured > 0.12
+
 
 def test_collections_page_explorer_shows_a_coloured_mesh(server, page, tmp_path):
     """Build a small collection from uploaded files, train it, and look at the explorer's mesh view."""
@@ -316,16 +329,15 @@ def test_collections_page_explorer_shows_a_coloured_mesh(server, page, tmp_path)
     _wait_for_app(page)
     member_view = page.locator(VIEWS).nth(2)  # R² bars, code scatter, then the member's truth | prediction | error
     member_view.scroll_into_view_if_needed()
-    page.wait_for_timeout(3000)
+    coloured = wait_for_colour(member_view)
     _shot(page, "collections")
     assert not page.locator("[data-testid='stException']").count()
-    assert coloured_fraction(member_view.screenshot()) > 0.05
+    assert coloured > 0.05
     budget = page.get_by_label("Budget (s)", exact=True)  # fit-new reads the recorded run: it must work on the
     budget.fill("2")  # server's default backend (worker processes), not only in-process
     budget.press("Enter")
     _wait_for_app(page)
     page.get_by_role("button", name="Fit the new signal").click()
-    page.locator(SCENE_VIEW).nth(2).wait_for(timeout=120_000)  # member, walk, then the new signal's views
-    page.wait_for_timeout(2000)
+    _scene_frame(page, 2)  # member, walk, then the new signal's views
     _shot(page, "collections-fit-new")
     assert not page.locator("[data-testid='stException']").count()
