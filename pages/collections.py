@@ -23,9 +23,9 @@ from ginr_core.data.collections import (
 )
 from ginr_core.data.signals import load_vertex_signal
 from ginr_core.errors import GinrError
-from ginr_core.geometry.features import SPHERE_EMBEDDING, XYZ, FeatureSpec, max_k
+from ginr_core.geometry.features import XYZ, FeatureSpec, max_k
 from ginr_core.geometry.mesh import Mesh
-from ginr_core.geometry.sphere import is_sphere
+from ginr_core.geometry.sphere import SPHERE_EMBEDDING, is_sphere
 from ginr_core.learning.collection_models import (
     DEFAULT_MODULATION,
     DEFAULT_RANDOM_FEATURES,

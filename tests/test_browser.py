@@ -6,6 +6,8 @@ of every page are saved under artifacts/screenshots/ (CI keeps them).
 """
 
 import re
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +27,19 @@ if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
 
 
-@pytest.fixture(scope="module")
-def page(server):
+@contextmanager
+def chromium_page():
+    """A page of a fresh headless chromium."""
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        yield page
+        yield browser.new_page(viewport={"width": 1400, "height": 1000})
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    with chromium_page() as page:
+        yield page
 
 
 def coloured_fraction(png: bytes) -> float:
@@ -58,15 +66,27 @@ def _wait_for_app(page) -> None:
 
 
 def _scene_frame(page, index: int = 0):
-    """The scene view's frame once its plots are drawn."""
+    """The scene view's frame once its plots are drawn, their cameras linked and the frame given their height
+    (scene_view.js then sets body.dataset.height: before, a drag could land on a frame about to grow)."""
     element = page.locator(SCENE_VIEW).nth(index)
     element.wait_for(timeout=60_000)
-    element.scroll_into_view_if_needed()
     frame = element.element_handle().content_frame()
-    frame.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length > 0 && "
-                            "document.querySelector('.js-plotly-plot')._fullLayout", timeout=60_000)
-    page.wait_for_timeout(1500)  # WebGL draws after the plot exists
+    frame.wait_for_function("() => document.body.dataset.height", timeout=60_000)
+    height = int(frame.evaluate("() => document.body.dataset.height"))
+    page.wait_for_function("([frame, height]) => Math.round(frame.getBoundingClientRect().height) >= height",
+                           arg=[element.element_handle(), height], timeout=30_000)
+    element.scroll_into_view_if_needed()
     return element, frame
+
+
+def wait_for_colour(element, fraction: float = 0.05, timeout_s: float = 30) -> float:
+    """The coloured share of `element` once it passes `fraction` (WebGL draws a few frames after the plot exists),
+    or as it stands after `timeout_s`."""
+    element.wait_for(state="visible", timeout=timeout_s * 1000)
+    deadline = time.monotonic() + timeout_s
+    while (coloured := coloured_fraction(element.screenshot())) <= fraction and time.monotonic() < deadline:
+        time.sleep(0.25)
+    return coloured
 
 
 def test_a_page_url_opened_first_gets_the_app_navigation(server, page):
@@ -79,50 +99,66 @@ def test_a_page_url_opened_first_gets_the_app_navigation(server, page):
     assert "Home" in nav and "common" not in nav
 
 
-def test_one_click_demo_shows_a_coloured_mesh(server, page):
+@pytest.fixture(scope="module")
+def demo(server, page):
+    """`page` once the one-click demo has trained its run: the tests that look at a run take this, so that each
+    also runs alone or in any order."""
     page.goto(server)
     _wait_for_app(page)
     page.get_by_role("button", name="Run the demo").click()
     page.get_by_text("Trained in").wait_for(timeout=180_000)
+    return page
+
+
+def test_one_click_demo_shows_a_coloured_mesh(demo):
+    page = demo
+    page.locator("[data-testid='stSidebarNav']").get_by_text("Home", exact=True).click()
+    page.get_by_text("Trained in").wait_for(timeout=60_000)
     chart = page.locator(VIEWS).last
     chart.scroll_into_view_if_needed()
-    page.wait_for_timeout(3000)  # WebGL draws after the element appears
+    coloured = wait_for_colour(chart)  # WebGL draws after the element appears
     _shot(page, "home-demo")
-    assert coloured_fraction(chart.screenshot()) > 0.05
+    assert coloured > 0.05
 
 
 @pytest.mark.parametrize("title", ["Data", "Train", "Results"])
-def test_pages_render_their_3d_views(server, page, title):
+def test_pages_render_their_3d_views(demo, title):
     """After the demo (same browser session), each page shows its data, run and result in 3D."""
+    page = demo
     page.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
-    page.wait_for_timeout(1000)
-    _wait_for_app(page)
     page.get_by_role("heading", name=title, exact=True).wait_for(timeout=60_000)
+    _wait_for_app(page)
     chart = page.locator(VIEWS).last
     chart.wait_for(timeout=60_000)
     chart.scroll_into_view_if_needed()
-    page.wait_for_timeout(3000)
+    coloured = wait_for_colour(chart)
     _shot(page, title.lower())
     assert not page.locator("[data-testid='stException']").count()
-    assert coloured_fraction(chart.screenshot()) > 0.05
+    assert coloured > 0.05
 
 
-def test_results_pyvista_viewer_renders(server, page):
+def test_results_pyvista_viewer_renders(demo):
     """The PyVista viewer (a VTK scene drawn by vtk.js) shows the coloured meshes in iframes too."""
+    page = demo
     page.locator("[data-testid='stSidebarNav']").get_by_text("Results", exact=True).click()
     _wait_for_app(page)
     page.get_by_text("PyVista", exact=True).click()
     frames = page.locator("iframe")
-    frames.first.wait_for(timeout=120_000)
-    page.wait_for_timeout(8000)  # vtk.js renders after the iframe loads
+    page.wait_for_function("() => [...document.querySelectorAll('iframe')].filter(f => !f.title.includes('scene_view'))"
+                           ".length === 3", timeout=120_000)  # the scene view's frame gone, the three VTK scenes in
+    coloured = wait_for_colour(frames.first, timeout_s=60)  # vtk.js renders after the iframe loads
     _shot(page, "results-pyvista")
     assert frames.count() == 3
-    assert coloured_fraction(frames.first.screenshot()) > 0.05
+    assert coloured > 0.05
 
 
-def _open_page(page, title: str) -> None:
-    """A tall window (the screenshot shows the whole page) and the Plotly viewer, then the page from the sidebar."""
+def _open_page(page, server: str, title: str) -> None:
+    """A tall window (the screenshot shows the whole page) and the Plotly viewer, then the page from the sidebar
+    (of the app opened first when the browser has not been there yet: a test run alone)."""
     page.set_viewport_size({"width": 1400, "height": 2600})
+    if not page.url.startswith(server):
+        page.goto(server)
+        _wait_for_app(page)
     page.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
     _wait_for_app(page)
     page.get_by_role("heading", name=title, exact=True).wait_for(timeout=60_000)
@@ -138,7 +174,7 @@ def _set_number(page, label: str, value: float) -> None:
 
 
 def test_time_series_page_trains_and_plays(server, page):
-    _open_page(page, "Time series")
+    _open_page(page, server, "Time series")
     page.get_by_role("button", name="Simulate").click()
     page.get_by_text("600 frames (t = 0").wait_for(timeout=60_000)
     train = page.get_by_role("button", name="Train on the series", exact=True).last  # a rerun can briefly show two
@@ -151,34 +187,32 @@ def test_time_series_page_trains_and_plays(server, page):
     _wait_for_app(page)
     animation = page.locator(VIEWS).last  # the linked scene view (an iframe)
     animation.scroll_into_view_if_needed()
-    page.wait_for_timeout(3000)
-    assert coloured_fraction(animation.screenshot()) > 0.05
+    assert wait_for_colour(animation) > 0.05
     frame = animation.element_handle().content_frame()
     slider_position = "() => { const g = document.querySelectorAll('.js-plotly-plot'); return g[g.length - 1]._fullLayout.sliders[0].active; }"
     assert frame.evaluate(slider_position) == 0
     frame.locator(".updatemenu-button").first.click()  # ▶ Play
-    page.wait_for_timeout(3000)
-    assert frame.evaluate(slider_position) > 0  # the animation runs in the browser
+    frame.wait_for_function(f"() => ({slider_position})() > 0", timeout=30_000)  # the animation runs in the browser
     _shot(page, "time-series")
     assert not page.locator("[data-testid='stException']").count()
 
 
 def test_super_resolution_page_scores_strategies(server, page):
-    _open_page(page, "Super-resolution")
-    _set_number(page, "Time budget per strategy (s)", 3)
+    _open_page(page, server, "Super-resolution")
+    _set_number(page, "Time budget per strategy (s)", 1)  # the least the form takes: the page is tested, not the fit
     page.get_by_role("button", name="Run super-resolution").click()
     page.get_by_text("What each strategy did").wait_for(timeout=180_000)
     _wait_for_app(page)
     views = page.locator(VIEWS).last
     views.scroll_into_view_if_needed()
-    page.wait_for_timeout(3000)
+    coloured = wait_for_colour(views)
     _shot(page, "super-resolution")
     assert not page.locator("[data-testid='stException']").count()
-    assert coloured_fraction(views.screenshot()) > 0.05
+    assert coloured > 0.05
 
 
 def test_inr_vs_ginr_page_compares_four_models(server, page):
-    _open_page(page, "INR vs GINR")
+    _open_page(page, server, "INR vs GINR")
     _set_number(page, "Time budget per model (s)", 3)
     page.get_by_role("button", name="Train and compare").click()
     page.get_by_role("button", name="Cancel").wait_for(timeout=60_000)
@@ -186,17 +220,17 @@ def test_inr_vs_ginr_page_compares_four_models(server, page):
     _wait_for_app(page)
     views = page.locator("iframe").last  # the linked-camera figure
     views.scroll_into_view_if_needed()
-    page.wait_for_timeout(4000)
+    coloured = wait_for_colour(views)
     _shot(page, "inr-vs-ginr")
     assert not page.locator("[data-testid='stException']").count()
     assert page.get_by_text("R² (all nodes)").count()
-    assert coloured_fraction(views.screenshot()) > 0.05
+    assert coloured > 0.05
 
 
 def test_crop_page_draws_the_cropped_parts_as_a_hole(server, page):
     page.goto(server)
     _wait_for_app(page)
-    _open_page(page, "Crop")
+    _open_page(page, server, "Crop")
     _set_number(page, "Time budget per model (s)", 2)
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_role("heading", name="3 · Crop").wait_for(timeout=180_000)
@@ -206,7 +240,7 @@ def test_crop_page_draws_the_cropped_parts_as_a_hole(server, page):
     assert frame.evaluate("() => document.querySelector('.js-plotly-plot')._fullLayout.scene.annotations.length") == 8
     box = partition.bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.wait_for_timeout(500)  # plotly reports the vertex under the pointer on hover
+    frame.wait_for_selector(".hovertext", timeout=10_000)  # plotly reports the vertex under the pointer on hover
     page.mouse.down()
     page.mouse.up()  # a click on the mesh picks its part
     remove = page.locator("[data-testid='stMultiSelect']").filter(has_text="Parts to remove")
@@ -230,8 +264,8 @@ def test_crop_page_draws_the_cropped_parts_as_a_hole(server, page):
 
     from PIL import Image
 
+    assert wait_for_colour(views) > 0.05
     png = views.screenshot()
-    assert coloured_fraction(png) > 0.05
     rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
     half = rgb.shape[1] // 2
     middle = slice(int(0.2 * half), int(0.8 * half))  # each panel's centre, away from the colour bar
@@ -248,11 +282,12 @@ def test_the_browser_fetches_nothing_from_the_internet(server, page):
     _wait_for_app(visitor)
     visitor.get_by_text("PyVista", exact=True).click()
     visitor.locator("iframe").first.wait_for(timeout=120_000)
-    visitor.wait_for_timeout(5000)
+    wait_for_colour(visitor.locator("iframe").first, timeout_s=60)  # the VTK scene drawn: its scripts are in
     for title in ("Home", "Results", "Time series"):
         visitor.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
+        visitor.get_by_role("heading", name=title if title != "Home" else "GINR Studio", exact=True).wait_for(timeout=60_000)
         _wait_for_app(visitor)
-        visitor.wait_for_timeout(2000)
+        visitor.wait_for_load_state("networkidle")  # what the page asks for once drawn
     visitor.close()
     assert not external, sorted(external)
 
@@ -260,18 +295,19 @@ def test_the_browser_fetches_nothing_from_the_internet(server, page):
 def test_interpolation_page_draws_the_derived_field_grid(server, page):
     page.goto(server)
     _wait_for_app(page)
-    _open_page(page, "Interpolation")
+    _open_page(page, server, "Interpolation")
     page.get_by_role("spinbutton", name="Training steps per network").fill("30")  # in a form: sent with the button
     page.get_by_role("button", name="Run every method").click()
     page.get_by_text("Field | gradient | Laplacian | error").wait_for(timeout=300_000)
     _wait_for_app(page)
     grid = page.locator(".stPlotlyChart").last  # truth and the best three methods: field, gradient, Laplacian, error
     grid.scroll_into_view_if_needed()
-    page.wait_for_timeout(4000)
+    coloured = wait_for_colour(grid, 0.12)  # the meshes fill their cells (0.05 when each filled a fifth)
     _shot(page, "interpolation")
     assert not page.locator("[data-testid='stException']").count()
     assert page.get_by_text("Resolved scale", exact=True).count()
-    assert coloured_fraction(grid.screenshot()) > 0.12  # the meshes fill their cells (0.05 when each filled a fifth)
+    assert coloured > 0.12
+
 
 def test_collections_page_explorer_shows_a_coloured_mesh(server, page, tmp_path):
     """Build a small collection from uploaded files, train it, and look at the explorer's mesh view."""
@@ -284,7 +320,7 @@ def test_collections_page_explorer_shows_a_coloured_mesh(server, page, tmp_path)
         np.save(files[-1], np.sin(2 * x + q) + np.cos(3 * y - q))
     page.goto(server)  # a fresh session: this test also runs alone
     _wait_for_app(page)
-    _open_page(page, "Collections")
+    _open_page(page, server, "Collections")
     page.get_by_text("Signal files", exact=True).click()
     _wait_for_app(page)
     page.locator("input[type='file']").first.set_input_files([str(f) for f in files])
@@ -297,16 +333,15 @@ def test_collections_page_explorer_shows_a_coloured_mesh(server, page, tmp_path)
     _wait_for_app(page)
     member_view = page.locator(VIEWS).nth(2)  # R² bars, code scatter, then the member's truth | prediction | error
     member_view.scroll_into_view_if_needed()
-    page.wait_for_timeout(3000)
+    coloured = wait_for_colour(member_view)
     _shot(page, "collections")
     assert not page.locator("[data-testid='stException']").count()
-    assert coloured_fraction(member_view.screenshot()) > 0.05
+    assert coloured > 0.05
     budget = page.get_by_label("Budget (s)", exact=True)  # fit-new reads the recorded run: it must work on the
     budget.fill("2")  # server's default backend (worker processes), not only in-process
     budget.press("Enter")
     _wait_for_app(page)
     page.get_by_role("button", name="Fit the new signal").click()
-    page.locator(SCENE_VIEW).nth(2).wait_for(timeout=120_000)  # member, walk, then the new signal's views
-    page.wait_for_timeout(2000)
+    _scene_frame(page, 2)  # member, walk, then the new signal's views
     _shot(page, "collections-fit-new")
     assert not page.locator("[data-testid='stException']").count()

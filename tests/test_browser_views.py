@@ -3,6 +3,7 @@ hover shows the value, an RGB signal is drawn in colours, the up-axis control tu
 
 import io
 import re
+import time
 
 import numpy as np
 import pytest
@@ -47,10 +48,13 @@ def test_hover_shows_the_value_under_the_cursor(data_page):
     box = chart.bounding_box()
     for dx in (0, 15, -15, 30):  # the centre of the scene is on the mesh; try a few pixels around it
         data_page.mouse.move(box["x"] + box["width"] / 2 + dx, box["y"] + box["height"] / 2)
-        data_page.wait_for_timeout(700)
-        text = " ".join(chart.locator(".hovertext").all_text_contents())
-        if "value" in text:
+        try:
+            frame.wait_for_function("() => [...document.querySelectorAll('.hovertext')].some(t => t.textContent.includes('value'))",
+                                    timeout=5_000)
             break
+        except playwright.TimeoutError:
+            continue
+    text = " ".join(chart.locator(".hovertext").all_text_contents())
     found = re.search(r"value ([-0-9.e]+)vertex (\d+)", text)
     assert found and "trace" not in text, text
     value, vertex = float(found[1]), int(found[2])
@@ -65,11 +69,14 @@ def test_up_axis_control_turns_the_view(data_page):
     data_page.get_by_text("View settings", exact=True).click()
     data_page.locator("[data-testid='stSidebar']").get_by_text("x", exact=True).first.click()
     _wait_for_app(data_page)
-    data_page.wait_for_timeout(2000)
     element, frame = _scene_frame(data_page)
+    frame.wait_for_function(f"() => ({SIGNAL_CHART})()._fullLayout.scene.camera.up.x === 1", timeout=30_000)
     up = frame.evaluate(f"({SIGNAL_CHART})()._fullLayout.scene.camera.up")
     assert up == {"x": 1, "y": 0, "z": 0}
-    assert element.screenshot() != before
+    deadline = time.monotonic() + 10  # WebGL draws the turned view a few frames later
+    while (after := element.screenshot()) == before and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert after != before
     data_page.locator("[data-testid='stSidebar']").get_by_text("auto", exact=True).last.click()  # back to auto
     _wait_for_app(data_page)
 

@@ -213,7 +213,7 @@ def test_lbfgs_beats_adam_at_equal_steps(trained):
     lbfgs, _ = fit_new_member(fit.regressor, features, family.values[1], CodeFitConfig(steps=15, time_budget_s=None, start="mean"))
     adam, _ = fit_new_member(fit.regressor, features, family.values[1],
                              CodeFitConfig(steps=15, time_budget_s=None, start="mean", optimizer="adam"))
-    assert lbfgs.r2 > adam.r2
+    assert lbfgs.r2 > adam.r2 + 0.02  # 0.979 against 0.941: a clear win, not a tie broken by rounding
 
 
 def test_fit_new_stops_at_its_target(trained):

@@ -83,12 +83,12 @@ def test_a_cache_file_killed_mid_write_is_never_half_there(tmp_path):
     target = tmp_path / "embedding.npz"
     script = (
         "import numpy as np, sys\n"
-        "from ginr_core.geometry.spectral import Embedding, _save_cached\n"
+        "from ginr_core.geometry.spectral import Embedding, save_cached_embedding\n"
         "from pathlib import Path\n"
         "path = Path(sys.argv[1])\n"
         "for i in range(10**6):\n"
         "    f = np.full((200_000, 8), float(i))\n"
-        "    _save_cached(path, Embedding(np.arange(8.0), f, 'combinatorial', 8))\n"
+        "    save_cached_embedding(path, Embedding(np.arange(8.0), f, 'combinatorial', 8))\n"
         "    print(i, flush=True)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script, str(target)], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -97,10 +97,10 @@ def test_a_cache_file_killed_mid_write_is_never_half_there(tmp_path):
     time.sleep(0.3)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    loaded = spectral._load_cached(target, 200_000, "combinatorial", 8)
+    loaded = spectral.load_cached_embedding(target, 200_000, "combinatorial", 8)
     assert loaded is not None and np.ptp(loaded.features) == 0  # complete and self-consistent
 
     damaged = bytearray(target.read_bytes())
     damaged[len(damaged) // 2] ^= 0xFF  # a flipped bit on disk: the checksum refuses the file
     target.write_bytes(bytes(damaged))
-    assert spectral._load_cached(target, 200_000, "combinatorial", 8) is None
+    assert spectral.load_cached_embedding(target, 200_000, "combinatorial", 8) is None

@@ -8,7 +8,7 @@ from ginr_core.geometry.domains import (
     latlon_sphere,
     make_domain,
 )
-from ginr_core.geometry.mesh import _face_areas
+from ginr_core.geometry.mesh import face_areas
 
 
 def _directed_edge_counts(faces):
@@ -21,7 +21,7 @@ def _directed_edge_counts(faces):
 def test_builtin_domains_are_valid_connected_surfaces(name):
     mesh = make_domain(name)
     assert mesh.n_components() == 1
-    assert _face_areas(mesh.vertices, mesh.faces).min() > 0
+    assert face_areas(mesh.vertices, mesh.faces).min() > 0
     # consistent orientation: no directed edge is used by two faces
     _, counts = _directed_edge_counts(mesh.faces)
     assert counts.max() == 1
@@ -42,7 +42,7 @@ def test_latlon_sphere_node_counts_match_the_data_grids(n_lat, n_lon):
     mesh = latlon_sphere(n_lat, n_lon)
     assert mesh.n_vertices == n_lat * n_lon
     np.testing.assert_allclose(np.linalg.norm(mesh.vertices, axis=1), 1.0)
-    area = _face_areas(mesh.vertices, mesh.faces)
+    area = face_areas(mesh.vertices, mesh.faces)
     assert area.min() > 0
     assert abs(area.sum() - 4 * np.pi) < 1e-3 * 4 * np.pi
 

@@ -393,7 +393,8 @@ def test_the_stacked_network_beats_its_interpolants_on_a_spotty_texture():
     result = interpolate(sphere, obs, ["harmonic", "biharmonic", "rbf", "ginr_stacked"], truth=truth,
                          settings=InterpolationSettings(k=16, steps=400), spectra=False)
     scores = {o.name: o.scores["r2"] for o in result.outcomes}
-    assert scores["ginr_stacked"] > max(scores["harmonic"], scores["biharmonic"], scores["rbf"]), scores
+    best_interpolant = max(scores["harmonic"], scores["biharmonic"], scores["rbf"])
+    assert scores["ginr_stacked"] > best_interpolant + 0.01, scores  # 0.975 against 0.946
 
 
 def test_kriging_sums_the_field_as_gstools_does():

@@ -9,7 +9,7 @@ from ginr_core.geometry.domains import make_domain
 from ginr_core.geometry.features import FeatureSpec
 from ginr_core.geometry.spectral import spectral_embedding
 from ginr_core.learning.models import ModelConfig
-from ginr_core.learning.training import GINRRegressor, TrainConfig, _SeriesRows
+from ginr_core.learning.training import GINRRegressor, TrainConfig, SeriesRows
 from ginr_core.runs.actions import predict_run
 from ginr_core.runs.jobs import Job
 from ginr_core.runs.registry import Registry
@@ -117,7 +117,7 @@ def test_series_rows_gather_the_right_frame_and_node(sphere):
     values = travelling_wave(mesh, times)
     model = GINRRegressor(ModelConfig(k=8, hidden=16, time_input=True), TrainConfig(steps=1, time_budget_s=None))
     model.fit_series(features, values, times)
-    rows = _SeriesRows(model.model_, features, times, values.reshape(-1, 1).astype(np.float32))
+    rows = SeriesRows(model.model_, features, times, values.reshape(-1, 1).astype(np.float32))
     picked = torch.tensor([0, 5, mesh.n_vertices + 7, 2 * mesh.n_vertices + 641])
     x, t, _ = rows.inputs(picked)
     node, frame = picked % mesh.n_vertices, picked // mesh.n_vertices

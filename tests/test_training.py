@@ -45,11 +45,9 @@ def fit(problem, steps=200, **train):
     return GINRRegressor(SMALL, config).fit(x, y)
 
 
-def test_fits_a_smooth_function_quickly(problem):
+def test_fits_a_smooth_function_in_200_steps(problem):
     x, y = problem
-    start = time.perf_counter()
-    reg = fit(problem)
-    assert time.perf_counter() - start < 15
+    reg = fit(problem)  # how fast those steps run is bench/training.py's business
     assert reg.score(x, y) > 0.99
     assert reg.stop_reason_ == "steps" and reg.history_[-1]["step"] == 200
     # predictions come back in original units (the target's mean is 10)
@@ -73,47 +71,57 @@ def test_time_budget_and_callback(problem):
     config = TrainConfig(threads=1, steps=None, time_budget_s=1.0, log_every=10, snapshot_every_s=0.2)
     start = time.perf_counter()
     reg = GINRRegressor(SMALL, config).fit(x, y, callback=seen.append)
-    assert 1.0 <= time.perf_counter() - start < 3.0
-    assert reg.stop_reason_ == "time"
+    assert time.perf_counter() - start >= 1.0 and reg.stop_reason_ == "time"  # never stops before its budget
     assert seen and all(p.lr > 0 and p.steps_per_s >= 0 and p.eta_s >= 0 for p in seen)
-    snapshots = [p.snapshot for p in seen if p.snapshot is not None]
-    assert len(snapshots) >= 3 and snapshots[0].shape == y.shape
+    snapshots = [p for p in seen if p.snapshot is not None]
+    assert snapshots[0].step == 1 and snapshots[0].snapshot.shape == y.shape  # the first step shows at once
+    # then one every snapshot_every_s at most (more apart when the machine is busy: the trainer thins them)
+    assert all(b.elapsed_s - a.elapsed_s >= 0.2 for a, b in zip(snapshots, snapshots[1:]))
     assert seen[-1].lr < seen[0].lr  # cosine decays over the time budget
 
 
-def test_cancel_stops_within_a_second(problem, jobs):
+def test_a_cancel_is_honoured_at_the_next_step(problem):
+    x, y = problem
+    cancel = threading.Event()
+
+    def cancel_at_step_30(progress):
+        if progress.step == 30:
+            cancel.set()
+
+    reg = GINRRegressor(SMALL, TrainConfig(threads=1, steps=None, time_budget_s=60, log_every=1))
+    reg.fit(x, y, callback=cancel_at_step_30, cancel=cancel)
+    assert reg.stop_reason_ == "cancelled" and reg.history_[-1]["step"] == 30
+
+
+def test_a_cancelled_job_keeps_its_model(problem, jobs):
     x, y = problem
     reg = GINRRegressor(SMALL, TrainConfig(threads=1, steps=None, time_budget_s=60))
     job = Job(train_arrays, (reg, x, y)).start()
     jobs.append(job)
     while job.state.progress is None:
         time.sleep(0.02)
-    asked = time.perf_counter()
     job.cancel()
-    state = job.join(timeout=5)
-    assert time.perf_counter() - asked < 1.0
+    state = job.join(timeout=30)  # a 60 s budget: only the cancel ends it this early
     assert state.status == "cancelled" and state.result is not None
 
 
 def test_background_job_snapshots_do_not_block(problem, jobs):
     x, y = problem
-    config = TrainConfig(threads=1, steps=300, time_budget_s=None, batch_size=512, snapshot_every_s=0.05)
+    config = TrainConfig(threads=1, steps=None, time_budget_s=120, batch_size=512, snapshot_every_s=0.05)
     job = Job(train_arrays, (GINRRegressor(SMALL, config), x, y))
     jobs.append(job)
-    start = time.perf_counter()
-    job.start()
-    assert time.perf_counter() - start < 0.5  # start() returns at once
+    job.start()  # returns while the job runs: it sees the snapshots below as they come
     steps_seen = set()
-    while not job.done:
+    while len(steps_seen) < 3 and not job.done:
         state = job.state
         if state.snapshot is not None:
             assert state.snapshot.shape == y.shape
             steps_seen.add(state.snapshot_step)
         time.sleep(0.01)
-    final = job.join()
-    assert final.status == "done", final.error
-    assert len(steps_seen) >= 2 and final.result["r2"] > 0.8
-    assert final.history and final.history[-1]["step"] == 300
+    job.cancel()
+    final = job.join(timeout=30)
+    assert final.status == "cancelled", final.error  # still training after three snapshots: none blocked it
+    assert len(steps_seen) == 3 and final.history and final.history[-1]["step"] >= max(steps_seen)
 
 
 def test_failed_job_reports_a_message(jobs):

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from conftest import shared_file
 
 from ginr_core.geometry.domains import icosphere
@@ -12,7 +13,6 @@ from ginr_core.viz.figures import (
     side_by_side_figure,
     to_pyvista,
 )
-from ginr_core.viz.rules import colour_scale
 
 
 def test_bunny_figure_payload_stays_small():
@@ -44,11 +44,11 @@ def test_side_by_side_shares_one_scale_for_truth_and_prediction():
                               shared_scale=["truth", "prediction"])
     t, p, e = fig.data
     assert (t.cmin, t.cmax) == (p.cmin, p.cmax)
-    assert (t.cmin, t.cmax) == colour_scale("signal", truth, pred)[:2]
-    assert (e.cmin, e.cmax) == colour_scale("error", err)[:2] and e.cmin == 0
+    # auto range: the median of each panel's 0.5-99.5th percentiles, so 1.25 x the truth's (pred is 1.5 x truth)
+    assert (t.cmin, t.cmax) == pytest.approx(1.25 * np.percentile(truth, [0.5, 99.5]))
+    assert (e.cmin, e.cmax) == pytest.approx((0.0, np.percentile(err, 99.5)))  # errors start at 0
     assert not t.showscale and p.showscale and e.showscale  # shared bar beside the last shared panel
     assert fig.layout.scene.camera == fig.layout.scene3.camera
-
 
 
 def test_scene_axes_give_plotly_no_ticks_or_titles_to_draw():
@@ -79,8 +79,9 @@ def test_grid_rows_share_one_scale_each_and_empty_cells_stay_empty():
     fig = grid_figure(mesh, [[("truth", truth), ("model", pred)], [None, ("|error|", err)]], ["signal", "error"])
     t, p, e = fig.data
     assert [a.text for a in fig.layout.annotations] == ["truth", "model", "|error|"]
-    assert (t.cmin, t.cmax) == (p.cmin, p.cmax) == colour_scale("signal", truth, pred)[:2]
-    assert (e.cmin, e.cmax) == colour_scale("error", err)[:2] and e.colorscale != t.colorscale
+    assert (t.cmin, t.cmax) == (p.cmin, p.cmax)
+    assert (t.cmin, t.cmax) == pytest.approx(1.5 * np.percentile(truth, [0.5, 99.5]))  # median of the two ranges
+    assert (e.cmin, e.cmax) == pytest.approx((0.0, np.percentile(err, 99.5))) and e.colorscale != t.colorscale
     assert [d.showscale for d in fig.data] == [False, True, True]  # one colour bar per row, beside its row
     assert p.colorbar.y > 0.5 > e.colorbar.y
     assert [d.scene for d in fig.data] == ["scene", "scene2", "scene3"]  # no scene in the empty cell

@@ -157,7 +157,8 @@ def _subset(mesh: Mesh, keep: np.ndarray, faces: np.ndarray) -> Mesh:
     )
 
 
-def _face_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+def face_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """The area of each triangle."""
     a, b, c = (vertices[faces[:, i]] for i in range(3))
     return 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
 
@@ -192,7 +193,7 @@ def clean_mesh(mesh: Mesh, components: str = "largest", merge_digits: int = 10,
 
     # 2. degenerate and duplicate faces
     repeated = (faces[:, 0] == faces[:, 1]) | (faces[:, 1] == faces[:, 2]) | (faces[:, 0] == faces[:, 2])
-    zero_area = _face_areas(mesh.vertices, faces) <= 1e-14 * scale**2
+    zero_area = face_areas(mesh.vertices, faces) <= 1e-14 * scale**2
     degenerate = repeated | zero_area
     faces = faces[~degenerate]
     _, unique_rows = np.unique(np.sort(faces, axis=1), axis=0, return_index=True)

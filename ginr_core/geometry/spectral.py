@@ -41,9 +41,9 @@ from .laplacian import LAPLACIANS, mesh_laplacian
 from .mesh import Mesh
 
 try:  # optional: a faster sparse Cholesky (see _factorize)
-    import cholespy as _cholespy
+    import cholespy
 except ImportError:
-    _cholespy = None
+    cholespy = None
 try:  # optional: BLAS thread control (see eigenpairs)
     from threadpoolctl import threadpool_limits
 except ImportError:
@@ -100,7 +100,7 @@ def spectral_embedding(
     report = progress or (lambda fraction, message: None)
     path = _cache_path(mesh, laplacian, k) if cache else None
     if path is not None:
-        cached = _load_cached(path, mesh.n_vertices, laplacian, k)
+        cached = load_cached_embedding(path, mesh.n_vertices, laplacian, k)
         if cached is not None:
             report(1.0, "Loaded the spectral embedding from the cache.")
             return cached
@@ -111,7 +111,7 @@ def spectral_embedding(
     scale = np.sqrt(mesh.n_vertices if M is None else M.diagonal().sum())
     embedding = Embedding(eigenvalues=eigenvalues, features=vectors * scale, laplacian=laplacian, k=k)
     if path is not None:
-        _save_cached(path, embedding)
+        save_cached_embedding(path, embedding)
     report(1.0, "Spectral embedding ready.")
     return embedding
 
@@ -164,7 +164,7 @@ def _eigenpairs(L, k: int, M, tol: float, progress: Progress | None) -> tuple[np
     if inv_sqrt_mass is not None:
         vectors = vectors * inv_sqrt_mass[:, None]
     report(1.0, f"Found {k} eigenpairs.")
-    return eigenvalues, _fix_signs(vectors)
+    return eigenvalues, fix_signs(vectors)
 
 
 def _shift_invert_lanczos(Lt: sp.csr_matrix, k: int, tol: float, cluster_tol: float, report: Progress):
@@ -312,12 +312,12 @@ def _factorize(A: sp.csr_matrix) -> Callable[[np.ndarray], np.ndarray]:
     CHOLMOD's supernodal Cholesky (through cholespy) is preferred: on meshes its factor has about half
     the entries of SuperLU's LU and its block solves are 2-3 times faster. SuperLU is the fallback.
     """
-    if _cholespy is None:
+    if cholespy is None:
         lu = sla.splu(A.tocsc(), permc_spec=SUPERLU_ORDERING, options={"SymmetricMode": True})
         return lu.solve
     try:
-        factor = _cholespy.CholeskySolverD(
-            A.shape[0], A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data, _cholespy.MatrixType.CSR
+        factor = cholespy.CholeskySolverD(
+            A.shape[0], A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data, cholespy.MatrixType.CSR
         )
     except ValueError as exc:  # CHOLMOD: "Matrix is not positive definite!"
         raise GinrError("The Laplacian is not positive semi-definite.") from exc
@@ -348,7 +348,9 @@ def _symmetric(T: np.ndarray) -> np.ndarray:
     return 0.5 * (T + T.T)
 
 
-def _fix_signs(vectors: np.ndarray) -> np.ndarray:
+def fix_signs(vectors: np.ndarray) -> np.ndarray:
+    """Each eigenvector with the sign that makes it agree with one fixed random vector: solvers return either
+    sign, and a saved model must read the same features when they are recomputed."""
     reference = np.random.default_rng(12345).standard_normal(vectors.shape[0])
     signs = np.where(reference @ vectors < 0, -1.0, 1.0)
     return vectors * signs
@@ -402,7 +404,7 @@ def _checksum(eigenvalues: np.ndarray, features: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(eigenvalues).tobytes() + np.ascontiguousarray(features).tobytes()).hexdigest()
 
 
-def _load_cached(path, n: int, laplacian: str, k: int) -> Embedding | None:
+def load_cached_embedding(path, n: int, laplacian: str, k: int) -> Embedding | None:
     """The cached embedding at `path`, or None when it is missing, unreadable, does not fit or fails its
     checksum (a damaged disk or a file written by something else is recomputed, never used)."""
     try:
@@ -417,7 +419,7 @@ def _load_cached(path, n: int, laplacian: str, k: int) -> Embedding | None:
     return Embedding(eigenvalues=eigenvalues, features=features, laplacian=laplacian, k=k)
 
 
-def _save_cached(path, embedding: Embedding) -> None:
+def save_cached_embedding(path, embedding: Embedding) -> None:
     """Written atomically (a crash leaves the old file or none, never half a file), with a checksum."""
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = dict(eigenvalues=embedding.eigenvalues, features=embedding.features,

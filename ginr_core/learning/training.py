@@ -199,7 +199,7 @@ class GINRRegressor:
         if self.model_config.kind != "mlp":
             raise GinrError("Time series are learnt by plain networks only (kind 'mlp'), not partitioned ones.")
         return self._fit(replace(self.model_config, time_input=True), features, y, times, callback, cancel,
-                         lambda model, y_std: _SeriesRows(model, features, times, y_std))
+                         lambda model, y_std: SeriesRows(model, features, times, y_std))
 
     def fit_collection(
         self,
@@ -266,7 +266,7 @@ class GINRRegressor:
         if not self.model_.config.time_input:
             raise GinrError("This model has no time input (it was not trained with fit_series): it cannot tell times apart.")
         features, times, _ = check_series(features, None, times)
-        rows = _SeriesRows(self.model_, features, times)
+        rows = SeriesRows(self.model_, features, times)
         out = self._to_units(rows.predict(self.model_, self.train_config.chunk_size))
         return out.reshape(len(times), len(features), *out.shape[1:])
 
@@ -417,7 +417,7 @@ class _ProductRows(_NodeRows):
         return rows // self.n_nodes, rows % self.n_nodes
 
 
-class _SeriesRows(_ProductRows):
+class SeriesRows(_ProductRows):
     """(frame, node) rows of a time series: each row carries its frame's time."""
 
     def __init__(self, model: NeuralField, features, times, y_std: np.ndarray | None = None):

@@ -144,6 +144,7 @@ function unpacked(figures, vertexIds) {
 }
 
 function draw(args) {
+    delete document.body.dataset.height;  // set again once drawn, linked and sized: what a browser test waits for
     var figures = unpacked(args.figures.map(function (f) { return JSON.parse(f); }), args.vertex_ids || []);
     var container = document.getElementById('plots');
     var fresh = state.plots.length !== figures.length;
@@ -171,6 +172,7 @@ function draw(args) {
         if (state.pin) pin(state.pin.position, state.pin.source, false);
         var height = Math.max.apply(null, state.plots.map(function (gd) { return gd._fullLayout.height; }));
         send('streamlit:setFrameHeight', {height: height + BAR_HEIGHT});
+        document.body.dataset.height = height + BAR_HEIGHT;
     });
 }
 
