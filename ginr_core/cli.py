@@ -193,10 +193,11 @@ def _print_fit(state) -> None:
 
 
 def cmd_train(args) -> None:
+    from dataclasses import replace
+
     from .geometry.features import SPHERE_EMBEDDING, XYZ, FeatureSpec
     from .learning.device import describe_device
-    from .learning.models import ModelConfig
-    from .learning.training import TrainConfig
+    from .learning.recipes import FIT_RECIPES
     from .runs.actions import launch
     from .runs.registry import Registry
     from .runs.spec import RunInputs, RunRequest, RunSpec, Source
@@ -207,10 +208,15 @@ def cmd_train(args) -> None:
         mesh, domain = _mesh_and_source(args)
         target, signal = _load_signal(args, mesh), Source("generated", args.signal, {}, None, args.signal)
     kind = XYZ if args.input == "xyz" else {"sh": SPHERE_EMBEDDING}.get(args.embedding, args.embedding)
-    model_config = ModelConfig(n_layers=args.layers, hidden=args.hidden, activation=args.activation,
-                               omega_0=args.omega0, first_omega_0=args.first_omega0, skip=not args.no_skip)
-    train_config = TrainConfig(time_budget_s=args.budget, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
-                               seed=args.seed, device=args.device)
+    recipe = FIT_RECIPES[args.recipe]  # the flags given change the recipe's model and training
+    model_changes = {"n_layers": args.layers, "hidden": args.hidden, "activation": args.activation, "omega_0": args.omega0,
+                     "first_omega_0": args.first_omega0, "skip": False if args.no_skip else None}
+    model_config = replace(recipe.model, **{key: value for key, value in model_changes.items() if value is not None})
+    train_changes = {"lr": args.lr, "batch_size": args.batch_size}
+    _, train_config = recipe.configs(time_budget_s=args.budget, steps=args.steps, seed=args.seed, device=args.device,
+                                     **{key: value for key, value in train_changes.items() if value is not None})
+    if args.batch_size == 0:
+        train_config = replace(train_config, batch_size=None)
     options = {"fraction": args.holdout, "seed": args.seed} if args.holdout else {}
     spec = RunSpec("heldout" if args.holdout else "fit", domain, signal, FeatureSpec(kind, args.k), model_config,
                    train_config, options)
@@ -992,6 +998,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .geometry.features import DEFAULT_K
     from .learning.metrics import ERROR_KINDS
     from .learning.models import ACTIVATIONS, ModelConfig
+    from .learning.recipes import FIT_RECIPES
     from .learning.training import TrainConfig
     from .runs.actions import EXPORT_FORMATS
 
@@ -1000,7 +1007,9 @@ def build_parser() -> argparse.ArgumentParser:
     mdef, tdef = ModelConfig(), TrainConfig()
     p = sub.add_parser("train", help="train a GINR (or a classic INR) on a signal; the run is saved in the registry",
                        description="Train a neural field on a per-vertex signal. Defaults are the measured CPU recipe "
-                       "(4 x 128 sine MLP, first-layer omega_0 90, full batch, Adam 2e-3, cosine schedule).")
+                       f"(4 x 128 sine MLP, first-layer omega_0 90, {tdef.batch_size}-node batches, Adam 2e-3, cosine "
+                       "schedule, then the output layer solved by least squares); --recipe picks another, and the other "
+                       "flags change it.")
     _add_mesh_options(p)
     _add_signal_options(p)
     p.add_argument("--reference", metavar="FILE.npz",
@@ -1014,17 +1023,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=DEFAULT_K, help=f"embedding size (default {DEFAULT_K})")
     p.add_argument("--holdout", type=float, default=0.0,
                    help="fraction of nodes held out of training and scored (generalisation); default 0 = fit all nodes")
-    p.add_argument("--layers", type=int, default=mdef.n_layers, help=f"linear layers in total (default {mdef.n_layers})")
-    p.add_argument("--hidden", type=int, default=mdef.hidden, help=f"hidden width (default {mdef.hidden})")
-    p.add_argument("--activation", choices=ACTIVATIONS, default=mdef.activation, help="activation (default sine = SIREN)")
-    p.add_argument("--omega0", type=float, default=mdef.omega_0, help=f"sine frequency of hidden layers (default {mdef.omega_0:g})")
-    p.add_argument("--first-omega0", type=float, default=mdef.first_omega_0,
+    p.add_argument("--recipe", choices=list(FIT_RECIPES), default="default",
+                   help="; ".join(f"{name}: {recipe.label}" for name, recipe in FIT_RECIPES.items()))
+    p.add_argument("--layers", type=int, default=None, help=f"linear layers in total (default {mdef.n_layers})")
+    p.add_argument("--hidden", type=int, default=None, help=f"hidden width (default {mdef.hidden})")
+    p.add_argument("--activation", choices=ACTIVATIONS, default=None, help="activation (default sine = SIREN)")
+    p.add_argument("--omega0", type=float, default=None, help=f"sine frequency of hidden layers (default {mdef.omega_0:g})")
+    p.add_argument("--first-omega0", type=float, default=None,
                    help=f"sine frequency of the first layer (default {mdef.first_omega_0:g})")
     p.add_argument("--no-skip", action="store_true", help="no skip connection to the middle layer")
     p.add_argument("--budget", type=float, default=tdef.time_budget_s, help=f"time budget in seconds (default {tdef.time_budget_s:g})")
     p.add_argument("--steps", type=int, default=None, help="maximum steps (default: none, the budget decides)")
-    p.add_argument("--lr", type=float, default=tdef.lr, help=f"learning rate (default {tdef.lr:g})")
-    p.add_argument("--batch-size", type=int, default=None, help="nodes per step (default: all nodes)")
+    p.add_argument("--lr", type=float, default=None, help=f"learning rate (default {tdef.lr:g})")
+    p.add_argument("--batch-size", type=int, default=None, help=f"nodes per step, 0 = all nodes (default {tdef.batch_size})")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, else cpu), cpu, cuda, cuda:1, mps")
     _add_backend_options(p)
     p.set_defaults(func=cmd_train)

@@ -386,6 +386,16 @@ class NeuralField(nn.Module):
                 code: torch.Tensor | None = None) -> torch.Tensor:
         """`signal`: each row's signal index (rows of one signal kept together run fastest); `code`: one (1,
         code_size) code for every row instead (a new signal, an interpolated code)."""
+        return self.output_layer(self.last_hidden(features, times, signal, code))
+
+    @property
+    def output_layer(self) -> nn.Linear:
+        """The output layer: linear in its weights given what it reads, so the trainer can solve it (least squares)."""
+        return self.mlp.linears[-1]
+
+    def last_hidden(self, features: torch.Tensor, times: torch.Tensor | None = None, signal: torch.Tensor | None = None,
+                    code: torch.Tensor | None = None) -> torch.Tensor:
+        """What the output layer reads for these rows (arguments as `forward`)."""
         latent = composer = counts = None
         if self.codes is not None:
             if code is not None:
@@ -400,7 +410,7 @@ class NeuralField(nn.Module):
                 latent = torch.repeat_interleave(latent, torch.as_tensor(counts, device=latent.device), dim=0)
             if self.config.rank:
                 composer = codes[:, self.config.latent_dim :].reshape(len(codes), -1, self.config.rank)
-        return self.mlp(self.encoder(features, times, latent), composer, counts)
+        return self.mlp.last_hidden(self.encoder(features, times, latent), composer, counts)
 
 
 class CodeDecoder:

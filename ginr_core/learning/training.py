@@ -61,8 +61,11 @@ from .models import (
     make_field,
 )
 from .partitioned import as_members
+from .readout import NormalEquations
 
 Schedule = Literal["cosine", "constant", "plateau"]
+DEFAULT_BATCH = 8192  # nodes per step of the default recipe (see the module docstring)
+SOLVE_SHARE = 0.25  # the readout solve is skipped when its pass would take more than this share of a time budget
 WEIGHTS_FILE = "model.pt"
 MODEL_FILE = "model.json"
 
@@ -71,7 +74,10 @@ MODEL_FILE = "model.json"
 class TrainConfig(JsonConfig):
     """How to train. Training stops at `steps` or after `time_budget_s` seconds, whichever comes first.
 
-    batch_size: nodes per step (None = all nodes, accumulated over `chunk_size` chunks).
+    batch_size: nodes per step, drawn at random (None = all nodes, accumulated over `chunk_size` chunks); a
+        batch at least as large as the data is a full batch.
+    solve_readout: after the gradient steps, solve the output layer by least squares on every training row (see
+        readout.py; plain networks only, time kept for it inside the budget).
     schedule: "cosine" decays lr to lr * final_lr_frac over the budget; "plateau" halves it when the
         loss stalls (the reference code's ReduceLROnPlateau); "constant".
     snapshot_every_s: seconds between full-domain prediction snapshots for a live preview (None = off);
@@ -86,7 +92,8 @@ class TrainConfig(JsonConfig):
     steps: int | None = None
     time_budget_s: float | None = 120.0
     lr: float = 2e-3
-    batch_size: int | None = None
+    batch_size: int | None = DEFAULT_BATCH
+    solve_readout: bool = True
     chunk_size: int = 8192
     schedule: Schedule = "cosine"
     final_lr_frac: float = 0.01
@@ -109,8 +116,9 @@ class TrainConfig(JsonConfig):
 
 @dataclass(frozen=True)
 class Progress:
-    """One progress report. `r2` is exact for full batches and a smoothed batch estimate otherwise
-    (exact again at every snapshot); `snapshot` is a full-domain prediction in original units, or None."""
+    """One progress report. `r2` is of the model as it is at that step: exact for full batches, at every snapshot
+    and after the readout solve, otherwise the step's own batch (an unbiased estimate); `snapshot` is a full-domain
+    prediction in original units, or None."""
 
     step: int
     loss: float
@@ -240,7 +248,7 @@ class GINRRegressor:
 
     def _train(self, rows: _NodeRows, callback, cancel) -> GINRRegressor:
         self.history_: list[dict] = []
-        self.snapshot_seconds_ = 0.0
+        self.snapshot_seconds_ = self.solve_seconds_ = 0.0
         self.stop_reason_ = _Loop(self, rows, callback, cancel).run()
         self.model_.eval()
         return self
@@ -452,14 +460,34 @@ class _Loop:
             torch.optim.lr_scheduler.ReduceLROnPlateau(self.opt, factor=0.5, patience=50) if self.tc.schedule == "plateau" else None
         )
         self.generator = torch.Generator().manual_seed(self.tc.seed)
-        self.loss_ema: float | None = None
+        self.full_batch = self.tc.batch_size is None or self.tc.batch_size >= self.n
+        self.solves = (self.tc.solve_readout and isinstance(self.model, NeuralField)
+                       and self.model.output_layer.weight.requires_grad)
         self.next_snapshot = 0.0
         self.snapshot_cost = 0.0
+        self.pass_cost: float | None = None  # seconds of one no-gradient pass over every row, once measured
+        self.step_cost = 0.0  # seconds of the last step
+        self.start = time.perf_counter()  # after the optimizer's construction, whose first one imports torch._dynamo
+        # (seconds, once per process)
+
+    def reserve(self) -> float:
+        """Seconds kept at the end of a time budget for the readout solve: one no-gradient pass over every row
+        (measured at a snapshot, else half a step's time per step-sized share of the rows, on the safe side: a
+        forward pass is about a third of a step)."""
+        if not self.solves:
+            return 0.0
+        if self.pass_cost is not None:
+            return 1.2 * self.pass_cost
+        return 0.5 * self.step_cost * self.n / (self.n if self.full_batch else self.tc.batch_size)
 
     def fraction(self, step: int, elapsed: float) -> float:
+        """How much of the run is spent; a time budget also counts the readout solve still to come and half the next
+        step (so a run ends as close to its budget as a step allows, instead of up to a step past it)."""
         tc = self.tc
+        if self.solves and tc.time_budget_s and self.reserve() > SOLVE_SHARE * tc.time_budget_s:
+            self.solves = False  # too many rows for this budget: the readout stays as the steps left it
         steps = step / tc.steps if tc.steps else 0.0
-        seconds = elapsed / tc.time_budget_s if tc.time_budget_s else 0.0
+        seconds = (elapsed + self.reserve() + 0.5 * self.step_cost) / tc.time_budget_s if tc.time_budget_s else 0.0
         return max(steps, seconds)
 
     def set_lr(self, frac: float) -> float:
@@ -494,43 +522,76 @@ class _Loop:
         loss.backward()
         return loss.item()
 
+    @torch.no_grad()
+    def solve_readout(self) -> float | None:
+        """Least-squares output layer on every row (readout.py); the mean squared error it leaves, or None if
+        cancelled midway (the model is then unchanged)."""
+        t0 = time.perf_counter()
+        self.model.eval()
+        layer = self.model.output_layer
+        equations = NormalEquations(layer.in_features, layer.out_features, self.y.device)
+        for i in range(0, self.n, self.tc.chunk_size):
+            if self.cancel.is_set():
+                return None
+            rows = slice(i, i + self.tc.chunk_size)
+            equations.add(self.model.last_hidden(*self.data.inputs(rows)), self.y[rows])
+        mse = equations.solve_into(layer)
+        self.reg.solve_seconds_ = time.perf_counter() - t0
+        return mse
+
+    def finish(self, step: int, progress: Progress | None, loss: float, r2: float) -> str:
+        """Solve the readout (unless cancelled), close the curve at the last step taken with the model's final R^2,
+        and say why the run stopped."""
+        tc, reg = self.tc, self.reg
+        solved = False
+        if self.solves and step > 0 and not self.cancel.is_set():
+            mse = self.solve_readout()
+            if mse is not None:
+                loss, r2, solved = mse, 1.0 - mse, True
+        if progress is not None and (solved or not reg.history_ or reg.history_[-1]["step"] < step):
+            # the curve ends at the last step taken, not at the last multiple of log_every (3 steps of a run logging
+            # every 5 were recorded as 0), and with the solved readout's exact R^2
+            elapsed = time.perf_counter() - self.start
+            progress = replace(progress, step=step, loss=loss, r2=r2, elapsed_s=elapsed, eta_s=0.0, snapshot=None,
+                               steps_per_s=step / elapsed if elapsed > 0 else 0.0)
+            if reg.history_ and reg.history_[-1]["step"] == step:
+                reg.history_.pop()
+            reg.history_.append(progress.row())
+            if solved and self.callback is not None:
+                self.callback(progress)
+        if self.cancel.is_set():
+            return "cancelled"
+        return "steps" if tc.steps and step >= tc.steps else "time"
+
     def run(self) -> str:
         tc, reg = self.tc, self.reg
-        start = time.perf_counter()
-        step, last_report, last_step = 0, start, 0
+        start = self.start
+        step, last_report, last_step = 0, time.perf_counter(), 0
         steps_per_s = 0.0
         self.model.train()
         progress, loss, r2 = None, math.nan, math.nan  # the last step's, for the curve's closing row
         while True:
-            elapsed = time.perf_counter() - start
+            step_start = time.perf_counter()
+            elapsed = step_start - start
             frac = self.fraction(step, elapsed)
             if self.cancel.is_set() or frac >= 1.0:
-                if progress is not None and (not reg.history_ or reg.history_[-1]["step"] < step):
-                    # the curve ends at the last step taken, not at the last multiple of log_every (3 steps of a
-                    # run logging every 5 were recorded as 0)
-                    reg.history_.append(replace(progress, step=step, loss=loss, r2=r2, elapsed_s=elapsed, eta_s=0.0,
-                                                steps_per_s=step / elapsed if elapsed > 0 else 0.0).row())
-                if self.cancel.is_set():
-                    return "cancelled"
-                return "steps" if tc.steps and step >= tc.steps else "time"
+                return self.finish(step, progress, loss, r2)
             lr = self.set_lr(frac)
             want_snapshot = tc.snapshot_every_s is not None and elapsed >= self.next_snapshot
             self.opt.zero_grad(set_to_none=True)
             snapshot = None
-            if tc.batch_size is None or tc.batch_size >= self.n:
+            if self.full_batch:
                 result = self.full_batch_step(want_snapshot)
                 if result is None:
                     return "cancelled"
                 loss, outputs = result
-                r2 = 1.0 - loss
                 if outputs is not None:  # the full-batch forward pass is a free snapshot (pre-step weights)
                     t0 = time.perf_counter()
                     snapshot = reg._to_units(self.data.node_values(outputs.cpu().double().numpy()))
                     reg.snapshot_seconds_ += time.perf_counter() - t0
             else:
-                loss = self.minibatch_step()
-                self.loss_ema = loss if self.loss_ema is None else 0.9 * self.loss_ema + 0.1 * loss
-                r2 = 1.0 - self.loss_ema
+                loss = self.minibatch_step()  # of the weights before this step, on its own random batch
+            r2 = 1.0 - loss
             if not math.isfinite(loss):
                 raise GinrError("Training diverged (the loss became NaN/inf); try a lower learning rate.")
             self.opt.step()
@@ -544,9 +605,10 @@ class _Loop:
                 self.model.train()
                 r2 = 1.0 - float(np.mean((full - self.y.cpu().double().numpy()) ** 2))
                 snapshot = reg._to_units(self.data.node_values(full))
-                self.snapshot_cost = time.perf_counter() - t0
+                self.snapshot_cost = self.pass_cost = time.perf_counter() - t0
                 reg.snapshot_seconds_ += self.snapshot_cost
             now = time.perf_counter()
+            self.step_cost = now - step_start - (self.snapshot_cost if want_snapshot and not self.full_batch else 0.0)
             if want_snapshot:
                 self.next_snapshot = now - start + max(tc.snapshot_every_s, 20 * self.snapshot_cost)
             if progress is None:
