@@ -4,33 +4,43 @@
 graph's nodes (scikit-learn style); `ginr_core.runs` runs the same fit as a background job, recorded in the
 registry.
 
-Default CPU recipe (measured on the Stanford-bunny Gray-Scott texture, 34,834 nodes, k = 100 spectral
-columns, 2-core CPU shared with another CPU-bound process; full-domain R^2 on all nodes):
+Default CPU recipe (recipes.DEFAULT_FIT; measured on the Stanford-bunny Gray-Scott texture, 34,834 nodes,
+k = 100 spectral columns, full-domain R^2 on all nodes, on the 2-core machine while three other builds loaded it,
+so figures are of one run each and noisy):
 
 - 4 x 128 sine MLP with skip, first-layer omega_0 = 90, hidden omega_0 = 30 (see models.py);
-- full batch: the task is memorisation, so every node every step; 8192-node mini-batches reached
-  R^2 0.9977 where full batch reached 0.9997 in the same 80 s;
-- Adam, lr 2e-3 (3e-3 and 4e-3 were worse at equal steps), cosine decay to 1% over the budget. The
-  schedule follows steps or seconds, whichever runs out first, so a time-budgeted run still anneals,
-  and the last stretch of the decay is where R^2 goes from 0.999 to 0.99999;
-- gradients accumulated over chunks of 8192 nodes: identical to one full batch, bounded memory, and a
-  cancel request is honoured between chunks (~0.1 s).
+- 8192-node random batches (issue 22): at equal node passes a mini-batch step gains about as much as a full
+  batch one, so a budget buys ~4x the steps. Fresh runs under load, 10 s: 8192-node batches R^2 0.96-0.97,
+  4096: 0.95-0.99, 2048: 0.92-0.97, full batch 0.88-0.95; 30 s: 8192 0.994, 4096 0.989, full 0.968. Batches
+  growing to the full set over the run did worse (0.975 at 30 s). Problems of at most 8192 nodes keep full
+  batches (a batch that large is the whole set);
+- Adam, lr 2e-3 (4e-3 diverged with batches, 1e-3 and 1.5e-3 were no better), cosine decay to 1% over the
+  budget. The schedule follows steps or seconds, whichever runs out first, so a time-budgeted run still anneals;
+- then the output layer solved by least squares on every row (readout.py: one no-gradient pass, float64 on the
+  model's device; its time is kept inside the budget). It only ever lowers the training error, by a little
+  (30 s: R^2 0.9889 against 0.9882 without); solving it at every step (variable projection) cost ~40% more per
+  step for R^2 0.966 against 0.960 at 40 full-batch steps, a loss per second. L-BFGS (strong Wolfe) did not
+  get going in 10 s (R^2 < 0.1), and random sine features with a least-squares readout alone reached R^2 0.89
+  with 2,048 of them in 10 s. Wider-shallower nets: 3 x 256 R^2 0.958 at 60 steps of 8192 nodes, 4 x 128 0.950,
+  4 x 96 0.950 (25% cheaper per step), 4 x 64 0.943 (half the cost), at equal steps.
 
-bench/training.py, 150 s budget: R^2 0.99 after 19 s, 0.999 after 93 s, final R^2 0.99999
-(MSE 2.1e-7) at ~3 steps/s. The reference recipe (6 x 512 sine, AdamW 1e-4, 5000-node batches,
-plateau schedule) does ~0.5 steps/s here and is far from converged in the same time. torch.compile
-was tried: 44 s to compile and no faster per step on CPU, so it is not used.
+The previous default (recipes.PREVIOUS_FIT: full batches, no solve) measured, on a less loaded machine, R^2 0.99
+after 19 s and 0.999 after 93 s of a 150 s budget (final 0.99999); it had found 8192-node batches behind full
+batches at 80 s (R^2 0.9977 against 0.9997), so for budgets of a minute or more it may still be the better one
+(bench/training.py's anytime section puts both side by side). torch.compile was tried: 44 s to compile and no
+faster per step on CPU, so it is not used.
 
-GPU recipe (a suggestion, NOT measured: no GPU was available): keep full batch and the cosine schedule; width is nearly free
-on a GPU, so use the reference-sized ModelConfig(n_layers=6, hidden=512) with Adam lr 5e-4 for
-~3000 steps (the 35k-node bunny does a full-batch step in milliseconds).
+GPU: the same recipe runs there (the solve is torch.linalg on the model's device), NOT measured: no GPU was lent
+to this work. A 35k-node full-batch step takes milliseconds on a GPU, so there PREVIOUS_FIT's full batches, or
+wider networks, may well be the better use of a budget.
 
 Full-domain prediction snapshots for a live preview come for free with full batches (the step's own
 forward pass, weights before the update; measured 0.01% of training time); with mini-batches they
 cost one extra forward pass and are spaced to at most ~5% of the time.
 
 Targets are standardised per output before training (mean/std stored on the regressor), so the loss
-is scale-free and, for full batches, R^2 = 1 - loss exactly; predictions come back in original units.
+is scale-free and R^2 = 1 - loss: exact for full batches, snapshots and the solved readout, and an unbiased
+estimate from the step's own batch otherwise; predictions come back in original units.
 """
 
 from __future__ import annotations
@@ -65,7 +75,8 @@ from .readout import NormalEquations
 
 Schedule = Literal["cosine", "constant", "plateau"]
 DEFAULT_BATCH = 8192  # nodes per step of the default recipe (see the module docstring)
-SOLVE_SHARE = 0.25  # the readout solve is skipped when its pass would take more than this share of a time budget
+SOLVE_SHARE = 0.25  # the readout solve is skipped when its pass would take more than this share of the run (a long
+# time series: millions of (frame, node) rows)
 WEIGHTS_FILE = "model.pt"
 MODEL_FILE = "model.json"
 
@@ -484,8 +495,9 @@ class _Loop:
         """How much of the run is spent; a time budget also counts the readout solve still to come and half the next
         step (so a run ends as close to its budget as a step allows, instead of up to a step past it)."""
         tc = self.tc
-        if self.solves and tc.time_budget_s and self.reserve() > SOLVE_SHARE * tc.time_budget_s:
-            self.solves = False  # too many rows for this budget: the readout stays as the steps left it
+        planned = [seconds for seconds in (tc.time_budget_s, tc.steps and self.step_cost * tc.steps) if seconds]
+        if self.solves and planned and self.reserve() > SOLVE_SHARE * min(planned):
+            self.solves = False  # too many rows for this run: the readout stays as the steps left it
         steps = step / tc.steps if tc.steps else 0.0
         seconds = (elapsed + self.reserve() + 0.5 * self.step_cost) / tc.time_budget_s if tc.time_budget_s else 0.0
         return max(steps, seconds)
