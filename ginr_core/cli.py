@@ -212,11 +212,11 @@ def cmd_train(args) -> None:
     model_changes = {"n_layers": args.layers, "hidden": args.hidden, "activation": args.activation, "omega_0": args.omega0,
                      "first_omega_0": args.first_omega0, "skip": False if args.no_skip else None}
     model_config = replace(recipe.model, **{key: value for key, value in model_changes.items() if value is not None})
-    train_changes = {"lr": args.lr, "batch_size": args.batch_size}
+    train_changes = {"lr": args.lr} if args.lr is not None else {}
+    if args.batch_size is not None:
+        train_changes["batch_size"] = args.batch_size or None  # 0: all nodes
     _, train_config = recipe.configs(time_budget_s=args.budget, steps=args.steps, seed=args.seed, device=args.device,
-                                     **{key: value for key, value in train_changes.items() if value is not None})
-    if args.batch_size == 0:
-        train_config = replace(train_config, batch_size=None)
+                                     **train_changes)
     options = {"fraction": args.holdout, "seed": args.seed} if args.holdout else {}
     spec = RunSpec("heldout" if args.holdout else "fit", domain, signal, FeatureSpec(kind, args.k), model_config,
                    train_config, options)

@@ -203,3 +203,20 @@ def _spec():
 
     return RunSpec("fit", Source("builtin", "icosphere"), Source("analytic", "sines"), FeatureSpec("combinatorial", 9),
                    ModelConfig(), TrainConfig(), {})
+
+
+def test_a_recipe_is_one_option_away_and_flags_change_it(capsys):
+    from dataclasses import replace
+
+    from ginr_core.learning.recipes import PAPER_FIT, PREVIOUS_FIT
+    from ginr_core.runs.registry import Registry
+
+    assert main(["train", "--domain", "icosphere", "--signal", "sines", "--k", "9", "--steps", "3", "--recipe", "previous"]) == 0
+    assert main(["train", "--domain", "icosphere", "--signal", "sines", "--k", "9", "--steps", "3", "--recipe", "paper",
+                 "--hidden", "16", "--batch-size", "0"]) == 0
+    capsys.readouterr()
+    paper, previous = (run.spec for run in Registry().list_runs())  # newest first
+    assert previous.train.batch_size is None and previous.train.solve_readout is False
+    assert replace(previous.model, k=PREVIOUS_FIT.model.k) == PREVIOUS_FIT.model  # k comes from --k
+    assert paper.model.n_layers == PAPER_FIT.model.n_layers and paper.model.hidden == 16
+    assert paper.train.optimizer == "adamw" and paper.train.batch_size is None
