@@ -8,7 +8,8 @@ import torch
 
 from ginr_core.errors import GinrError
 from ginr_core.learning.metrics import evaluate
-from ginr_core.learning.models import ModelConfig, build_model
+from ginr_core.learning.fields import build_model
+from ginr_core.learning.models import ModelConfig
 from ginr_core.learning.readout import NormalEquations
 from ginr_core.learning.recipes import PREVIOUS_FIT
 from ginr_core.learning.training import GINRRegressor, Progress, TrainConfig

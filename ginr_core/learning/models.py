@@ -526,23 +526,3 @@ def check_series(features: np.ndarray, values: np.ndarray | None, times: np.ndar
         raise GinrError("The series contains NaN or infinite values.")
     return features, times, values.reshape(len(times) * len(features), -1)
 
-
-def build_model(config: ModelConfig, features: np.ndarray, out_features: int = 1, times: np.ndarray | None = None,
-                seed: int = 0) -> NeuralField:
-    """Build a model sized for these features, with input normalisation fitted to them (and to the range of
-    `times`, which need not have one entry per feature row: a time series has one per frame)."""
-    features, _, _ = check_inputs(features)
-    config = ModelConfig.from_dict({**config.to_dict(), "in_features": features.shape[1], "out_features": int(out_features)})
-    model = make_field(config, seed)
-    model.encoder.fit(features, None if times is None else np.asarray(times, dtype=np.float64))
-    return model
-
-
-def make_field(config: ModelConfig, seed: int = 0) -> nn.Module:
-    """The network a config describes (what a checkpoint rebuilds before loading its weights); `seed` draws its
-    initial weights."""
-    if config.kind == "mlp":
-        return NeuralField(config, seed)
-    from .partitioned import PartitionedField  # it builds on this module's classes
-
-    return PartitionedField(config, seed)

@@ -61,15 +61,8 @@ from ..errors import GinrError
 from ..storage.files import atomic_write
 from .device import pick_device, set_training_threads
 from .metrics import evaluate
-from .models import (
-    JsonConfig,
-    ModelConfig,
-    NeuralField,
-    build_model,
-    check_inputs,
-    check_series,
-    make_field,
-)
+from .fields import build_model, make_field
+from .models import JsonConfig, ModelConfig, NeuralField, check_inputs, check_series
 from .partitioned import as_members
 from .readout import NormalEquations
 
