@@ -233,4 +233,5 @@ def test_checkpoint_written_before_the_readout_solve_loads_and_predicts_the_same
         old_way = reg.model_.mlp(reg.model_.encoder(torch.from_numpy(x))).double().numpy()[:, 0]
     loaded = GINRRegressor.load(tmp_path)
     np.testing.assert_allclose(loaded.predict(x), old_way * reg.target_std_[0] + reg.target_mean_[0], rtol=1e-6)
-    assert loaded.train_config.batch_size is None
+    assert loaded.train_config.batch_size is None and loaded.train_config.solve_readout is False  # a re-run repeats it
+    assert TrainConfig.from_dict(TrainConfig().to_dict()) == TrainConfig()

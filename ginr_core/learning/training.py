@@ -113,6 +113,11 @@ class TrainConfig(JsonConfig):
     device: str = "auto"
     threads: int | None = None
 
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        """A config saved before the readout solve existed (no solve_readout key) had none: a re-run repeats it."""
+        return super().from_dict({"solve_readout": False, **data} if data else data)
+
     def __post_init__(self):
         if self.steps is None and self.time_budget_s is None:
             raise GinrError("Give a number of steps, a time budget, or both.")
