@@ -4,8 +4,9 @@ parameter counts, a crop of 25% of the parts, and an extension against retrainin
     python bench/crop.py            # 16 spectral parts, 120 s per model; ~12 min on a 2-core CPU
     python bench/crop.py --quick    # 40 s per model; ~5 min
 
-1. Time (and steps) to R² 0.99 and 0.999 for each model, same recipe (the default: 8192-node batches, Adam 2e-3,
-   cosine over the budget, one CPU thread; only the plain GINR's output layer is solved at the end): the plain 4 x 128 GINR, a Local-Global model of the same size (global 3 x H holding
+1. Time (and steps) to R² 0.99 and 0.999 for each model, the default recipe (Adam 2e-3, cosine over the budget,
+   one CPU thread; the plain GINR on 8192-node batches with its output layer solved at the end, the partitioned
+   models on full batches, see TrainConfig.batch_size): the plain 4 x 128 GINR, a Local-Global model of the same size (global 3 x H holding
    ~10% of the weights, plus 3-layer local networks) and a network per part of the same size.
 2. Crop 25% of the parts (chosen at random, seeded) from the Local-Global model, without overlap and with a
    one-hop overlap (a second Local-Global model): weights removed, kept-node R² before and after.
