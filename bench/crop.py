@@ -4,8 +4,9 @@ parameter counts, a crop of 25% of the parts, and an extension against retrainin
     python bench/crop.py            # 16 spectral parts, 120 s per model; ~12 min on a 2-core CPU
     python bench/crop.py --quick    # 40 s per model; ~5 min
 
-1. Time (and steps) to R² 0.99 and 0.999 for each model, same recipe (full batch, Adam 2e-3, cosine over the
-   budget, one CPU thread): the plain 4 x 128 GINR, a Local-Global model of the same size (global 3 x H holding
+1. Time (and steps) to R² 0.99 and 0.999 for each model, the default recipe (Adam 2e-3, cosine over the budget,
+   one CPU thread; the plain GINR on 8192-node batches with its output layer solved at the end, the partitioned
+   models on full batches, see TrainConfig.batch_size): the plain 4 x 128 GINR, a Local-Global model of the same size (global 3 x H holding
    ~10% of the weights, plus 3-layer local networks) and a network per part of the same size.
 2. Crop 25% of the parts (chosen at random, seeded) from the Local-Global model, without overlap and with a
    one-hop overlap (a second Local-Global model): weights removed, kept-node R² before and after.
@@ -36,7 +37,7 @@ from ginr_core.geometry.spectral import spectral_embedding  # noqa: E402
 from ginr_core.storage.paths import cache_dir  # noqa: E402
 from ginr_core.learning.metrics import r2  # noqa: E402
 from ginr_core.learning.models import ModelConfig  # noqa: E402
-from ginr_core.learning.partitioned import equal_size_configs, parameter_count  # noqa: E402
+from ginr_core.learning.fields import equal_size_configs, parameter_count  # noqa: E402
 from ginr_core.learning.training import GINRRegressor, TrainConfig  # noqa: E402
 from ginr_core.tasks.crop import crop, extend  # noqa: E402
 

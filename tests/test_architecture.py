@@ -22,10 +22,6 @@ SUBPACKAGES = sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py") if p.p
 # and the pages, so it sits just below runs (test_viz_reads_only_meshes keeps it from reading io, data or learning).
 LAYERS = ("cli", "tasks", "runs", "viz", "learning", "data", "io", "geometry")
 BOTTOM = ("storage", "settings", "errors")
-# Issue 21: the branches `fit` and `tasks` remove these two circles; whoever merges them deletes the entries.
-KNOWN_CIRCLES = [
-    {"ginr_core.learning.models", "ginr_core.learning.partitioned"},
-]
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +95,7 @@ def test_no_import_circles():
     # an import made for annotations only (under TYPE_CHECKING: the interpolation networks name the problem type
     # that runs them) runs nothing, so it closes no circle; the layer test above still counts it
     circles = import_circles(grimp.build_graph("ginr_core", exclude_type_checking_imports=True, cache_dir=None))
-    assert [c for c in circles if c not in KNOWN_CIRCLES] == []
-    assert [c for c in KNOWN_CIRCLES if c not in circles] == [], "a known circle is gone: delete it from KNOWN_CIRCLES"
+    assert circles == []
 
 
 def test_the_circle_finder_finds_a_circle():

@@ -234,3 +234,22 @@ def test_defaults_come_from_the_requests_and_recipes():
     assert comma_list(sweep.k, int) == SWEEP_GRID["k"] and comma_list(sweep.first_omega0) == SWEEP_GRID["first_omega_0"]
     build = parse(["collection", "build", "--kill-rates", "0.061,0.062"])
     assert comma_list(build.kill_rates) == (0.061, 0.062) and comma_list(build.feed_rates) == GRAY_SCOTT_FAMILY.F
+
+
+def test_a_recipe_is_one_option_away_and_flags_change_it(capsys):
+    from dataclasses import replace
+
+    from ginr_core.learning.recipes import PAPER_FIT, PREVIOUS_FIT
+    from ginr_core.runs.registry import Registry
+
+    assert main(["train", "--domain", "icosphere", "--signal", "sines", "--k", "9", "--steps", "3", "--recipe", "previous"]) == 0
+    assert main(["train", "--domain", "icosphere", "--signal", "sines", "--k", "9", "--steps", "3", "--recipe", "paper",
+                 "--hidden", "16", "--batch-size", "0"]) == 0
+    capsys.readouterr()
+    specs = [run.spec for run in Registry().list_runs()]  # told apart by recipe: both may start in the same second
+    (paper,) = [spec for spec in specs if spec.train.optimizer == "adamw"]
+    (previous,) = [spec for spec in specs if spec.train.optimizer == "adam"]
+    assert previous.train.batch_size is None and previous.train.solve_readout is False
+    assert replace(previous.model, k=PREVIOUS_FIT.model.k) == PREVIOUS_FIT.model  # k comes from --k
+    assert paper.model.n_layers == PAPER_FIT.model.n_layers and paper.model.hidden == 16
+    assert paper.train.optimizer == "adamw" and paper.train.batch_size is None

@@ -181,7 +181,7 @@ def test_the_cached_decoder_gives_the_networks_outputs(mesh, modulation):
     """CodeDecoder caches what a code does not change; its outputs must be the full forward pass's."""
     import torch
 
-    from ginr_core.learning.models import build_model
+    from ginr_core.learning.fields import build_model
 
     features = SPECTRAL.build(mesh)
     codes = {"lowrank": dict(rank=3), "latent": dict(latent_dim=5), "both": dict(rank=2, latent_dim=4)}[modulation]

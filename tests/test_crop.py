@@ -12,7 +12,8 @@ from ginr_core.geometry.domains import make_domain
 from ginr_core.geometry.partition import PARTITION_METHODS, Partition, partition_mesh
 from ginr_core.geometry.spectral import spectral_embedding
 from ginr_core.learning.models import ModelConfig
-from ginr_core.learning.partitioned import PartNets, config_parameters, equal_size_configs, parameter_count
+from ginr_core.learning.fields import config_parameters, equal_size_configs, parameter_count
+from ginr_core.learning.partitioned import PartNets
 from ginr_core.learning.training import GINRRegressor, TrainConfig
 from ginr_core.tasks.crop import crop, extend
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from ginr_core.errors import GinrError
-from ginr_core.learning.models import ACTIVATIONS, MLP, ModelConfig, Sine, build_model
+from ginr_core.learning.fields import build_model
+from ginr_core.learning.models import ACTIVATIONS, MLP, ModelConfig, Sine
 
 
 def test_mlp_shapes_and_skip_position():

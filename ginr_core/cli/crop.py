@@ -59,7 +59,7 @@ def _train_croppable(args) -> None:
     from ..geometry.features import FeatureSpec
     from ..geometry.partition import partition_mesh
     from ..learning.models import ModelConfig
-    from ..learning.partitioned import equal_size_configs
+    from ..learning.fields import equal_size_configs
     from ..learning.training import TrainConfig
     from ..runs.actions import submit
     from ..runs.registry import Registry

@@ -45,9 +45,10 @@ def reference_sample(path: str):
 
 
 def cmd_train(args) -> None:
+    from dataclasses import replace
+
     from ..learning.device import describe_device
-    from ..learning.models import ModelConfig
-    from ..learning.training import TrainConfig
+    from ..learning.recipes import FIT_RECIPES
     from ..runs.actions import launch
     from ..runs.registry import Registry
     from ..runs.spec import RunInputs, RunRequest, RunSpec
@@ -57,10 +58,15 @@ def cmd_train(args) -> None:
     else:
         mesh, domain = mesh_and_source(args)
         target, signal = load_signal(args, mesh)
-    model_config = ModelConfig(n_layers=args.layers, hidden=args.hidden, activation=args.activation,
-                               omega_0=args.omega0, first_omega_0=args.first_omega0, skip=not args.no_skip)
-    train_config = TrainConfig(time_budget_s=args.budget, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
-                               seed=args.seed, device=args.device)
+    recipe = FIT_RECIPES[args.recipe]  # the flags given change the recipe's model and training
+    model_changes = {"n_layers": args.layers, "hidden": args.hidden, "activation": args.activation, "omega_0": args.omega0,
+                     "first_omega_0": args.first_omega0, "skip": False if args.no_skip else None}
+    model_config = replace(recipe.model, **{key: value for key, value in model_changes.items() if value is not None})
+    train_changes = {"lr": args.lr} if args.lr is not None else {}
+    if args.batch_size is not None:
+        train_changes["batch_size"] = args.batch_size or None  # 0: all nodes
+    _, train_config = recipe.configs(time_budget_s=args.budget, steps=args.steps, seed=args.seed, device=args.device,
+                                     **train_changes)
     options = {"fraction": args.holdout, "seed": args.seed} if args.holdout else {}
     spec = RunSpec("heldout" if args.holdout else "fit", domain, signal, input_features(args), model_config,
                    train_config, options)
@@ -152,6 +158,7 @@ def _add_view_options(parser: argparse.ArgumentParser) -> None:
 def register(sub) -> None:
     from ..learning.metrics import ERROR_KINDS
     from ..learning.models import ACTIVATIONS, ModelConfig
+    from ..learning.recipes import FIT_RECIPES
     from ..learning.training import TrainConfig
     from ..runs.actions import EXPORT_FORMATS
 
@@ -159,7 +166,8 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train a GINR (or a classic INR) on a signal; the run is saved in the registry",
                        description="Train a neural field on a per-vertex signal. Defaults are the measured CPU recipe "
                        f"({mdef.n_layers} x {mdef.hidden} {mdef.activation} MLP, first-layer omega_0 {mdef.first_omega_0:g}, "
-                       f"full batch, Adam {tdef.lr:g}, {tdef.schedule} schedule).")
+                       f"{tdef.batch_size}-node batches, Adam {tdef.lr:g}, {tdef.schedule} schedule, then the output layer "
+                       "solved by least squares); --recipe picks another, and the other flags change it.")
     add_mesh_options(p)
     add_signal_options(p)
     p.add_argument("--reference", metavar="FILE.npz",
@@ -168,17 +176,19 @@ def register(sub) -> None:
     add_input_options(p)
     p.add_argument("--holdout", type=float, default=0.0,
                    help="fraction of nodes held out of training and scored (generalisation); default 0 = fit all nodes")
-    p.add_argument("--layers", type=int, default=mdef.n_layers, help="linear layers in total (default %(default)s)")
-    p.add_argument("--hidden", type=int, default=mdef.hidden, help="hidden width (default %(default)s)")
-    p.add_argument("--activation", choices=ACTIVATIONS, default=mdef.activation, help="activation (default sine = SIREN)")
-    p.add_argument("--omega0", type=float, default=mdef.omega_0, help="sine frequency of hidden layers (default %(default)g)")
-    p.add_argument("--first-omega0", type=float, default=mdef.first_omega_0,
-                   help="sine frequency of the first layer (default %(default)g)")
+    p.add_argument("--recipe", choices=list(FIT_RECIPES), default="default",
+                   help="; ".join(f"{name}: {recipe.label}" for name, recipe in FIT_RECIPES.items()))
+    p.add_argument("--layers", type=int, default=None, help=f"linear layers in total (default {mdef.n_layers})")
+    p.add_argument("--hidden", type=int, default=None, help=f"hidden width (default {mdef.hidden})")
+    p.add_argument("--activation", choices=ACTIVATIONS, default=None, help="activation (default sine = SIREN)")
+    p.add_argument("--omega0", type=float, default=None, help=f"sine frequency of hidden layers (default {mdef.omega_0:g})")
+    p.add_argument("--first-omega0", type=float, default=None,
+                   help=f"sine frequency of the first layer (default {mdef.first_omega_0:g})")
     p.add_argument("--no-skip", action="store_true", help="no skip connection to the middle layer")
     p.add_argument("--budget", type=float, default=tdef.time_budget_s, help="time budget in seconds (default %(default)g)")
     p.add_argument("--steps", type=int, default=tdef.steps, help="maximum steps (default: none, the budget decides)")
-    p.add_argument("--lr", type=float, default=tdef.lr, help="learning rate (default %(default)g)")
-    p.add_argument("--batch-size", type=int, default=tdef.batch_size, help="nodes per step (default: all nodes)")
+    p.add_argument("--lr", type=float, default=None, help=f"learning rate (default {tdef.lr:g})")
+    p.add_argument("--batch-size", type=int, default=None, help=f"nodes per step, 0 = all nodes (default {tdef.batch_size})")
     p.add_argument("--device", default=tdef.device, help="auto (cuda, then mps, else cpu), cpu, cuda, cuda:1, mps")
     add_backend_options(p)
     p.set_defaults(func=cmd_train)

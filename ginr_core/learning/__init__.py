@@ -3,13 +3,13 @@ from .. import public_api
 
 PUBLIC_NAMES = {
     "models": ("ACTIVATIONS", "ModelConfig"),
-    "partitioned": ("config_parameters", "equal_size_configs"),
+    "fields": ("build_model", "config_parameters", "equal_size_configs", "make_field", "parameter_count"),
     "collection_models": ("CodeFitConfig", "DEFAULT_MODULATION", "DEFAULT_RANDOM_FEATURES", "MODULATIONS",
                           "RANDOM_FEATURES_PER_NODE"),
     "training": ("GINRRegressor", "TrainConfig"),
     "metrics": ("ERROR_KINDS", "best_r2", "error_map", "evaluate", "first_channel", "per_channel", "r2_text", "winner"),
     "device": ("describe_device", "pick_device"),
-    "recipes": ("GRAY_SCOTT_FAMILY", "SUPERRES_K", "SWEEP_GRID", "XYZ_FIT_FIRST_OMEGA_0", "XYZ_INTERPOLATION_FIRST_OMEGA_0",
+    "recipes": ("DEFAULT_FIT", "FIT_RECIPES", "PAPER_FIT", "PREVIOUS_FIT", "FitRecipe", "GRAY_SCOTT_FAMILY", "SUPERRES_K", "SWEEP_GRID", "XYZ_FIT_FIRST_OMEGA_0", "XYZ_INTERPOLATION_FIRST_OMEGA_0",
                 "comma_list", "default_of", "list_text"),
 }
 __all__, __getattr__ = public_api(__name__, PUBLIC_NAMES)

@@ -37,7 +37,8 @@ import torch
 from ..errors import GinrError
 from ..storage.files import atomic_write
 from .device import pick_device, set_training_threads
-from .models import CodeDecoder, HeadDecoder, JsonConfig, ModelConfig, build_model
+from .fields import build_model
+from .models import CodeDecoder, HeadDecoder, JsonConfig, ModelConfig
 from .training import GINRRegressor, Progress, TrainConfig
 
 Modulation = Literal["latent", "lowrank", "heads"]

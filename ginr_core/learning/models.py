@@ -386,6 +386,16 @@ class NeuralField(nn.Module):
                 code: torch.Tensor | None = None) -> torch.Tensor:
         """`signal`: each row's signal index (rows of one signal kept together run fastest); `code`: one (1,
         code_size) code for every row instead (a new signal, an interpolated code)."""
+        return self.output_layer(self.last_hidden(features, times, signal, code))
+
+    @property
+    def output_layer(self) -> nn.Linear:
+        """The output layer: linear in its weights given what it reads, so the trainer can solve it (least squares)."""
+        return self.mlp.linears[-1]
+
+    def last_hidden(self, features: torch.Tensor, times: torch.Tensor | None = None, signal: torch.Tensor | None = None,
+                    code: torch.Tensor | None = None) -> torch.Tensor:
+        """What the output layer reads for these rows (arguments as `forward`)."""
         latent = composer = counts = None
         if self.codes is not None:
             if code is not None:
@@ -400,7 +410,7 @@ class NeuralField(nn.Module):
                 latent = torch.repeat_interleave(latent, torch.as_tensor(counts, device=latent.device), dim=0)
             if self.config.rank:
                 composer = codes[:, self.config.latent_dim :].reshape(len(codes), -1, self.config.rank)
-        return self.mlp(self.encoder(features, times, latent), composer, counts)
+        return self.mlp.last_hidden(self.encoder(features, times, latent), composer, counts)
 
 
 class CodeDecoder:
@@ -516,23 +526,3 @@ def check_series(features: np.ndarray, values: np.ndarray | None, times: np.ndar
         raise GinrError("The series contains NaN or infinite values.")
     return features, times, values.reshape(len(times) * len(features), -1)
 
-
-def build_model(config: ModelConfig, features: np.ndarray, out_features: int = 1, times: np.ndarray | None = None,
-                seed: int = 0) -> NeuralField:
-    """Build a model sized for these features, with input normalisation fitted to them (and to the range of
-    `times`, which need not have one entry per feature row: a time series has one per frame)."""
-    features, _, _ = check_inputs(features)
-    config = ModelConfig.from_dict({**config.to_dict(), "in_features": features.shape[1], "out_features": int(out_features)})
-    model = make_field(config, seed)
-    model.encoder.fit(features, None if times is None else np.asarray(times, dtype=np.float64))
-    return model
-
-
-def make_field(config: ModelConfig, seed: int = 0) -> nn.Module:
-    """The network a config describes (what a checkpoint rebuilds before loading its weights); `seed` draws its
-    initial weights."""
-    if config.kind == "mlp":
-        return NeuralField(config, seed)
-    from .partitioned import PartitionedField  # it builds on this module's classes
-
-    return PartitionedField(config, seed)

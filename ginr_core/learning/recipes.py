@@ -1,6 +1,11 @@
 """Presets written once: the recipes the command line, the pages and the tasks start from.
 
-Each preset lives here (or, for data-level recipes such as the Gray-Scott texture, in the lowest module that
+Fitting recipes (issue 22): how a network is fitted to a signal. `DEFAULT_FIT` is what `ModelConfig()` and
+`TrainConfig()` give, used by every page and command that trains; `PREVIOUS_FIT` is the default before issue 22 (full
+batches, no readout solve), kept to reproduce earlier runs and figures; `PAPER_FIT` is the reference code's recipe
+(6 x 512 sine, AdamW 1e-4, 5000-node batches, plateau schedule), for reproducing the paper's setting.
+
+Task presets: each lives here (or, for data-level recipes such as the Gray-Scott texture, in the lowest module that
 uses it, re-exported here), and every default, help text and page widget reads it instead of repeating its
 numbers. Changing a recipe here changes it everywhere.
 """
@@ -8,12 +13,35 @@ numbers. Changing a recipe here changes it everywhere.
 from __future__ import annotations
 
 import inspect
-from dataclasses import MISSING, dataclass, fields, is_dataclass
+from dataclasses import MISSING, dataclass, fields, is_dataclass, replace
 
 from ..data.signals import PAPER_GRAY_SCOTT, GrayScottParams
 from ..errors import GinrError
 from .models import ModelConfig
 from .training import TrainConfig
+
+# -- fitting recipes (issue 22) ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FitRecipe:
+    """A model and how to train it; `configs` gives both with changes to the training (a budget, a seed)."""
+
+    label: str
+    model: ModelConfig
+    train: TrainConfig
+
+    def configs(self, **train_changes) -> tuple[ModelConfig, TrainConfig]:
+        return replace(self.model), replace(self.train, **train_changes)
+
+
+DEFAULT_FIT = FitRecipe("default: 8192-node batches, least-squares readout", ModelConfig(), TrainConfig())
+PREVIOUS_FIT = FitRecipe("previous default: full batches, no readout solve", ModelConfig(),
+                         TrainConfig(batch_size=None, solve_readout=False))
+PAPER_FIT = FitRecipe("paper reference: 6 x 512 sine, AdamW 1e-4, 5000-node batches, plateau",
+                      ModelConfig(n_layers=6, hidden=512, omega_0=30.0, first_omega_0=30.0, skip=True),
+                      TrainConfig(lr=1e-4, batch_size=5000, schedule="plateau", optimizer="adamw", solve_readout=False))
+FIT_RECIPES = {"default": DEFAULT_FIT, "previous": PREVIOUS_FIT, "paper": PAPER_FIT}
 
 # --- task presets: data recipes, per-task defaults, the sweep grid and lists typed as text ------------------
 
@@ -85,5 +113,5 @@ def list_text(values, separator: str = ", ") -> str:
     return separator.join(v if isinstance(v, str) else f"{v:g}" for v in values)
 
 
-__all__ = ["GRAY_SCOTT_FAMILY", "PAPER_GRAY_SCOTT", "SUPERRES_K", "SWEEP_GRID", "XYZ_FIT_FIRST_OMEGA_0",
+__all__ = ["DEFAULT_FIT", "FIT_RECIPES", "PAPER_FIT", "PREVIOUS_FIT", "FitRecipe", "GRAY_SCOTT_FAMILY", "PAPER_GRAY_SCOTT", "SUPERRES_K", "SWEEP_GRID", "XYZ_FIT_FIRST_OMEGA_0",
            "XYZ_INTERPOLATION_FIRST_OMEGA_0", "GrayScottFamily", "GrayScottParams", "comma_list", "default_of", "list_text"]

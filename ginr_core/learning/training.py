@@ -4,33 +4,47 @@
 graph's nodes (scikit-learn style); `ginr_core.runs` runs the same fit as a background job, recorded in the
 registry.
 
-Default CPU recipe (measured on the Stanford-bunny Gray-Scott texture, 34,834 nodes, k = 100 spectral
-columns, 2-core CPU shared with another CPU-bound process; full-domain R^2 on all nodes):
+Default CPU recipe (recipes.DEFAULT_FIT; measured on the Stanford-bunny Gray-Scott texture, 34,834 nodes,
+k = 100 spectral columns, full-domain R^2 on all nodes, on the 2-core machine while three other builds loaded it,
+so figures are of one run each and noisy):
 
 - 4 x 128 sine MLP with skip, first-layer omega_0 = 90, hidden omega_0 = 30 (see models.py);
-- full batch: the task is memorisation, so every node every step; 8192-node mini-batches reached
-  R^2 0.9977 where full batch reached 0.9997 in the same 80 s;
-- Adam, lr 2e-3 (3e-3 and 4e-3 were worse at equal steps), cosine decay to 1% over the budget. The
-  schedule follows steps or seconds, whichever runs out first, so a time-budgeted run still anneals,
-  and the last stretch of the decay is where R^2 goes from 0.999 to 0.99999;
-- gradients accumulated over chunks of 8192 nodes: identical to one full batch, bounded memory, and a
-  cancel request is honoured between chunks (~0.1 s).
+- 8192-node random batches (issue 22): per node passed through the network, batches gained more than full
+  batches (160 steps of 4096 nodes: R^2 0.969; 40 full batches, twice the node passes: 0.960), and a budget buys
+  ~4x the steps. Fresh runs under load, 10 s: 8192-node batches R^2 0.96-0.97,
+  4096: 0.95-0.99, 2048: 0.92-0.97, full batch 0.88-0.95; 30 s: 8192 0.994, 4096 0.989, full 0.968. Batches
+  growing to the full set over the run did worse (0.975 at 30 s), and so did switching to full batches for the
+  last 50% or 20% of the run (10 s: 0.958 / 0.967 against 0.975; 30 s, 20%: 0.990 against 0.997). Problems of
+  at most 8192 nodes keep full batches (a batch that large is the whole set). A loss: fitted on 80% of the nodes
+  for 10 s, the held-out R^2 is ~0.01 below full batches' (0.876-0.881 against 0.885-0.896), the readout solve
+  no part of it (0.8658 without, 0.8649 with, whatever the ridge);
+- Adam, lr 2e-3 (4e-3 diverged with batches, 1e-3 and 1.5e-3 were no better), cosine decay to 1% over the
+  budget. The schedule follows steps or seconds, whichever runs out first, so a time-budgeted run still anneals;
+- then the output layer solved by least squares on every row (readout.py: one no-gradient pass, float64 on the
+  model's device; its time is kept inside the budget). It only ever lowers the training error, by a little
+  (30 s: R^2 0.9889 against 0.9882 without); solving it at every step (variable projection) cost ~40% more per
+  step for R^2 0.966 against 0.960 at 40 full-batch steps, a loss per second. L-BFGS (strong Wolfe) did not
+  get going in 10 s (R^2 < 0.1), and random sine features with a least-squares readout alone reached R^2 0.89
+  with 2,048 of them in 10 s. Wider-shallower nets: 3 x 256 R^2 0.958 at 60 steps of 8192 nodes, 4 x 128 0.950,
+  4 x 96 0.950 (25% cheaper per step), 4 x 64 0.943 (half the cost), at equal steps.
 
-bench/training.py, 150 s budget: R^2 0.99 after 19 s, 0.999 after 93 s, final R^2 0.99999
-(MSE 2.1e-7) at ~3 steps/s. The reference recipe (6 x 512 sine, AdamW 1e-4, 5000-node batches,
-plateau schedule) does ~0.5 steps/s here and is far from converged in the same time. torch.compile
-was tried: 44 s to compile and no faster per step on CPU, so it is not used.
+The previous default (recipes.PREVIOUS_FIT: full batches, no solve) measured, on a less loaded machine, R^2 0.99
+after 19 s and 0.999 after 93 s of a 150 s budget (final 0.99999); it had found 8192-node batches behind full
+batches at 80 s (R^2 0.9977 against 0.9997), so for budgets of a minute or more it may still be the better one
+(bench/training.py's anytime section puts both side by side). torch.compile was tried: 44 s to compile and no
+faster per step on CPU, so it is not used.
 
-GPU recipe (a suggestion, NOT measured: no GPU was available): keep full batch and the cosine schedule; width is nearly free
-on a GPU, so use the reference-sized ModelConfig(n_layers=6, hidden=512) with Adam lr 5e-4 for
-~3000 steps (the 35k-node bunny does a full-batch step in milliseconds).
+GPU: the same recipe runs there (the solve is torch.linalg on the model's device), NOT measured: no GPU was lent
+to this work. A 35k-node full-batch step takes milliseconds on a GPU, so there PREVIOUS_FIT's full batches, or
+wider networks, may well be the better use of a budget.
 
 Full-domain prediction snapshots for a live preview come for free with full batches (the step's own
 forward pass, weights before the update; measured 0.01% of training time); with mini-batches they
 cost one extra forward pass and are spaced to at most ~5% of the time.
 
 Targets are standardised per output before training (mean/std stored on the regressor), so the loss
-is scale-free and, for full batches, R^2 = 1 - loss exactly; predictions come back in original units.
+is scale-free and R^2 = 1 - loss: exact for full batches, snapshots and the solved readout, and an unbiased
+estimate from the step's own batch otherwise; predictions come back in original units.
 """
 
 from __future__ import annotations
@@ -51,18 +65,15 @@ from ..errors import GinrError
 from ..storage.files import atomic_write
 from .device import pick_device, set_training_threads
 from .metrics import evaluate
-from .models import (
-    JsonConfig,
-    ModelConfig,
-    NeuralField,
-    build_model,
-    check_inputs,
-    check_series,
-    make_field,
-)
+from .fields import build_model, make_field
+from .models import JsonConfig, ModelConfig, NeuralField, check_inputs, check_series
 from .partitioned import as_members
+from .readout import NormalEquations
 
 Schedule = Literal["cosine", "constant", "plateau"]
+DEFAULT_BATCH = 8192  # nodes per step of the default recipe (see the module docstring)
+SOLVE_SHARE = 0.25  # the readout solve is skipped when its pass would take more than this share of the run (a long
+# time series: millions of (frame, node) rows)
 WEIGHTS_FILE = "model.pt"
 MODEL_FILE = "model.json"
 
@@ -71,7 +82,12 @@ MODEL_FILE = "model.json"
 class TrainConfig(JsonConfig):
     """How to train. Training stops at `steps` or after `time_budget_s` seconds, whichever comes first.
 
-    batch_size: nodes per step (None = all nodes, accumulated over `chunk_size` chunks).
+    batch_size: nodes per step, drawn at random (None = all nodes, accumulated over `chunk_size` chunks); a
+        batch at least as large as the data is a full batch. Partitioned models (local_global, per_part) always
+        take full batches: each part's network sees only its few hundred rows of a random batch (bench/crop.py,
+        40 s: per-part R^2 0.15 with 8192-node batches against 0.90 with full ones at 120 s, Local-Global 0.967).
+    solve_readout: after the gradient steps, solve the output layer by least squares on every training row (see
+        readout.py; plain networks only, time kept for it inside the budget).
     schedule: "cosine" decays lr to lr * final_lr_frac over the budget; "plateau" halves it when the
         loss stalls (the reference code's ReduceLROnPlateau); "constant".
     snapshot_every_s: seconds between full-domain prediction snapshots for a live preview (None = off);
@@ -86,7 +102,8 @@ class TrainConfig(JsonConfig):
     steps: int | None = None
     time_budget_s: float | None = 120.0
     lr: float = 2e-3
-    batch_size: int | None = None
+    batch_size: int | None = DEFAULT_BATCH
+    solve_readout: bool = True
     chunk_size: int = 8192
     schedule: Schedule = "cosine"
     final_lr_frac: float = 0.01
@@ -97,6 +114,11 @@ class TrainConfig(JsonConfig):
     log_every: int = 5
     device: str = "auto"
     threads: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        """A config saved before the readout solve existed (no solve_readout key) had none: a re-run repeats it."""
+        return super().from_dict({"solve_readout": False, **data} if data else data)
 
     def __post_init__(self):
         if self.steps is None and self.time_budget_s is None:
@@ -109,8 +131,9 @@ class TrainConfig(JsonConfig):
 
 @dataclass(frozen=True)
 class Progress:
-    """One progress report. `r2` is exact for full batches and a smoothed batch estimate otherwise
-    (exact again at every snapshot); `snapshot` is a full-domain prediction in original units, or None."""
+    """One progress report. `r2` is of the model as it is at that step: exact for full batches, at every snapshot
+    and after the readout solve, otherwise the step's own batch (an unbiased estimate); `snapshot` is a full-domain
+    prediction in original units, or None."""
 
     step: int
     loss: float
@@ -240,7 +263,7 @@ class GINRRegressor:
 
     def _train(self, rows: _NodeRows, callback, cancel) -> GINRRegressor:
         self.history_: list[dict] = []
-        self.snapshot_seconds_ = 0.0
+        self.snapshot_seconds_ = self.solve_seconds_ = 0.0
         self.stop_reason_ = _Loop(self, rows, callback, cancel).run()
         self.model_.eval()
         return self
@@ -452,14 +475,36 @@ class _Loop:
             torch.optim.lr_scheduler.ReduceLROnPlateau(self.opt, factor=0.5, patience=50) if self.tc.schedule == "plateau" else None
         )
         self.generator = torch.Generator().manual_seed(self.tc.seed)
-        self.loss_ema: float | None = None
+        self.full_batch = (self.tc.batch_size is None or self.tc.batch_size >= self.n
+                           or not isinstance(self.model, NeuralField))  # partitioned: see TrainConfig.batch_size
+        self.solves = (self.tc.solve_readout and isinstance(self.model, NeuralField)
+                       and self.model.output_layer.weight.requires_grad)
         self.next_snapshot = 0.0
         self.snapshot_cost = 0.0
+        self.pass_cost: float | None = None  # seconds of one no-gradient pass over every row, once measured
+        self.step_cost = 0.0  # seconds of the last step
+        self.start = time.perf_counter()  # after the optimizer's construction, whose first one imports torch._dynamo
+        # (seconds, once per process)
+
+    def reserve(self) -> float:
+        """Seconds kept at the end of a time budget for the readout solve: one no-gradient pass over every row
+        (measured at a snapshot, else half a step's time per step-sized share of the rows, on the safe side: a
+        forward pass is about a third of a step)."""
+        if not self.solves:
+            return 0.0
+        if self.pass_cost is not None:
+            return 1.2 * self.pass_cost
+        return 0.5 * self.step_cost * self.n / (self.n if self.full_batch else self.tc.batch_size)
 
     def fraction(self, step: int, elapsed: float) -> float:
+        """How much of the run is spent; a time budget also counts the readout solve still to come and half the next
+        step (so a run ends as close to its budget as a step allows, instead of up to a step past it)."""
         tc = self.tc
+        planned = [seconds for seconds in (tc.time_budget_s, tc.steps and self.step_cost * tc.steps) if seconds]
+        if self.solves and planned and self.reserve() > SOLVE_SHARE * min(planned):
+            self.solves = False  # too many rows for this run: the readout stays as the steps left it
         steps = step / tc.steps if tc.steps else 0.0
-        seconds = elapsed / tc.time_budget_s if tc.time_budget_s else 0.0
+        seconds = (elapsed + self.reserve() + 0.5 * self.step_cost) / tc.time_budget_s if tc.time_budget_s else 0.0
         return max(steps, seconds)
 
     def set_lr(self, frac: float) -> float:
@@ -494,43 +539,76 @@ class _Loop:
         loss.backward()
         return loss.item()
 
+    @torch.no_grad()
+    def solve_readout(self) -> float | None:
+        """Least-squares output layer on every row (readout.py); the mean squared error it leaves, or None if
+        cancelled midway (the model is then unchanged)."""
+        t0 = time.perf_counter()
+        self.model.eval()
+        layer = self.model.output_layer
+        equations = NormalEquations(layer.in_features, layer.out_features, self.y.device)
+        for i in range(0, self.n, self.tc.chunk_size):
+            if self.cancel.is_set():
+                return None
+            rows = slice(i, i + self.tc.chunk_size)
+            equations.add(self.model.last_hidden(*self.data.inputs(rows)), self.y[rows])
+        mse = equations.solve_into(layer)
+        self.reg.solve_seconds_ = time.perf_counter() - t0
+        return mse
+
+    def finish(self, step: int, progress: Progress | None, loss: float, r2: float) -> str:
+        """Solve the readout (unless cancelled), close the curve at the last step taken with the model's final R^2,
+        and say why the run stopped."""
+        tc, reg = self.tc, self.reg
+        solved = False
+        if self.solves and step > 0 and not self.cancel.is_set():
+            mse = self.solve_readout()
+            if mse is not None:
+                loss, r2, solved = mse, 1.0 - mse, True
+        if progress is not None and (solved or not reg.history_ or reg.history_[-1]["step"] < step):
+            # the curve ends at the last step taken, not at the last multiple of log_every (3 steps of a run logging
+            # every 5 were recorded as 0), and with the solved readout's exact R^2
+            elapsed = time.perf_counter() - self.start
+            progress = replace(progress, step=step, loss=loss, r2=r2, elapsed_s=elapsed, eta_s=0.0, snapshot=None,
+                               steps_per_s=step / elapsed if elapsed > 0 else 0.0)
+            if reg.history_ and reg.history_[-1]["step"] == step:
+                reg.history_.pop()
+            reg.history_.append(progress.row())
+            if solved and self.callback is not None:
+                self.callback(progress)
+        if self.cancel.is_set():
+            return "cancelled"
+        return "steps" if tc.steps and step >= tc.steps else "time"
+
     def run(self) -> str:
         tc, reg = self.tc, self.reg
-        start = time.perf_counter()
-        step, last_report, last_step = 0, start, 0
+        start = self.start
+        step, last_report, last_step = 0, time.perf_counter(), 0
         steps_per_s = 0.0
         self.model.train()
         progress, loss, r2 = None, math.nan, math.nan  # the last step's, for the curve's closing row
         while True:
-            elapsed = time.perf_counter() - start
+            step_start = time.perf_counter()
+            elapsed = step_start - start
             frac = self.fraction(step, elapsed)
             if self.cancel.is_set() or frac >= 1.0:
-                if progress is not None and (not reg.history_ or reg.history_[-1]["step"] < step):
-                    # the curve ends at the last step taken, not at the last multiple of log_every (3 steps of a
-                    # run logging every 5 were recorded as 0)
-                    reg.history_.append(replace(progress, step=step, loss=loss, r2=r2, elapsed_s=elapsed, eta_s=0.0,
-                                                steps_per_s=step / elapsed if elapsed > 0 else 0.0).row())
-                if self.cancel.is_set():
-                    return "cancelled"
-                return "steps" if tc.steps and step >= tc.steps else "time"
+                return self.finish(step, progress, loss, r2)
             lr = self.set_lr(frac)
             want_snapshot = tc.snapshot_every_s is not None and elapsed >= self.next_snapshot
             self.opt.zero_grad(set_to_none=True)
             snapshot = None
-            if tc.batch_size is None or tc.batch_size >= self.n:
+            if self.full_batch:
                 result = self.full_batch_step(want_snapshot)
                 if result is None:
                     return "cancelled"
                 loss, outputs = result
-                r2 = 1.0 - loss
                 if outputs is not None:  # the full-batch forward pass is a free snapshot (pre-step weights)
                     t0 = time.perf_counter()
                     snapshot = reg._to_units(self.data.node_values(outputs.cpu().double().numpy()))
                     reg.snapshot_seconds_ += time.perf_counter() - t0
             else:
-                loss = self.minibatch_step()
-                self.loss_ema = loss if self.loss_ema is None else 0.9 * self.loss_ema + 0.1 * loss
-                r2 = 1.0 - self.loss_ema
+                loss = self.minibatch_step()  # of the weights before this step, on its own random batch
+            r2 = 1.0 - loss
             if not math.isfinite(loss):
                 raise GinrError("Training diverged (the loss became NaN/inf); try a lower learning rate.")
             self.opt.step()
@@ -544,9 +622,10 @@ class _Loop:
                 self.model.train()
                 r2 = 1.0 - float(np.mean((full - self.y.cpu().double().numpy()) ** 2))
                 snapshot = reg._to_units(self.data.node_values(full))
-                self.snapshot_cost = time.perf_counter() - t0
+                self.snapshot_cost = self.pass_cost = time.perf_counter() - t0
                 reg.snapshot_seconds_ += self.snapshot_cost
             now = time.perf_counter()
+            self.step_cost = now - step_start - (self.snapshot_cost if want_snapshot and not self.full_batch else 0.0)
             if want_snapshot:
                 self.next_snapshot = now - start + max(tc.snapshot_every_s, 20 * self.snapshot_cost)
             if progress is None:

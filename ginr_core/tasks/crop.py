@@ -26,7 +26,8 @@ from ..errors import GinrError
 from ..geometry.features import FeatureSpec
 from ..geometry.partition import Partition
 from ..learning.metrics import evaluate, r2, reaches_r2
-from ..learning.partitioned import PartitionedField, config_parameters, parameter_count
+from ..learning.fields import config_parameters, parameter_count
+from ..learning.partitioned import PartitionedField
 from ..learning.training import GINRRegressor, Progress, TrainConfig
 from ..runs.fitting import fit_run
 from ..runs.jobs import JobContext, reads_registry

@@ -1,0 +1,63 @@
+"""Networks from configs: the one place that knows every model kind (a plain `NeuralField` in models.py, a
+partitioned one in partitioned.py), so neither of those modules imports the other's user."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from torch import nn
+
+from .models import ModelConfig, NeuralField, check_inputs
+from .partitioned import PartitionedField
+
+
+def build_model(config: ModelConfig, features: np.ndarray, out_features: int = 1, times: np.ndarray | None = None,
+                seed: int = 0) -> NeuralField:
+    """Build a model sized for these features, with input normalisation fitted to them (and to the range of
+    `times`, which need not have one entry per feature row: a time series has one per frame)."""
+    features, _, _ = check_inputs(features)
+    config = ModelConfig.from_dict({**config.to_dict(), "in_features": features.shape[1], "out_features": int(out_features)})
+    model = make_field(config, seed)
+    model.encoder.fit(features, None if times is None else np.asarray(times, dtype=np.float64))
+    return model
+
+
+def make_field(config: ModelConfig, seed: int = 0) -> nn.Module:
+    """The network a config describes (what a checkpoint rebuilds before loading its weights); `seed` draws its
+    initial weights."""
+    return NeuralField(config, seed) if config.kind == "mlp" else PartitionedField(config, seed)
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def config_parameters(config: ModelConfig, in_features: int, n_parts: int = 1) -> int:
+    """Parameters of the model `config` describes for inputs of `in_features` columns (and n_parts parts)."""
+    config = replace(config, in_features=in_features, parts=list(range(n_parts)) if config.kind != "mlp" else None)
+    return parameter_count(make_field(config))
+
+
+def equal_size_configs(base: ModelConfig, in_features: int, n_parts: int, global_share: float = 0.1,
+                       global_layers: int = 3) -> dict[str, ModelConfig]:
+    """The plain `base` network and, at (nearly) its parameter count, a Local-Global model (a global MLP of
+    `global_layers` layers holding about `global_share` of the weights, and local networks of base's local
+    depth) and a network per part. Widths are the largest that keep the count at or under base's."""
+    target = config_parameters(base, in_features)
+
+    def widest(make, budget: float, parts: int = n_parts) -> int:
+        low, high = 1, 4096
+        while low < high:
+            middle = (low + high + 1) // 2
+            low, high = (middle, high) if config_parameters(make(middle), in_features, parts) <= budget else (low, middle - 1)
+        return low
+
+    plain = replace(base, kind="mlp", parts=None)
+    global_only = replace(plain, n_layers=global_layers)
+    global_hidden = widest(lambda h: replace(global_only, hidden=h), global_share * target, parts=1)
+    local_global = replace(base, kind="local_global", n_layers=global_layers, hidden=global_hidden)
+    local_global = replace(local_global, local_hidden=widest(lambda h: replace(local_global, local_hidden=h), target))
+    per_part = replace(base, kind="per_part")
+    per_part = replace(per_part, local_hidden=widest(lambda h: replace(per_part, local_hidden=h), target))
+    return {"mlp": plain, "local_global": local_global, "per_part": per_part}
