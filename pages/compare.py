@@ -21,7 +21,7 @@ from pages.shared.backend import session_backend
 from pages.shared.job_panel import Part, job_panel, part_statuses
 from pages.shared.runs import FollowedJob, registry, workspace_features
 from pages.shared.widgets import VIEWERS, best_r2_text, current_view, enter_via_app, linked_views, plain, show_error, show_meshes
-from pages.shared.workspace import require_signal, workspace
+from pages.shared.workspace import require_signal, show_workspace, workspace
 
 enter_via_app(__file__)
 
@@ -53,8 +53,7 @@ ws = workspace()
 st.title("INR vs GINR")
 st.caption("A classic INR reads a node's xyz coordinates, a GINR its spectral embedding; each with ReLU or sine "
            "activations, otherwise the same network and the same time budget (Grattarola & Vandergheynst, Table 2).")
-st.write(f"**Domain:** {plain(ws.mesh_label)} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {plain(ws.signal_label or 'none')} · "
-         f"**Embedding:** {'none yet (computed at launch)' if ws.embedding is None else f'{ws.embedding.laplacian}, k = {ws.embedding.k}'}")
+show_workspace(ws, "none yet (computed at launch)" if ws.embedding is None else f"{ws.embedding.laplacian}, k = {ws.embedding.k}")
 comparison: Comparison | None = st.session_state.get("comparison")
 has_signal = require_signal(ws, last_run_below=comparison is not None)
 running = comparison is not None and not comparison.job.done

@@ -33,7 +33,7 @@ from pages.shared.job_panel import Part, job_panel, part_statuses
 from pages.shared.runs import FollowedJob, registry, workspace_features
 from pages.shared.scene_view import scene_view
 from pages.shared.widgets import best_r2_text, current_view, enter_via_app, linked_views, plain, show_error
-from pages.shared.workspace import ensure_embedding, require_signal, workspace
+from pages.shared.workspace import ensure_embedding, require_signal, show_workspace, workspace
 
 enter_via_app(__file__)
 
@@ -64,7 +64,7 @@ st.caption("A Local-Global GINR splits the domain into parts: a small global net
            "leaves every other weight as it was, so the rest of the model needs no retraining; a part is added "
            "back by training only its new local network (after Local-Global SIRENs, “Towards Croppable Implicit "
            "Neural Representations”).")
-st.write(f"**Domain:** {plain(ws.mesh_label)} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {plain(ws.signal_label or 'none')}")
+show_workspace(ws)
 session: CropSession | None = st.session_state.get("crop_session")
 has_signal = require_signal(ws, last_run_below=session is not None)
 training = session is not None and not session.training.done

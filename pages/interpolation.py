@@ -32,7 +32,7 @@ from ginr_core.tasks.interpolation import (
 from ginr_core.viz.figures import grid_figure, mesh_figure
 from ginr_core.viz.rules import log_axis
 from pages.shared.backend import session_backend
-from pages.shared.job_panel import Part, job_panel
+from pages.shared.job_panel import Part, job_panel, results_section
 from pages.shared.runs import FollowedJob, registry
 from pages.shared.widgets import (
     current_view,
@@ -42,7 +42,7 @@ from pages.shared.widgets import (
     show_error,
     show_verdict,
 )
-from pages.shared.workspace import require_signal, workspace
+from pages.shared.workspace import require_signal, show_workspace, workspace
 
 enter_via_app(__file__)
 
@@ -121,7 +121,7 @@ st.title("Interpolation")
 st.write("A field known only at some places: random nodes, satellite ground tracks or your own points. Every "
          "method reconstructs it everywhere and is scored **on the nodes it did not see**, networks beside the "
          "classical interpolation a scientist would use without them, with the time each took.")
-st.write(f"**Domain:** {plain(ws.mesh_label)} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {plain(ws.signal_label or 'none')}")
+show_workspace(ws)
 job = st.session_state.get("interp_job")
 observations = None
 if require_signal(ws, last_run_below=job is not None):
@@ -250,12 +250,6 @@ def show_results(job: InterpolationRun) -> None:
 
 
 job = st.session_state.get("interp_job")
-if observations is not None or job is not None:
-    st.header("3. Results")
-if job is None:
-    if observations is not None:
-        st.info("Run the methods to compare them here.")
-elif not job.done:
-    job_panel(job, "interpolation", parts=lambda state: method_parts(job), steps=job.request.settings.steps)
-else:
-    show_results(job)
+results_section(job, observations is not None, "Run the methods to compare them here.",
+                lambda: job_panel(job, "interpolation", parts=lambda state: method_parts(job), steps=job.request.settings.steps),
+                lambda: show_results(job))

@@ -41,7 +41,7 @@ from ginr_core.viz.figures import (
     point_cloud_figure,
 )
 from pages.shared.backend import session_backend
-from pages.shared.job_panel import Part, job_panel
+from pages.shared.job_panel import Part, job_panel, results_section
 from pages.shared.runs import FollowedJob, registry
 from pages.shared.widgets import (
     current_view,
@@ -56,6 +56,7 @@ from pages.shared.workspace import (
     MAX_UPLOAD_MB,
     Workspace,
     require_signal,
+    show_workspace,
     uploaded_mesh,
     workspace,
 )
@@ -200,7 +201,7 @@ st.title("Super-resolution")
 st.write("A GINR trained on a mesh can predict the signal on a finer mesh of the same surface: it only needs the "
          "spectral features of the new nodes. Two separate eigen-solves do not agree (signs, rotations within "
          "repeated eigenvalues), so a **transfer strategy** makes the coarse and fine features match.")
-st.write(f"**Domain:** {plain(ws.mesh_label)} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {plain(ws.signal_label or 'none')}")
+show_workspace(ws)
 target = None
 if require_signal(ws, last_run_below=st.session_state.get("superres_job") is not None):
     st.header("1. Finer mesh")
@@ -350,12 +351,6 @@ def show_results(job: SuperResolutionRun) -> None:
 
 
 job = st.session_state.get("superres_job")
-if target is not None or job is not None:
-    st.header("3. Results")
-if job is None:
-    if target is not None:
-        st.info("Run the strategies to compare them here.")
-elif not job.done:
-    job_panel(job, "superres", parts=lambda state: strategy_parts(job), budget_s=job.request.train.time_budget_s)
-else:
-    show_results(job)
+results_section(job, target is not None, "Run the strategies to compare them here.",
+                lambda: job_panel(job, "superres", parts=lambda state: strategy_parts(job), budget_s=job.request.train.time_budget_s),
+                lambda: show_results(job))

@@ -25,7 +25,7 @@ from pages.shared.backend import ray_backend
 from pages.shared.job_panel import job_panel
 from pages.shared.runs import FollowedJob, registry, workspace_features
 from pages.shared.widgets import enter_via_app, plain, settings_form, show_error
-from pages.shared.workspace import require_signal, workspace
+from pages.shared.workspace import require_signal, show_workspace, workspace
 
 enter_via_app(__file__)
 
@@ -61,7 +61,7 @@ st.title("Sweeps")
 st.caption("Train many models on the same signal, one per combination of settings, on Ray Tune; ASHA stops the trials "
            "that trail the others early. Every trial is a registered run. Choose by the held-out score to pick a "
            "model that generalises, not one that merely memorises the nodes it saw.")
-st.write(f"**Domain:** {plain(ws.mesh_label)} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {plain(ws.signal_label or 'none')}")
+show_workspace(ws)
 sweep: Sweep | None = st.session_state.get("sweep")
 has_signal = require_signal(ws, last_run_below=sweep is not None)
 running = sweep is not None and not sweep.job.done

@@ -14,14 +14,13 @@ from ginr_core.viz.figures import display_mesh, mesh_figure
 from pages.shared.job_panel import job_panel, learning_curves
 from pages.shared.runs import launch_training, live_jobs, registry, workspace_features, workspace_job
 from pages.shared.widgets import current_view, enter_via_app, settings_form, show_error
-from pages.shared.workspace import require_signal, workspace
+from pages.shared.workspace import require_signal, show_workspace, workspace
 
 enter_via_app(__file__)
 
 ws = workspace()
 st.title("Train")
-st.write(f"**Domain:** {ws.mesh_label} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {ws.signal_label or 'none'} · "
-         f"**Embedding:** {'combinatorial Laplacian (none chosen on the Data page)' if ws.embedding is None else ws.embedding.laplacian}")
+show_workspace(ws, "combinatorial Laplacian (none chosen on the Data page)" if ws.embedding is None else ws.embedding.laplacian)
 require_signal(ws)
 
 # --------------------------------------------------------------------------------------- settings

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bad_inputs import CORPUS, UNPICKLED, cli_arguments, read_with_library
-from conftest import button
+from conftest import button, prepared
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -223,7 +223,7 @@ def test_a_million_step_axis_is_picked_by_index_and_refused_as_a_series(app, bui
     at.switch_page("pages/timeseries.py").run()
     at.radio[0].set_value("netCDF field along a dimension").run()
     _upload(at, 0, entry, built)
-    button(at, "Use this series").click().run()
+    prepared(button(at, "Use this series").click().run())
     _assert_error(at, "GINR_MAX_FRAMES")
     assert "series_choice" not in at.session_state
 

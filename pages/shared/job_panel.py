@@ -139,6 +139,20 @@ def job_panel(job, key: str, *, parts: Callable[[JobState], Sequence[Part]] | No
     return job.state
 
 
+def results_section(job, ready: bool, prompt: str, live: Callable[[], None], show: Callable[[], None]) -> None:
+    """A page's "3. Results": `prompt` once its inputs are `ready` and nothing ran yet, `live()` (the job's panel)
+    while its job works, `show()` once it has ended."""
+    if ready or job is not None:
+        st.header("3. Results")
+    if job is None:
+        if ready:
+            st.info(prompt)
+    elif not job.done:
+        live()
+    else:
+        show()
+
+
 def prepare(key: str, text: str, function: Callable, *args, context: Any = None, **kwargs) -> None:
     """Prepare data off the page's script thread: `function(*args, **kwargs, progress=...)` in a job thread of this
     server (a Gray-Scott simulation or a large embedding froze its user's page, with no progress and no cancel).

@@ -30,7 +30,7 @@ from ginr_core.io.workspaces import (
 from ginr_core.runs.signal_sources import analytic_source
 from ginr_core.runs.spec import RunSpec, Source
 from ginr_core.settings import UPLOAD_MB as MAX_UPLOAD_MB
-from pages.shared.widgets import progress_bar
+from pages.shared.widgets import plain, progress_bar
 
 
 @dataclass
@@ -169,6 +169,13 @@ def workspace() -> Workspace:
     if ws.store_id is not None and st.query_params.get("ws") != ws.store_id:
         st.query_params["ws"] = ws.store_id
     return ws
+
+
+def show_workspace(ws: Workspace, embedding: str | None = None) -> None:
+    """The data a page works on, in one line: the domain and its nodes, the signal, and the embedding when the
+    page reads one (`embedding`: how the page names it)."""
+    line = f"**Domain:** {plain(ws.mesh_label)} ({ws.mesh.n_vertices:,} nodes) · **Signal:** {plain(ws.signal_label or 'none')}"
+    st.write(line + ("" if embedding is None else f" · **Embedding:** {embedding}"))
 
 
 def require_signal(ws: Workspace, last_run_below: bool = False) -> bool:
