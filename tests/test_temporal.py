@@ -9,7 +9,8 @@ from ginr_core.geometry.domains import make_domain
 from ginr_core.geometry.features import FeatureSpec
 from ginr_core.geometry.spectral import spectral_embedding
 from ginr_core.learning.models import ModelConfig
-from ginr_core.learning.training import GINRRegressor, TrainConfig, SeriesRows
+from ginr_core.learning.rows import SeriesRows
+from ginr_core.learning.training import GINRRegressor, TrainConfig
 from ginr_core.runs.actions import predict_run
 from ginr_core.runs.jobs import Job
 from ginr_core.runs.registry import Registry
