@@ -33,7 +33,7 @@ from pages.shared.job_panel import Part, job_panel, part_statuses
 from pages.shared.runs import FollowedJob, registry, workspace_features
 from pages.shared.scene_view import scene_view
 from pages.shared.widgets import best_r2_text, current_view, enter_via_app, linked_views, plain, show_error
-from pages.shared.workspace import ensure_embedding, require_signal, show_workspace, workspace
+from pages.shared.workspace import embedding_columns, require_signal, show_workspace, workspace
 
 enter_via_app(__file__)
 
@@ -85,7 +85,8 @@ seed = int(c[3].number_input("Seed", 0, 10_000, 0))
 try:
     key = (id(ws.mesh), method, n_parts, overlap, seed, ws.embedding is None)
     if st.session_state.get("crop_partition_key") != key:
-        features = ensure_embedding(ws, K).features if method == "spectral" else None
+        # spectral k-means reads the first n_parts + 1 eigenvectors: a first visit computes those, not K
+        features = embedding_columns(ws, n_parts + 1) if method == "spectral" else None
         st.session_state.crop_partition = partition_mesh(ws.mesh, n_parts, method, features=features, overlap=overlap, seed=seed)
         st.session_state.crop_partition_key = key
         st.session_state.crop_picked = []  # part numbers of another partition

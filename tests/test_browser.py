@@ -281,7 +281,9 @@ def test_the_browser_fetches_nothing_from_the_internet(server, page):
     visitor.goto(f"{server}/data")
     _wait_for_app(visitor)
     visitor.get_by_text("PyVista", exact=True).click()
-    visitor.locator("iframe").first.wait_for(timeout=120_000)
+    visitor.wait_for_function("() => [...document.querySelectorAll('iframe')].length > 0 && [...document.querySelectorAll("
+                              "'iframe')].every(f => !f.title.includes('scene_view'))", timeout=120_000)  # the VTK scene in
+    _wait_for_app(visitor)
     wait_for_colour(visitor.locator("iframe").first, timeout_s=60)  # the VTK scene drawn: its scripts are in
     for title in ("Home", "Results", "Time series"):
         visitor.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()

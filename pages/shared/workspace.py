@@ -213,14 +213,12 @@ def compute_embedding(mesh: Mesh, k: int, laplacian: str) -> Embedding:
         return spectral_embedding(mesh, k=k, laplacian=laplacian, progress=progress)
 
 
-def ensure_embedding(ws: Workspace, k: int) -> Embedding:
-    """The workspace's embedding, computed when missing or narrower than `k` columns (at most n - 2).
-
-    A recomputation keeps the workspace's Laplacian; the exact spherical-harmonic embedding has none to
-    keep, so it gets the combinatorial one.
-    """
+def embedding_columns(ws: Workspace, k: int) -> np.ndarray:
+    """The first `k` columns (at most n - 2) of the workspace's embedding, or of one computed with its Laplacian
+    (combinatorial when it has none: the exact spherical harmonics have none to keep) when it has fewer: the
+    workspace's own embedding stays as the Data page set it."""
     k = min(k, max_k(ws.mesh.n_vertices))
-    if ws.embedding is None or ws.embedding.k < k:
-        kept = "combinatorial" if ws.embedding is None else ws.embedding.laplacian
-        ws.embedding = compute_embedding(ws.mesh, k, kept if kept in LAPLACIANS else "combinatorial")
-    return ws.embedding
+    if ws.embedding is not None and ws.embedding.k >= k:
+        return ws.embedding.features[:, :k]
+    kept = "combinatorial" if ws.embedding is None else ws.embedding.laplacian
+    return compute_embedding(ws.mesh, k, kept if kept in LAPLACIANS else "combinatorial").features
