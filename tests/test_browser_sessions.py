@@ -110,21 +110,23 @@ def test_a_reload_during_training_follows_the_live_run_again(served, browser):
     page.context.close()
 
 
-def test_the_runs_table_follows_someone_elses_run_to_its_end(served, browser):
-    """A run that another process trains (the CLI) is listed running, then done with its R², without a click."""
+def test_the_runs_table_follows_someone_elses_run_to_its_end(tmp_path, browser):
+    """A run that another process trains (the CLI) is listed running, then done with its R², without a click.
+    On a server of its own: on the shared one, after the other browser files, its row stayed "running" in two full
+    runs (2026-12-07; not yet understood, see the session note) while it passed alone and after test_browser_ray."""
     from ginr_core.geometry.features import FeatureSpec
     from ginr_core.runs.spec import RunSpec
 
-    server, runs_dir = served
-    registry = Registry(runs_dir)
-    run_id = registry.create_run(RunSpec("fit", features=FeatureSpec("spherical_harmonics", 9)))  # this process's
-    page = _open(browser, f"{server}/train", "Train")
-    rows = page.locator("[data-testid='stDataFrame'] tr")
-    rows.filter(has_text=run_id).filter(has_text="running").wait_for(state="attached", timeout=30_000)
-    registry.finish(run_id, "done", metrics={"r2": 0.9641})
-    rows.filter(has_text=run_id).filter(has_text="done").filter(has_text="0.9641").wait_for(state="attached",
-                                                                                          timeout=30_000)
-    page.context.close()
+    with streamlit_server(tmp_path) as server:
+        registry = Registry(tmp_path / "runs")
+        run_id = registry.create_run(RunSpec("fit", features=FeatureSpec("spherical_harmonics", 9)))  # this process's
+        page = _open(browser, f"{server}/train", "Train")
+        rows = page.locator("[data-testid='stDataFrame'] tr")
+        rows.filter(has_text=run_id).filter(has_text="running").wait_for(state="attached", timeout=30_000)
+        registry.finish(run_id, "done", metrics={"r2": 0.9641})
+        rows.filter(has_text=run_id).filter(has_text="done").filter(has_text="0.9641").wait_for(state="attached",
+                                                                                              timeout=30_000)
+        page.context.close()
 
 
 def test_a_training_leaves_no_streamlit_call_outside_a_session_in_the_server_log(served, browser):
