@@ -9,6 +9,7 @@ the page's results table grows), so results are drawn once, statically.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Sequence
 
@@ -62,7 +63,7 @@ def part_bar(state: JobState, part: Part, budget_s: float | None = None, steps: 
     elif steps:
         fraction, timing = values["step"] / steps, f"step {values['step']:,} / {steps:,}"
     else:
-        known = fit_eta is not None and fit_eta == fit_eta and fit_eta != float("inf")
+        known = fit_eta is not None and math.isfinite(fit_eta)
         fraction = elapsed / (elapsed + fit_eta) if known else 0.0
         timing = f"step {values['step']:,}" + (f", ETA {fit_eta:.0f} s" if known else "")
     return min(fraction, 1.0), f"**{part.label}**: training, {timing} · R² (training) {values['r2']:.4f}"
@@ -167,8 +168,10 @@ def prepared(key: str) -> tuple[Any, Any] | None:
     if preparing is None:
         return None
     job, text, context = preparing
-    state = job_panel(job, f"preparing-{key}", parts=lambda state: [Part(None, text, state.status)],
-                      cancelled="Cancelled.") if not job.done or job.state.status != "done" else job.state
+    state = job.state
+    if state.status != "done":  # at work (its panel), or how it failed or was cancelled
+        state = job_panel(job, f"preparing-{key}", parts=lambda state: [Part(None, text, state.status)],
+                          cancelled="Cancelled.")
     if state.status != "done":
         return None
     del st.session_state[f"preparing-{key}"]
