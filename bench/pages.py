@@ -194,9 +194,13 @@ def load_bunny(page, meter: Meter) -> None:
     page.get_by_placeholder("bunny.ply").fill("bunny.ply")
     page.get_by_placeholder("bunny.ply").press("Enter")
     page.get_by_role("button", name="Load", exact=True).click()
+    # What only the run after the load shows (the page keeps the previous run's elements while the next one runs):
+    # the bunny's header and no signal yet (a new mesh clears it). Clicking earlier loses the click to that run.
+    page.get_by_text("No signal yet").wait_for(timeout=TIMEOUT_S * 1000)
     page.get_by_text("34,834").first.wait_for(timeout=TIMEOUT_S * 1000)
     page.get_by_role("button", name="Use this signal").click()
     page.get_by_text("Signal: analytic").wait_for(timeout=TIMEOUT_S * 1000)
+    page.get_by_text("No signal yet").wait_for(state="detached", timeout=TIMEOUT_S * 1000)
 
 
 def gray_scott_on_data_page(page, meter: Meter) -> dict:
