@@ -53,6 +53,7 @@ from ginr_core.tasks.collections import (
 from pages.shared.backend import session_backend
 from pages.shared.job_panel import job_panel, prepare, prepared
 from pages.shared.runs import FollowedJob, registry
+from pages.shared.scene_view import chart
 from pages.shared.widgets import enter_via_app, plain, progress_bar, settings_form, show_error, show_meshes
 from pages.shared.workspace import uploaded_grid, workspace
 
@@ -273,7 +274,7 @@ colors = ["#636efa" if t else "#ef553b" for t in fit.trained]
 bars = go.Figure(go.Bar(x=collection.names, y=fit.member_r2, marker_color=colors))
 bars.update_layout(height=280, margin=dict(l=0, r=0, t=30, b=0), title="R² of each member (red: held out, after fit-new)",
                    yaxis=dict(range=[max(min(float(np.nanmin(fit.member_r2)), 0.9) - 0.02, -1), 1.005]))
-st.plotly_chart(bars, key="member-r2")
+chart(bars, key="member-r2")
 
 # ------------------------------------------------------------------------------------------ explorer
 st.subheader("4 · Latent explorer")
@@ -287,10 +288,10 @@ scatter = go.Figure(go.Scatter(
                 symbol=["circle" if t else "x" for t in fit.trained])))
 scatter.update_layout(height=420, margin=dict(l=0, r=0, t=30, b=0), title="Codes, first two principal axes (x: held out)",
                       xaxis_title=f"PC 1 ({explained[0]:.0%})", yaxis_title=f"PC 2 ({explained[1]:.0%})")
-picked = st.plotly_chart(scatter, key="latent-scatter", on_select="rerun", selection_mode="points")
-points = (picked or {}).get("selection", {}).get("points", []) if isinstance(picked, dict) else []
-if points:
-    st.session_state.explorer_member = collection.names[points[0]["point_index"]]
+picked = chart(scatter, key="latent-scatter")
+if picked and picked["at"] != st.session_state.get("latent-click"):  # a new click picks the member; the box stays free
+    st.session_state["latent-click"] = picked["at"]
+    st.session_state.explorer_member = collection.names[picked["point"]]
 member = st.selectbox("Member", collection.names, key="explorer_member")
 i = collection.index(member)
 truth, prediction = collection.values[i], fit.prediction[i].astype(float)

@@ -20,6 +20,7 @@ from ginr_core.viz.rules import LOG_AXIS, View
 from pages.shared.backend import session_backend
 from pages.shared.job_panel import Part, job_panel, part_statuses
 from pages.shared.runs import FollowedJob, registry, workspace_features
+from pages.shared.scene_view import chart
 from pages.shared.widgets import VIEWERS, best_r2_text, current_view, enter_via_app, linked_views, plain, show_error, show_meshes
 from pages.shared.workspace import require_signal, show_workspace, workspace
 
@@ -103,7 +104,7 @@ def loss_curves(comparison: Comparison, state: JobState) -> None:
     curves.update_layout(title="Training loss (standardised MSE)", height=360, margin=dict(l=0, r=0, t=40, b=0),
                          xaxis_title="training time (s)", legend=dict(orientation="h", y=-0.2),
                          yaxis=dict(LOG_AXIS, title="loss"))
-    st.plotly_chart(curves, key="compare-curves")
+    chart(curves, key="compare-curves")
 
 
 if comparison is None:

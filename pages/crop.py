@@ -31,7 +31,7 @@ from ginr_core.viz.figures import display_mesh, mesh_figure, partition_figure, s
 from pages.shared.backend import session_backend
 from pages.shared.job_panel import Part, job_panel, part_statuses
 from pages.shared.runs import FollowedJob, registry, workspace_features
-from pages.shared.scene_view import scene_view
+from pages.shared.scene_view import chart, scene_view
 from pages.shared.widgets import best_r2_text, current_view, enter_via_app, linked_views, plain, show_error
 from pages.shared.workspace import embedding_columns, require_signal, show_workspace, workspace
 
@@ -162,9 +162,8 @@ def training_parts(session: CropSession, state: JobState) -> list[Part]:
 def live_preview(session: CropSession, state: JobState) -> None:
     """The model in training's latest prediction."""
     if not state.done and state.snapshot is not None and state.progress is not None and state.progress.part in MODEL_LABELS:
-        st.plotly_chart(mesh_figure(session.mesh, state.snapshot, view=current_view(), height=380,
-                                    title=f"{MODEL_LABELS[state.progress.part]} at step {state.snapshot_step}"),
-                        key="crop-live")
+        chart(mesh_figure(session.mesh, state.snapshot, view=current_view(), height=380,
+                          title=f"{MODEL_LABELS[state.progress.part]} at step {state.snapshot_step}"), key="crop-live")
 
 
 if session is None:

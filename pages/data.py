@@ -27,6 +27,7 @@ from ginr_core.runs.spec import Source
 from ginr_core.settings import VIEW_DRAW_S, busy_seconds, data_path, limits, simulation_seconds
 from ginr_core.viz.figures import display_mesh, mesh_figure
 from pages.shared.job_panel import prepare, prepared
+from pages.shared.scene_view import chart
 from pages.shared.widgets import (
     coordinate_picker,
     enter_via_app,
@@ -208,7 +209,7 @@ except Exception as exc:
 
 if ws.signal is None:
     st.warning("No signal yet: generate or upload one above. The mesh as loaded:")
-    st.plotly_chart(mesh_figure(display_mesh(mesh), height=520), key="bare-mesh")
+    chart(mesh_figure(display_mesh(mesh), height=520), key="bare-mesh")
 else:
     st.caption(f"Signal: {plain(ws.signal_label)}")
     show_meshes(mesh, {ws.signal_label: ws.signal}, key="signal", height=520)
@@ -240,7 +241,8 @@ if emb is not None:
     spectrum = go.Figure(go.Scatter(y=emb.eigenvalues, mode="lines+markers", marker_size=4))
     spectrum.update_layout(title="Eigenvalues", xaxis_title="index", yaxis_title="eigenvalue", height=420,
                            margin=dict(l=0, r=0, t=40, b=0))
-    left.plotly_chart(spectrum, key="spectrum")
+    with left:
+        chart(spectrum, key="spectrum")
     index = right.slider("Eigenvector", 0, emb.features.shape[1] - 1, min(3, emb.features.shape[1] - 1))
     label = f"eigenvector {index} (eigenvalue {emb.eigenvalues[index]:.4g})"
     with right:

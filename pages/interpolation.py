@@ -34,6 +34,7 @@ from ginr_core.viz.rules import log_axis
 from pages.shared.backend import session_backend
 from pages.shared.job_panel import Part, job_panel, results_section
 from pages.shared.runs import FollowedJob, registry
+from pages.shared.scene_view import chart
 from pages.shared.widgets import (
     current_view,
     enter_via_app,
@@ -141,8 +142,8 @@ if observations is not None:
     c[0].metric("Nodes scored (unobserved)", f"{len(observations.unobserved):,}")
     c[0].caption(observations.description)
     with c[1]:
-        st.plotly_chart(mesh_figure(ws.mesh, observations.observed_mask.astype(float), view=current_view(), height=320,
-                                    title="Observed nodes (dark)"), key="observed-view")
+        chart(mesh_figure(ws.mesh, observations.observed_mask.astype(float), view=current_view(), height=320,
+                          title="Observed nodes (dark)"), key="observed-view")
 
     st.header("2. Methods")
     st.markdown("\n".join(f"- **{m}**: {EXPLANATIONS[m]}" for m in METHODS))
@@ -234,7 +235,7 @@ def show_results(job: InterpolationRun) -> None:
                "every analysed band is resolved). Seconds are wall-clock, training included.")
     if job.result.spectra:
         st.subheader("Resolved scale")
-        st.plotly_chart(resolved_scale_figure(job), key="spectrum")
+        chart(resolved_scale_figure(job), key="spectrum")
     finished = {o.name: o.prediction for o in job.result.outcomes if o.prediction is not None}
     if not finished or job.request.truth is None:
         return
@@ -244,7 +245,7 @@ def show_results(job: InterpolationRun) -> None:
     rows = derived_field_rows(job.request.mesh, job.request.truth, {n: finished[n] for n in shown})
     grid = [[(f"{name}: {column}", values[column]) if values[column] is not None else None for column in DERIVED_COLUMNS]
             for name, values in rows.items()]
-    st.plotly_chart(grid_figure(job.request.mesh, grid, DERIVED_KINDS, current_view(), row_height=260, share="column"), key="derived-grid")
+    chart(grid_figure(job.request.mesh, grid, DERIVED_KINDS, current_view(), row_height=260, share="column"), key="derived-grid")
     st.caption("Gradient magnitude and Laplace-Beltrami Laplacian by discrete operators on the mesh (piecewise-linear "
                "gradient, cotangent Laplacian); one colour scale per column, so rows compare at a glance.")
 

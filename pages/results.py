@@ -15,6 +15,7 @@ from ginr_core.runs.actions import (
 )
 from ginr_core.runs.kinds import listed_kind, task_kind
 from ginr_core.viz.rules import LOG_AXIS, PLAIN_AXIS
+from pages.shared.scene_view import chart
 from pages.shared.runs import launch_request, registry
 from pages.shared.widgets import current_view, enter_via_app, show_error, show_meshes
 from pages.shared.workspace import workspace
@@ -57,7 +58,7 @@ if run.status == "interrupted":
     show_meshes(inputs.mesh, {"ground truth": first_channel(inputs.target)}, key="interrupted-truth")
     history = registry().load_history(run_id)
     if history:
-        st.plotly_chart(learning_curves(history), key="interrupted-curves")
+        chart(learning_curves(history), key="interrupted-curves")
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -107,7 +108,8 @@ def show_trained_run() -> None:
     hist = go.Figure(go.Histogram(x=np.ravel(errors), nbinsx=60))
     hist.update_layout(title="Per-node squared error", yaxis=LOG_AXIS, height=360, margin=dict(l=0, r=0, t=40, b=0),
                        xaxis=dict(PLAIN_AXIS, title="squared error"), yaxis_title="nodes")
-    right.plotly_chart(hist, key="error-histogram")
+    with right:
+        chart(hist, key="error-histogram")
     if spec.task == "fit" and "r2" in metrics:
         right.caption(f"Every node was trained on: R² {evaluate(target, registry().load_predictions(run_id))['r2']:.4f} measures memorisation. "
                       "Hold out nodes on the Train page to measure generalisation.")

@@ -24,6 +24,7 @@ from ginr_core.tasks.sweep import (
 from pages.shared.backend import ray_backend
 from pages.shared.job_panel import job_panel
 from pages.shared.runs import FollowedJob, registry, workspace_features
+from pages.shared.scene_view import chart
 from pages.shared.widgets import enter_via_app, plain, settings_form, show_error
 from pages.shared.workspace import require_signal, show_workspace, workspace
 
@@ -148,7 +149,7 @@ def trials(state: JobState) -> None:
         return
     st.dataframe(trials_table(result), width="stretch", hide_index=True)
     if any(r["score"] is not None for r in result.rows):
-        st.plotly_chart(parallel_coordinates(result), key="sweep-parcoords")
+        chart(parallel_coordinates(result), key="sweep-parcoords")
 
 
 if sweep is None:

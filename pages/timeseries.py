@@ -39,6 +39,7 @@ from ginr_core.viz.animation import (
 from pages.shared.backend import session_backend
 from pages.shared.job_panel import Part, job_panel, prepare, prepared
 from pages.shared.runs import FollowedJob, registry
+from pages.shared.scene_view import chart
 from pages.shared.widgets import (
     coordinate_picker,
     current_view,
@@ -228,7 +229,7 @@ low = max(float(frame_r2.min()), -1.0)
 scores.update_layout(height=300, margin=dict(l=0, r=0, t=30, b=0), title="R² of each frame", xaxis_title="time",
                      yaxis=dict(title="R²", range=[low - 0.02, 1.01]),
                      legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"))
-st.plotly_chart(scores, key="frame-scores")
+chart(scores, key="frame-scores")
 if frame_r2.min() < -1:
     st.caption(f"Frames below R² = -1 are off the chart (lowest: {frame_r2.min():.2f} at {series.labels[int(np.argmin(frame_r2))]})."
                + (" A Gray-Scott series starts from random noise, which no smooth model can predict between frames."

@@ -13,6 +13,7 @@ from ginr_core.runs.kinds import listed_kind
 from ginr_core.viz.figures import display_mesh, mesh_figure
 from pages.shared.job_panel import job_panel, learning_curves
 from pages.shared.runs import launch_training, live_jobs, registry, workspace_features, workspace_job
+from pages.shared.scene_view import chart
 from pages.shared.widgets import current_view, enter_via_app, settings_form, show_error
 from pages.shared.workspace import require_signal, show_workspace, workspace
 
@@ -118,10 +119,12 @@ def live_numbers(state: JobState, request) -> None:
         c[4].metric("Elapsed", elapsed_text(elapsed, request.spec.train.time_budget_s))
     left, right = st.columns([1, 1])
     if state.history:
-        left.plotly_chart(learning_curves(state.history), key="curves")
+        with left:
+            chart(learning_curves(state.history), key="curves")
     snapshot = state.snapshot
     if snapshot is not None and len(snapshot) == ws.mesh.n_vertices and request.inputs.mesh is ws.mesh:
-        right.plotly_chart(preview_figure(snapshot, state.snapshot_step), key="preview")
+        with right:
+            chart(preview_figure(snapshot, state.snapshot_step), key="preview")
 
 
 def preview_figure(snapshot, step: int) -> go.Figure:
@@ -151,11 +154,13 @@ def show_finished(run_id: str) -> None:
     left, right = st.columns([1, 1])
     history = registry().load_history(run_id)
     if history:
-        left.plotly_chart(learning_curves(history), key="curves")
+        with left:
+            chart(learning_curves(history), key="curves")
     if run.status in ("done", "cancelled") and listed_kind(run.description.get("task")).results:
         inputs, panels = result_panels(registry(), run_id)
-        right.plotly_chart(mesh_figure(display_mesh(inputs.mesh), panels["prediction"], view=current_view(), height=380,
-                                       title="Final prediction"), key="preview")
+        with right:
+            chart(mesh_figure(display_mesh(inputs.mesh), panels["prediction"], view=current_view(), height=380,
+                              title="Final prediction"), key="preview")
     st.page_link("pages/results.py", label="Open Results", icon=":material/insights:")
 
 

@@ -57,6 +57,25 @@ def button(at, label):
     return matches[0]
 
 
+def _views(at, charts: bool) -> list:
+    import json
+
+    return [view for view in at.get("component_instance")
+            if (json.loads(view.proto.json_args).get("bar") is False) == charts]
+
+
+def scene_views(at) -> list:
+    """The page's linked scene views (AppTest component instances; their json_args hold the figures)."""
+    return _views(at, charts=False)
+
+
+def charts(at) -> list[dict]:
+    """The Plotly figures the page draws as charts (pages.shared.scene_view.chart), as JSON dicts."""
+    import json
+
+    return [json.loads(json.loads(view.proto.json_args)["figures"][0]) for view in _views(at, charts=True)]
+
+
 def prepared(at, timeout: float = 120):
     """Run the page again once the data it prepares off its script thread (pages.shared.job_panel.prepare) is ready:
     AppTest draws a page once, it does not keep the panel's fragment refreshing."""

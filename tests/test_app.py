@@ -5,7 +5,7 @@ import io
 
 import numpy as np
 import pytest
-from conftest import button, prepared
+from conftest import button, charts, prepared, scene_views
 
 
 def test_home_page(app):
@@ -13,7 +13,7 @@ def test_home_page(app):
     assert not at.exception
     assert at.title[0].value == "GINR Studio"
     button(at, "Run the demo")
-    assert at.get("component_instance") or at.get("plotly_chart")  # the eigenvectors, in the linked scene view
+    assert scene_views(at)  # the eigenvectors, in the linked scene view
 
 
 def test_data_page_computes_an_embedding(app):
@@ -71,8 +71,8 @@ def test_short_training_run_reaches_results(app):
     assert any(": done · R²" in s.value for s in at.success)
     at.switch_page("pages/results.py").run()
     assert not at.exception and not at.error
-    assert len(at.dataframe) == 1 and len(at.get("plotly_chart")) == 1  # the error histogram
-    assert len(at.get("component_instance")) == 1  # truth, prediction and error in the linked scene view
+    assert len(at.dataframe) == 1 and len(charts(at)) == 1  # the error histogram
+    assert len(scene_views(at)) == 1  # truth, prediction and error in the linked scene view
     labels = [b.label for b in at.get("download_button")]
     assert "Prediction (PLY)" in labels and "Checkpoint (zip)" in labels
 

@@ -18,7 +18,7 @@ from conftest import REPO
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 SCENE_VIEW = "iframe[title*='scene_view']"  # the linked scene view (pages/shared/scene_view.py)
-VIEWS = f".stPlotlyChart, {SCENE_VIEW}"  # Plotly charts and the linked scene views
+VIEWS = SCENE_VIEW  # the linked scene views and the charts (pages.shared.scene_view.chart), each an iframe
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -302,7 +302,7 @@ def test_interpolation_page_draws_the_derived_field_grid(server, page):
     page.get_by_role("button", name="Run every method").click()
     page.get_by_text("Field | gradient | Laplacian | error").wait_for(timeout=300_000)
     _wait_for_app(page)
-    grid = page.locator(".stPlotlyChart").last  # truth and the best three methods: field, gradient, Laplacian, error
+    grid = page.locator(VIEWS).last  # truth and the best three methods: field, gradient, Laplacian, error
     grid.scroll_into_view_if_needed()
     coloured = wait_for_colour(grid, 0.12)  # the meshes fill their cells (0.05 when each filled a fifth)
     _shot(page, "interpolation")

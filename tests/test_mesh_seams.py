@@ -2,6 +2,7 @@
 it is, not "duplicate vertices"."""
 
 import numpy as np
+from conftest import charts
 
 from ginr_core.geometry.mesh import load_mesh
 
@@ -51,8 +52,8 @@ def test_data_page_reports_the_seams_and_draws_the_uploaded_mesh_at_once(app):
     assert not at.exception
     assert any("split at texture seams" in i.value for i in at.info), [i.value for i in at.info]
     assert at.metric[0].value == "240"
-    charts = at.get("plotly_chart")
-    assert len(charts) == 1 and "bare-mesh" in charts[0].proto.id  # drawn before any signal is chosen
+    drawn = charts(at)
+    assert len(drawn) == 1 and drawn[0]["data"][0]["type"] == "mesh3d"  # the bare mesh, drawn before any signal is chosen
 
 
 def test_a_signal_per_file_vertex_maps_onto_a_seamed_obj():

@@ -1,7 +1,7 @@
 """The INR vs GINR page through Streamlit's AppTest, on the default icosphere workspace with 1 s budgets."""
 
 import pytest
-from conftest import button
+from conftest import button, charts, scene_views
 
 PAGE = "pages/compare.py"
 
@@ -45,8 +45,8 @@ def test_four_models_train_and_fill_table_2(page):
     assert ((r2 > 0.5) & (r2 <= 1)).all(), r2
     assert (table.loc["training time (s)"].astype(float) <= 1.5).all()
     assert any("all 2,562 nodes" in c.value for c in at.caption)
-    assert len(at.get("plotly_chart")) == 1  # the loss curves
-    assert len(at.get("component_instance")) == 1  # the linked 3D views
+    assert len(charts(at)) == 1  # the loss curves
+    assert len(scene_views(at)) == 1  # the linked 3D views
     from pages.shared.runs import registry
 
     runs = registry().list_runs()  # every model is a registered run of one group

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import button
+from conftest import button, scene_views
 
 PAGE = "pages/crop.py"
 
@@ -39,7 +39,7 @@ def test_page_shows_the_partition_and_equal_sizes(page):
     assert not page.exception
     assert page.title[0].value == "Crop"
     assert page.session_state.crop_partition.n_parts == 8
-    args = json.loads(page.get("component_instance")[0].proto.json_args)  # the partition: a scene view, a click picks a part
+    args = json.loads(scene_views(page)[0].proto.json_args)  # the partition: a scene view, a click picks a part
     numbers = [a["text"] for a in json.loads(args["figures"][0])["layout"]["scene"]["annotations"]]
     assert numbers == [f"<b>{part}</b>" for part in range(8)]  # every part's number, drawn over the mesh
     sizes = page.table[0].value
@@ -63,7 +63,7 @@ def test_train_crop_and_extend(page):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["R² on the kept nodes, before"] == metrics["after the crop"]
     assert any(cropped in c.value for c in at.caption)
-    figure = at.get("component_instance")[-1].proto.json_args  # the linked scene view of both panels
+    figure = scene_views(at)[-1].proto.json_args  # the linked scene view of both panels
     assert '"cropped"' in figure and '"before"' in figure
     number(at, "Time budget (s)").set_value(1.0)
     button(at, "Extend").click().run()

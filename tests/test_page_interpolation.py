@@ -1,7 +1,7 @@
 """The Interpolation page through Streamlit's AppTest: patterns, a short run of a few methods, cancel, bad input."""
 
 import numpy as np
-from conftest import button
+from conftest import button, charts
 
 PAGE = "pages/interpolation.py"
 
@@ -47,7 +47,7 @@ def test_a_short_run_scores_every_method_and_draws_the_derived_grid(app):
     assert list(table["kind"]) == ["classical", "classical", "network"]
     assert np.isfinite(table["R²"].astype(float)).all() and (table["seconds"] >= 0).all()
     assert at.success or at.warning  # the verdict: network against classical, in words
-    assert len(at.get("plotly_chart")) == 3  # observed nodes, resolved scale, field | gradient | Laplacian | error
+    assert len(charts(at)) == 3  # observed nodes, resolved scale, field | gradient | Laplacian | error
     from pages.shared.runs import registry
 
     run = registry().get(job.state.run_id)  # the run layer keeps it, every method's scores in its metrics

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import button
+from conftest import button, scene_views
 
 PAGE = "pages/super_resolution.py"
 
@@ -54,10 +54,10 @@ def test_two_strategies_run_in_turn_and_score_the_fine_only_nodes(app):
     assert list(table["kind"]) == ["GINR", "GINR", "classical", "classical", "classical"] and set(table["status"]) == {"done"}
     assert np.isfinite(table["R² fine-only nodes"].astype(float)).all()
     assert np.isfinite(table["R² shared (< 90th pct)"].astype(float)).all()
-    assert len(at.get("component_instance")) == 1  # original, super-resolved, squared error: one linked scene view
+    assert len(scene_views(at)) == 1  # original, super-resolved, squared error: one linked scene view
     _radio(at, "Fine prediction drawn as").set_value("mesh").run()
     _radio(at, "Strategy shown").set_value("kl").run()
-    assert not at.exception and len(at.get("component_instance")) == 1
+    assert not at.exception and len(scene_views(at)) == 1
     assert [b.label for b in at.get("download_button")] == ["Super-resolved prediction (PLY)"]
 
 

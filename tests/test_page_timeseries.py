@@ -2,7 +2,7 @@
 
 import time
 
-from conftest import button, prepared, shared_file
+from conftest import button, charts, prepared, scene_views, shared_file
 
 
 def _wait_for_training(at, timeout=60):
@@ -34,8 +34,8 @@ def test_gray_scott_series_end_to_end(app):
     fit = at.session_state["series_run"].job.state.result
     assert (~fit.trained).sum() == 19  # frames 1, 3, ..., 37: the last one (39) is trained on
     assert held_out.value == f"{fit.held_out['r2']:.4f}"  # the page shows the held-out score, not another
-    assert len(at.get("plotly_chart")) == 1  # per-frame scores
-    assert len(at.get("component_instance")) == 1  # the animation, in the linked scene view
+    assert len(charts(at)) == 1  # per-frame scores
+    assert len(scene_views(at)) == 1  # the animation, in the linked scene view
     button(at, "Render 40 frames as GIF").click().run()
     assert not at.exception
     fmt, export = at.session_state["series_export"]  # rendered in the background: the page did not wait

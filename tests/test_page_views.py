@@ -2,15 +2,13 @@
 
 import json
 
-from conftest import button, prepared
+from conftest import button, charts, prepared, scene_views
 
 
 def _figures(at) -> list[dict]:
     """Every Plotly figure on the page: plain charts and those inside the linked scene views."""
-    charts = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    scenes = [json.loads(figure) for view in at.get("component_instance")
-              for figure in json.loads(view.proto.json_args).get("figures", [])]
-    return charts + scenes
+    scenes = [json.loads(figure) for view in scene_views(at) for figure in json.loads(view.proto.json_args)["figures"]]
+    return charts(at) + scenes
 
 
 def test_view_settings_change_the_data_pages_figures(app):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import button, prepared
+from conftest import button, charts, prepared, scene_views
 
 from ginr_core.cli import main
 from ginr_core.errors import GinrError
@@ -427,7 +427,7 @@ def test_an_interrupted_run_is_shown_with_its_curves_and_can_be_rerun(app):
     at.switch_page("pages/results.py").run()
     assert not at.exception and not at.error
     assert any("interrupted" in w.value for w in at.warning)
-    assert at.get("component_instance") and at.get("plotly_chart")  # the signal (scene view) and the saved learning curve
+    assert scene_views(at) and charts(at)  # the signal (scene view) and the saved learning curve
     button(at, "Re-run this run").click().run()
     assert not at.exception and _followed_run(at) != run_id
 

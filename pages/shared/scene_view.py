@@ -121,6 +121,27 @@ def packed_figures(figures: list[go.Figure], vertex_ids: list) -> list[str]:
     return packed
 
 
+def _packed(key: str, figures: list[go.Figure], vertex_ids: list) -> list[str]:
+    """The figures packed once while the page keeps the same figure objects (a rerun that draws them again)."""
+    sent = st.session_state.setdefault("packed_views", {})
+    drawn = tuple(id(f) for f in figures)
+    if key not in sent or sent[key][0] != drawn:
+        sent[key] = (drawn, figures, packed_figures(figures, vertex_ids))
+    return sent[key][2]
+
+
+def chart(fig: go.Figure, key: str) -> dict | None:
+    """A Plotly chart drawn by the scene view's frontend without its bar, with the app's one plotly.js: the
+    browser keeps that file and its compiled code, while st.plotly_chart loads Streamlit's own Plotly bundle
+    (4.7 MB, uncompressed) and compiles it again on each page's first chart (2-3 s of the Results page).
+    Returns the last point clicked, {"trace", "point" (its index in the trace), "at" (ms, new for each click)}.
+    The figure gets the "plotly_white" template: Streamlit's own, the default once streamlit is imported, leaves
+    the colours to Streamlit's frontend (without it, bars and lines are black)."""
+    fig.update_layout(template="plotly_white")
+    return _component(figures=_packed(key, [fig], [None]), labels=[scene_labels(fig)], vertex_ids=[None], bar=False,
+                      key=key, default=None)
+
+
 def scene_view(figures: go.Figure | list[go.Figure], key: str, vertex_ids: list[np.ndarray | None] | None = None) -> dict | None:
     """Draw `figures` (one with several scenes, or several side by side) with every camera linked; a click pins
     the nearest vertex in every panel. Returns the pin, {"vertex": index, "values": {panel: value}}, or None.
@@ -131,11 +152,8 @@ def scene_view(figures: go.Figure | list[go.Figure], key: str, vertex_ids: list[
     figures = [figures] if isinstance(figures, go.Figure) else list(figures)
     vertex_ids = list(vertex_ids or [None] * len(figures))
     ids = [None if v is None else np.asarray(v).tolist() for v in vertex_ids]
-    sent = st.session_state.setdefault("packed_views", {})
-    drawn = tuple(id(f) for f in figures)
-    if key not in sent or sent[key][0] != drawn:  # the same figures again (kept by the page): packed once
-        sent[key] = (drawn, figures, packed_figures(figures, vertex_ids))
-    return _component(figures=sent[key][2], labels=[scene_labels(f) for f in figures], vertex_ids=ids, key=key, default=None)
+    return _component(figures=_packed(key, figures, vertex_ids), labels=[scene_labels(f) for f in figures], vertex_ids=ids,
+                      key=key, default=None)
 
 
 def pinned_caption(pin: dict | None) -> str | None:

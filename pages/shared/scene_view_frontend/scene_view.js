@@ -1,8 +1,8 @@
 // The scene view: Plotly figures side by side with linked cameras (link_cameras.js), a reset button, and a
 // vertex pinned by a click in every panel at once. Speaks Streamlit's component protocol by postMessage.
-var BAR_HEIGHT = 36;
+var BAR_HEIGHT = 36;  // the bar's; a chart (args.bar false) has none
 var PIN = 'pinned-vertex';
-var state = {figures: null, plots: [], cameras: [], labels: [], vertexIds: [], pin: null, hovered: null, downAt: null};
+var state = {chart: false, figures: null, plots: [], cameras: [], labels: [], vertexIds: [], pin: null, hovered: null, downAt: null};
 
 function send(type, data) {
     window.parent.postMessage(Object.assign({isStreamlitMessage: true, type: type}, data || {}), '*');
@@ -93,6 +93,11 @@ window.addEventListener('mouseup', function (e) {
 
 function onClick(p, event) {
     var point = event.points && event.points[0];
+    if (point && state.chart) {  // a chart reports the point clicked (with the time: a click again on it is new)
+        send('streamlit:setComponentValue', {value: {trace: point.curveNumber, point: point.pointIndex, at: Date.now()},
+                                             dataType: 'json'});
+        return;
+    }
     var scene = point && point.fullData.scene;  // a figure's only scene is often not named in its traces' data
     if (!point || point.fullData.name === PIN || !scene) return;
     pin([point.x, point.y, point.z], {plot: p, scene: scene}, true);
@@ -170,9 +175,10 @@ function draw(args) {
         }
         state.cameras = figures.map(startCameras);
         if (state.pin) pin(state.pin.position, state.pin.source, false);
-        var height = Math.max.apply(null, state.plots.map(function (gd) { return gd._fullLayout.height; }));
-        send('streamlit:setFrameHeight', {height: height + BAR_HEIGHT});
-        document.body.dataset.height = height + BAR_HEIGHT;
+        var bar = args.bar === false ? 0 : BAR_HEIGHT;
+        var height = Math.max.apply(null, state.plots.map(function (gd) { return gd._fullLayout.height; })) + bar;
+        send('streamlit:setFrameHeight', {height: height});
+        document.body.dataset.height = height;
     });
 }
 
@@ -192,6 +198,8 @@ window.addEventListener('message', function (event) {
     var signature = args.figures.join('\u0000');
     if (signature === state.figures) return;  // a rerun with the same figures: keep cameras and pin as they are
     state.figures = signature;
+    state.chart = args.bar === false;
+    document.getElementById('bar').hidden = state.chart;
     draw(args);
 });
 document.getElementById('reset').onclick = function () {
