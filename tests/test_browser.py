@@ -143,7 +143,7 @@ def test_results_pyvista_viewer_renders(demo):
     page.locator("[data-testid='stSidebarNav']").get_by_text("Results", exact=True).click()
     _wait_for_app(page)
     page.get_by_text("PyVista", exact=True).click()
-    frames = page.locator("iframe")
+    frames = page.locator("iframe:not([title*='scene_view'])")  # not the scene view's nor the charts' frames
     page.wait_for_function("() => [...document.querySelectorAll('iframe')].filter(f => !f.title.includes('scene_view'))"
                            ".length === 3", timeout=120_000)  # the scene view's frame gone, the three VTK scenes in
     coloured = wait_for_colour(frames.first, timeout_s=60)  # vtk.js renders after the iframe loads
