@@ -35,7 +35,8 @@ from ginr_core.runs.actions import launch, submit  # noqa: E402
 from ginr_core.runs.backend_config import BackendConfig  # noqa: E402
 from ginr_core.runs.backends import resources  # noqa: E402
 from ginr_core.runs.registry import Registry  # noqa: E402
-from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec, Source  # noqa: E402
+from ginr_core.runs.fitting import RunRequest  # noqa: E402
+from ginr_core.runs.spec import RunInputs, RunSpec, Source  # noqa: E402
 from ginr_core.tasks.sweep import SweepRequest, sweep_task, sweep_train_config  # noqa: E402
 
 BUNNY = REPO.parent / "shared" / "data" / "bunny.ply"
@@ -74,12 +75,12 @@ def main() -> None:
     features.build(mesh)  # the embedding is cached on disk for both backends (same machine)
     spec = RunSpec("fit", Source("bench", name), Source("generated", "gray-scott"), features, ModelConfig(),
                    TrainConfig(time_budget_s=budget, snapshot_every_s=2.0))
-    request = RunRequest(spec, RunInputs(mesh, target))
+    request = RunRequest.from_spec(spec, RunInputs(mesh, target))
 
     t0 = time.perf_counter()
     seen = resources(RAY)  # the Ray driver process, and a local Ray in it
     print(f"local Ray started in {time.perf_counter() - t0:.1f} s: {seen['CPU']:g} CPUs, {seen['GPU']:g} GPUs", flush=True)
-    warm_up = RunRequest(replace(spec, train=TrainConfig(steps=5, time_budget_s=None)), request.inputs)
+    warm_up = RunRequest.from_spec(replace(spec, train=TrainConfig(steps=5, time_budget_s=None)), request.inputs)
     timed_run(warm_up, registry, LOCAL)  # the process's first training (torch's own start-up) is timed for neither
     local = timed_run(request, registry, LOCAL)
     cold = timed_run(request, registry, RAY)
@@ -106,7 +107,7 @@ def main() -> None:
     for lr in SWEEP_GRID["lr"]:
         for seed in SWEEP_GRID["seed"]:
             trial = sweep.spec({"lr": lr, "seed": seed})
-            done = launch(RunRequest(trial, sweep.inputs), registry, backend=LOCAL).join()
+            done = launch(RunRequest.from_spec(trial, sweep.inputs), registry, backend=LOCAL).join()
             assert done.status == "done", done.error
             serial_scores.append(done.result.metrics["r2"])
     serial_s = time.perf_counter() - t0

@@ -330,7 +330,8 @@ if st.button("Fit the new signal", type="primary", disabled=new_job is not None 
             signal = Source.of_bytes("upload", upload.name, upload.getvalue())
         else:
             raise GinrError("Upload a signal file or pick a held-out member.")
-        job = submit(fit_new_task, FitNewRequest(state.run_id, values, signal, float(fit_budget)), registry(), label="fit-new")
+        request = FitNewRequest(state.run_id, values, float(fit_budget), signal=signal)
+        job = submit(fit_new_task, request, registry(), label="fit-new")
         st.session_state.collection_new = FollowedJob(job)
     except Exception as exc:
         show_error(exc)

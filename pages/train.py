@@ -116,7 +116,7 @@ def live_numbers(state: JobState, request) -> None:
         elapsed = values["fit_elapsed_s"]
         c[3].metric("Steps / s (average)", f"{values['step'] / max(elapsed, 1e-9):.1f}",
                     help=f"Over the whole run so far; the last few steps ran at {values['steps_per_s']:.1f} / s.")
-        c[4].metric("Elapsed", elapsed_text(elapsed, request.spec.train.time_budget_s))
+        c[4].metric("Elapsed", elapsed_text(elapsed, request.train.time_budget_s))
     left, right = st.columns([1, 1])
     if state.history:
         with left:

@@ -25,12 +25,13 @@ def _train_a_run(env: dict) -> None:
         "from ginr_core.learning.training import TrainConfig\n"
         "from ginr_core.runs.actions import launch\n"
         "from ginr_core.runs.registry import Registry\n"
-        "from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec, Source\n"
+        "from ginr_core.runs.fitting import RunRequest\n"
+        "from ginr_core.runs.spec import RunInputs, RunSpec, Source\n"
         "mesh = make_domain('icosphere', level=4)\n"
         "spec = RunSpec('fit', Source('builtin', 'icosphere', {'level': 4}, label='icosphere (level 4)'),\n"
         "               Source('analytic', 'sines', label='analytic: sines'), FeatureSpec('spherical_harmonics', 36),\n"
         "               train=TrainConfig(time_budget_s=3))\n"
-        "launch(RunRequest(spec, RunInputs(mesh, analytic_signal(mesh, 'sines'))), Registry()).join()\n"
+        "launch(RunRequest.from_spec(spec, RunInputs(mesh, analytic_signal(mesh, 'sines'))), Registry()).join()\n"
     )
     subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, check=True, timeout=120)
 

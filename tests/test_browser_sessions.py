@@ -39,13 +39,14 @@ def _register_run(runs_dir, seed: int) -> str:
     from ginr_core.geometry.features import FeatureSpec
     from ginr_core.learning.training import TrainConfig
     from ginr_core.runs.actions import launch
-    from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec, Source
+    from ginr_core.runs.fitting import RunRequest
+    from ginr_core.runs.spec import RunInputs, RunSpec, Source
 
     mesh = make_domain("icosphere", level=2)
     spec = RunSpec("fit", Source("builtin", "icosphere", {"level": 2}, label="icosphere (level 2)"),
                    Source("analytic", "sines", label="analytic: sines"), FeatureSpec("spherical_harmonics", 9),
                    train=TrainConfig(steps=20, seed=seed))
-    return launch(RunRequest(spec, RunInputs(mesh, analytic_signal(mesh, "sines"))), Registry(runs_dir),
+    return launch(RunRequest.from_spec(spec, RunInputs(mesh, analytic_signal(mesh, "sines"))), Registry(runs_dir),
                   start=False).run().run_id
 
 

@@ -365,7 +365,7 @@ def test_collection_task_records_a_run_that_single_run_actions_refuse(mesh):
             action()
     assert export_run(registry, state.run_id, "checkpoint")[1].endswith(".zip")
 
-    new = submit(fit_new_task, FitNewRequest(state.run_id, family.values[2], Source("member", "p=0.400"), budget_s=1.0),
+    new = submit(fit_new_task, FitNewRequest(state.run_id, family.values[2], 1.0, signal=Source("member", "p=0.400")),
                  registry, start=False).run()
     assert new.status == "done", new.error
     result = new.result

@@ -224,6 +224,10 @@ def test_ginr_crop_trains_crops_and_extends(capsys):
     assert main(["crop", cropped_id, "--add", "3", "--budget", "1"]) == 0
     out = capsys.readouterr().out
     assert "every other weight unchanged: yes" in out and "the uncropped model's R2 on them: " in out
+    extended = registry.get(out.split()[1].rstrip(":"))  # the specs recorded derive from the runs they read
+    assert registry.get(cropped_id).spec.options == {"source": run_id, "removed": [1, 3]}
+    assert extended.status == "done" and extended.spec.task == "extend"
+    assert extended.spec.options == {"source": cropped_id, "added": [3]} and extended.spec.model.parts == [0, 2, 3]
     assert main(["crop", run_id, "--remove", "7"]) == 2
     assert "No part 7" in capsys.readouterr().err
 

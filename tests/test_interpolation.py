@@ -252,7 +252,8 @@ def test_the_job_runs_in_the_background_and_can_be_cancelled(sphere):
 
 def test_work_that_would_score_no_node_is_refused_up_front(sphere):
     from ginr_core.runs.actions import launch
-    from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec
+    from ginr_core.runs.fitting import RunRequest
+    from ginr_core.runs.spec import RunInputs, RunSpec
     from ginr_core.tasks.compare import ComparisonRequest
 
     truth = random_sh_field(sphere, max_degree=4)
@@ -265,7 +266,7 @@ def test_work_that_would_score_no_node_is_refused_up_front(sphere):
     with pytest.raises(GinrError, match="leaves none to score"):
         ComparisonRequest(inputs, holdout=tiny)
     with pytest.raises(GinrError, match="leaves none to score"):
-        launch(RunRequest(RunSpec("heldout", options={"fraction": tiny}), inputs), None, start=False)
+        launch(RunRequest.from_spec(RunSpec("heldout", options={"fraction": tiny}), inputs), None, start=False)
 
 
 def test_a_cancel_stops_kriging_within_seconds():

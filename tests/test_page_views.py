@@ -47,13 +47,14 @@ def test_results_draw_an_rgb_run_in_colours_with_metrics_per_channel(app):
     from ginr_core.learning.training import TrainConfig
     from ginr_core.runs.actions import launch
     from ginr_core.runs.registry import Registry
-    from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec, Source
+    from ginr_core.runs.fitting import RunRequest
+    from ginr_core.runs.spec import RunInputs, RunSpec, Source
 
     mesh = make_domain("icosphere", level=2)
     colours = (mesh.vertices + 1) / 2
     spec = RunSpec("fit", Source("builtin", "icosphere"), Source("dashboard", "colours"),
                    FeatureSpec("spherical_harmonics", 9), train=TrainConfig(time_budget_s=1))
-    assert launch(RunRequest(spec, RunInputs(mesh, colours)), Registry()).join().status == "done"
+    assert launch(RunRequest.from_spec(spec, RunInputs(mesh, colours)), Registry()).join().status == "done"
     at = app.switch_page("pages/results.py").run()
     assert not at.exception
     truth, prediction, error = next(f for f in _figures(at) if f["data"][0]["type"] == "mesh3d")["data"]

@@ -14,7 +14,8 @@ from ginr_core.runs.actions import launch, submit
 from ginr_core.runs.backend_config import BackendConfig
 from ginr_core.runs.processes import ProcessJob, shutdown_pool
 from ginr_core.runs.registry import Registry
-from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec, Source
+from ginr_core.runs.fitting import RunRequest
+from ginr_core.runs.spec import RunInputs, RunSpec, Source
 
 PROCESS = BackendConfig("process")
 
@@ -59,7 +60,7 @@ def test_a_run_trains_in_a_worker_and_lands_in_this_registry():
     spec = RunSpec("fit", Source("builtin", "icosphere"), Source("analytic", "height"),
                    FeatureSpec("spherical_harmonics", 9), train=TrainConfig(time_budget_s=20.0, steps=30))
     registry = Registry()
-    job = launch(RunRequest(spec, RunInputs(mesh, mesh.vertices[:, 2])), registry, backend=PROCESS)
+    job = launch(RunRequest.from_spec(spec, RunInputs(mesh, mesh.vertices[:, 2])), registry, backend=PROCESS)
     assert isinstance(job, ProcessJob)
     state = job.join(timeout=120)
     assert state.status == "done", state.error

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -23,7 +24,8 @@ from ginr_core.runs.backend_config import BackendConfig
 from ginr_core.runs.backends import configured_backend, resources, use_backend
 from ginr_core.runs.ray_backend import RayJob, ray_driver, running_driver, stop_drivers
 from ginr_core.runs.registry import Registry
-from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec, Source
+from ginr_core.runs.fitting import RunRequest
+from ginr_core.runs.spec import RunInputs, RunSpec, Source
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # before ray is imported: a Ray on 127.0.0.1 only
 ray = pytest.importorskip("ray")
@@ -58,7 +60,7 @@ def request(steps=40, seed=3, snapshot_every_s=None) -> RunRequest:
                    TrainConfig(steps=steps, time_budget_s=None, seed=seed, threads=1, log_every=5,
                                snapshot_every_s=snapshot_every_s),
                    {"fraction": 0.25, "seed": seed})
-    return RunRequest(spec, RunInputs(mesh, mesh.vertices[:, 2] + np.sin(3 * mesh.vertices[:, 0])))
+    return RunRequest.from_spec(spec, RunInputs(mesh, mesh.vertices[:, 2] + np.sin(3 * mesh.vertices[:, 0])))
 
 
 def test_ray_training_streams_progress_and_lands_like_a_local_run(RAY):
@@ -102,7 +104,7 @@ def test_cancelled_ray_job_stops_and_is_recorded_cancelled(RAY):
 
 def test_failing_task_on_ray_fails_with_its_message_and_records_the_run(RAY):
     bad = request()
-    bad = RunRequest(bad.spec, RunInputs(bad.inputs.mesh, np.full(bad.inputs.mesh.n_vertices, np.nan)))
+    bad = replace(bad, inputs=RunInputs(bad.inputs.mesh, np.full(bad.inputs.mesh.n_vertices, np.nan)))
     state = launch(bad, Registry(), backend=RAY).join(timeout=120)
     assert state.status == "failed" and "NaN" in state.error and "Traceback" not in state.error
 
@@ -188,7 +190,7 @@ def sweep_request(**changes):
     base = request()
     settings = dict(grid={"lr": (2e-3, 1e-5), "seed": (0, 1)}, features=FeatureSpec("combinatorial", 12),
                     model=ModelConfig(n_layers=3, hidden=32), train=sweep_train_config(60, threads=1),
-                    score="fit", report_every=10, grace_steps=20, domain=base.spec.domain, signal=base.spec.signal)
+                    score="fit", report_every=10, grace_steps=20, domain=base.domain, signal=base.signal)
     return SweepRequest(base.inputs, **{**settings, **changes})
 
 

@@ -17,7 +17,8 @@ from ginr_core.learning.models import ModelConfig
 from ginr_core.learning.training import GINRRegressor, TrainConfig
 from ginr_core.runs.actions import launch
 from ginr_core.runs.registry import Registry
-from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec, Source
+from ginr_core.runs.fitting import RunRequest
+from ginr_core.runs.spec import RunInputs, RunSpec, Source
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ModelConfig(n_layers=3, hidden=16)
@@ -48,7 +49,7 @@ def test_job_records_a_complete_run(data, runs_root):
     registry = Registry()
     assert registry.root == runs_root
     mesh, y = data
-    state = launch(RunRequest(SPEC, RunInputs(mesh, y)), registry).join(timeout=30)
+    state = launch(RunRequest.from_spec(SPEC, RunInputs(mesh, y)), registry).join(timeout=30)
     assert state.status == "done", state.error
     info = registry.get(state.run_id)
     assert info.status == "done" and info.description == {"domain": "icosphere", "signal": "sin",
@@ -68,7 +69,7 @@ def test_job_records_a_complete_run(data, runs_root):
 def test_job_saves_its_inputs_with_the_run(data):
     registry = Registry()
     mesh, y = data
-    state = launch(RunRequest(SPEC, RunInputs(mesh, y, {"mask": y > 0})), registry).join(timeout=30)
+    state = launch(RunRequest.from_spec(SPEC, RunInputs(mesh, y, {"mask": y > 0})), registry).join(timeout=30)
     inputs = registry.load_inputs(state.run_id)
     np.testing.assert_array_equal(inputs.target, y)
     np.testing.assert_array_equal(inputs.mesh.faces, mesh.faces)
@@ -165,7 +166,7 @@ def test_failed_and_deleted_runs(data):
     registry = Registry()
     mesh, y = data
     bad = RunSpec("fit", features=FeatureSpec("combinatorial", 4), model=SMALL, train=replace(QUICK, lr=1e9))
-    state = launch(RunRequest(bad, RunInputs(mesh, y)), registry, start=False).run()
+    state = launch(RunRequest.from_spec(bad, RunInputs(mesh, y)), registry, start=False).run()
     assert state.status == "failed" and "diverged" in state.error
     info = registry.get(state.run_id)
     assert info.status == "failed" and "GinrError" in info.error
@@ -202,7 +203,7 @@ def test_history_is_saved_while_the_run_trains(data, monkeypatch):
     registry = Registry()
     mesh, y = data
     spec = replace(SPEC, train=TrainConfig(threads=1, time_budget_s=30, log_every=1))
-    job = launch(RunRequest(spec, RunInputs(mesh, y)), registry)
+    job = launch(RunRequest.from_spec(spec, RunInputs(mesh, y)), registry)
     job.wait_for_run()
     deadline = time.time() + 20
     while time.time() < deadline and not registry.load_history(job.state.run_id):

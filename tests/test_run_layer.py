@@ -29,7 +29,8 @@ from ginr_core.runs.actions import (
 )
 from ginr_core.runs.jobs import FINISHED, STATUSES, Call, Job, call_task, training_eta
 from ginr_core.runs.registry import Registry
-from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec, Source
+from ginr_core.runs.fitting import RunRequest
+from ginr_core.runs.spec import RunInputs, RunSpec, Source
 
 QUICK = TrainConfig(threads=1, steps=15, time_budget_s=None, snapshot_every_s=None)
 SMALL = ModelConfig(n_layers=3, hidden=32)
@@ -122,7 +123,7 @@ def _request(seed: int) -> RunRequest:
     mesh = torus(24, 12)
     target = np.sin(3 * mesh.vertices[:, 0]) * np.cos(2 * mesh.vertices[:, 2])
     spec = RunSpec("fit", features=FeatureSpec("combinatorial", 16), model=SMALL, train=replace(QUICK, seed=seed, steps=40))
-    return RunRequest(spec, RunInputs(mesh, target))
+    return RunRequest.from_spec(spec, RunInputs(mesh, target))
 
 
 def _weights(registry: Registry, run_id: str) -> dict:
@@ -182,7 +183,7 @@ def test_one_status_vocabulary_and_progress_records():
 def test_a_failed_job_keeps_its_message_and_its_run_the_traceback():
     registry = Registry()
     request = _request(0)
-    bad = replace(request, spec=replace(request.spec, train=replace(QUICK, lr=1e9)))
+    bad = replace(request, train=replace(QUICK, lr=1e9))
     state = launch(bad, registry, start=False).run()
     assert state.status == "failed" and "diverged" in state.error
     assert "Traceback" in registry.get(state.run_id).error
@@ -191,7 +192,7 @@ def test_a_failed_job_keeps_its_message_and_its_run_the_traceback():
 def test_cancel_is_honoured_and_the_run_marked_cancelled():
     registry = Registry()
     request = _request(0)
-    job = launch(replace(request, spec=replace(request.spec, train=replace(QUICK, steps=None, time_budget_s=60))), registry)
+    job = launch(replace(request, train=replace(QUICK, steps=None, time_budget_s=60)), registry)
     run_id = job.wait_for_run()
     deadline = threading.Event()
     while job.state.progress is None or "step" not in job.state.progress.values:
@@ -334,12 +335,12 @@ def test_workspace_store_round_trip_and_refuses_foreign_ids():
 
     mesh = latlon_sphere(11, 12)
     ws_id = new_workspace_id()
-    last_launch = _request(3).spec.to_dict()  # the settings the Train page starts from after a reload or a restart
+    last_launch = _request(3).spec().to_dict()  # the settings the Train page starts from after a reload or a restart
     save_workspace(ws_id, SavedWorkspace(mesh, "grid", ["a note"], mesh.vertices[:, 2], "height",
                                          {"domain": {"kind": "builtin", "name": "latlon_sphere"}}, ("combinatorial", 8),
                                          last_launch))
     saved = load_workspace(ws_id)
-    assert RunSpec.from_dict(saved.last_launch) == _request(3).spec
+    assert RunSpec.from_dict(saved.last_launch) == _request(3).spec()
     np.testing.assert_array_equal(saved.mesh.vertices, mesh.vertices)
     np.testing.assert_array_equal(saved.mesh.vertex_data["lat"], mesh.vertex_data["lat"])  # grids stay grids
     assert (saved.mesh_label, saved.notes, saved.signal_label, saved.embedding) == ("grid", ["a note"], "height", ("combinatorial", 8))
@@ -410,7 +411,7 @@ def test_an_interrupted_run_is_shown_with_its_curves_and_can_be_rerun(app):
 
     registry = Registry()
     request = _request(0)
-    run_id = registry.create_run(request.spec, request.inputs)
+    run_id = registry.create_run(request.spec(), request.inputs)
     registry.save_history(run_id, [{"step": 5, "loss": 0.5, "r2": 0.5, "lr": 1e-3, "elapsed_s": 1.0},
                                    {"step": 10, "loss": 0.2, "r2": 0.8, "lr": 1e-3, "elapsed_s": 2.0}])
     # the run's owner dies: the index row says "running" for a pid that is gone

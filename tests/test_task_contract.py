@@ -115,6 +115,27 @@ def test_the_table_says_what_each_built_in_run_can_do():
 # --- the contract's parts ------------------------------------------------------------------------------------------
 
 
+def test_every_request_is_a_frozen_task_request_naming_its_parts_alike():
+    import dataclasses
+    import importlib
+
+    import ginr_core.runs
+    import ginr_core.tasks
+
+    requests = [getattr(importlib.import_module(f"{package.__name__}.{module}"), name)
+                for package in (ginr_core.runs, ginr_core.tasks) for module, names in package.PUBLIC_NAMES.items()
+                for name in names if name.endswith("Request")]
+    assert len(requests) >= 12
+    contract = {"Source": {"domain", "signal"}, "FeatureSpec": {"features"}, "ModelConfig": {"model"},
+                "TrainConfig": {"train"}}
+    for request in requests:
+        assert issubclass(request, TaskRequest) and request.__dataclass_params__.frozen, request.__name__
+        for f in dataclasses.fields(request):  # annotations are strings: "ModelConfig | None", say
+            kind = str(f.type).split(" |")[0]
+            assert f.name in contract.get(kind, {f.name}), f"{request.__name__}.{f.name}: {f.type}"
+
+
+
 class FakeContext:
     """What run_items uses of a JobContext: cancel checks, publish, report."""
 

@@ -125,7 +125,7 @@ def cmd_collection_fit_new(args) -> None:
         data = f.read()
     name = os.path.basename(args.signal)
     values = load_vertex_signal(data, name, mesh)
-    request = FitNewRequest(args.run, values, Source.of_bytes("file", name, data), args.budget, args.compare)
+    request = FitNewRequest(args.run, values, args.budget, args.compare, signal=Source.of_bytes("file", name, data))
     result = follow(submit(fit_new_task, request, registry, label="fit-new", start=False), "Fitting the code").result
     _print_fits([(name, result.fit_new, None, result.span, result.sines, result.scratch)])
     if result.start_member is not None:

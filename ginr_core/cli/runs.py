@@ -51,7 +51,8 @@ def cmd_train(args) -> None:
     from ..learning.recipes import FIT_RECIPES
     from ..runs.actions import launch
     from ..runs.registry import Registry
-    from ..runs.spec import RunInputs, RunRequest, RunSpec
+    from ..runs.fitting import RunRequest
+    from ..runs.spec import RunInputs
 
     if args.reference:
         mesh, target, domain, signal = reference_sample(args.reference)
@@ -68,10 +69,10 @@ def cmd_train(args) -> None:
     _, train_config = recipe.configs(time_budget_s=args.budget, steps=args.steps, seed=args.seed, device=args.device,
                                      **train_changes)
     options = {"fraction": args.holdout, "seed": args.seed} if args.holdout else {}
-    spec = RunSpec("heldout" if args.holdout else "fit", domain, signal, input_features(args), model_config,
-                   train_config, options)
-    print(f"training on {describe_device(args.device)}: {mesh.n_vertices:,} nodes, {spec.label}", file=sys.stderr)
-    print_fit(follow(launch(RunRequest(spec, RunInputs(mesh, target)), Registry(), start=False), "Training"))
+    request = RunRequest(RunInputs(mesh, target), "heldout" if args.holdout else "fit", input_features(args), model_config,
+                         train_config, options, domain=domain, signal=signal)
+    print(f"training on {describe_device(args.device)}: {mesh.n_vertices:,} nodes, {request.spec().label}", file=sys.stderr)
+    print_fit(follow(launch(request, Registry(), start=False), "Training"))
 
 
 def cmd_rerun(args) -> None:
@@ -83,8 +84,8 @@ def cmd_rerun(args) -> None:
     registry = Registry()
     request = rerun_request(registry, args.run)
     if args.budget is not None:
-        request = replace(request, spec=replace(request.spec, train=replace(request.spec.train, time_budget_s=args.budget)))
-    print(f"re-running {args.run}: {request.spec.label}", file=sys.stderr)
+        request = replace(request, train=replace(request.train, time_budget_s=args.budget))
+    print(f"re-running {args.run}: {request.spec().label}", file=sys.stderr)
     print_fit(follow(launch(request, registry, start=False), "Training"))
 
 

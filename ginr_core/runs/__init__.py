@@ -3,7 +3,7 @@ dashboard and the CLI do with a run."""
 from .. import public_api
 
 PUBLIC_NAMES = {
-    "spec": ("RunInputs", "RunRequest", "RunSpec", "Source"),
+    "spec": ("RunInputs", "RunSpec", "Source"),
     "signal_sources": ("analytic_source", "gray_scott_source", "property_source", "sh_field_source"),
     "task": ("ItemOutcome", "RecordedRun", "ResultOutcome", "TaskRequest", "run_items"),
     "kinds": ("TASK_KINDS", "TaskKind", "listed_kind", "register_kind", "task_kind"),
@@ -14,6 +14,7 @@ PUBLIC_NAMES = {
     "processes": ("ProcessJob",),
     "ray_backend": ("RayJob", "stop_drivers"),
     "registry": ("Registry",),
+    "fitting": ("RunRequest",),
     "actions": ("EXPORT_FORMATS", "export_run", "launch", "predict_run", "rerun_request", "result_panels",
                 "run_features", "submit"),
 }

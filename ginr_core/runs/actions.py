@@ -12,11 +12,11 @@ from ..geometry.mesh import Mesh
 from ..io.export import checkpoint_zip_bytes, ply_bytes, reference_npz_bytes
 from ..learning.metrics import error_map, first_channel
 from .backends import BackendConfig, make_job
-from .fitting import fit_task, run_parts, training_nodes
+from .fitting import RunRequest, fit_task, run_parts, training_nodes
 from .jobs import Job, JobContext
 from .registry import Registry
 from .kinds import EXPORT_FORMATS, task_kind
-from .spec import RunInputs, RunRequest, RunSpec
+from .spec import RunInputs, RunSpec
 
 
 def submit(task: Callable[[Any, JobContext], Any], request: Any, registry: Registry | None, *, label: str = "",
@@ -32,9 +32,10 @@ def submit(task: Callable[[Any, JobContext], Any], request: Any, registry: Regis
 def launch(request: RunRequest, registry: Registry | None, *, start: bool = True,
            backend: BackendConfig | None = None) -> Job:
     """A job training `request`: one run of task "fit" or "heldout"."""
-    request.spec.features.check(request.inputs.mesh)
-    training_nodes(request.spec, request.inputs.mesh.n_vertices)  # a held-out fit that would score no node is refused now
-    return submit(fit_task, request, registry, label=request.spec.task, start=start, backend=backend)
+    spec = request.spec()
+    spec.features.check(request.inputs.mesh)
+    training_nodes(spec, request.inputs.mesh.n_vertices)  # a held-out fit that would score no node is refused now
+    return submit(fit_task, request, registry, label=spec.task, start=start, backend=backend)
 
 
 def _own_page(spec: RunSpec) -> GinrError:
@@ -49,7 +50,7 @@ def rerun_request(registry: Registry, run_id: str) -> RunRequest:
     spec = registry.get(run_id).spec
     if not task_kind(spec.task).rerun:
         raise _own_page(spec)
-    return RunRequest(spec, registry.load_inputs(run_id))
+    return RunRequest.from_spec(spec, registry.load_inputs(run_id))
 
 
 def run_features(registry: Registry, run_id: str, progress=None) -> tuple[RunInputs, np.ndarray]:

@@ -7,18 +7,20 @@ as "r2_fit". The same function runs in the dashboard's process, in the CLI and o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 from ..errors import GinrError
+from ..geometry.features import FeatureSpec
 from ..learning.metrics import evaluate, r2
-from ..learning.training import GINRRegressor, Progress
+from ..learning.models import ModelConfig
+from ..learning.training import GINRRegressor, Progress, TrainConfig
 from .jobs import JobContext
 from .kinds import task_kind
-from .task import RecordedRun
-from .spec import RunInputs, RunRequest, RunSpec
+from .task import RecordedRun, TaskRequest
+from .spec import RunInputs, RunSpec
 
 DEFAULT_HOLDOUT = 0.2
 
@@ -48,6 +50,29 @@ def score(target: np.ndarray, prediction: np.ndarray, trained: np.ndarray) -> di
     held = ~trained
     return {**evaluate(target[held], prediction[held]), "r2_fit": r2(target[trained], prediction[trained]),
             "n_scored": int(held.sum())}
+
+
+@dataclass(frozen=True, eq=False)
+class RunRequest(TaskRequest):
+    """A run to launch, what a job local or remote receives: its arrays and its task, "fit" or "heldout"
+    (`options`: the held-out `fraction` and the split `seed`), with the contract's features, model and train."""
+
+    inputs: RunInputs
+    task: str = "fit"
+    features: FeatureSpec = field(default_factory=FeatureSpec)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    options: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_spec(cls, spec: RunSpec, inputs: RunInputs) -> RunRequest:
+        """The request that records `spec` with `inputs` (a re-run's, both read back from the registry)."""
+        return cls(inputs, spec.task, spec.features, spec.model, spec.train, dict(spec.options), domain=spec.domain,
+                   signal=spec.signal)
+
+    def spec(self, item: str | None = None, group: str = "") -> RunSpec:
+        """The run's one spec."""
+        return RunSpec(self.task, self.domain, self.signal, self.features, self.model, self.train, dict(self.options))
 
 
 @dataclass(frozen=True)
@@ -119,6 +144,6 @@ def run_parts(spec: RunSpec, inputs: RunInputs) -> np.ndarray | None:
 
 def fit_task(request: RunRequest, ctx: JobContext) -> FitOutcome:
     """The job behind every single training run (the Train page, `ginr train`, `ginr rerun`)."""
-    outcome = fit_run(request.spec, request.inputs, ctx)
+    outcome = fit_run(request.spec(), request.inputs, ctx)
     ctx.report(1.0, "Done")
     return outcome

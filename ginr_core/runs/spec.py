@@ -104,11 +104,3 @@ class RunInputs:
     def from_arrays(cls, arrays: dict[str, np.ndarray], name: str = "") -> RunInputs:
         extra = {k: v for k, v in arrays.items() if k not in ("vertices", "faces", "target")}
         return cls(Mesh(arrays["vertices"], arrays["faces"], name=name), arrays["target"], extra)
-
-
-@dataclass
-class RunRequest:
-    """A run to launch: its spec and its arrays (what a job, local or remote, receives)."""
-
-    spec: RunSpec
-    inputs: RunInputs

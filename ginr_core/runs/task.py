@@ -3,10 +3,12 @@
 A task is a request (a frozen `TaskRequest`), a task function `task(request, ctx)` (see runs.jobs) and a kind of
 recorded run (`runs.kinds.TaskKind`). Requests name the same things alike: `domain` and `signal` (where the mesh
 and the values came from), `features` (FeatureSpec), `model` (ModelConfig), `train` (TrainConfig); `spec(item,
-group)` is the RunSpec recorded for one item (or for the whole request, when it records one run). A task that
-works through a list of items (models, strategies, methods) gives it to `run_items`, which publishes the outcomes
-as they change, marks the items a cancel skips "cancelled" and an item that raises "failed" (the next one runs);
-each registered run is opened with `RecordedRun`, which finishes it "failed" if its work raises.
+group)` is the RunSpec recorded for one item (or for the whole request, when it records one run). A request that
+reads a recorded run names it `run_id`, and its spec takes that run's (`recorded=`): what it records derives from
+it (an extension, a new signal's from-scratch fit). A task that works through a list of items (models,
+strategies, methods) gives it to `run_items`, which publishes the outcomes as they change, marks the items a
+cancel skips "cancelled" and an item that raises "failed" (the next one runs); each registered run is opened with
+`RecordedRun`, which finishes it "failed" if its work raises.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from ..errors import Cancelled, GinrError, error_message
 from .jobs import STATUSES, JobContext
+from .registry import Registry
 from .spec import RunInputs, RunSpec, Source
 
 
@@ -69,22 +72,25 @@ class RecordedRun:
     """A registered run, as a context manager: created on entry (no run without a registry), made the job's current
     run, and finished "failed" with the traceback when the work inside raises an error before `finish`. What is not
     an error (a worker being stopped: Ray Tune ends a trial ASHA stops so, by a BaseException) leaves the run to
-    whoever stops it, as Job.run does (a sweep records such trials "cancelled")."""
+    whoever stops it, as Job.run does (a sweep records such trials "cancelled"). Work too quick to be a job (a
+    crop) records its run with no `ctx`, in `registry`."""
 
-    def __init__(self, ctx: JobContext, spec: RunSpec, inputs: RunInputs | None):
+    def __init__(self, ctx: JobContext | None, spec: RunSpec, inputs: RunInputs | None, registry: Registry | None = None):
         self.ctx, self.spec, self.inputs = ctx, spec, inputs
+        self.registry = ctx.registry if ctx is not None else registry
         self.id: str | None = None
         self.finished = False
 
     def __enter__(self) -> RecordedRun:
-        self.id = self.ctx.registry.create_run(self.spec, self.inputs) if self.ctx.registry is not None else None
-        self.ctx.set_run(self.id)
+        self.id = self.registry.create_run(self.spec, self.inputs) if self.registry is not None else None
+        if self.ctx is not None:
+            self.ctx.set_run(self.id)
         return self
 
     def finish(self, status: str, **files) -> None:
         """Write the run's files and its final status (Registry.finish's arguments)."""
         if self.id is not None:
-            self.ctx.registry.finish(self.id, status, **files)
+            self.registry.finish(self.id, status, **files)
         self.finished = True
 
     def __exit__(self, kind, exc, tb) -> bool:

@@ -492,16 +492,22 @@ def _recorded_regressor(path: str) -> CollectionRegressor:
     return CollectionRegressor.load(path)
 
 
-@dataclass
-class FitNewRequest:
+@dataclass(frozen=True, eq=False)
+class FitNewRequest(TaskRequest):
     """A new signal for a recorded collection run (`run_id`): its code is fitted (shared weights frozen) and,
     with `compare`, a single-signal model trained from scratch beside it at the same budget."""
 
     run_id: str
     values: np.ndarray
-    signal: Source = field(default_factory=lambda: Source("arrays", "new signal"))
     budget_s: float = 15.0
     compare: bool = True
+    signal: Source = field(default_factory=lambda: Source("arrays", "new signal"), kw_only=True)
+
+    def spec(self, item: str | None = None, group: str = "", *, recorded: RunSpec) -> RunSpec:
+        """The from-scratch run: a single-signal model on the collection's domain and features (`recorded`: the
+        collection run's spec), trained for the same budget."""
+        return RunSpec("fit", recorded.domain, self.signal, recorded.features, single_signal_config(recorded.features),
+                       single_signal_train_config(self.budget_s))
 
 
 @dataclass
@@ -549,9 +555,7 @@ def fit_new_task(request: FitNewRequest, ctx: JobContext) -> FitNewResult:
     if result.sines is not None:
         result.fixed_part = fixed_part_label(recorded.regressor)
     if request.compare and not ctx.cancelled():
-        scratch_spec = RunSpec("fit", spec.domain, request.signal, spec.features, single_signal_config(spec.features),
-                               single_signal_train_config(request.budget_s))
-        outcome = fit_run(scratch_spec, RunInputs(mesh, values), ctx, features=features, part="from scratch",
+        outcome = fit_run(request.spec(recorded=spec), RunInputs(mesh, values), ctx, features=features, part="from scratch",
                           start=share, span=1 - share)
         result.scratch = SignalFit(outcome.prediction.astype(np.float32), outcome.metrics["r2"], outcome.elapsed_s,
                                    outcome.steps, time_to(list(outcome.history)), list(outcome.history))

@@ -27,13 +27,14 @@ from ..geometry.features import FeatureSpec
 from ..geometry.partition import Partition
 from ..learning.metrics import evaluate, r2, reaches_r2
 from ..learning.fields import config_parameters, parameter_count
+from ..learning.models import ModelConfig
 from ..learning.partitioned import PartitionedField
 from ..learning.training import GINRRegressor, Progress, TrainConfig
 from ..runs.fitting import fit_run
 from ..runs.jobs import JobContext, reads_registry
 from ..runs.registry import Registry
 from ..runs.spec import RunInputs, RunSpec
-from ..runs.task import ResultOutcome, TaskRequest, done_results, run_items
+from ..runs.task import RecordedRun, ResultOutcome, TaskRequest, done_results, run_items
 
 
 @dataclass(frozen=True)
@@ -284,18 +285,26 @@ def crop_run(registry: Registry, run_id: str, remove) -> tuple[str, CropReport]:
     """Crop a registered partitioned run: the cropped model is a new run (task "crop", scored on the kept nodes)."""
     data = load_run(registry, run_id)
     cropped, report = crop(data.regressor, data.features, data.inputs.target, data.partition, remove)
-    new_id = _record(registry, data, "crop", cropped, report.prediction, report.kept, [],
-                     {"source": run_id, "removed": list(report.removed)})
-    return new_id, report
+    spec = replace(data.spec, task="crop", model=cropped.model_.config, train=cropped.train_config,
+                   options={"source": run_id, "removed": list(report.removed)})
+    with RecordedRun(None, spec, data.inputs, registry) as run:
+        _finish(run, data, cropped, report.prediction, report.kept, [])
+    return run.id, report
 
 
-@dataclass(frozen=True)
-class ExtendRequest:
-    """Train parts back into a registered partitioned run (`add`: part ids), every other weight frozen."""
+@dataclass(frozen=True, eq=False)
+class ExtendRequest(TaskRequest):
+    """Train parts back into the recorded partitioned run `run_id` (`add`: part ids), every other weight frozen."""
 
     run_id: str
     add: tuple[int, ...]
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def spec(self, item: str | None = None, group: str = "", *, recorded: RunSpec, model: ModelConfig) -> RunSpec:
+        """The extended run: the recorded run's (`recorded`: its spec) with `model`, the config with the added parts
+        (known once they are added), trained with `train`."""
+        return replace(recorded, task="extend", model=model, train=self.train,
+                       options={"source": self.run_id, "added": list(self.add)})
 
 
 @reads_registry
@@ -304,24 +313,22 @@ def extend_task(request: ExtendRequest, ctx: JobContext) -> tuple[str | None, Ex
     if ctx.registry is None:
         raise GinrError("Extending a run needs the run registry.")
     data = load_run(ctx.registry, request.run_id)
+    request = replace(request, add=tuple(data.partition.check_parts(request.add)))
     source = data.spec.options.get("source") if data.spec.task == "crop" else None
     reference = ctx.registry.load_predictions(source) if source else None
     extended, report = extend(data.regressor, data.features, data.inputs.target, data.partition, request.add,
                               request.train, ctx.training_callback("extend"), ctx.cancel_event, reference)
     ctx.stopped_early = extended.stop_reason_ == "cancelled"
     represented = represented_nodes(extended.model_, data.partition)
-    new_id = _record(ctx.registry, data, "extend", extended, report.prediction, represented, extended.history_,
-                     {"source": request.run_id, "added": list(report.added)})
+    with RecordedRun(ctx, request.spec(recorded=data.spec, model=extended.model_.config), data.inputs) as run:
+        _finish(run, data, extended, report.prediction, represented, extended.history_)
     ctx.report(1.0, "Done")
-    return new_id, report
+    return run.id, report
 
 
-def _record(registry: Registry, data: RunData, task: str, regressor: GINRRegressor, prediction: np.ndarray,
-            scored: np.ndarray, history: list[dict], options: dict) -> str:
-    """A derived run (cropped or extended): the same inputs, its own model, scored on the nodes it represents."""
-    spec = replace(data.spec, task=task, model=regressor.model_.config, train=regressor.train_config, options=options)
-    run_id = registry.create_run(spec, data.inputs)
+def _finish(run: RecordedRun, data: RunData, regressor: GINRRegressor, prediction: np.ndarray, scored: np.ndarray,
+            history: list[dict]) -> None:
+    """A derived run (cropped or extended) finished: the same inputs, its own model, scored on the nodes it represents."""
     target = np.asarray(data.inputs.target)
     metrics = {**evaluate(target[scored], prediction[scored]), "n_scored": int(scored.sum())}
-    registry.finish(run_id, "done", regressor=regressor, predictions=prediction, metrics=metrics, history=history)
-    return run_id
+    run.finish("done", regressor=regressor, predictions=prediction, metrics=metrics, history=history)

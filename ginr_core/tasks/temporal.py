@@ -238,8 +238,9 @@ def series_task(request: SeriesRequest, ctx: JobContext) -> SeriesFit:
 
 
 @dataclass(frozen=True, eq=False)
-class AnimationRequest:
-    """Panels of values over time (frames, n) on a mesh, rendered off screen and encoded as `fmt` (gif or mp4)."""
+class AnimationRequest(TaskRequest):
+    """Panels of values over time (frames, n) on a mesh, rendered off screen and encoded as `fmt` (gif or mp4);
+    it records no run."""
 
     mesh: Mesh
     panels: dict[str, np.ndarray]

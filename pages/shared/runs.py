@@ -16,7 +16,8 @@ from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import launch
 from ginr_core.runs.jobs import Job, JobState
 from ginr_core.runs.registry import Registry
-from ginr_core.runs.spec import RunInputs, RunRequest, RunSpec
+from ginr_core.runs.fitting import RunRequest
+from ginr_core.runs.spec import RunInputs
 from pages.shared.backend import session_backend
 from pages.shared.workspace import Workspace
 
@@ -64,7 +65,7 @@ def launch_request(request: RunRequest, ws: Workspace) -> FollowedJob:
     job = launch(request, registry(), backend=session_backend())
     live_jobs()  # finished jobs leave the store at each launch too, even if no page lists the runs
     _live_jobs()[job] = ws.store_id
-    ws.remember_launch(request.spec)
+    ws.remember_launch(request.spec())
     return FollowedJob(job)
 
 
@@ -73,9 +74,9 @@ def launch_training(ws: Workspace, model_config: ModelConfig, train_config: Trai
     """Train on the workspace's signal (holding out a fraction of the nodes when `holdout` > 0); return the job."""
     ws_signal = ws.require_signal()
     options = {"fraction": holdout, "seed": train_config.seed} if holdout else {}
-    spec = RunSpec("heldout" if holdout else "fit", ws.domain_source, ws.signal_source, features, model_config,
-                   train_config, options)
-    return launch_request(RunRequest(spec, RunInputs(ws.mesh, ws_signal)), ws)
+    request = RunRequest(RunInputs(ws.mesh, ws_signal), "heldout" if holdout else "fit", features, model_config,
+                         train_config, options, domain=ws.domain_source, signal=ws.signal_source)
+    return launch_request(request, ws)
 
 
 class FollowedJob:
