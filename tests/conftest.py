@@ -1,3 +1,4 @@
+import io
 import os
 import socket
 import subprocess
@@ -7,6 +8,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -44,17 +46,52 @@ def app():
     yield at
     from pages.shared.runs import _live_jobs
 
-    for job in list(_live_jobs()):
-        job.cancel()
-        job.join(timeout=30)
+    stop_jobs(*_live_jobs())
     st.cache_resource.clear()
 
 
-def button(at, label):
-    """The AppTest button with this label (fails listing the labels there are)."""
-    matches = [b for b in at.button if b.label == label]
-    assert matches, f"no button {label!r} among {[b.label for b in at.button]}"
+def stop_jobs(*jobs) -> None:
+    """Cancel these background jobs (None: no job) and wait for them, so that none outlives its test."""
+    for job in jobs:
+        if job is not None:
+            job.cancel()
+            job.join(timeout=30)
+
+
+def labelled(widgets, label):
+    """The AppTest widget with this label among `widgets` (fails listing the labels there are)."""
+    matches = [w for w in widgets if w.label == label]
+    assert matches, f"no widget {label!r} among {[w.label for w in widgets]}"
     return matches[0]
+
+
+def button(at, label):
+    return labelled(at.button, label)
+
+
+def number(at, label):
+    return labelled(at.number_input, label)
+
+
+def radio(at, label):
+    return labelled(at.radio, label)
+
+
+def run_job(at, label: str, job, timeout: float = 60):
+    """Click the button `label`, wait for the background job it starts (`job(at.session_state)`) to end done, and
+    run the page again to show its results: AppTest draws a page once, it does not keep the panel refreshing."""
+    button(at, label).click().run()
+    assert not at.exception and not at.error
+    state = job(at.session_state).join(timeout=timeout)
+    assert state.status == "done", state.error
+    return at.run()
+
+
+def npy_bytes(values) -> bytes:
+    """`values` as the bytes of an uploaded .npy file."""
+    buffer = io.BytesIO()
+    np.save(buffer, values)
+    return buffer.getvalue()
 
 
 def prepared(at, timeout: float = 120):

@@ -1,18 +1,9 @@
 """The Time series page under AppTest: simulate, train on every second frame, score, render an export."""
 
-import time
+import numpy as np
+from conftest import button, npy_bytes, prepared, run_job, shared_file
 
-from conftest import button, prepared, shared_file
-
-
-def _wait_for_training(at, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        at.run()
-        if any(m.label == "R² on held-out frames" for m in at.metric):
-            return at
-        time.sleep(0.5)
-    raise AssertionError("the time series run did not finish")
+from ginr_core.geometry.domains import make_domain
 
 
 def test_gray_scott_series_end_to_end(app):
@@ -27,8 +18,7 @@ def test_gray_scott_series_end_to_end(app):
     inputs = {n.label: n for n in at.number_input}
     inputs["Embedding columns (k)"].set_value(16)
     inputs["Time budget (s)"].set_value(2.0)
-    button(at, "Train on the series").click().run()
-    _wait_for_training(at)
+    run_job(at, "Train on the series", lambda state: state["series_run"].job)
     assert not at.exception and not at.error
     held_out = next(m for m in at.metric if m.label == "R² on held-out frames")
     fit = at.session_state["series_run"].job.state.result
@@ -60,19 +50,11 @@ def test_netcdf_series_from_a_real_file_and_from_garbage(app):
 
 
 def test_series_from_uploaded_signal_files(app):
-    import io
-
-    import numpy as np
-
-    from ginr_core.geometry.domains import make_domain
-
     x = make_domain("icosphere", level=4).vertices[:, 0]  # the default workspace domain
     at = app.switch_page("pages/timeseries.py").run()
     at.radio[0].set_value("Signal files, one per time").run()
     for t in (0, 1, 2):
-        buffer = io.BytesIO()
-        np.save(buffer, np.sin(3 * x + t))
-        at.file_uploader[0].upload(f"t{t}.npy", buffer.getvalue())
+        at.file_uploader[0].upload(f"t{t}.npy", npy_bytes(np.sin(3 * x + t)))
     at.run()
     at.text_input[0].set_value("0, 0.5, 1")
     button(at, "Use these signals").click().run()
