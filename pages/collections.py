@@ -53,8 +53,8 @@ from ginr_core.tasks.collections import (
 from pages.shared.backend import session_backend
 from pages.shared.job_panel import job_panel, prepare, prepared
 from pages.shared.runs import FollowedJob, registry
-from pages.shared.widgets import enter_via_app, plain, progress_bar, settings_form, show_error, show_meshes
-from pages.shared.workspace import uploaded_grid, workspace
+from pages.shared.widgets import enter_via_app, plain, progress_bar, required, settings_form, show_error, show_meshes
+from pages.shared.workspace import netcdf_upload, workspace
 
 enter_via_app(__file__)
 
@@ -125,9 +125,8 @@ try:
     elif source == NETCDF:
         st.caption("Every variable x level x month (or any other dimension) slice of a global lat-lon file is a "
                    "member. ERA-Interim z, u, v gives 18 fields.")
-        upload = st.file_uploader("Global latitude-longitude netCDF file", type=["nc", "nc4", "netcdf"], key="collection-nc")
-        if upload is not None:
-            grid = uploaded_grid(upload.file_id, upload.getvalue(), upload.name)
+        upload, grid = netcdf_upload("collection-nc")
+        if grid is not None:
             c = st.columns(2)
             variables = c[0].multiselect("Variables", list(grid.variables), list(grid.variables))
             stride = c[1].select_slider("Keep every Nth latitude and longitude", [1, 2, 3, 4, 6, 8], 4)
@@ -156,10 +155,7 @@ try:
 except Exception as exc:
     show_error(exc)
 
-choice: CollectionChoice | None = st.session_state.get("collection_choice")
-if choice is None:
-    st.info("Build a collection to continue.")
-    st.stop()
+choice: CollectionChoice = required(st.session_state.get("collection_choice"), "Build a collection to continue.")
 collection = choice.collection
 st.success(f"**{plain(choice.label)}**: {collection.n_members} members ({plain(collection.names[0])} … {plain(collection.names[-1])}) on "
            f"{choice.mesh.n_vertices:,} nodes; metadata: {', '.join(collection.metadata) or 'none'}.")

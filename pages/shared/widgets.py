@@ -206,6 +206,14 @@ def settings_form(key: str):
     return st.form(key, enter_to_submit=False)
 
 
+def required(value, prompt: str):
+    """`value`; while it is None, `prompt` instead and the page stops here (what follows needs it)."""
+    if value is None:
+        st.info(prompt)
+        st.stop()
+    return value
+
+
 def show_error(exc: Exception) -> None:
     """Bad input is explained, never a traceback; anything else is shown as an unexpected error."""
     if isinstance(exc, GinrError):
