@@ -1,3 +1,4 @@
+import dataclasses
 import io
 import os
 import socket
@@ -36,7 +37,8 @@ APP = str(REPO / "app.py")
 
 @pytest.fixture
 def app():
-    """The dashboard under AppTest, with fresh Streamlit caches and no training job left running."""
+    """The dashboard under AppTest, with fresh Streamlit caches and no background job left running: neither the
+    server's training jobs nor any job the test's pages keep in its session."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -46,16 +48,30 @@ def app():
     yield at
     from pages.shared.runs import _live_jobs
 
-    stop_jobs(*_live_jobs())
+    for job in [*_live_jobs(), *session_jobs(at)]:
+        job.cancel()
+        job.join(timeout=30)
     st.cache_resource.clear()
 
 
-def stop_jobs(*jobs) -> None:
-    """Cancel these background jobs (None: no job) and wait for them, so that none outlives its test."""
-    for job in jobs:
-        if job is not None:
-            job.cancel()
-            job.join(timeout=30)
+@pytest.fixture
+def page(app, request):
+    """The dashboard opened on the page its test module names (`PAGE`)."""
+    return app.switch_page(request.module.PAGE).run()
+
+
+def session_jobs(at) -> list:
+    """The background jobs the pages keep in the session: as they are, in a tuple (a preparation, an export) or in a
+    field of a page's record of its launch (a dataclass: a comparison, a crop session)."""
+    from ginr_core.runs.jobs import Job
+    from pages.shared.runs import FollowedJob
+
+    jobs = []
+    for key in at.session_state:
+        value = at.session_state[key]
+        held = vars(value).values() if dataclasses.is_dataclass(value) else value if isinstance(value, tuple) else [value]
+        jobs += [item for item in held if isinstance(item, (Job, FollowedJob))]
+    return jobs
 
 
 def labelled(widgets, label):

@@ -1,18 +1,8 @@
 """The INR vs GINR page through Streamlit's AppTest, on the default icosphere workspace with 1 s budgets."""
 
-import pytest
-from conftest import button, number, run_job, stop_jobs
+from conftest import button, number, run_job
 
 PAGE = "pages/compare.py"
-
-
-@pytest.fixture
-def page(app):
-    """The page, with every comparison it started stopped at the end of the test."""
-    at = app.switch_page(PAGE).run()
-    yield at
-    if "comparison" in at.session_state:
-        stop_jobs(at.session_state.comparison.job)
 
 
 def run_comparison(at, budget_s=1.0):

@@ -3,19 +3,9 @@
 import json
 
 import numpy as np
-import pytest
-from conftest import button, number, run_job, stop_jobs
+from conftest import button, number, run_job
 
 PAGE = "pages/crop.py"
-
-
-@pytest.fixture
-def page(app):
-    """The page, with its background work stopped at the end of the test."""
-    at = app.switch_page(PAGE).run()
-    yield at
-    if "crop_session" in at.session_state:
-        stop_jobs(at.session_state.crop_session.training, at.session_state.crop_session.extension)
 
 
 def train(at, budget=1.0):
