@@ -53,7 +53,16 @@ from ginr_core.tasks.collections import (
 from pages.shared.backend import session_backend
 from pages.shared.job_panel import job_panel, prepare, prepared
 from pages.shared.runs import FollowedJob, registry
-from pages.shared.widgets import enter_via_app, plain, progress_bar, required, settings_form, show_error, show_meshes
+from pages.shared.widgets import (
+    enter_via_app,
+    plain,
+    progress_bar,
+    required,
+    settings_form,
+    show_chosen,
+    show_error,
+    show_meshes,
+)
 from pages.shared.workspace import netcdf_upload, workspace
 
 enter_via_app(__file__)
@@ -77,7 +86,6 @@ class CollectionRun:
 
     job: FollowedJob
     request: CollectionRequest
-    label: str
     features: np.ndarray | None = None
 
 
@@ -157,8 +165,8 @@ except Exception as exc:
 
 choice: CollectionChoice = required(st.session_state.get("collection_choice"), "Build a collection to continue.")
 collection = choice.collection
-st.success(f"**{plain(choice.label)}**: {collection.n_members} members ({plain(collection.names[0])} … {plain(collection.names[-1])}) on "
-           f"{choice.mesh.n_vertices:,} nodes; metadata: {', '.join(collection.metadata) or 'none'}.")
+show_chosen(choice.label, f"{collection.n_members} members", collection.names, choice.mesh.n_vertices,
+            f"; metadata: {plain(', '.join(collection.metadata) or 'none')}")
 
 # ------------------------------------------------------------------------------------------ training
 st.subheader("2 · Train")
@@ -207,7 +215,7 @@ if launched:
             collection_train_config(n_rows, time_budget_s=budget), tuple(int(i) for i in held), order_key,
             CodeFitConfig(time_budget_s=new_budget), None, domain=choice.domain, signal=choice.source)
         job = submit(collection_task, request, registry(), label="collection", backend=session_backend())
-        st.session_state.collection_run = CollectionRun(FollowedJob(job), request, choice.label)
+        st.session_state.collection_run = CollectionRun(FollowedJob(job), request)
         st.session_state.pop("collection_new", None)
     except Exception as exc:
         show_error(exc)

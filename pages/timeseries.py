@@ -47,6 +47,7 @@ from pages.shared.widgets import (
     plain,
     required,
     settings_form,
+    show_chosen,
     show_error,
 )
 from pages.shared.workspace import netcdf_upload, workspace
@@ -143,8 +144,7 @@ except Exception as exc:
 
 choice: SeriesChoice = required(st.session_state.get("series_choice"), "Simulate or load a series to continue.")
 series = choice.series
-st.success(f"**{plain(choice.label)}**: {series.n_frames:,} frames ({series.labels[0]} … {series.labels[-1]}) on "
-           f"{choice.mesh.n_vertices:,} nodes.")
+show_chosen(choice.label, f"{series.n_frames:,} frames", series.labels, choice.mesh.n_vertices)
 
 # ------------------------------------------------------------------------------------------ training
 st.subheader("2 · Train")

@@ -1,6 +1,7 @@
 import dataclasses
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -91,6 +92,12 @@ def number(at, label):
 
 def radio(at, label):
     return labelled(at.radio, label)
+
+
+def as_written(markdown: str) -> str:
+    """What a reader sees of markdown that shows names as written (`pages.shared.widgets.plain`): no escapes, no
+    word joiners."""
+    return re.sub(r"\\(.)", r"\1", markdown.replace("\u2060", ""))
 
 
 def run_job(at, label: str, job, timeout: float = 60):
