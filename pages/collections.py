@@ -54,8 +54,17 @@ from pages.shared.backend import session_backend
 from pages.shared.job_panel import job_panel, prepare, prepared
 from pages.shared.runs import FollowedJob, registry
 from pages.shared.scene_view import chart
-from pages.shared.widgets import enter_via_app, plain, progress_bar, settings_form, show_error, show_meshes
-from pages.shared.workspace import uploaded_grid, workspace
+from pages.shared.widgets import (
+    enter_via_app,
+    plain,
+    progress_bar,
+    required,
+    settings_form,
+    show_chosen,
+    show_error,
+    show_meshes,
+)
+from pages.shared.workspace import netcdf_upload, workspace
 
 enter_via_app(__file__)
 
@@ -78,7 +87,6 @@ class CollectionRun:
 
     job: FollowedJob
     request: CollectionRequest
-    label: str
     features: np.ndarray | None = None
 
 
@@ -126,9 +134,8 @@ try:
     elif source == NETCDF:
         st.caption("Every variable x level x month (or any other dimension) slice of a global lat-lon file is a "
                    "member. ERA-Interim z, u, v gives 18 fields.")
-        upload = st.file_uploader("Global latitude-longitude netCDF file", type=["nc", "nc4", "netcdf"], key="collection-nc")
-        if upload is not None:
-            grid = uploaded_grid(upload.file_id, upload.getvalue(), upload.name)
+        upload, grid = netcdf_upload("collection-nc")
+        if grid is not None:
             c = st.columns(2)
             variables = c[0].multiselect("Variables", list(grid.variables), list(grid.variables))
             stride = c[1].select_slider("Keep every Nth latitude and longitude", [1, 2, 3, 4, 6, 8], 4)
@@ -157,13 +164,10 @@ try:
 except Exception as exc:
     show_error(exc)
 
-choice: CollectionChoice | None = st.session_state.get("collection_choice")
-if choice is None:
-    st.info("Build a collection to continue.")
-    st.stop()
+choice: CollectionChoice = required(st.session_state.get("collection_choice"), "Build a collection to continue.")
 collection = choice.collection
-st.success(f"**{plain(choice.label)}**: {collection.n_members} members ({plain(collection.names[0])} … {plain(collection.names[-1])}) on "
-           f"{choice.mesh.n_vertices:,} nodes; metadata: {', '.join(collection.metadata) or 'none'}.")
+show_chosen(choice.label, f"{collection.n_members} members", collection.names, choice.mesh.n_vertices,
+            f"; metadata: {plain(', '.join(collection.metadata) or 'none')}")
 
 # ------------------------------------------------------------------------------------------ training
 st.subheader("2 · Train")
@@ -212,7 +216,7 @@ if launched:
             collection_train_config(n_rows, time_budget_s=budget), tuple(int(i) for i in held), order_key,
             CodeFitConfig(time_budget_s=new_budget), None, domain=choice.domain, signal=choice.source)
         job = submit(collection_task, request, registry(), label="collection", backend=session_backend())
-        st.session_state.collection_run = CollectionRun(FollowedJob(job), request, choice.label)
+        st.session_state.collection_run = CollectionRun(FollowedJob(job), request)
         st.session_state.pop("collection_new", None)
     except Exception as exc:
         show_error(exc)

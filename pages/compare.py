@@ -21,8 +21,18 @@ from pages.shared.backend import session_backend
 from pages.shared.job_panel import Part, job_panel, part_statuses
 from pages.shared.runs import FollowedJob, registry, workspace_features
 from pages.shared.scene_view import chart
-from pages.shared.widgets import VIEWERS, best_r2_text, current_view, enter_via_app, linked_views, plain, show_error, show_meshes
-from pages.shared.workspace import require_signal, show_workspace, workspace
+from pages.shared.widgets import (
+    VIEWERS,
+    best_r2_text,
+    current_view,
+    enter_via_app,
+    linked_views,
+    plain,
+    required,
+    show_error,
+    show_meshes,
+)
+from pages.shared.workspace import can_launch, show_workspace, workspace
 
 enter_via_app(__file__)
 
@@ -56,8 +66,7 @@ st.caption("A classic INR reads a node's xyz coordinates, a GINR its spectral em
            "activations, otherwise the same network and the same time budget (Grattarola & Vandergheynst, Table 2).")
 show_workspace(ws, "none yet (computed at launch)" if ws.embedding is None else f"{ws.embedding.laplacian}, k = {ws.embedding.k}")
 comparison: Comparison | None = st.session_state.get("comparison")
-has_signal = require_signal(ws, last_run_below=comparison is not None)
-running = comparison is not None and not comparison.job.done
+launchable = can_launch(ws, None if comparison is None else comparison.job)
 
 # --------------------------------------------------------------------------------------- settings
 c = st.columns([2, 1, 1])
@@ -77,7 +86,7 @@ st.caption(f"About {total:.0f} s in all ({len(models)} models × {budget:g} s). 
            "each alone on the machine: side by side they would share its cores (perhaps only two) unevenly, and "
            "equal budgets would no longer be fair.")
 
-if st.button("Train and compare", type="primary", icon=":material/compare:", disabled=running or not has_signal):
+if st.button("Train and compare", type="primary", icon=":material/compare:", disabled=not launchable):
     try:
         if len(set(models)) < len(models):
             raise GinrError("Pick two different models.")
@@ -107,9 +116,7 @@ def loss_curves(comparison: Comparison, state: JobState) -> None:
     chart(curves, key="compare-curves")
 
 
-if comparison is None:
-    st.info("Train and compare to see the models learn here.")
-    st.stop()
+required(comparison, "Train and compare to see the models learn here.")
 st.subheader(f"Training on {plain(comparison.data_label)}")
 state = job_panel(comparison.job, "compare", parts=comparison.parts, budget_s=comparison.request.budget_s,
                   cancelled="Cancelled: the model in training and those after it are left out of the table.",

@@ -32,8 +32,8 @@ from pages.shared.backend import session_backend
 from pages.shared.job_panel import Part, job_panel, part_statuses
 from pages.shared.runs import FollowedJob, registry, workspace_features
 from pages.shared.scene_view import chart, scene_view
-from pages.shared.widgets import best_r2_text, current_view, enter_via_app, linked_views, plain, show_error
-from pages.shared.workspace import embedding_columns, require_signal, show_workspace, workspace
+from pages.shared.widgets import best_r2_text, current_view, enter_via_app, linked_views, plain, required, show_error
+from pages.shared.workspace import can_launch, embedding_columns, show_workspace, workspace
 
 enter_via_app(__file__)
 
@@ -66,8 +66,7 @@ st.caption("A Local-Global GINR splits the domain into parts: a small global net
            "Neural Representations”).")
 show_workspace(ws)
 session: CropSession | None = st.session_state.get("crop_session")
-has_signal = require_signal(ws, last_run_below=session is not None)
-training = session is not None and not session.training.done
+launchable = can_launch(ws, None if session is None else session.training)
 
 # ------------------------------------------------------------------------------------------ partition
 st.subheader("1 · Partition")
@@ -138,7 +137,7 @@ size_rows = {MODEL_LABELS[kind]: {
               + f"{n_parts} × local {cfg.local_layers} × {cfg.local_hidden}"),
 } for kind, cfg in configs.items()}
 st.table(pd.DataFrame(size_rows))
-if st.button("Train", type="primary", icon=":material/model_training:", disabled=training or not has_signal or partition is None):
+if st.button("Train", type="primary", icon=":material/model_training:", disabled=not launchable or partition is None):
     try:
         request = CroppableRequest(with_partition(RunInputs(ws.mesh, ws.require_signal()), partition), configs,
                                    workspace_features(ws, "spectral", K), TrainConfig(time_budget_s=budget),
@@ -166,9 +165,7 @@ def live_preview(session: CropSession, state: JobState) -> None:
                           title=f"{MODEL_LABELS[state.progress.part]} at step {state.snapshot_step}"), key="crop-live")
 
 
-if session is None:
-    st.info("Train to see the models learn here; then crop parts out and add them back.")
-    st.stop()
+required(session, "Train to see the models learn here; then crop parts out and add them back.")
 st.caption(f"Trained on {plain(session.data_label)}.")
 job_panel(session.training, "crop-training", parts=lambda state: training_parts(session, state), budget_s=session.budget_s,
           cancelled="Cancelled: the model in training and those after it are left out.",

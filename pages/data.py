@@ -38,7 +38,7 @@ from pages.shared.widgets import (
 from pages.shared.workspace import (
     MAX_UPLOAD_MB,
     builtin_mesh,
-    uploaded_grid,
+    netcdf_upload,
     uploaded_mesh,
     workspace,
 )
@@ -185,9 +185,8 @@ try:
             source = property_source(prop)
             ws.set_signal(vertex_property_signal(mesh, prop), source.label, source=source)
     else:
-        upload = st.file_uploader("Global latitude-longitude netCDF file", type=["nc", "nc4", "netcdf"])
-        if upload is not None:
-            grid = uploaded_grid(upload.file_id, upload.getvalue(), upload.name)
+        upload, grid = netcdf_upload()
+        if grid is not None:
             variable = st.selectbox("Variable", list(grid.variables), format_func=lambda v: grid.variables[v].label())
             selection = {}
             for dim in grid.variables[variable].dims:

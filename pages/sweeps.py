@@ -25,8 +25,8 @@ from pages.shared.backend import ray_backend
 from pages.shared.job_panel import job_panel
 from pages.shared.runs import FollowedJob, registry, workspace_features
 from pages.shared.scene_view import chart
-from pages.shared.widgets import enter_via_app, plain, settings_form, show_error
-from pages.shared.workspace import require_signal, show_workspace, workspace
+from pages.shared.widgets import enter_via_app, plain, required, settings_form, show_error
+from pages.shared.workspace import can_launch, show_workspace, workspace
 
 enter_via_app(__file__)
 
@@ -64,8 +64,7 @@ st.caption("Train many models on the same signal, one per combination of setting
            "model that generalises, not one that merely memorises the nodes it saw.")
 show_workspace(ws)
 sweep: Sweep | None = st.session_state.get("sweep")
-has_signal = require_signal(ws, last_run_below=sweep is not None)
-running = sweep is not None and not sweep.job.done
+launchable = can_launch(ws, None if sweep is None else sweep.job)
 
 # --------------------------------------------------------------------------------------- settings
 with settings_form("sweep-settings"):
@@ -85,13 +84,13 @@ with settings_form("sweep-settings"):
     asha = c[1].toggle("ASHA early stopping", True)
     grace = c[2].number_input("Grace steps", 1, 100_000, 50, help="no trial is stopped before this many steps")
     concurrent = c[3].number_input("Trials at once (0: as many as Ray's CPUs allow)", 0, 1000, 0)
-    launched = st.form_submit_button("Launch the sweep", type="primary", disabled=running or not has_signal)
+    launched = st.form_submit_button("Launch the sweep", type="primary", disabled=not launchable)
 trials_on = ray_backend()
 st.caption(f"Trials run on **{trials_on.label}** (the operator's Ray; its own process, started with the first Ray "
            "job), one CPU each" + (" and one GPU" if trials_on.gpu else "") + ".")
 
 request = None
-if has_signal:  # the request of the settings above, with its estimate (or its refusal) before anything is launched
+if ws.signal is not None:  # the request of the settings above, with its estimate (or its refusal) before anything is launched
     try:
         grid = {name: parse_values(name, text) for name, text in texts.items()}
         grid["activation"] = tuple(activations)
@@ -152,9 +151,7 @@ def trials(state: JobState) -> None:
         chart(parallel_coordinates(result), key="sweep-parcoords")
 
 
-if sweep is None:
-    st.info("Set the values to try and launch: the trials and their scores appear here as they train.")
-    st.stop()
+required(sweep, "Set the values to try and launch: the trials and their scores appear here as they train.")
 st.subheader(f"{sweep.request.n_trials} trials on {plain(sweep.data_label)}")
 job_panel(sweep.job, "sweep", cancelled="Cancelled: the trials still training were stopped and recorded as cancelled.",
           extra=trials)

@@ -46,10 +46,12 @@ from pages.shared.widgets import (
     enter_via_app,
     linked_views,
     plain,
+    required,
     settings_form,
+    show_chosen,
     show_error,
 )
-from pages.shared.workspace import uploaded_grid, workspace
+from pages.shared.workspace import netcdf_upload, workspace
 
 enter_via_app(__file__)
 
@@ -117,9 +119,8 @@ try:
     else:
         st.caption("Any global latitude-longitude netCDF file; one of its dimensions (time, month, level...) plays "
                    "the role of time. Example: ERA-Interim z, u, v (months x pressure levels).")
-        upload = st.file_uploader("Global latitude-longitude netCDF file", type=["nc", "nc4", "netcdf"], key="series-upload")
-        if upload is not None:
-            grid = uploaded_grid(upload.file_id, upload.getvalue(), upload.name)
+        upload, grid = netcdf_upload("series-upload")
+        if grid is not None:
             c = st.columns(4)
             variable = c[0].selectbox("Variable", list(grid.variables), format_func=lambda v: grid.variables[v].label())
             dims = [d for d in grid.other_dims(variable) if len(grid.coords.get(d, [])) > 1]
@@ -142,13 +143,9 @@ try:
 except Exception as exc:
     show_error(exc)
 
-choice: SeriesChoice | None = st.session_state.get("series_choice")
-if choice is None:
-    st.info("Simulate or load a series to continue.")
-    st.stop()
+choice: SeriesChoice = required(st.session_state.get("series_choice"), "Simulate or load a series to continue.")
 series = choice.series
-st.success(f"**{plain(choice.label)}**: {series.n_frames:,} frames ({series.labels[0]} … {series.labels[-1]}) on "
-           f"{choice.mesh.n_vertices:,} nodes.")
+show_chosen(choice.label, f"{series.n_frames:,} frames", series.labels, choice.mesh.n_vertices)
 
 # ------------------------------------------------------------------------------------------ training
 st.subheader("2 · Train")

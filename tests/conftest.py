@@ -1,4 +1,7 @@
+import dataclasses
+import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -7,6 +10,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -34,7 +38,8 @@ APP = str(REPO / "app.py")
 
 @pytest.fixture
 def app():
-    """The dashboard under AppTest, with fresh Streamlit caches and no training job left running."""
+    """The dashboard under AppTest, with fresh Streamlit caches and no background job left running: neither the
+    server's training jobs nor any job the test's pages keep in its session."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -44,17 +49,72 @@ def app():
     yield at
     from pages.shared.runs import _live_jobs
 
-    for job in list(_live_jobs()):
+    for job in [*_live_jobs(), *session_jobs(at)]:
         job.cancel()
         job.join(timeout=30)
     st.cache_resource.clear()
 
 
-def button(at, label):
-    """The AppTest button with this label (fails listing the labels there are)."""
-    matches = [b for b in at.button if b.label == label]
-    assert matches, f"no button {label!r} among {[b.label for b in at.button]}"
+@pytest.fixture
+def page(app, request):
+    """The dashboard opened on the page its test module names (`PAGE`)."""
+    return app.switch_page(request.module.PAGE).run()
+
+
+def session_jobs(at) -> list:
+    """The background jobs the pages keep in the session: as they are, in a tuple (a preparation, an export) or in a
+    field of a page's record of its launch (a dataclass: a comparison, a crop session)."""
+    from ginr_core.runs.jobs import Job
+    from pages.shared.runs import FollowedJob
+
+    jobs = []
+    for key in at.session_state:
+        value = at.session_state[key]
+        held = vars(value).values() if dataclasses.is_dataclass(value) else value if isinstance(value, tuple) else [value]
+        jobs += [item for item in held if isinstance(item, (Job, FollowedJob))]
+    return jobs
+
+
+def labelled(widgets, label):
+    """The AppTest widget with this label among `widgets` (fails listing the labels there are)."""
+    matches = [w for w in widgets if w.label == label]
+    assert matches, f"no widget {label!r} among {[w.label for w in widgets]}"
     return matches[0]
+
+
+def button(at, label):
+    return labelled(at.button, label)
+
+
+def number(at, label):
+    return labelled(at.number_input, label)
+
+
+def radio(at, label):
+    return labelled(at.radio, label)
+
+
+def as_written(markdown: str) -> str:
+    """What a reader sees of markdown that shows names as written (`pages.shared.widgets.plain`): no escapes, no
+    word joiners."""
+    return re.sub(r"\\(.)", r"\1", markdown.replace("\u2060", ""))
+
+
+def run_job(at, label: str, job, timeout: float = 60):
+    """Click the button `label`, wait for the background job it starts (`job(at.session_state)`) to end done, and
+    run the page again to show its results: AppTest draws a page once, it does not keep the panel refreshing."""
+    button(at, label).click().run()
+    assert not at.exception and not at.error
+    state = job(at.session_state).join(timeout=timeout)
+    assert state.status == "done", state.error
+    return at.run()
+
+
+def npy_bytes(values) -> bytes:
+    """`values` as the bytes of an uploaded .npy file."""
+    buffer = io.BytesIO()
+    np.save(buffer, values)
+    return buffer.getvalue()
 
 
 def _views(at, charts: bool) -> list:

@@ -1,11 +1,9 @@
 """Every dashboard page through Streamlit's AppTest: widgets present, bad input shown as an error, a
 short training run from launch to results."""
 
-import io
-
 import numpy as np
 import pytest
-from conftest import button, charts, prepared, scene_views
+from conftest import button, charts, npy_bytes, number, prepared, scene_views
 
 
 def test_home_page(app):
@@ -46,9 +44,7 @@ def test_bad_mesh_upload_shows_an_error(app, name, content, message):
 def test_wrong_signal_length_shows_an_error(app):
     at = app.switch_page("pages/data.py").run()
     at.radio[1].set_value("Upload values (.npy / .csv)").run()
-    buffer = io.BytesIO()
-    np.save(buffer, np.arange(10.0))
-    at.file_uploader[0].upload("values.npy", buffer.getvalue()).run()
+    at.file_uploader[0].upload("values.npy", npy_bytes(np.arange(10.0))).run()
     assert not at.exception
     assert any("10 values" in e.value for e in at.error), [e.value for e in at.error]
 
@@ -56,7 +52,7 @@ def test_wrong_signal_length_shows_an_error(app):
 def test_short_training_run_reaches_results(app):
     at = app.switch_page("pages/train.py").run()
     assert not at.exception
-    budget = [n for n in at.number_input if n.label == "Time budget (s)"][0]
+    budget = number(at, "Time budget (s)")
     budget.set_value(3.0)
     button(at, "Launch training").click().run()
     assert not at.exception and not at.error

@@ -1,28 +1,9 @@
 """The Collections page under AppTest: build from files, train in the background, explore, fit a new signal."""
 
-import io
-import time
-
 import numpy as np
-from conftest import button
+from conftest import button, npy_bytes, number, run_job
 
 from ginr_core.geometry.domains import make_domain
-
-
-def _npy(values) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, values)
-    return buffer.getvalue()
-
-
-def _wait_for_results(at, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        at.run()
-        if any(m.label == "Mean R² (trained members)" for m in at.metric):
-            return at
-        time.sleep(0.5)
-    raise AssertionError("the collection run did not finish")
 
 
 def test_collection_from_files_trains_explores_and_fits_new(app):
@@ -31,7 +12,7 @@ def test_collection_from_files_trains_explores_and_fits_new(app):
     assert not at.exception and at.info[0].value.startswith("Build a collection")
     at.radio[0].set_value("Signal files").run()
     for q in np.linspace(0, 1, 5):
-        at.file_uploader[0].upload(f"p{q:.2f}.npy", _npy(np.sin(2 * x + q) + np.cos(3 * y - q)))
+        at.file_uploader[0].upload(f"p{q:.2f}.npy", npy_bytes(np.sin(2 * x + q) + np.cos(3 * y - q)))
     at.run()
     button(at, "Use these signals").click().run()
     assert not at.exception and "5 members" in at.success[0].value
@@ -40,8 +21,7 @@ def test_collection_from_files_trains_explores_and_fits_new(app):
     inputs["Members held out"].set_value(1)
     inputs["Training budget (s)"].set_value(3.0)
     inputs["Fit-new budget per held-out member (s)"].set_value(1.0)
-    button(at, "Train the collection").click().run()
-    _wait_for_results(at)
+    run_job(at, "Train the collection", lambda state: state["collection_run"].job, timeout=120)
     assert not at.exception and not at.error
     state = at.session_state["collection_run"].job.state
     fit = state.result
@@ -57,9 +37,7 @@ def test_collection_from_files_trains_explores_and_fits_new(app):
     at.slider(key="walk-t").set_value(0.25).run()
     assert not at.exception
     at.number_input(key="fit-new-budget").set_value(1.0)
-    button(at, "Fit the new signal").click().run()
-    at.session_state["collection_new"].join(60)
-    at.run()
+    run_job(at, "Fit the new signal", lambda state: state["collection_new"])
     assert not at.exception and not at.error
     table = at.dataframe[-1].value
     assert list(table["model"]) == ["collection: code only (fit-new)", "trained members' span (least squares, no network)",
@@ -74,8 +52,8 @@ def test_collection_from_files_trains_explores_and_fits_new(app):
 def test_bad_member_is_named(app):
     at = app.switch_page("pages/collections.py").run()
     at.radio[0].set_value("Signal files").run()
-    at.file_uploader[0].upload("good.npy", _npy(np.arange(2562.0)))
-    at.file_uploader[0].upload("short.npy", _npy(np.arange(10.0)))
+    at.file_uploader[0].upload("good.npy", npy_bytes(np.arange(2562.0)))
+    at.file_uploader[0].upload("short.npy", npy_bytes(np.arange(10.0)))
     at.run()
     button(at, "Use these signals").click().run()
     assert not at.exception
@@ -94,7 +72,7 @@ def test_the_default_held_out_count_trains_on_a_two_by_two_family(app):
     at.file_uploader[0].upload("family.npz", family.npz_bytes())
     at.run()
     button(at, "Use this stack").click().run()
-    held = next(n for n in at.number_input if n.label == "Members held out")
+    held = number(at, "Members held out")
     assert held.value == held.max == 0
     button(at, "Train the collection").click().run()
     assert not at.exception and not at.error and at.session_state["collection_run"].request.held_out == ()

@@ -1,29 +1,14 @@
 """The INR vs GINR page through Streamlit's AppTest, on the default icosphere workspace with 1 s budgets."""
 
-import pytest
-from conftest import button, charts, scene_views
+from conftest import button, charts, number, run_job, scene_views
 
 PAGE = "pages/compare.py"
 
 
-@pytest.fixture
-def page(app):
-    """The page, with every comparison it started stopped at the end of the test."""
-    at = app.switch_page(PAGE).run()
-    yield at
-    if "comparison" in at.session_state:
-        at.session_state.comparison.job.cancel()
-        at.session_state.comparison.job.join(timeout=30)
-
-
 def run_comparison(at, budget_s=1.0):
     """Launch with this budget per model, wait for the background job, and rerun to show its results."""
-    [n for n in at.number_input if n.label == "Time budget per model (s)"][0].set_value(budget_s)
-    button(at, "Train and compare").click().run()
-    assert not at.exception and not at.error
-    state = at.session_state.comparison.job.join(timeout=60)
-    assert state.status == "done", state.error
-    return at.run()
+    number(at, "Time budget per model (s)").set_value(budget_s)
+    return run_job(at, "Train and compare", lambda state: state.comparison.job)
 
 
 def test_page_renders_with_defaults(page):
@@ -68,7 +53,7 @@ def test_generalisation_mode_scores_two_models_on_held_out_nodes(page):
 
 
 def test_cancel_leaves_the_models_out(page):
-    [n for n in page.number_input if n.label == "Time budget per model (s)"][0].set_value(60.0)
+    number(page, "Time budget per model (s)").set_value(60.0)
     button(page, "Train and compare").click().run()
     assert button(page, "Train and compare").disabled  # one comparison at a time
     button(page, "Cancel").click().run()

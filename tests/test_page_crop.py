@@ -3,36 +3,14 @@
 import json
 
 import numpy as np
-import pytest
-from conftest import button, scene_views
+from conftest import button, number, run_job, scene_views
 
 PAGE = "pages/crop.py"
 
 
-@pytest.fixture
-def page(app):
-    """The page, with its background work stopped at the end of the test."""
-    at = app.switch_page(PAGE).run()
-    yield at
-    if "crop_session" in at.session_state:
-        session = at.session_state.crop_session
-        for job in (session.training, session.extension):
-            if job is not None:
-                job.cancel()
-                job.join(timeout=30)
-
-
-def number(at, label):
-    return [n for n in at.number_input if n.label == label][0]
-
-
 def train(at, budget=1.0):
     number(at, "Time budget per model (s)").set_value(budget)
-    button(at, "Train").click().run()
-    assert not at.exception and not at.error
-    state = at.session_state.crop_session.training.join(timeout=60)
-    assert state.status == "done", state.error
-    return at.run()
+    return run_job(at, "Train", lambda state: state.crop_session.training)
 
 
 def test_page_shows_the_partition_and_equal_sizes(page):
@@ -66,10 +44,7 @@ def test_train_crop_and_extend(page):
     figure = scene_views(at)[-1].proto.json_args  # the linked scene view of both panels
     assert '"cropped"' in figure and '"before"' in figure
     number(at, "Time budget (s)").set_value(1.0)
-    button(at, "Extend").click().run()
-    state = at.session_state.crop_session.extension.join(timeout=60)
-    assert state.status == "done", state.error
-    at.run()
+    run_job(at, "Extend", lambda state: state.crop_session.extension)
     assert not at.exception and not at.error
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Other weights unchanged"] == "yes"

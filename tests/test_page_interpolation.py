@@ -1,7 +1,7 @@
 """The Interpolation page through Streamlit's AppTest: patterns, a short run of a few methods, cancel, bad input."""
 
 import numpy as np
-from conftest import button, charts
+from conftest import button, charts, number, radio
 
 PAGE = "pages/interpolation.py"
 
@@ -10,20 +10,12 @@ def _page(app):
     return app.switch_page(PAGE).run()
 
 
-def _radio(at, label):
-    return next(r for r in at.radio if r.label == label)
-
-
-def _number(at, label):
-    return next(n for n in at.number_input if n.label == label)
-
-
 def test_page_renders_with_patterns_for_a_sphere(app):
     at = _page(app)
     assert not at.exception and not at.error
-    assert _radio(at, "Observed").options == ["Random nodes", "Satellite tracks", "Upload observations (CSV)"]
+    assert radio(at, "Observed").options == ["Random nodes", "Satellite tracks", "Upload observations (CSV)"]
     assert [m.value for m in at.metric] == ["640", "1,922"]  # 25% of icosphere 4's 2,562 nodes
-    _radio(at, "Observed").set_value("Satellite tracks").run()
+    radio(at, "Observed").set_value("Satellite tracks").run()
     assert not at.exception and not at.error
     assert any("tracks at 66 degrees" in c.value for c in at.caption)
 
@@ -31,7 +23,7 @@ def test_page_renders_with_patterns_for_a_sphere(app):
 def _launch(app, methods, steps):
     at = _page(app)
     at.multiselect[0].set_value(methods)
-    _number(at, "Training steps per network").set_value(steps)
+    number(at, "Training steps per network").set_value(steps)
     button(at, "Run every method").click().run()
     assert not at.exception and not at.error
     return at, at.session_state["interp_job"]
@@ -64,7 +56,7 @@ def test_cancel_stops_the_run(app):
 
 def test_a_bad_csv_shows_an_error(app):
     at = _page(app)
-    _radio(at, "Observed").set_value("Upload observations (CSV)").run()
+    radio(at, "Observed").set_value("Upload observations (CSV)").run()
     at.file_uploader[0].upload("obs.csv", b"a,b\n1,2\n").run()
     assert not at.exception
     assert any("lat, lon, value" in e.value for e in at.error), [e.value for e in at.error]
@@ -78,13 +70,13 @@ def test_an_upload_is_read_once_and_refused_when_it_leaves_no_node_to_score(app,
     monkeypatch.setattr(interpolation, "read_observations_csv", lambda *args: reads.append(args[-1]) or read(*args))
     monkeypatch.setenv("GINR_MAX_OBSERVATIONS", "3000")
     at = _page(app)
-    _radio(at, "Observed").set_value("Upload observations (CSV)").run()
+    radio(at, "Observed").set_value("Upload observations (CSV)").run()
     every_node = "vertex,value\n" + "".join(f"{i},{i % 7}\n" for i in range(2562))
     at.file_uploader[0].upload("every.csv", every_node.encode()).run()
     assert any("no node is left to score" in e.value for e in at.error), [e.value for e in at.error]
     assert not [b for b in at.button if b.label == "Run every method"]
     at.file_uploader[0].upload("many.csv", (every_node + every_node[13:]).encode()).run()
     assert any("(GINR_MAX_OBSERVATIONS)" in e.value for e in at.error), [e.value for e in at.error]
-    _radio(at, "Observed").set_value("Upload observations (CSV)").run()  # reruns reuse the reading, refusal included
+    radio(at, "Observed").set_value("Upload observations (CSV)").run()  # reruns reuse the reading, refusal included
     at.run()
     assert not at.exception and reads == ["every.csv", "many.csv"]

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import button, scene_views
+from conftest import button, number, radio, scene_views
 
 PAGE = "pages/super_resolution.py"
 
@@ -13,22 +13,14 @@ def _page(app, workspace=None):
     return app.switch_page(PAGE).run()
 
 
-def _radio(at, label):
-    return next(r for r in at.radio if r.label == label)
-
-
-def _number(at, label):
-    return next(n for n in at.number_input if n.label == label)
-
-
 def test_page_renders_on_the_default_workspace(app):
     at = _page(app)
     assert not at.exception and not at.error
     assert [m.value for m in at.metric] == ["2,562", "10,242", "7,680"]  # icosphere 4, midpoint-subdivided once
-    assert _radio(at, "Finer mesh").options == ["Subdivide this mesh", "Upload a finer mesh"]  # not a lat-lon grid
+    assert radio(at, "Finer mesh").options == ["Subdivide this mesh", "Upload a finer mesh"]  # not a lat-lon grid
     assert at.multiselect[0].value == ["stacked", "joint"]  # the interpolation benchmark's winner first
     assert "sh" in at.multiselect[0].options  # the new vertices were put on the sphere
-    assert _number(at, "Embedding size k").value == 36
+    assert number(at, "Embedding size k").value == 36
     assert any("real score" in i.value for i in at.info)
     button(at, "Run super-resolution")
 
@@ -37,7 +29,7 @@ def _launch(app, budget_s):
     """The page with a run of two feature-transfer strategies started, and its job."""
     at = _page(app)
     at.multiselect[0].set_value(["joint", "kl"])
-    _number(at, "Time budget per strategy (s)").set_value(budget_s)
+    number(at, "Time budget per strategy (s)").set_value(budget_s)
     button(at, "Run super-resolution").click().run()
     assert not at.exception and not at.error
     return at, at.session_state["superres_job"]
@@ -55,8 +47,8 @@ def test_two_strategies_run_in_turn_and_score_the_fine_only_nodes(app):
     assert np.isfinite(table["R² fine-only nodes"].astype(float)).all()
     assert np.isfinite(table["R² shared (< 90th pct)"].astype(float)).all()
     assert len(scene_views(at)) == 1  # original, super-resolved, squared error: one linked scene view
-    _radio(at, "Fine prediction drawn as").set_value("mesh").run()
-    _radio(at, "Strategy shown").set_value("kl").run()
+    radio(at, "Fine prediction drawn as").set_value("mesh").run()
+    radio(at, "Strategy shown").set_value("kl").run()
     assert not at.exception and len(scene_views(at)) == 1
     assert [b.label for b in at.get("download_button")] == ["Super-resolved prediction (PLY)"]
 
@@ -71,7 +63,7 @@ def test_cancel_stops_the_run(app):
 
 def test_bad_upload_shows_an_error(app):
     at = _page(app)
-    _radio(at, "Finer mesh").set_value("Upload a finer mesh").run()
+    radio(at, "Finer mesh").set_value("Upload a finer mesh").run()
     at.file_uploader[0].upload("broken.stl", b"\x00 not a mesh " * 50).run()
     assert not at.exception
     assert any("contains no mesh" in e.value for e in at.error), [e.value for e in at.error]
@@ -86,7 +78,7 @@ def test_an_uploaded_finer_mesh_is_used(app, nested):
 
     fine = icosphere(5) if nested else bumpy_sphere(5)
     at = _page(app)
-    _radio(at, "Finer mesh").set_value("Upload a finer mesh").run()
+    radio(at, "Finer mesh").set_value("Upload a finer mesh").run()
     at.file_uploader[0].upload("fine.ply", trimesh.Trimesh(fine.vertices, fine.faces).export(file_type="ply")).run()
     assert not at.exception and not at.error
     # the icosphere's level-4 vertices are found in the file despite its float32 coordinates
@@ -118,14 +110,14 @@ def test_a_latlon_grid_offers_a_finer_grid_and_a_hold_out(app, known_everywhere)
     function = partial(analytic_signal, kind="sines") if known_everywhere else None
     ws.set_signal(analytic_signal(mesh, "sines"), "a field", function)
     at = _page(app, ws)
-    at = _radio(at, "Finer mesh").set_value("Finer lat-lon grid (twice the resolution)").run()
+    at = radio(at, "Finer mesh").set_value("Finer lat-lon grid (twice the resolution)").run()
     assert not at.exception and not at.error
     assert [m.value for m in at.metric] == [f"{19 * 36:,}", f"{37 * 72:,}", f"{37 * 72 - 19 * 36:,}"]
     if known_everywhere:
         assert any("real score" in i.value for i in at.info)
     else:  # a field known only on its grid: said plainly
         assert any("not available" in w.value for w in at.warning)
-    at = _radio(at, "Finer mesh").set_value("Hold out every second row and column of this grid").run()
+    at = radio(at, "Finer mesh").set_value("Hold out every second row and column of this grid").run()
     assert [m.value for m in at.metric] == [f"{10 * 18:,}", f"{19 * 36:,}", f"{19 * 36 - 10 * 18:,}"]
     assert any("real score" in i.value for i in at.info)
 

@@ -1,18 +1,9 @@
 """The Time series page under AppTest: simulate, train on every second frame, score, render an export."""
 
-import time
+import numpy as np
+from conftest import as_written, button, charts, npy_bytes, prepared, run_job, scene_views, shared_file
 
-from conftest import button, charts, prepared, scene_views, shared_file
-
-
-def _wait_for_training(at, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        at.run()
-        if any(m.label == "R² on held-out frames" for m in at.metric):
-            return at
-        time.sleep(0.5)
-    raise AssertionError("the time series run did not finish")
+from ginr_core.geometry.domains import make_domain
 
 
 def test_gray_scott_series_end_to_end(app):
@@ -27,8 +18,7 @@ def test_gray_scott_series_end_to_end(app):
     inputs = {n.label: n for n in at.number_input}
     inputs["Embedding columns (k)"].set_value(16)
     inputs["Time budget (s)"].set_value(2.0)
-    button(at, "Train on the series").click().run()
-    _wait_for_training(at)
+    run_job(at, "Train on the series", lambda state: state["series_run"].job)
     assert not at.exception and not at.error
     held_out = next(m for m in at.metric if m.label == "R² on held-out frames")
     fit = at.session_state["series_run"].job.state.result
@@ -56,28 +46,22 @@ def test_netcdf_series_from_a_real_file_and_from_garbage(app):
     at.selectbox[1].set_value("level").run()
     prepared(button(at, "Use this series").click().run())
     assert not at.exception
-    assert "3 frames (level = 200 … level = 850) on 29,040 nodes" in at.success[0].value  # 121 x 240 (stride 2)
+    assert "3 frames (level = 200 … level = 850) on 29,040 nodes" in as_written(at.success[0].value)  # 121 x 240 (stride 2)
 
 
 def test_series_from_uploaded_signal_files(app):
-    import io
-
-    import numpy as np
-
-    from ginr_core.geometry.domains import make_domain
-
     x = make_domain("icosphere", level=4).vertices[:, 0]  # the default workspace domain
     at = app.switch_page("pages/timeseries.py").run()
     at.radio[0].set_value("Signal files, one per time").run()
     for t in (0, 1, 2):
-        buffer = io.BytesIO()
-        np.save(buffer, np.sin(3 * x + t))
-        at.file_uploader[0].upload(f"t{t}.npy", buffer.getvalue())
+        at.file_uploader[0].upload(f"t{t}.npy", npy_bytes(np.sin(3 * x + t)))
     at.run()
     at.text_input[0].set_value("0, 0.5, 1")
     button(at, "Use these signals").click().run()
     assert not at.exception and not at.error
-    assert "3 frames (t0.npy (t = 0) … t2.npy (t = 1)) on 2,562 nodes" in at.success[0].value
+    shown = at.success[0].value
+    assert "3 frames (t0.npy (t = 0) … t2.npy (t = 1)) on 2,562 nodes" in as_written(shown)
+    assert "t0\\.npy \\(t \\= 0\\)" in shown  # the upload names as written, not read as markdown
     at.text_input[0].set_value("0, 0.5").run()
     button(at, "Use these signals").click().run()
     assert any("one time stamp per file" in e.value for e in at.error)

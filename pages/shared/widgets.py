@@ -6,6 +6,7 @@ import hashlib
 import re
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import streamlit as st
@@ -204,6 +205,20 @@ def settings_form(key: str):
     """A form of settings sent by its button alone: Enter in one of its fields sends nothing (an Enter that
     submitted a form launched its work, a second run beside the one its button then launched)."""
     return st.form(key, enter_to_submit=False)
+
+
+def required(value, prompt: str):
+    """`value`; while it is None, `prompt` instead and the page stops here (what follows needs it)."""
+    if value is None:
+        st.info(prompt)
+        st.stop()
+    return value
+
+
+def show_chosen(label: str, count: str, names: Sequence[str], n_nodes: int, more: str = "") -> None:
+    """The data a page goes on with, in one line: its label, how many items it holds (the first … the last, names
+    shown as written: they come from uploads), on how many nodes, and `more` (markdown)."""
+    st.success(f"**{plain(label)}**: {count} ({plain(names[0])} … {plain(names[-1])}) on {n_nodes:,} nodes{more}.")
 
 
 def show_error(exc: Exception) -> None:

@@ -190,6 +190,12 @@ def require_signal(ws: Workspace, last_run_below: bool = False) -> bool:
     return False
 
 
+def can_launch(ws: Workspace, last_job) -> bool:
+    """Whether the page may start a new run: the workspace has a signal (`require_signal`: without one the page
+    stops, unless it has `last_job`, its previous run, to show below) and that previous run no longer works."""
+    return require_signal(ws, last_run_below=last_job is not None) and (last_job is None or last_job.done)
+
+
 @st.cache_resource(show_spinner=False, max_entries=16)
 def builtin_mesh(name: str, params: tuple) -> Mesh:
     return make_domain(name, **dict(params))
@@ -205,6 +211,14 @@ def uploaded_mesh(file_id: str, _data: bytes, filename: str, components: str):
 def uploaded_grid(file_id: str, _data: bytes, filename: str):
     """Open an uploaded netCDF file once per upload (reruns reuse it)."""
     return open_grid(_data, filename, max_bytes=MAX_UPLOAD_MB * 2**20)
+
+
+def netcdf_upload(key: str | None = None) -> tuple:
+    """A global latitude-longitude netCDF file from the user: (the upload, its grid), or (None, None) before one."""
+    upload = st.file_uploader("Global latitude-longitude netCDF file", type=["nc", "nc4", "netcdf"], key=key)
+    if upload is None:
+        return None, None
+    return upload, uploaded_grid(upload.file_id, upload.getvalue(), upload.name)
 
 
 def compute_embedding(mesh: Mesh, k: int, laplacian: str) -> Embedding:
