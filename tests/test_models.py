@@ -1,12 +1,16 @@
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from ginr_core.errors import GinrError
+from ginr_core.learning.collection_models import CollectionRegressor
 from ginr_core.learning.fields import build_model
 from ginr_core.learning.models import ACTIVATIONS, MLP, ModelConfig, Sine
+from ginr_core.learning.training import GINRRegressor
 
 
 def test_mlp_shapes_and_skip_position():
@@ -122,3 +126,26 @@ def test_bad_inputs_are_explained():
         build_model(ModelConfig(input_kind="xyz"), np.zeros((5, 4)))
     with pytest.raises(GinrError):
         build_model(ModelConfig(), np.full((5, 3), np.nan))
+
+
+# --- checkpoints saved by earlier versions still load -----------------------------------------------------------
+
+# Tiny checkpoints (model.json, collection.json, the weights as lists) and their predictions, written by the code
+# before ModelConfig was composed of parts (its JSON was one flat dict of 23 fields).
+SAVED = json.loads((Path(__file__).parent / "saved_checkpoints.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(SAVED))
+def test_checkpoints_saved_before_the_model_parts_load_and_predict_the_same(name, tmp_path):
+    saved = SAVED[name]
+    for file, content in saved["files"].items():
+        (tmp_path / file).write_text(json.dumps(content))
+    torch.save({key: torch.tensor(value) for key, value in saved["state"].items()}, tmp_path / "model.pt")
+    inputs = {key: np.asarray(value) for key, value in saved["inputs"].items()}
+    if "collection.json" in saved["files"]:
+        prediction = CollectionRegressor.load(tmp_path).predict(inputs["features"])
+    elif "times" in inputs:
+        prediction = GINRRegressor.load(tmp_path).predict_series(inputs["features"], inputs["times"])
+    else:
+        prediction = GINRRegressor.load(tmp_path).predict(inputs["features"], parts=inputs.get("parts"))
+    np.testing.assert_allclose(prediction, saved["prediction"], rtol=1e-6, atol=1e-9)
