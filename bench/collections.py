@@ -78,8 +78,9 @@ def run_setup(name, mesh, collection, along, held, args) -> dict:
     print(f"training: {args.budget:g} s budget, {steps} steps of {request.train.batch_size or n_rows:,} rows "
           f"({fit.elapsed_s:.0f} s); R² over trained members: mean {summary['mean_r2']:.4f}, worst {summary['worst_r2']:.4f}")
     feats = features.build(mesh)
+    config = fit.regressor.field.config
     print(f"code: {fit.regressor.codes_.shape[1]:,} numbers per member"
-          + (f" (random sines: {fit.regressor.field.config.random_features:,})" if fit.regressor.field.config.heads else ""))
+          + (f" (random sines: {config.mlp.random_features:,})" if config.codes.heads else ""))
     adam_config = CodeFitConfig(time_budget_s=args.new_budget, stop_at=TARGET_R2, optimizer="adam", start="mean")
     print(f"  {'held-out member':22s} {'fit-new R²':>10s} {'t(0.99)':>8s} {'passes':>7s} {'Adam R²':>8s} {'t(0.99)':>8s} "
           f"{'interp R²':>9s} {'span R²':>8s} {'sines R²':>8s} {'scratch R²':>10s} {'t(0.99)':>8s} {'steps':>6s}")
