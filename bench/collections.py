@@ -37,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ginr_core.data.collections import Collection, gray_scott_collection, grid_collection  # noqa: E402
+from ginr_core.data.collections import Collection, choose_held_out, gray_scott_collection, grid_collection  # noqa: E402
 from ginr_core.data.gridded import open_grid  # noqa: E402
 from ginr_core.geometry.domains import latlon_grid  # noqa: E402
 from ginr_core.geometry.features import FeatureSpec  # noqa: E402
@@ -47,7 +47,6 @@ from ginr_core.runs.actions import submit  # noqa: E402
 from ginr_core.tasks.collections import (  # noqa: E402
     TARGET_R2,
     CollectionRequest,
-    choose_held_out,
     collection_task,
     collection_train_config,
     fit_new_member,
