@@ -37,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ginr_core.data.collections import Collection, gray_scott_collection, grid_collection  # noqa: E402
+from ginr_core.data.collections import Collection, choose_held_out, gray_scott_collection, grid_collection  # noqa: E402
 from ginr_core.data.gridded import open_grid  # noqa: E402
 from ginr_core.geometry.domains import latlon_grid  # noqa: E402
 from ginr_core.geometry.features import FeatureSpec  # noqa: E402
@@ -47,7 +47,6 @@ from ginr_core.runs.actions import submit  # noqa: E402
 from ginr_core.tasks.collections import (  # noqa: E402
     TARGET_R2,
     CollectionRequest,
-    choose_held_out,
     collection_task,
     collection_train_config,
     fit_new_member,
@@ -78,8 +77,9 @@ def run_setup(name, mesh, collection, along, held, args) -> dict:
     print(f"training: {args.budget:g} s budget, {steps} steps of {request.train.batch_size or n_rows:,} rows "
           f"({fit.elapsed_s:.0f} s); R² over trained members: mean {summary['mean_r2']:.4f}, worst {summary['worst_r2']:.4f}")
     feats = features.build(mesh)
+    config = fit.regressor.field.config
     print(f"code: {fit.regressor.codes_.shape[1]:,} numbers per member"
-          + (f" (random sines: {fit.regressor.field.config.random_features:,})" if fit.regressor.field.config.heads else ""))
+          + (f" (random sines: {config.mlp.random_features:,})" if config.codes.heads else ""))
     adam_config = CodeFitConfig(time_budget_s=args.new_budget, stop_at=TARGET_R2, optimizer="adam", start="mean")
     print(f"  {'held-out member':22s} {'fit-new R²':>10s} {'t(0.99)':>8s} {'passes':>7s} {'Adam R²':>8s} {'t(0.99)':>8s} "
           f"{'interp R²':>9s} {'span R²':>8s} {'sines R²':>8s} {'scratch R²':>10s} {'t(0.99)':>8s} {'steps':>6s}")

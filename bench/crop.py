@@ -36,7 +36,7 @@ from ginr_core.geometry.partition import partition_mesh  # noqa: E402
 from ginr_core.geometry.spectral import spectral_embedding  # noqa: E402
 from ginr_core.storage.paths import cache_dir  # noqa: E402
 from ginr_core.learning.metrics import r2  # noqa: E402
-from ginr_core.learning.models import ModelConfig  # noqa: E402
+from ginr_core.learning.models import EncoderConfig, ModelConfig  # noqa: E402
 from ginr_core.learning.fields import equal_size_configs, parameter_count  # noqa: E402
 from ginr_core.learning.training import GINRRegressor, TrainConfig  # noqa: E402
 from ginr_core.tasks.crop import crop, extend  # noqa: E402
@@ -89,7 +89,7 @@ def main() -> None:
           f"nodes) in {time.perf_counter() - t0:.1f} s", flush=True)
 
     # 1. time to R^2 at equal parameter counts
-    configs = equal_size_configs(ModelConfig(k=100), 100, args.parts)
+    configs = equal_size_configs(ModelConfig(EncoderConfig(k=100)), 100, args.parts)
     models, times = {}, {}
     for kind, config in configs.items():
         reg = train(config, features, target, None if kind == "mlp" else partition, budget)
@@ -99,9 +99,10 @@ def main() -> None:
         times[kind].update({f"steps_to_{t}": first_reaching(h, t, "step") for t in THRESHOLDS})
         times[kind].update(params=parameter_count(reg.model_), steps=h[-1]["step"], steps_per_s=h[-1]["step"] / h[-1]["elapsed_s"],
                            final_r2=reg.score(features, target, parts=None if kind == "mlp" else partition))
-        shape = f"{config.n_layers} x {config.hidden}" if kind == "mlp" else (
-            f"global {config.n_layers} x {config.hidden} + {args.parts} x local {config.local_layers} x {config.local_hidden}"
-            if kind == "local_global" else f"{args.parts} x local {config.local_layers} x {config.local_hidden}")
+        mlp, local = config.mlp, config.partition
+        shape = f"{mlp.n_layers} x {mlp.hidden}" if kind == "mlp" else (
+            f"global {mlp.n_layers} x {mlp.hidden} + {args.parts} x local {local.local_layers} x {local.local_hidden}"
+            if kind == "local_global" else f"{args.parts} x local {local.local_layers} x {local.local_hidden}")
         t = times[kind]
         print(f"{LABELS[kind]:17s} {t['params']:6,} weights ({shape}): R² 0.99 after {t['s_to_0.99']} s / {t['steps_to_0.99']} steps, "
               f"0.999 after {t['s_to_0.999']} s / {t['steps_to_0.999']} steps; final R² {t['final_r2']:.6f} "

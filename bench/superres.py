@@ -34,7 +34,7 @@ from ginr_core.geometry.domains import latlon_grid  # noqa: E402
 from ginr_core.data.gridded import open_grid  # noqa: E402
 from ginr_core.geometry.mesh import Mesh, clean_mesh, load_mesh  # noqa: E402
 from ginr_core.learning.metrics import r2  # noqa: E402
-from ginr_core.learning.models import ModelConfig  # noqa: E402
+from ginr_core.learning.models import EncoderConfig, MLPConfig, ModelConfig  # noqa: E402
 from ginr_core.data.signals import gray_scott  # noqa: E402
 from ginr_core.tasks.superres import SUPERRES_FIRST_OMEGA_0, STRATEGIES, strategies_for, subset_correspondence, super_resolve  # noqa: E402
 from ginr_core.learning.training import TrainConfig  # noqa: E402
@@ -97,7 +97,7 @@ def run_strategy(strategy, coarse, fine, corr, truth, model: ModelConfig, budget
     fine_only = np.setdiff1d(np.arange(fine.n_vertices), corr)
     t0 = time.perf_counter()
     try:
-        reg, pred_fine, tr = super_resolve(coarse, fine, truth[corr], strategy, k=model.k, correspondence=corr,
+        reg, pred_fine, tr = super_resolve(coarse, fine, truth[corr], strategy, k=model.encoder.k, correspondence=corr,
                                            model_config=model,
                                            train_config=TrainConfig(time_budget_s=budget_s, snapshot_every_s=None))
     except Exception as exc:  # a strategy that fails is reported, not fatal
@@ -156,7 +156,7 @@ def main() -> None:
     k = args.k or (36 if args.quick else 100)
     budget = args.budget or (20.0 if args.quick else 60.0)
     only = [s for s in args.strategies.split(",") if s]
-    model = ModelConfig(k=k, first_omega_0=args.first_omega, omega_0=30.0)
+    model = ModelConfig(EncoderConfig(k=k), MLPConfig(first_omega_0=args.first_omega, omega_0=30.0))
     print(f"k={k}, {budget:.0f}s training per strategy, first_omega_0={args.first_omega}, omega_0=30", flush=True)
 
     t0 = time.perf_counter()

@@ -38,7 +38,7 @@ from ginr_core.runs.spec import RunInputs  # noqa: E402
 from ginr_core.learning.device import describe_device  # noqa: E402
 from ginr_core.geometry.mesh import Mesh, load_mesh  # noqa: E402
 from ginr_core.learning.metrics import evaluate  # noqa: E402
-from ginr_core.learning.models import ModelConfig  # noqa: E402
+from ginr_core.learning.models import EncoderConfig, MLPConfig, ModelConfig  # noqa: E402
 from ginr_core.learning.recipes import DEFAULT_FIT, PAPER_FIT, PREVIOUS_FIT, FitRecipe  # noqa: E402
 from ginr_core.data.signals import gray_scott  # noqa: E402
 from ginr_core.geometry.spectral import spectral_embedding  # noqa: E402
@@ -140,7 +140,7 @@ def main() -> None:
 
     features, mesh, target = load_bunny_problem()
     print(f"Bunny: {len(target)} nodes, {features.shape[1]} spectral columns", flush=True)
-    GINRRegressor(ModelConfig(k=4, hidden=8), TrainConfig(steps=2, time_budget_s=None)).fit(features[:64], target[:64])
+    GINRRegressor(ModelConfig(EncoderConfig(k=4), MLPConfig(hidden=8)), TrainConfig(steps=2, time_budget_s=None)).fit(features[:64], target[:64])
     # ^ warm-up: the first optimizer of a process imports torch._dynamo (seconds), which no budget should pay
 
     print("\n5. Anytime: a fresh run per budget, default and previous recipe", flush=True)

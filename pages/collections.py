@@ -269,7 +269,7 @@ if summary["mean_r2"] < 0.99:
                "seldom does better: fit-new will hardly reach R² 0.99 here. Train longer"
                + (", or give the output rows more random sines (measured: 28 Gray-Scott textures on the bunny reach a "
                   "mean of 0.996 after 4 minutes of CPU training with 8,192 sines, 0.93 with none)."
-                  if fit.regressor.field.config.heads else "."))
+                  if fit.regressor.field.config.codes.heads else "."))
 if summary["compression"] < 1:
     st.caption("The model is **larger** than the raw signals: on this few nodes and members, storing the values wins.")
 st.caption(f"Run {state.run_id} · trained {fit.elapsed_s:.0f} s.")

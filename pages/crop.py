@@ -10,7 +10,7 @@ import streamlit as st
 from ginr_core.geometry.partition import Partition, partition_mesh
 from ginr_core.geometry.sphere import is_sphere
 from ginr_core.learning.metrics import first_channel, r2_text
-from ginr_core.learning.models import ModelConfig
+from ginr_core.learning.models import EncoderConfig, ModelConfig
 from ginr_core.learning.fields import config_parameters, equal_size_configs
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import submit
@@ -117,14 +117,16 @@ global_share = c[2].number_input("Global share of the weights", 0.0, 0.9, 0.1, s
                                  "more global weights learn more per step but a crop then removes fewer weights.")
 custom = c[3].toggle("Choose the widths myself", help="Otherwise the widths are the largest that keep the weights "
                      "at the plain 4 × 128 GINR's count, so the models compare at equal size.")
-sized = equal_size_configs(ModelConfig(k=K, local_layers=local_layers), K, n_parts, global_share=global_share)
+sized = equal_size_configs(ModelConfig(EncoderConfig(k=K)), K, n_parts, global_share=global_share, local_layers=local_layers)
 if custom:
     c = st.columns([1, 1, 2])
-    global_hidden = int(c[0].number_input("Global width", 1, 1024, sized["local_global"].hidden))
-    local_hidden = int(c[1].number_input("Local width (each part)", 1, 512, sized["local_global"].local_hidden))
+    sized_lg = sized["local_global"]
+    global_hidden = int(c[0].number_input("Global width", 1, 1024, sized_lg.mlp.hidden))
+    local_hidden = int(c[1].number_input("Local width (each part)", 1, 512, sized_lg.partition.local_hidden))
     c[2].caption("The baselines are sized against the plain GINR, so with widths of your own only the "
                  "Local-Global model trains.")
-    configs = {"local_global": replace(sized["local_global"], hidden=global_hidden, local_hidden=local_hidden)}
+    configs = {"local_global": replace(sized_lg, mlp=replace(sized_lg.mlp, hidden=global_hidden),
+                                       partition=replace(sized_lg.partition, local_hidden=local_hidden))}
 else:
     baselines = st.toggle("Also train the baselines at the same size", True,
                           help="A network per part (no global network) and the plain 4 × 128 GINR, with the same "
@@ -132,9 +134,9 @@ else:
     configs = {kind: sized[kind] for kind in (("local_global", "per_part", "mlp") if baselines else ("local_global",))}
 size_rows = {MODEL_LABELS[kind]: {
     "weights": f"{config_parameters(cfg, K, n_parts):,}",
-    "shape": (f"{cfg.n_layers} × {cfg.hidden}" if kind == "mlp" else
-              (f"global {cfg.n_layers} × {cfg.hidden} + " if kind == "local_global" else "")
-              + f"{n_parts} × local {cfg.local_layers} × {cfg.local_hidden}"),
+    "shape": (f"{cfg.mlp.n_layers} × {cfg.mlp.hidden}" if kind == "mlp" else
+              (f"global {cfg.mlp.n_layers} × {cfg.mlp.hidden} + " if kind == "local_global" else "")
+              + f"{n_parts} × local {cfg.partition.local_layers} × {cfg.partition.local_hidden}"),
 } for kind, cfg in configs.items()}
 st.table(pd.DataFrame(size_rows))
 if st.button("Train", type="primary", icon=":material/model_training:", disabled=not launchable or partition is None):

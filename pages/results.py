@@ -102,7 +102,7 @@ def show_trained_run() -> None:
         left.dataframe(pd.DataFrame([{"channel": c, "R²": m["r2"], "MSE": m["mse"], "PSNR (dB)": m["psnr"]}
                                      for c, m in enumerate(per_channel(truth1, pred1))]).style.format(precision=4),
                        hide_index=True, width="stretch")
-    model = spec.model
+    model = spec.model.mlp
     left.caption(f"Model: {spec.features.label}, {model.n_layers} x {model.hidden} {model.activation}; status {run.status}.")
     errors = (np.asarray(registry().load_predictions(run_id)) - target) ** 2 if spec.task != "superres" else (pred1 - truth1) ** 2
     hist = go.Figure(go.Histogram(x=np.ravel(errors), nbinsx=60))

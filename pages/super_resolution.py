@@ -14,7 +14,7 @@ from ginr_core.geometry.laplacian import LAPLACIANS
 from ginr_core.geometry.mesh import MESH_EXTENSIONS, Mesh
 from ginr_core.io.export import ply_bytes
 from ginr_core.learning.metrics import first_channel, r2_text
-from ginr_core.learning.models import ModelConfig
+from ginr_core.learning.models import MLPConfig, ModelConfig
 from ginr_core.learning.recipes import SUPERRES_K
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import submit
@@ -243,7 +243,7 @@ if target is not None:
             request = SuperResolutionRequest(
                 target.coarse, target.fine, target.coarse_target, tuple(strategies), k=int(k), laplacian=laplacian,
                 correspondence=target.correspondence, fine_truth=target.fine_truth,
-                model=ModelConfig(first_omega_0=first_omega_0),
+                model=ModelConfig(mlp=MLPConfig(first_omega_0=first_omega_0)),
                 train=TrainConfig(time_budget_s=budget, snapshot_every_s=None),
                 domain=ws.domain_source, signal=ws.signal_source,
             )

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ginr_core.learning.models import ACTIVATIONS, ModelConfig
+from ginr_core.learning.models import ACTIVATIONS, MLPConfig
 from ginr_core.learning.recipes import SWEEP_GRID, comma_list, list_text
 from ginr_core.runs.actions import submit
 from ginr_core.runs.jobs import JobState
@@ -39,8 +39,8 @@ NUMERIC = {  # parameter -> (label, help); the values to try start at SWEEP_GRID
     "lr": ("Learning rate", "Adam's learning rate"),
     "seed": ("Seed", "initial weights"),
 }
-DEFAULTS = {"width": ModelConfig().hidden, "depth": ModelConfig().n_layers, "omega_0": ModelConfig().omega_0,
-            "first_omega_0": ModelConfig().first_omega_0, "activation": ModelConfig().activation,
+DEFAULTS = {"width": MLPConfig.hidden, "depth": MLPConfig.n_layers, "omega_0": MLPConfig.omega_0,
+            "first_omega_0": MLPConfig.first_omega_0, "activation": MLPConfig.activation,
             "lr": sweep_train_config().lr, "seed": 0}  # the default recipe, to set beside the best trial
 
 

@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ginr_core.geometry.features import DEFAULT_K, MAX_UI_K, XYZ, max_k
-from ginr_core.learning.models import ACTIVATIONS, ModelConfig
+from ginr_core.learning.models import ACTIVATIONS, MLPConfig, ModelConfig
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import result_panels
 from ginr_core.runs.jobs import FINISHED, JobState
@@ -38,7 +38,7 @@ def bounded(field, label: str, low, high, value, **options):
 # The form starts from the settings of the latest run launched from this workspace (kept with it: a reload or a
 # restart shows them again), else from the defaults.
 last_launch = ws.last_launch
-model_defaults = last_launch.model if last_launch else ModelConfig()
+model_defaults = last_launch.model.mlp if last_launch else MLPConfig()
 train_defaults = last_launch.train if last_launch else TrainConfig(time_budget_s=DEFAULT_BUDGET_S)
 k_max = max(1, min(MAX_UI_K, max_k(ws.mesh.n_vertices)))
 with settings_form("train-settings"):
@@ -74,8 +74,8 @@ with settings_form("train-settings"):
 
 if launched:
     try:
-        model_config = ModelConfig(n_layers=n_layers, hidden=int(hidden), activation=activation, omega_0=omega_0,
-                                   first_omega_0=first_omega_0, skip=skip)
+        model_config = ModelConfig(mlp=MLPConfig(n_layers=n_layers, hidden=int(hidden), activation=activation, omega_0=omega_0,
+                                                 first_omega_0=first_omega_0, skip=skip))
         train_config = TrainConfig(time_budget_s=budget, steps=int(steps) or None, lr=lr,
                                    batch_size=int(batch) or None, seed=int(seed))
         features = workspace_features(ws, input_kind, int(k))

@@ -250,6 +250,6 @@ def test_a_recipe_is_one_option_away_and_flags_change_it(capsys):
     (paper,) = [spec for spec in specs if spec.train.optimizer == "adamw"]
     (previous,) = [spec for spec in specs if spec.train.optimizer == "adam"]
     assert previous.train.batch_size is None and previous.train.solve_readout is False
-    assert replace(previous.model, k=PREVIOUS_FIT.model.k) == PREVIOUS_FIT.model  # k comes from --k
-    assert paper.model.n_layers == PAPER_FIT.model.n_layers and paper.model.hidden == 16
+    assert replace(previous.model, encoder=PREVIOUS_FIT.model.encoder) == PREVIOUS_FIT.model  # k comes from --k
+    assert paper.model.mlp.n_layers == PAPER_FIT.model.mlp.n_layers and paper.model.mlp.hidden == 16
     assert paper.train.optimizer == "adamw" and paper.train.batch_size is None

@@ -24,7 +24,7 @@ from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import make_domain
 from ginr_core.geometry.features import FeatureSpec
 from ginr_core.learning.collection_models import CodeFitConfig, CollectionRegressor, random_features_for
-from ginr_core.learning.models import CodeDecoder
+from ginr_core.learning.models import CodeDecoder, CodesConfig, EncoderConfig, MLPConfig, ModelConfig
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import export_run, predict_run, rerun_request, run_features, submit
 from ginr_core.runs.registry import Registry
@@ -185,8 +185,8 @@ def test_the_cached_decoder_gives_the_networks_outputs(mesh, modulation):
 
     features = SPECTRAL.build(mesh)
     codes = {"lowrank": dict(rank=3), "latent": dict(latent_dim=5), "both": dict(rank=2, latent_dim=4)}[modulation]
-    config = input_model_config(SPECTRAL, "lowrank" if modulation != "latent" else "latent", hidden=32, **codes)
-    model = build_model(config.__class__(**{**config.to_dict(), "n_signals": 3}), features, seed=1)
+    config = ModelConfig(EncoderConfig(k=SPECTRAL.k), MLPConfig(hidden=32), CodesConfig(n_signals=3, **codes))
+    model = build_model(config, features, seed=1)
     with torch.no_grad():
         model.codes.normal_(0, 0.3, generator=torch.Generator().manual_seed(2))
         x = torch.as_tensor(features, dtype=torch.float32)

@@ -36,9 +36,9 @@ def request(inputs, **changes):
 
 def test_table2_configs_differ_only_in_input_and_activation():
     configs = {name: table2_config(name) for name in TABLE2}
-    assert [c.input_kind for c in configs.values()] == ["xyz", "xyz", "spectral", "spectral"]
-    assert [c.activation for c in configs.values()] == ["relu", "sine", "relu", "sine"]
-    assert len({(c.n_layers, c.hidden, c.skip) for c in configs.values()}) == 1
+    assert [c.encoder.input_kind for c in configs.values()] == ["xyz", "xyz", "spectral", "spectral"]
+    assert [c.mlp.activation for c in configs.values()] == ["relu", "sine", "relu", "sine"]
+    assert len({(c.mlp.n_layers, c.mlp.hidden, c.mlp.skip) for c in configs.values()}) == 1
 
 
 def test_fitting_mode_scores_all_nodes(inputs):

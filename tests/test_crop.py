@@ -11,7 +11,7 @@ from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import make_domain
 from ginr_core.geometry.partition import PARTITION_METHODS, Partition, partition_mesh
 from ginr_core.geometry.spectral import spectral_embedding
-from ginr_core.learning.models import ModelConfig
+from ginr_core.learning.models import EncoderConfig, MLPConfig, ModelConfig, PartitionConfig
 from ginr_core.learning.fields import config_parameters, equal_size_configs, parameter_count
 from ginr_core.learning.partitioned import PartNets
 from ginr_core.learning.training import GINRRegressor, TrainConfig
@@ -28,7 +28,7 @@ def sphere():
 
 
 def configs(n_parts=8):
-    return equal_size_configs(ModelConfig(k=K, hidden=48), K, n_parts)
+    return equal_size_configs(ModelConfig(EncoderConfig(k=K), MLPConfig(hidden=48)), K, n_parts)
 
 
 @pytest.fixture(scope="module", params=[0, 1], ids=["no-overlap", "overlap"])
@@ -108,7 +108,7 @@ def test_bad_partition_settings_are_explained(sphere):
 
 # -- models ------------------------------------------------------------------------------------------------
 def test_batched_local_networks_match_one_network_at_a_time():
-    config = ModelConfig(kind="per_part", local_hidden=7, local_layers=3)
+    config = ModelConfig(partition=PartitionConfig("per_part", local_hidden=7, local_layers=3))
     nets = PartNets(5, 4, 2, config, torch.Generator().manual_seed(0))
     x = torch.randn(40, 4)
     net = torch.randint(0, 5, (40,), generator=torch.Generator().manual_seed(1))
@@ -128,14 +128,14 @@ def test_equal_size_configs_match_the_plain_network():
     assert sizes["local_global"] <= sizes["mlp"] and sizes["per_part"] <= sizes["mlp"]
     assert min(sizes.values()) > 0.9 * sizes["mlp"]
     lg = configs()["local_global"]
-    assert config_parameters(ModelConfig(k=K, hidden=lg.hidden, n_layers=lg.n_layers), K) <= 0.1 * sizes["mlp"]
+    assert config_parameters(ModelConfig(EncoderConfig(k=K), lg.mlp), K) <= 0.1 * sizes["mlp"]
 
 
 def test_local_global_model_fits_to_r2_above_099(trained, sphere):
     reg, partition = trained
     _, features, target = sphere
     assert reg.score(features, target, parts=partition) > 0.99
-    assert reg.model_.config.parts == list(range(8))
+    assert reg.model_.config.partition.parts == list(range(8))
 
 
 def test_per_part_model_fits_and_partitioned_models_need_parts(sphere):
@@ -159,7 +159,7 @@ def test_crop_removes_exactly_two_parts_weights(trained, sphere, tmp_path):
     per_part = reg.model_.local_parameters_per_part()
     assert report.params_before == parameter_count(reg.model_)
     assert report.params_after == report.params_before - 2 * per_part == parameter_count(cropped.model_)
-    assert cropped.model_.config.parts == [0, 1, 2, 4, 6, 7]
+    assert cropped.model_.config.partition.parts == [0, 1, 2, 4, 6, 7]
     old, new = reg.model_.local_groups[0], cropped.model_.local_groups[0]
     for a, b in zip([*old.weights, *old.biases], [*new.weights, *new.biases]):
         assert torch.equal(a[[0, 1, 2, 4, 6, 7]], b)
@@ -181,7 +181,7 @@ def test_extend_trains_only_the_new_weights(trained, sphere):
     cropped, _ = crop(reg, features, target, partition, [3, 5])
     extended, report = extend(cropped, features, target, partition, [5], TrainConfig(steps=150, **FAST))
     assert report.others_unchanged
-    assert extended.model_.config.parts == [0, 1, 2, 4, 6, 7, 5]
+    assert extended.model_.config.partition.parts == [0, 1, 2, 4, 6, 7, 5]
     assert report.params_after == report.params_before + reg.model_.local_parameters_per_part()
     assert report.r2_added > 0.9 and report.nodes == (partition.labels == 5).sum()
     assert all(p.requires_grad for p in extended.model_.parameters())
@@ -220,7 +220,7 @@ def test_ginr_crop_trains_crops_and_extends(capsys):
     cropped_id = out.split()[1].rstrip(":")
     assert "without parts 1, 3" in out and "change +0.00e+00" in out
     registry = Registry()
-    assert registry.load_regressor(cropped_id).model_config.parts == [0, 2]
+    assert registry.load_regressor(cropped_id).model_config.partition.parts == [0, 2]
     assert main(["crop", cropped_id, "--add", "3", "--budget", "1"]) == 0
     out = capsys.readouterr().out
     assert "every other weight unchanged: yes" in out and "the uncropped model's R2 on them: " in out

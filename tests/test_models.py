@@ -1,12 +1,16 @@
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from ginr_core.errors import GinrError
+from ginr_core.learning.collection_models import CollectionRegressor
 from ginr_core.learning.fields import build_model
-from ginr_core.learning.models import ACTIVATIONS, MLP, ModelConfig, Sine
+from ginr_core.learning.models import ACTIVATIONS, MLP, CodesConfig, EncoderConfig, MLPConfig, ModelConfig, PartitionConfig, Sine
+from ginr_core.learning.training import GINRRegressor
 
 
 def test_mlp_shapes_and_skip_position():
@@ -81,8 +85,8 @@ def test_each_activation_computes_its_function(activation):
 
 def test_spectral_model_uses_first_k_columns():
     features = np.random.default_rng(0).normal(size=(20, 12))
-    model = build_model(ModelConfig(k=5, hidden=16), features)
-    assert model.config.in_features == 12 and model.mlp.linears[0].in_features == 5
+    model = build_model(ModelConfig(EncoderConfig(k=5), MLPConfig(hidden=16)), features)
+    assert model.config.encoder.in_features == 12 and model.mlp.linears[0].in_features == 5
     x = torch.as_tensor(features, dtype=torch.float32)
     changed = x.clone()
     changed[:, 5:] += 1  # columns beyond k are ignored
@@ -91,10 +95,10 @@ def test_spectral_model_uses_first_k_columns():
 
 def test_xyz_input_is_normalised_and_fourier_lifted():
     points = np.random.default_rng(0).uniform(10, 30, size=(50, 3))
-    model = build_model(ModelConfig(input_kind="xyz", fourier_features=16, hidden=16), points, out_features=2)
+    model = build_model(ModelConfig(EncoderConfig("xyz", fourier_features=16), MLPConfig(hidden=16)), points, out_features=2)
     encoded = model.encoder(torch.as_tensor(points, dtype=torch.float32))
     assert encoded.shape == (50, 32) and model(torch.as_tensor(points, dtype=torch.float32)).shape == (50, 2)
-    plain = build_model(ModelConfig(input_kind="xyz", hidden=16), points)
+    plain = build_model(ModelConfig(EncoderConfig("xyz"), MLPConfig(hidden=16)), points)
     raw = plain.encoder(torch.as_tensor(points, dtype=torch.float32))
     assert raw.abs().max() <= 1 + 1e-6 and raw.abs().max() > 0.99
 
@@ -102,7 +106,7 @@ def test_xyz_input_is_normalised_and_fourier_lifted():
 def test_time_and_latent_inputs():
     features = np.random.default_rng(0).normal(size=(30, 4))
     times = np.linspace(5, 10, 30)
-    cfg = ModelConfig(k=4, hidden=16, time_input=True, n_signals=3, latent_dim=6)
+    cfg = ModelConfig(EncoderConfig(k=4, time_input=True), MLPConfig(hidden=16), CodesConfig(n_signals=3, latent_dim=6))
     model = build_model(cfg, features, times=times)
     assert model.mlp.linears[0].in_features == 4 + 1 + 6
     x = torch.as_tensor(features, dtype=torch.float32)
@@ -115,10 +119,79 @@ def test_time_and_latent_inputs():
 
 def test_bad_inputs_are_explained():
     with pytest.raises(GinrError):
-        ModelConfig(activation="swish")
+        MLPConfig(activation="swish")
     with pytest.raises(GinrError):
         build_model(ModelConfig(), np.zeros((0, 3)))
     with pytest.raises(GinrError):
-        build_model(ModelConfig(input_kind="xyz"), np.zeros((5, 4)))
+        build_model(ModelConfig(EncoderConfig("xyz")), np.zeros((5, 4)))
     with pytest.raises(GinrError):
         build_model(ModelConfig(), np.full((5, 3), np.nan))
+
+
+# --- checkpoints saved by earlier versions still load -----------------------------------------------------------
+
+# Tiny checkpoints (model.json, collection.json, the weights as lists) and their predictions, written by the code
+# before ModelConfig was composed of parts (its JSON was one flat dict of 23 fields).
+SAVED = json.loads((Path(__file__).parent / "saved_checkpoints.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(SAVED))
+def test_checkpoints_saved_before_the_model_parts_load_and_predict_the_same(name, tmp_path):
+    saved = SAVED[name]
+    for file, content in saved["files"].items():
+        (tmp_path / file).write_text(json.dumps(content))
+    torch.save({key: torch.tensor(value) for key, value in saved["state"].items()}, tmp_path / "model.pt")
+    inputs = {key: np.asarray(value) for key, value in saved["inputs"].items()}
+    if "collection.json" in saved["files"]:
+        prediction = CollectionRegressor.load(tmp_path).predict(inputs["features"])
+    elif "times" in inputs:
+        prediction = GINRRegressor.load(tmp_path).predict_series(inputs["features"], inputs["times"])
+    else:
+        prediction = GINRRegressor.load(tmp_path).predict(inputs["features"], parts=inputs.get("parts"))
+    np.testing.assert_allclose(prediction, saved["prediction"], rtol=1e-6, atol=1e-9)
+
+
+def test_a_saved_flat_config_reads_as_its_parts():
+    flat = {name: SAVED[name]["files"]["model.json"]["model"] for name in ("local_global", "heads", "lowrank")}
+    partitioned = ModelConfig.from_dict(flat["local_global"])
+    assert partitioned.partition == PartitionConfig("local_global", [0, 1, 2], local_hidden=3, local_layers=2)
+    assert partitioned.codes is None and partitioned.mlp.n_layers == 2 and partitioned.encoder.k == 4
+    heads = ModelConfig.from_dict(flat["heads"])
+    assert heads.codes == CodesConfig(heads=True) and heads.mlp.readout == "all" and heads.partition is None
+    assert ModelConfig.from_dict(flat["lowrank"]).codes == CodesConfig(n_signals=3, rank=2)
+    assert ModelConfig.from_dict({"hidden": 32, "kind": "mlp"}) == ModelConfig(mlp=MLPConfig(hidden=32))
+    assert ModelConfig.from_dict({}) == ModelConfig()
+
+
+def test_a_config_is_saved_as_its_parts_and_read_back():
+    collection = ModelConfig(EncoderConfig("xyz", k=None, fourier_features=8, time_input=True, in_features=3),
+                             MLPConfig(n_layers=3, hidden=32, readout="all", random_features=16, out_features=5),
+                             CodesConfig(heads=True))
+    partitioned = ModelConfig(mlp=MLPConfig(activation="relu"), partition=PartitionConfig("per_part", [0, 2], 7, 2))
+    for config in (collection, partitioned, ModelConfig()):
+        saved = json.loads(json.dumps(config.to_dict()))
+        assert set(saved) == {"encoder", "mlp", "codes", "partition"}
+        assert ModelConfig.from_dict(saved) == config
+    assert collection.to_dict()["partition"] is None and partitioned.to_dict()["partition"]["parts"] == [0, 2]
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: ModelConfig(mlp=MLPConfig(readout="all")), "heads collection's single network"),
+    (lambda: ModelConfig(mlp=MLPConfig(readout="all"), codes=CodesConfig(rank=2)), "heads collection's single network"),
+    (lambda: ModelConfig(mlp=MLPConfig(readout="all"), codes=CodesConfig(heads=True), partition=PartitionConfig()),
+     "heads collection's single network"),
+    (lambda: ModelConfig.from_dict({"readout": "all", "kind": "local_global", "heads": True}), "heads collection's single"),
+    (lambda: MLPConfig(random_features=4), "need readout 'all'"),
+    (lambda: MLPConfig(n_layers=1), "at least 2 layers"),
+    (lambda: MLPConfig(readout="middle"), "Unknown readout"),
+    (lambda: CodesConfig(heads=True, rank=2), "not both"),
+    (lambda: CodesConfig(n_signals=0, rank=1), "at least one signal"),
+    (lambda: CodesConfig(), "needs per-signal codes"),
+    (lambda: PartitionConfig("mlp"), "Unknown partitioned model"),
+    (lambda: PartitionConfig(local_layers=1), "Each local network"),
+    (lambda: EncoderConfig("polar"), "Unknown input kind"),
+    (lambda: EncoderConfig(k=0), "k \\(number of embedding columns\\)"),
+])
+def test_each_part_checks_its_fields_and_the_config_how_they_combine(make, message):
+    with pytest.raises(GinrError, match=message):
+        make()

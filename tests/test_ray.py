@@ -17,7 +17,7 @@ import pytest
 from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import icosphere
 from ginr_core.geometry.features import FeatureSpec
-from ginr_core.learning.models import ModelConfig
+from ginr_core.learning.models import MLPConfig, ModelConfig
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import launch
 from ginr_core.runs.backend_config import BackendConfig
@@ -56,7 +56,7 @@ def RAY() -> BackendConfig:
 def request(steps=40, seed=3, snapshot_every_s=None) -> RunRequest:
     mesh = icosphere(2)
     spec = RunSpec("heldout", Source("builtin", "icosphere"), Source("analytic", "height"), FeatureSpec("combinatorial", 12),
-                   ModelConfig(n_layers=3, hidden=32),
+                   ModelConfig(mlp=MLPConfig(n_layers=3, hidden=32)),
                    TrainConfig(steps=steps, time_budget_s=None, seed=seed, threads=1, log_every=5,
                                snapshot_every_s=snapshot_every_s),
                    {"fraction": 0.25, "seed": seed})
@@ -189,7 +189,7 @@ def sweep_request(**changes):
 
     base = request()
     settings = dict(grid={"lr": (2e-3, 1e-5), "seed": (0, 1)}, features=FeatureSpec("combinatorial", 12),
-                    model=ModelConfig(n_layers=3, hidden=32), train=sweep_train_config(60, threads=1),
+                    model=ModelConfig(mlp=MLPConfig(n_layers=3, hidden=32)), train=sweep_train_config(60, threads=1),
                     score="fit", report_every=10, grace_steps=20, domain=base.domain, signal=base.signal)
     return SweepRequest(base.inputs, **{**settings, **changes})
 

@@ -13,7 +13,7 @@ from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import icosphere
 from ginr_core.geometry.features import FeatureSpec
 from ginr_core.storage.files import atomic_write
-from ginr_core.learning.models import ModelConfig
+from ginr_core.learning.models import MLPConfig, ModelConfig
 from ginr_core.learning.training import GINRRegressor, TrainConfig
 from ginr_core.runs.actions import launch
 from ginr_core.runs.registry import Registry
@@ -21,7 +21,7 @@ from ginr_core.runs.fitting import RunRequest
 from ginr_core.runs.spec import RunInputs, RunSpec, Source
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = ModelConfig(n_layers=3, hidden=16)
+SMALL = ModelConfig(mlp=MLPConfig(n_layers=3, hidden=16))
 QUICK = TrainConfig(threads=1, steps=10, time_budget_s=None)
 SPEC = RunSpec("fit", Source("builtin", "icosphere", {"level": 2}), Source("generated", "sin"), FeatureSpec("combinatorial", 4),
                SMALL, QUICK)
@@ -54,7 +54,7 @@ def test_job_records_a_complete_run(data, runs_root):
     info = registry.get(state.run_id)
     assert info.status == "done" and info.description == {"domain": "icosphere", "signal": "sin",
                                                            "input": "GINR (combinatorial, k = 4)", "task": "fit"}
-    assert info.config["model"]["hidden"] == 16 and info.config["train"]["steps"] == 10
+    assert info.config["model"]["mlp"]["hidden"] == 16 and info.config["train"]["steps"] == 10
     assert info.spec == SPEC
     assert info.metrics["r2"] == pytest.approx(state.result.metrics["r2"])
     files = sorted(p.name for p in info.path.iterdir())

@@ -18,7 +18,7 @@ from ginr_core.cli import main
 from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import icosphere, torus
 from ginr_core.geometry.features import FeatureSpec, max_k, sh_degree
-from ginr_core.learning.models import ModelConfig
+from ginr_core.learning.models import EncoderConfig, MLPConfig, ModelConfig
 from ginr_core.learning.training import Progress, TrainConfig
 from ginr_core.runs.actions import (
     export_run,
@@ -33,7 +33,7 @@ from ginr_core.runs.fitting import RunRequest
 from ginr_core.runs.spec import RunInputs, RunSpec, Source
 
 QUICK = TrainConfig(threads=1, steps=15, time_budget_s=None, snapshot_every_s=None)
-SMALL = ModelConfig(n_layers=3, hidden=32)
+SMALL = ModelConfig(mlp=MLPConfig(n_layers=3, hidden=32))
 
 
 # --- the CLI ------------------------------------------------------------------------------------------
@@ -53,7 +53,7 @@ def test_cli_trains_predicts_exports_and_reruns(name, tmp_path, capsys):
     registry = Registry()
     run = registry.get(run_id)
     expected_kind = {"sh": "spherical_harmonics", "cotangent": "cotangent", "held-out": "combinatorial"}[name]
-    assert run.spec.features.kind == expected_kind and run.spec.model.k == run.spec.features.k  # one k
+    assert run.spec.features.kind == expected_kind and run.spec.model.encoder.k == run.spec.features.k  # one k
     assert run.spec.task == ("heldout" if name == "held-out" else "fit")
     if name == "held-out":
         assert "held-out nodes" in out and run.metrics["n_scored"] < len(registry.load_inputs(run_id).target)
@@ -103,10 +103,10 @@ def test_feature_rules_live_in_one_place():
 
 def test_spec_round_trips_through_json_and_keeps_one_k():
     spec = RunSpec("heldout", Source("builtin", "torus", {"n_major": 12}), Source("analytic", "sines"),
-                   FeatureSpec("cotangent", 20), ModelConfig(k=100, hidden=64), QUICK, {"fraction": 0.3, "seed": 2})
-    assert spec.model.k == 20 and spec.model.input_kind == "spectral"
+                   FeatureSpec("cotangent", 20), ModelConfig(EncoderConfig(k=100), MLPConfig(hidden=64)), QUICK, {"fraction": 0.3, "seed": 2})
+    assert spec.model.encoder.k == 20 and spec.model.encoder.input_kind == "spectral"
     assert RunSpec.from_dict(spec.to_dict()) == spec
-    assert replace(spec, features=FeatureSpec("xyz")).model.input_kind == "xyz"
+    assert replace(spec, features=FeatureSpec("xyz")).model.encoder.input_kind == "xyz"
 
 
 def test_runs_of_other_tasks_say_where_they_are_rerun():

@@ -8,7 +8,7 @@ import pytest
 from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import bumpy_sphere, icosphere
 from ginr_core.geometry.mesh import Mesh, subdivide
-from ginr_core.learning.models import ModelConfig
+from ginr_core.learning.models import EncoderConfig, MLPConfig, ModelConfig
 from ginr_core.learning.training import GINRRegressor, TrainConfig
 from ginr_core.tasks.superres import (
     STRATEGIES,
@@ -179,7 +179,7 @@ def test_a_model_trained_on_coarse_nodes_predicts_the_new_fine_nodes(strategy):
         return v[:, 0] * v[:, 1] + v[:, 2]
 
     # first_omega_0 = 10: the default 90 memorises the training nodes but does not interpolate between them
-    model = ModelConfig(k=K, n_layers=3, hidden=64, first_omega_0=10.0)
+    model = ModelConfig(EncoderConfig(k=K), MLPConfig(n_layers=3, hidden=64, first_omega_0=10.0))
     regressor = GINRRegressor(model, TrainConfig(steps=300, time_budget_s=None, snapshot_every_s=None))
     regressor.fit(result.coarse_features, field(coarse.vertices))
     truth = field(fine.vertices[n:])  # fine-only vertices, never seen in training
@@ -223,7 +223,7 @@ def test_super_resolve_end_to_end_scores_the_fine_only_vertices():
     fine = subdivide(coarse, 1)
     truth = analytic_signal(fine, "sines")
     n = coarse.n_vertices
-    smooth = ModelConfig(k=16, first_omega_0=3.0)  # a smooth field interpolates best with a low first-layer frequency
+    smooth = ModelConfig(EncoderConfig(k=16), MLPConfig(first_omega_0=3.0))  # a smooth field interpolates best with a low first-layer frequency
     _, prediction, transfer = super_resolve(coarse, fine, truth[:n], "joint", k=16, correspondence=np.arange(n),
                                             model_config=smooth,
                                             train_config=TrainConfig(steps=300, time_budget_s=None, threads=1))

@@ -192,10 +192,14 @@ def test_specs_saved_before_the_task_contract_still_load(task):
     spec = RunSpec.from_dict(SAVED[task])
     assert spec.task == task and spec.label.endswith(TASK_KINDS[task].label) and spec.features.k == 16
     written = spec.to_dict()
-    # read and written back unchanged, but for what later versions added: a saved train config without the readout
-    # solve (issue 22) reads as the recipe it was trained with, which had none
+    # read and written back unchanged, but for what later versions changed: a saved train config without the readout
+    # solve (issue 22) reads as the recipe it was trained with, which had none; the flat model config is written as
+    # its parts (issue 21), every field as saved
     assert written["train"].pop("solve_readout") is False
-    assert written == SAVED[task]
+    model, saved = written.pop("model"), SAVED[task]
+    assert model["codes"] is None and model["partition"] is None and saved["model"]["kind"] == "mlp"
+    assert {**model["encoder"], **model["mlp"]}.items() <= saved["model"].items()
+    assert written == {key: value for key, value in saved.items() if key != "model"}
 
 
 def test_a_recorded_run_stopped_from_outside_is_left_to_whoever_stopped_it():

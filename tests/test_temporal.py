@@ -8,7 +8,7 @@ from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import make_domain
 from ginr_core.geometry.features import FeatureSpec
 from ginr_core.geometry.spectral import spectral_embedding
-from ginr_core.learning.models import ModelConfig
+from ginr_core.learning.models import EncoderConfig, MLPConfig, ModelConfig
 from ginr_core.learning.rows import SeriesRows
 from ginr_core.learning.training import GINRRegressor, TrainConfig
 from ginr_core.runs.actions import predict_run
@@ -56,7 +56,7 @@ def test_series_rows_match_flat_rows(sphere):
     mesh, features = sphere
     times = np.array([0.0, 1.0, 3.0])
     values = travelling_wave(mesh, times)
-    config = ModelConfig(k=8, hidden=16, n_layers=3, time_input=True)
+    config = ModelConfig(EncoderConfig(k=8, time_input=True), MLPConfig(hidden=16, n_layers=3))
     train = TrainConfig(steps=5, time_budget_s=None, threads=1, chunk_size=1000, snapshot_every_s=None)
     series = GINRRegressor(config, train).fit_series(features, values, times)
     flat = GINRRegressor(config, train).fit(np.tile(features, (3, 1)), values.reshape(-1), np.repeat(times, len(features)))
@@ -116,7 +116,7 @@ def test_series_rows_gather_the_right_frame_and_node(sphere):
     mesh, features = sphere
     times = np.array([0.0, 1.0, 3.0])
     values = travelling_wave(mesh, times)
-    model = GINRRegressor(ModelConfig(k=8, hidden=16, time_input=True), TrainConfig(steps=1, time_budget_s=None))
+    model = GINRRegressor(ModelConfig(EncoderConfig(k=8, time_input=True), MLPConfig(hidden=16)), TrainConfig(steps=1, time_budget_s=None))
     model.fit_series(features, values, times)
     rows = SeriesRows(model.model_, features, times, values.reshape(-1, 1).astype(np.float32))
     picked = torch.tensor([0, 5, mesh.n_vertices + 7, 2 * mesh.n_vertices + 641])
@@ -128,7 +128,7 @@ def test_series_rows_gather_the_right_frame_and_node(sphere):
 
 def test_a_model_without_time_input_refuses_to_predict_a_series(sphere):
     mesh, features = sphere
-    flat = GINRRegressor(ModelConfig(k=8, hidden=16), TrainConfig(steps=1, time_budget_s=None)).fit(features, mesh.vertices[:, 0])
+    flat = GINRRegressor(ModelConfig(EncoderConfig(k=8), MLPConfig(hidden=16)), TrainConfig(steps=1, time_budget_s=None)).fit(features, mesh.vertices[:, 0])
     with pytest.raises(GinrError, match="no time input"):
         flat.predict_series(features, [0.0, 1.0])
 

@@ -9,7 +9,7 @@ import torch
 from ginr_core.errors import GinrError
 from ginr_core.learning.metrics import evaluate
 from ginr_core.learning.fields import build_model
-from ginr_core.learning.models import ModelConfig
+from ginr_core.learning.models import EncoderConfig, MLPConfig, ModelConfig
 from ginr_core.learning.readout import NormalEquations
 from ginr_core.learning.recipes import PREVIOUS_FIT
 from ginr_core.learning.training import GINRRegressor, Progress, TrainConfig
@@ -23,7 +23,7 @@ def train_arrays(spec, ctx):
     ctx.stopped_early = regressor.stop_reason_ == "cancelled"
     return evaluate(y, regressor.predict(x))
 
-SMALL = ModelConfig(k=6, n_layers=3, hidden=64, first_omega_0=10.0)
+SMALL = ModelConfig(EncoderConfig(k=6), MLPConfig(n_layers=3, hidden=64, first_omega_0=10.0))
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +138,7 @@ def test_failed_job_reports_a_message(jobs):
 def test_checkpoint_round_trip_predicts_identically(problem, tmp_path):
     x, y = problem
     times = np.linspace(0, 1, len(x))
-    config = ModelConfig(k=6, n_layers=3, hidden=32, time_input=True)
+    config = ModelConfig(EncoderConfig(k=6, time_input=True), MLPConfig(n_layers=3, hidden=32))
     reg = GINRRegressor(config, TrainConfig(threads=1, steps=20, time_budget_s=None)).fit(x, y, times)
     reg.save(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.pt"]

@@ -161,7 +161,7 @@ def register(sub) -> None:
         RANDOM_FEATURES_PER_NODE,
         CodeFitConfig,
     )
-    from ..learning.models import ModelConfig
+    from ..learning.models import MLPConfig
     from ..learning.recipes import GRAY_SCOTT_FAMILY, default_of, list_text
     from ..tasks.collections import input_model_config
 
@@ -202,7 +202,7 @@ def register(sub) -> None:
     t.add_argument("--random-features", type=int, default=DEFAULT_RANDOM_FEATURES,
                    help=f"heads: fixed random sines of the input beside the trained layers, at most "
                         f"{RANDOM_FEATURES_PER_NODE:.0%}% of the nodes (default %(default)s)")
-    t.add_argument("--hidden", type=int, default=ModelConfig().hidden, help="hidden width (default %(default)s)")
+    t.add_argument("--hidden", type=int, default=MLPConfig.hidden, help="hidden width (default %(default)s)")
     t.add_argument("--holdout", type=int, default=0, help="members held out, chosen with neighbours on both sides (default %(default)s)")
     t.add_argument("--holdout-names", help="comma-separated names of the members to hold out instead")
     t.add_argument("--along", help="metadata key ordering the members, for held-out choice and interpolation (default: the first)")

@@ -57,6 +57,8 @@ def cmd_crop(args) -> None:
 
 def _train_croppable(args) -> None:
     from ..geometry.features import FeatureSpec
+    from dataclasses import replace
+
     from ..geometry.partition import partition_mesh
     from ..learning.models import ModelConfig
     from ..learning.fields import equal_size_configs
@@ -73,13 +75,14 @@ def _train_croppable(args) -> None:
     partition = partition_mesh(mesh, args.parts, args.method, features=built, overlap=args.overlap, seed=args.part_seed)
     sizes = partition.sizes()
     print(f"{partition.n_parts} {args.method} parts of {sizes.min():,} to {sizes.max():,} nodes, overlap {args.overlap}")
-    sized = equal_size_configs(ModelConfig(local_layers=args.local_layers), args.k, partition.n_parts)
+    sized = equal_size_configs(ModelConfig(), args.k, partition.n_parts, local_layers=args.local_layers)
     kinds = [args.model] + ([k for k in ("per_part", "mlp") if k != args.model] if args.baselines else [])
     configs = {kind: sized[kind] for kind in kinds}
     if args.local_hidden or args.global_hidden:
         chosen = configs[args.model]
-        configs[args.model] = ModelConfig.from_dict({**chosen.to_dict(), "local_hidden": args.local_hidden or chosen.local_hidden,
-                                                     "hidden": args.global_hidden or chosen.hidden})
+        configs[args.model] = replace(
+            chosen, mlp=replace(chosen.mlp, hidden=args.global_hidden or chosen.mlp.hidden),
+            partition=replace(chosen.partition, local_hidden=args.local_hidden or chosen.partition.local_hidden))
     request = CroppableRequest(with_partition(RunInputs(mesh, target), partition), configs, features,
                                TrainConfig(time_budget_s=args.budget), domain=domain, signal=signal)
     state = follow(submit(croppable_task, request, Registry(), label="croppable", start=False),
@@ -95,7 +98,7 @@ def _train_croppable(args) -> None:
 def register(sub) -> None:
     from ..geometry.features import DEFAULT_K
     from ..geometry.partition import PARTITION_METHODS
-    from ..learning.models import ModelConfig
+    from ..learning.models import PartitionConfig
 
     p = sub.add_parser("crop", help="croppable Local-Global models: train one on a partition, crop parts, train parts back",
                        description="Without RUN: partition the mesh and train a croppable model (a global network plus one "
@@ -114,7 +117,7 @@ def register(sub) -> None:
     p.add_argument("--part-seed", type=int, default=0, help="seed of the k-means partition (default %(default)s)")
     p.add_argument("--model", choices=["local_global", "per_part"], default="local_global",
                    help="local_global (global + local networks; default) or per_part (local networks only)")
-    p.add_argument("--local-layers", type=int, default=ModelConfig().local_layers,
+    p.add_argument("--local-layers", type=int, default=PartitionConfig.local_layers,
                    help="layers of each local network (default %(default)s)")
     p.add_argument("--local-hidden", type=int, help="width of each local network (default: sized to match the plain 4 x 128 GINR)")
     p.add_argument("--global-hidden", type=int, help="width of the global network (default: ~10%% of the weights)")

@@ -62,7 +62,8 @@ def cmd_train(args) -> None:
     recipe = FIT_RECIPES[args.recipe]  # the flags given change the recipe's model and training
     model_changes = {"n_layers": args.layers, "hidden": args.hidden, "activation": args.activation, "omega_0": args.omega0,
                      "first_omega_0": args.first_omega0, "skip": False if args.no_skip else None}
-    model_config = replace(recipe.model, **{key: value for key, value in model_changes.items() if value is not None})
+    model_config = replace(recipe.model, mlp=replace(recipe.model.mlp, **{key: value for key, value in model_changes.items()
+                                                                          if value is not None}))
     train_changes = {"lr": args.lr} if args.lr is not None else {}
     if args.batch_size is not None:
         train_changes["batch_size"] = args.batch_size or None  # 0: all nodes
@@ -158,12 +159,12 @@ def _add_view_options(parser: argparse.ArgumentParser) -> None:
 
 def register(sub) -> None:
     from ..learning.metrics import ERROR_KINDS
-    from ..learning.models import ACTIVATIONS, ModelConfig
+    from ..learning.models import ACTIVATIONS, MLPConfig
     from ..learning.recipes import FIT_RECIPES
     from ..learning.training import TrainConfig
     from ..runs.actions import EXPORT_FORMATS
 
-    mdef, tdef = ModelConfig(), TrainConfig()
+    mdef, tdef = MLPConfig(), TrainConfig()
     p = sub.add_parser("train", help="train a GINR (or a classic INR) on a signal; the run is saved in the registry",
                        description="Train a neural field on a per-vertex signal. Defaults are the measured CPU recipe "
                        f"({mdef.n_layers} x {mdef.hidden} {mdef.activation} MLP, first-layer omega_0 {mdef.first_omega_0:g}, "

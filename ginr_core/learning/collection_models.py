@@ -1,7 +1,7 @@
 """One generalisable neural field for a collection of signals on the same domain.
 
 A shared network (GINR on spectral features, or an INR on xyz / any other node features) plus one small
-code per signal (see `ModelConfig.latent_dim` / `rank` / `heads`): an auto-decoder latent input ("latent"), a
+code per signal (see `CodesConfig`): an auto-decoder latent input ("latent"), a
 low-rank modulation of the first hidden layer's weight ("lowrank", after the Instance Pattern Composers of
 Kim et al., CVPR 2023), or the signal's own output row on a shared basis ("heads"). Each signal is standardised
 on its own (mean 0, std 1), so a field in metres and one in metres per second weigh the same in the loss, and the
@@ -9,7 +9,7 @@ pooled R² of the standardised rows is the mean of the members' R². A new signa
 learning only its code (`fit_new`): the shared weights are frozen and stay bit-identical.
 
 Heads: every signal is a linear combination of one basis: the trunk's hidden layers, the input and fixed random
-sine features of the input (`ModelConfig.random_features`), so the network runs once per node for all signals.
+sine features of the input (`MLPConfig.random_features`), so the network runs once per node for all signals.
 Training is three steps: least squares on the fixed part of the basis (input and random sines), the trunk trained
 on what that leaves, then every member's row solved on the whole basis. A new member's code is one solve with the
 basis and its factored Gram matrix kept for the domain (`HeadSolver`).
@@ -38,7 +38,7 @@ from ..errors import GinrError
 from ..storage.files import atomic_write
 from .device import pick_device, set_training_threads
 from .fields import build_model
-from .models import CodeDecoder, HeadDecoder, JsonConfig, ModelConfig
+from .models import CodeDecoder, CodesConfig, EncoderConfig, HeadDecoder, JsonConfig, MLPConfig, ModelConfig
 from .training import GINRRegressor, Progress, TrainConfig
 
 Modulation = Literal["latent", "lowrank", "heads"]
@@ -54,28 +54,31 @@ COLLECTION_FILE = "collection.json"
 
 
 def collection_model_config(modulation: Modulation = DEFAULT_MODULATION, rank: int = 8, latent_dim: int = 64,
-                            random_features: int = DEFAULT_RANDOM_FEATURES, **changes) -> ModelConfig:
-    """The default architecture with one kind of per-signal code: a latent input of `latent_dim` values, a
-    rank-`rank` modulation of the first hidden layer, or an output row per signal ("heads", reading every layer
-    and `random_features` random sines of the input, capped at fit time by `random_features_for`)."""
+                            random_features: int = DEFAULT_RANDOM_FEATURES, encoder: EncoderConfig | None = None,
+                            **mlp_changes) -> ModelConfig:
+    """The default architecture (changed by `mlp_changes`, fields of MLPConfig) with one kind of per-signal code: a
+    latent input of `latent_dim` values, a rank-`rank` modulation of the first hidden layer, or an output row per
+    signal ("heads", reading every layer and `random_features` random sines of the input, capped at fit time by
+    `random_features_for`)."""
     if modulation not in MODULATIONS:
         raise GinrError(f"Unknown modulation '{modulation}'; use {', '.join(MODULATIONS)}.")
     if modulation == "heads":  # reading every layer: held-out ERA winds R² 0.970 / 0.882 -> 0.984 / 0.963 (bench)
-        return replace(ModelConfig(), **{"rank": 0, "latent_dim": 0, "heads": True, "readout": "all",
-                                         "random_features": random_features, **changes})
-    if (rank if modulation == "lowrank" else latent_dim) < 1:
+        codes = CodesConfig(heads=True)
+        mlp_changes = {"readout": "all", "random_features": random_features, **mlp_changes}
+    elif (rank if modulation == "lowrank" else latent_dim) < 1:
         raise GinrError("The code size (rank or latent dimension) must be at least 1.")
-    codes = {"rank": rank, "latent_dim": 0} if modulation == "lowrank" else {"rank": 0, "latent_dim": latent_dim}
-    return replace(ModelConfig(), **{**codes, **changes})
+    else:
+        codes = CodesConfig(rank=rank) if modulation == "lowrank" else CodesConfig(latent_dim=latent_dim)
+    return ModelConfig(encoder or EncoderConfig(), MLPConfig(**mlp_changes), codes)
 
 
 def random_features_for(config: ModelConfig, n_nodes: int) -> int:
     """The random sines a collection on `n_nodes` nodes gets: as configured, at most RANDOM_FEATURES_PER_NODE."""
-    return min(config.random_features, int(n_nodes * RANDOM_FEATURES_PER_NODE))
+    return min(config.mlp.random_features, int(n_nodes * RANDOM_FEATURES_PER_NODE))
 
 
 def modulation_of(config: ModelConfig) -> str:
-    return "heads" if config.heads else "lowrank" if config.rank else "latent"
+    return "heads" if config.codes.heads else "lowrank" if config.codes.rank else "latent"
 
 
 def standardise_members(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -131,6 +134,8 @@ class CollectionRegressor:
 
     def __init__(self, model_config: ModelConfig | None = None, train_config: TrainConfig | None = None):
         self.model_config = model_config or collection_model_config()
+        if self.model_config.codes is None:
+            raise GinrError("A collection model needs per-signal codes (ModelConfig.codes).")
         self.train_config = train_config or TrainConfig()
         self._lock = threading.RLock()  # one fit-new at a time: jobs in one process may share a recorded model
 
@@ -151,7 +156,7 @@ class CollectionRegressor:
             raise GinrError(f"A collection needs (signals, nodes) values, got shape {values.shape}.")
         standardised, self.member_mean_, self.member_std_ = standardise_members(values)
         self._domain = None
-        if self.model_config.heads:
+        if self.model_config.codes.heads:
             self.network_ = self._fit_heads(np.asarray(features), standardised, callback, cancel)
         else:
             network = GINRRegressor(self.model_config, self.train_config)
@@ -166,7 +171,8 @@ class CollectionRegressor:
         is the members' estimated from the trunk's (each residual weighs in by its own variance in the trunk's
         loss, so it is approximate); the last row is exact."""
         start = time.perf_counter()
-        config = replace(self.model_config, random_features=random_features_for(self.model_config, len(features)))
+        config = self.model_config
+        config = replace(config, mlp=replace(config.mlp, random_features=random_features_for(config, len(features))))
         device = pick_device(self.train_config.device)
         field = build_model(config, features, len(targets), seed=self.train_config.seed).to(device).eval()
         x = torch.as_tensor(features, dtype=torch.float32, device=device)
@@ -187,7 +193,7 @@ class CollectionRegressor:
             row = as_members({"loss": p.loss, "r2": p.r2})
             callback(replace(p, loss=row["loss"], r2=row["r2"], snapshot=None))
 
-        trunk = GINRRegressor(replace(config, random_features=0), self.train_config)
+        trunk = GINRRegressor(replace(config, mlp=replace(config.mlp, random_features=0)), self.train_config)
         trunk.fit(features, residual.cpu().numpy(), callback=members_progress if callback else None, cancel=cancel)
         trunk.history_ = [as_members(row) for row in trunk.history_]  # recorded as shown live
         own = _output_layer_names(field)
@@ -232,7 +238,7 @@ class CollectionRegressor:
     def codes_(self) -> np.ndarray:
         """(N, code_size): the learned code of each training signal (heads: its output row, weights then bias,
         with the trainer's output scaling folded in)."""
-        if not self.field.config.heads:
+        if not self.field.config.codes.heads:
             return self.field.codes.detach().cpu().double().numpy()
         output = self.field.mlp.linears[-1]
         weight, bias = (p.detach().cpu().double().numpy() for p in (output.weight, output.bias))
@@ -246,7 +252,7 @@ class CollectionRegressor:
     def shared_parameters(self) -> int:
         """Weights shared by every signal (all but the codes; a heads model's random sines are no weights: they are
         redrawn from a fixed seed on every build and never stored)."""
-        own = _output_layer_names(self.field) if self.field.config.heads else {"codes"}
+        own = _output_layer_names(self.field) if self.field.config.codes.heads else {"codes"}
         return sum(p.numel() for name, p in self.field.named_parameters() if name not in own)
 
     # -- decoding ------------------------------------------------------------------------------------
@@ -254,7 +260,7 @@ class CollectionRegressor:
         """The network as a function of one code on these nodes (a heads model's basis is kept for the last
         nodes asked about: the explorer and fit-new ask about one domain again and again)."""
         field = self.field
-        if field.config.heads:
+        if field.config.codes.heads:
             return self._heads_cache(features).decoder
         return CodeDecoder(field, torch.as_tensor(np.asarray(features), dtype=torch.float32, device=_device_of(field)))
 
@@ -287,7 +293,7 @@ class CollectionRegressor:
         """A heads model's alternative with no trained layer: the signal as least squares on the fixed part of
         the basis alone (the input, its random sines and a constant), the same solve as fit-new without what
         training added. Returns the prediction in the signal's units."""
-        if not self.field.config.heads:
+        if not self.field.config.codes.heads:
             raise GinrError("Only a heads collection has a fixed part of its basis to solve on.")
         values = np.asarray(values, dtype=np.float64).reshape(-1)
         mean, std = float(values.mean()), float(values.std()) or 1.0
@@ -331,7 +337,7 @@ class CollectionRegressor:
             set_training_threads(config.threads)
         mean, std = float(values.mean()), float(values.std()) or 1.0
         y = torch.as_tensor((values - mean) / std, dtype=torch.float32, device=_device_of(field)).reshape(-1, 1)
-        if field.config.heads:
+        if field.config.codes.heads:
             return self._solve_head(features, y, mean, std, start_time, callback)
         trainable = [p for p in field.parameters() if p.requires_grad]
         for p in trainable:
@@ -385,7 +391,7 @@ class CollectionRegressor:
         self._check_fitted()
         self.network_.save(directory)
         meta = {"member_mean": self.member_mean_.tolist(), "member_std": self.member_std_.tolist()}
-        if self.field.config.heads:
+        if self.field.config.codes.heads:
             meta["head_ridge"], meta["fixed_ridge"] = self.head_ridge_, self.fixed_ridge_
         atomic_write(Path(directory) / COLLECTION_FILE, json.dumps(meta).encode())
 
@@ -417,9 +423,9 @@ def _fingerprint(features: np.ndarray) -> str:
 def fixed_basis_columns(field) -> int:
     """How many trailing columns of a heads basis no training changes: the input, its random sines and the ones
     column with readout "all"; the ones column alone otherwise."""
-    if field.config.readout != "all":
+    if field.config.mlp.readout != "all":
         return 1
-    return field.encoder.out_features + field.config.random_features + 1
+    return field.encoder.out_features + field.config.mlp.random_features + 1
 
 
 def _output_layer_names(field) -> set[str]:

@@ -21,7 +21,7 @@ and 4 x 64 at equal time, and 3 or 5 layers were slower to 0.99 than 4.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Literal
 
 import numpy as np
@@ -33,8 +33,8 @@ from ..errors import GinrError
 InputKind = Literal["spectral", "xyz"]
 Activation = Literal["sine", "sine_tanh", "relu", "softplus", "gaussian"]
 ACTIVATIONS = ("sine", "sine_tanh", "relu", "softplus", "gaussian")
-ModelKind = Literal["mlp", "local_global", "per_part"]
-MODEL_KINDS = ("mlp", "local_global", "per_part")
+PartitionKind = Literal["local_global", "per_part"]
+PARTITION_KINDS = ("local_global", "per_part")
 Readout = Literal["last", "all"]
 READOUTS = ("last", "all")
 
@@ -52,89 +52,169 @@ class JsonConfig:
 
 
 @dataclass
-class ModelConfig(JsonConfig):
-    """Everything needed to rebuild a model; saved as JSON next to every checkpoint.
+class EncoderConfig(JsonConfig):
+    """What the network reads at a node (see `InputEncoder`).
 
     input_kind: "spectral" (GINR: node features are a spectral embedding) or "xyz" (classic INR).
     k: number of embedding columns used (spectral only; None = all given columns).
-    n_layers: Linear layers in total, first and last included.
-    omega_0: frequency of every sine activation (SIREN's omega_0); first_omega_0 overrides it for the
-        first layer, whose input scale (spectral features reach about +-5) differs from hidden layers'.
     fourier_features: xyz only; number of random Fourier frequencies (0 = raw xyz), drawn N(0, fourier_scale^2).
     time_input: append a time coordinate (normalised to [-1, 1] over the training times).
-    n_signals, latent_dim, rank: one network shared by a collection of n_signals signals on the same nodes, each
-        signal with its own learned code (see `NeuralField`): latent_dim values appended to the network input
-        (an auto-decoder, as DeepSDF), and/or a low-rank modulation of layer 1's weight, W + U_s V with U_s
-        (width x rank) per signal and V (rank x width) shared (the Instance Pattern Composers of Kim et al.,
-        CVPR 2023, here added to a shared weight rather than replacing it, so a small rank is no bottleneck).
-    heads: a collection as one output column per signal (out_features = signals): each signal's code is its own
-        row of the output layer, every other weight shared (see `HeadDecoder`).
+    in_features: the columns of the node features (set from the data by `build_model`).
+    """
+
+    input_kind: InputKind = "spectral"
+    k: int | None = 100
+    fourier_features: int = 0
+    fourier_scale: float = 10.0
+    time_input: bool = False
+    in_features: int | None = None
+
+    def __post_init__(self):
+        if self.input_kind not in ("spectral", "xyz"):
+            raise GinrError(f"Unknown input kind {self.input_kind!r}; use 'spectral' or 'xyz'.")
+        if self.k is not None and self.k < 1:
+            raise GinrError("k (number of embedding columns) must be at least 1.")
+        if self.fourier_features < 0:
+            raise GinrError("The number of Fourier features cannot be negative.")
+
+
+@dataclass
+class MLPConfig(JsonConfig):
+    """The network (see `MLP`).
+
+    n_layers: Linear layers in total, first and last included; hidden: their width; skip: the input fed again to
+        layer ceil(n_layers / 2).
+    omega_0: frequency of every sine activation (SIREN's omega_0); first_omega_0 overrides it for the
+        first layer, whose input scale (spectral features reach about +-5) differs from hidden layers'.
     readout: what the output layer reads: "last" hidden layer (the reference GINR), or "all" hidden layers and the
         input side by side, a wider basis for a heads collection (a new member's least-squares code reaches further).
     random_features: with readout "all", this many fixed random sine features of the input beside the layers,
         sin(RANDOM_FEATURE_SCALE * W x + b) with W ~ N(0, 1 / inputs), b ~ U(0, 2 pi): never trained, drawn from
         RANDOM_FEATURE_SEED on every build (so not stored in a checkpoint); see `RandomSines`.
-    kind: "mlp" (one network), "local_global" (a global MLP of n_layers x hidden plus one small local network
-        per part of a partition, outputs summed) or "per_part" (local networks only); see partitioned.py.
-    parts: the part ids that own a local network (partitioned kinds; set from the partition at fit time,
-        shrunk by a crop, grown by an extension).
-    local_hidden, local_layers: width and depth of each part's local network.
+    out_features: output columns (set from the data by `build_model`).
     """
 
-    input_kind: InputKind = "spectral"
-    kind: ModelKind = "mlp"
-    k: int | None = 100
     n_layers: int = 4
     hidden: int = 128
     activation: Activation = "sine"
     omega_0: float = 30.0
     first_omega_0: float | None = 90.0
     skip: bool = True
-    fourier_features: int = 0
-    fourier_scale: float = 10.0
-    time_input: bool = False
+    readout: Readout = "last"
+    random_features: int = 0
+    out_features: int = 1
+
+    def __post_init__(self):
+        if self.activation not in ACTIVATIONS:
+            raise GinrError(f"Unknown activation {self.activation!r}; use one of {', '.join(ACTIVATIONS)}.")
+        if self.n_layers < 2 or self.hidden < 1:
+            raise GinrError("The network needs at least 2 layers and 1 hidden unit.")
+        if self.readout not in READOUTS:
+            raise GinrError(f"Unknown readout {self.readout!r}; use one of {', '.join(READOUTS)}.")
+        if self.random_features < 0:
+            raise GinrError("The number of random features cannot be negative.")
+        if self.random_features and self.readout != "all":
+            raise GinrError("Random features sit beside every layer: they need readout 'all' (a heads collection).")
+
+
+@dataclass
+class CodesConfig(JsonConfig):
+    """One network shared by a collection of signals on the same nodes, each signal with its own code.
+
+    n_signals, latent_dim, rank: each of n_signals signals has a learned code (see `NeuralField`): latent_dim values
+        appended to the network input (an auto-decoder, as DeepSDF), and/or a low-rank modulation of layer 1's
+        weight, W + U_s V with U_s (width x rank) per signal and V (rank x width) shared (the Instance Pattern
+        Composers of Kim et al., CVPR 2023, here added to a shared weight rather than replacing it, so a small rank
+        is no bottleneck).
+    heads: instead, one output column per signal (out_features = signals): each signal's code is its own row of the
+        output layer, every other weight shared (see `HeadDecoder`).
+    """
+
     n_signals: int = 1
     latent_dim: int = 0
     rank: int = 0
     heads: bool = False
-    readout: Readout = "last"
-    random_features: int = 0
-    in_features: int | None = None
-    out_features: int = 1
+
+    def __post_init__(self):
+        if self.n_signals < 1 or self.latent_dim < 0 or self.rank < 0:
+            raise GinrError("A collection needs at least one signal, and code sizes (latent_dim, rank) cannot be negative.")
+        if self.heads and (self.latent_dim or self.rank):
+            raise GinrError("A collection's code is either its output row (heads) or a latent / low-rank code, not both.")
+        if not (self.heads or self.latent_dim or self.rank):
+            raise GinrError("A collection needs per-signal codes: heads, or latent_dim or rank above 0.")
+
+
+@dataclass
+class PartitionConfig(JsonConfig):
+    """Croppable models (see partitioned.py): one small local network per part of a partition of the nodes.
+
+    kind: "local_global" (a global MLP, the model's `mlp`, plus the local networks, outputs summed) or "per_part"
+        (local networks only).
+    parts: the part ids that own a local network (set from the partition at fit time, shrunk by a crop, grown by an
+        extension).
+    local_hidden, local_layers: width and depth of each part's local network.
+    """
+
+    kind: PartitionKind = "local_global"
     parts: list[int] | None = None
     local_hidden: int = 24
     local_layers: int = 3
 
     def __post_init__(self):
-        if self.input_kind not in ("spectral", "xyz"):
-            raise GinrError(f"Unknown input kind {self.input_kind!r}; use 'spectral' or 'xyz'.")
-        if self.activation not in ACTIVATIONS:
-            raise GinrError(f"Unknown activation {self.activation!r}; use one of {', '.join(ACTIVATIONS)}.")
-        if self.n_layers < 2 or self.hidden < 1:
-            raise GinrError("The network needs at least 2 layers and 1 hidden unit.")
-        if self.k is not None and self.k < 1:
-            raise GinrError("k (number of embedding columns) must be at least 1.")
-        if self.kind not in MODEL_KINDS:
-            raise GinrError(f"Unknown model kind {self.kind!r}; use one of {', '.join(MODEL_KINDS)}.")
-        if self.kind != "mlp" and (self.local_layers < 2 or self.local_hidden < 1):
+        if self.kind not in PARTITION_KINDS:
+            raise GinrError(f"Unknown partitioned model {self.kind!r}; use one of {', '.join(PARTITION_KINDS)}.")
+        if self.local_layers < 2 or self.local_hidden < 1:
             raise GinrError("Each local network needs at least 2 layers and 1 hidden unit.")
-        if self.n_signals < 1 or self.latent_dim < 0 or self.rank < 0:
-            raise GinrError("A model needs at least one signal, and code sizes (latent_dim, rank) cannot be negative.")
-        if self.readout not in READOUTS:
-            raise GinrError(f"Unknown readout {self.readout!r}; use one of {', '.join(READOUTS)}.")
-        if self.readout == "all" and not (self.heads and self.kind == "mlp"):
+
+
+@dataclass
+class ModelConfig(JsonConfig):
+    """Everything needed to rebuild a model, in parts; saved as JSON next to every checkpoint.
+
+    encoder: what the network reads; mlp: the network; codes: a collection's per-signal codes (None: one signal);
+    partition: local networks per part (None: one network). Each part checks its own fields; this checks how they
+    combine. `from_dict` also reads the flat dicts written before the parts (see `_nested_from_flat`).
+    """
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    mlp: MLPConfig = field(default_factory=MLPConfig)
+    codes: CodesConfig | None = None
+    partition: PartitionConfig | None = None
+
+    def __post_init__(self):
+        if self.mlp.readout == "all" and not (self.codes and self.codes.heads and self.partition is None):
             raise GinrError("Reading every layer (readout 'all') is for a heads collection's single network only.")
-        if self.random_features < 0:
-            raise GinrError("The number of random features cannot be negative.")
-        if self.random_features and self.readout != "all":
-            raise GinrError("Random features sit beside every layer: they need readout 'all' (a heads collection).")
-        if self.heads and (self.latent_dim or self.rank):
-            raise GinrError("A collection's code is either its output row (heads) or a latent / low-rank code, not both.")
 
     @property
     def code_size(self) -> int:
         """Values in each signal's code: the latent input, then the rows of the low-rank factor U_s."""
-        return self.latent_dim + self.rank * (self.out_features if self.n_layers == 2 else self.hidden)
+        if self.codes is None:
+            return 0
+        width = self.mlp.out_features if self.mlp.n_layers == 2 else self.mlp.hidden
+        return self.codes.latent_dim + self.codes.rank * width
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        if not {f.name for f in fields(cls)} & data.keys():
+            data = _nested_from_flat(data)
+        codes, partition = data.get("codes"), data.get("partition")
+        return cls(EncoderConfig.from_dict(data.get("encoder") or {}), MLPConfig.from_dict(data.get("mlp") or {}),
+                   None if codes is None else CodesConfig.from_dict(codes),
+                   None if partition is None else PartitionConfig.from_dict(partition))
+
+
+def _nested_from_flat(flat: dict) -> dict:
+    """The migration of saved runs and checkpoints: ModelConfig as it was written until issue 21, one flat dict of
+    23 fields, as the nested dict of its parts. The fields kept their names; a model had codes when heads, latent_dim
+    or rank was set, and a partition when `kind` was not "mlp" (the kind is now the partition's)."""
+
+    def picked(part: type[JsonConfig]) -> dict:
+        return {f.name: flat[f.name] for f in fields(part) if f.name in flat}
+
+    codes = picked(CodesConfig)
+    return {"encoder": picked(EncoderConfig), "mlp": picked(MLPConfig),
+            "codes": codes if codes.get("heads") or codes.get("latent_dim") or codes.get("rank") else None,
+            "partition": picked(PartitionConfig) if flat.get("kind", "mlp") != "mlp" else None}
 
 
 class Sine(nn.Module):
@@ -244,6 +324,13 @@ class MLP(nn.Module):
                                if rank else None)
         self.random_sines = RandomSines(input_dim, random_features) if random_features else None
 
+    @classmethod
+    def of(cls, config: MLPConfig, input_dim: int, generator: torch.Generator, rank: int = 0) -> MLP:
+        """The network `config` describes, reading `input_dim` columns (`rank`: a collection's low-rank codes)."""
+        return cls(input_dim, config.out_features, config.hidden, config.n_layers, config.activation, config.skip,
+                   config.omega_0, config.first_omega_0, generator, rank=rank, readout=config.readout,
+                   random_features=config.random_features)
+
     @torch.no_grad()
     def _init(self, activation: str, omega_0: float, generator: torch.Generator) -> None:
         """Every weight drawn from `generator`, never from torch's global RNG, so models built at the same time in
@@ -297,9 +384,12 @@ class InputEncoder(nn.Module):
     sees exactly the inputs it was trained on.
     """
 
-    def __init__(self, config: ModelConfig, in_features: int, generator: torch.Generator):
+    def __init__(self, config: EncoderConfig, latent_dim: int, generator: torch.Generator):
         super().__init__()
-        self.config = config
+        self.config, self.latent_dim = config, latent_dim
+        in_features = config.in_features
+        if in_features is None:
+            raise GinrError("EncoderConfig.in_features must be set (use build_model with the data).")
         if config.input_kind == "spectral":
             self.k = in_features if config.k is None else min(config.k, in_features)
         else:
@@ -316,7 +406,7 @@ class InputEncoder(nn.Module):
     def out_features(self) -> int:
         n_ff = self.fourier.shape[1]
         base = 2 * n_ff if n_ff else self.k
-        return base + int(self.config.time_input) + self.config.latent_dim
+        return base + int(self.config.time_input) + self.latent_dim
 
     @torch.no_grad()
     def fit(self, features: np.ndarray, times: np.ndarray | None = None) -> None:
@@ -342,7 +432,7 @@ class InputEncoder(nn.Module):
                 raise GinrError("This model was trained with a time input; pass times.")
             lo, hi = self.time_range[0], self.time_range[1]
             parts.append((2 * (times.reshape(-1, 1) - lo) / (hi - lo) - 1).to(x.dtype))
-        if self.config.latent_dim:
+        if self.latent_dim:
             parts.append(latent.expand(len(x), -1))
         return torch.cat(parts, dim=-1) if len(parts) > 1 else x
 
@@ -357,30 +447,16 @@ class NeuralField(nn.Module):
 
     def __init__(self, config: ModelConfig, seed: int = 0):
         super().__init__()
-        if config.in_features is None:
-            raise GinrError("ModelConfig.in_features must be set (use build_model with the data).")
         self.config = config
+        latent_dim, rank = (config.codes.latent_dim, config.codes.rank) if config.codes else (0, 0)
         generator = torch.Generator().manual_seed(seed)
-        self.encoder = InputEncoder(config, config.in_features, generator)
-        self.mlp = MLP(
-            self.encoder.out_features,
-            config.out_features,
-            config.hidden,
-            config.n_layers,
-            config.activation,
-            config.skip,
-            config.omega_0,
-            config.first_omega_0,
-            generator,
-            rank=config.rank,
-            readout=config.readout,
-            random_features=config.random_features,
-        )
+        self.encoder = InputEncoder(config.encoder, latent_dim, generator)
+        self.mlp = MLP.of(config.mlp, self.encoder.out_features, generator, rank=rank)
         self.codes = None
         if config.code_size:  # latent part N(0, 0.01^2) as DeepSDF; low-rank part zero: every signal starts as the shared net
-            self.codes = nn.Parameter(torch.zeros(config.n_signals, config.code_size))
+            self.codes = nn.Parameter(torch.zeros(config.codes.n_signals, config.code_size))
             with torch.no_grad():
-                self.codes[:, : config.latent_dim].normal_(0.0, 0.01, generator=generator)
+                self.codes[:, :latent_dim].normal_(0.0, 0.01, generator=generator)
 
     def forward(self, features: torch.Tensor, times: torch.Tensor | None = None, signal: torch.Tensor | None = None,
                 code: torch.Tensor | None = None) -> torch.Tensor:
@@ -405,11 +481,12 @@ class NeuralField(nn.Module):
             else:
                 ids, counts = torch.unique_consecutive(signal.reshape(-1), return_counts=True)
                 codes, counts = self.codes[ids], counts.tolist()
-            latent = codes[:, : self.config.latent_dim]
-            if counts is not None and self.config.latent_dim:
+            latent_dim, rank = self.config.codes.latent_dim, self.config.codes.rank
+            latent = codes[:, :latent_dim]
+            if counts is not None and latent_dim:
                 latent = torch.repeat_interleave(latent, torch.as_tensor(counts, device=latent.device), dim=0)
-            if self.config.rank:
-                composer = codes[:, self.config.latent_dim :].reshape(len(codes), -1, self.config.rank)
+            if rank:
+                composer = codes[:, latent_dim:].reshape(len(codes), -1, rank)
         return self.mlp.last_hidden(self.encoder(features, times, latent), composer, counts)
 
 
@@ -422,10 +499,10 @@ class CodeDecoder:
     def __init__(self, field: NeuralField, features: torch.Tensor):
         if field.codes is None:
             raise GinrError("This model has no per-signal codes (latent_dim and rank are 0): it is not a collection model.")
-        if field.config.time_input:
+        if field.config.encoder.time_input:
             raise GinrError("A collection model with a time input cannot be decoded on fixed nodes alone.")
         self.field, self.mlp = field, field.mlp
-        self.latent_dim, self.rank = field.config.latent_dim, field.config.rank
+        self.latent_dim, self.rank = field.config.codes.latent_dim, field.config.codes.rank
         with torch.no_grad():
             x = field.encoder(features, None, torch.zeros(1, self.latent_dim, device=features.device))
             self.width = x.shape[1]  # node columns, then the latent code's

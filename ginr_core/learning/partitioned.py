@@ -35,14 +35,15 @@ class PartNets(nn.Module):
 
     def __init__(self, n_nets: int, in_dim: int, out_dim: int, config: ModelConfig, generator: torch.Generator):
         super().__init__()
-        dims = [in_dim] + [config.local_hidden] * (config.local_layers - 1) + [out_dim]
+        local, mlp = config.partition, config.mlp  # the local networks' shape, and the activations they share with mlp
+        dims = [in_dim] + [local.local_hidden] * (local.local_layers - 1) + [out_dim]
         self.weights = nn.ParameterList(nn.Parameter(torch.empty(n_nets, a, b)) for a, b in zip(dims, dims[1:]))
         self.biases = nn.ParameterList(nn.Parameter(torch.empty(n_nets, 1, b)) for b in dims[1:])
-        first_omega_0 = config.omega_0 if config.first_omega_0 is None else config.first_omega_0
+        first_omega_0 = mlp.omega_0 if mlp.first_omega_0 is None else mlp.first_omega_0
         self.activations = nn.ModuleList(
-            _activation(config.activation, i, config.omega_0, first_omega_0) for i in range(len(dims) - 2)
+            _activation(mlp.activation, i, mlp.omega_0, first_omega_0) for i in range(len(dims) - 2)
         )
-        self._init(config.activation, config.omega_0, generator)
+        self._init(mlp.activation, mlp.omega_0, generator)
 
     @torch.no_grad()
     def _init(self, activation: str, omega_0: float, generator: torch.Generator) -> None:
@@ -98,37 +99,32 @@ class PartNets(nn.Module):
 
 
 class PartitionedField(nn.Module):
-    """Encoder + (local_global: a global MLP) + one local network per part in config.parts; see the module docstring.
+    """Encoder + (local_global: a global MLP) + one local network per part in config.partition.parts; see the module
+    docstring.
 
     `forward(features, times, signal, parts)`: parts is (rows, m) part ids, -1 padded: the parts each row feeds.
     """
 
     def __init__(self, config: ModelConfig, seed: int = 0):
         super().__init__()
-        if config.in_features is None:
-            raise GinrError("ModelConfig.in_features must be set (use build_model with the data).")
-        if not config.parts:
-            raise GinrError("A partitioned model needs at least one part (ModelConfig.parts).")
+        if config.partition is None or not config.partition.parts:
+            raise GinrError("A partitioned model needs at least one part (PartitionConfig.parts).")
         self.config = config
         generator = torch.Generator().manual_seed(seed)
-        self.encoder = InputEncoder(config, config.in_features, generator)
+        self.encoder = InputEncoder(config.encoder, 0, generator)
         d = self.encoder.out_features
-        self.mlp = (
-            MLP(d, config.out_features, config.hidden, config.n_layers, config.activation, config.skip,
-                config.omega_0, config.first_omega_0, generator)
-            if config.kind == "local_global" else None
-        )
-        self.local_groups = nn.ModuleList([PartNets(len(config.parts), d, config.out_features, config, generator)])
+        self.mlp = MLP.of(config.mlp, d, generator) if config.partition.kind == "local_global" else None
+        self.local_groups = nn.ModuleList([PartNets(len(self.parts), d, config.mlp.out_features, config, generator)])
         self._index_parts()
 
     def _index_parts(self) -> None:
-        ids = torch.as_tensor(self.config.parts, dtype=torch.long)
+        ids = torch.as_tensor(self.parts, dtype=torch.long)
         lookup = torch.full((int(ids.max()) + 1,), -1, dtype=torch.long)
         lookup[ids] = torch.arange(len(ids))
         self.register_buffer("slot_of_part", lookup, persistent=False)
 
     def slots(self, parts: torch.Tensor) -> torch.Tensor:
-        """Each part id's position in config.parts, -1 for padding and for parts without a network here."""
+        """Each part id's position in `parts`, -1 for padding and for parts without a network here."""
         size = len(self.slot_of_part)
         known = (parts >= 0) & (parts < size)
         return torch.where(known, self.slot_of_part.to(parts.device)[parts.clamp(0, size - 1)], -1)
@@ -140,7 +136,7 @@ class PartitionedField(nn.Module):
         slots = self.slots(parts.reshape(len(x), -1))
         row, column = (slots >= 0).nonzero(as_tuple=True)
         slot = slots[row, column]
-        local = x.new_zeros(len(x), self.config.out_features)
+        local = x.new_zeros(len(x), self.config.mlp.out_features)
         start = 0
         for group in self.local_groups:  # one group, or two while an extension trains
             mine = (slot >= start) & (slot < start + group.n_nets)
@@ -152,10 +148,14 @@ class PartitionedField(nn.Module):
         return out if self.mlp is None else out + self.mlp(x)
 
     # -- editing ---------------------------------------------------------------------------------------
+    @property
+    def parts(self) -> list[int]:
+        """The part ids that own a local network, in the order of the stacked weights."""
+        return self.config.partition.parts
+
     def _with_parts(self, parts: list[int], groups: list[PartNets]) -> PartitionedField:
         out = copy.deepcopy(self)
-        out.config = replace(self.config, parts=[int(p) for p in parts])
-        out.encoder.config = out.config
+        out.config = replace(self.config, partition=replace(self.config.partition, parts=[int(p) for p in parts]))
         out.local_groups = nn.ModuleList(groups)
         out._index_parts()
         return out
@@ -164,26 +164,26 @@ class PartitionedField(nn.Module):
         """A copy without the local networks of the parts in `remove` (everything else bit for bit)."""
         self._check_single_group()
         remove = set(remove)
-        missing = remove - set(self.config.parts)
+        missing = remove - set(self.parts)
         if missing:
-            raise GinrError(f"Part {min(missing)} has no local network in this model (its parts: {_ranges(self.config.parts)}).")
-        keep = [i for i, p in enumerate(self.config.parts) if p not in remove]
+            raise GinrError(f"Part {min(missing)} has no local network in this model (its parts: {_ranges(self.parts)}).")
+        keep = [i for i, p in enumerate(self.parts) if p not in remove]
         if not keep:
             raise GinrError("Cropping every part would leave nothing: keep at least one.")
-        return self._with_parts([self.config.parts[i] for i in keep], [self.local_groups[0].select(keep)])
+        return self._with_parts([self.parts[i] for i in keep], [self.local_groups[0].select(keep)])
 
     def extended(self, new_parts: list[int], seed: int = 0) -> PartitionedField:
         """A copy with fresh local networks for `new_parts`, in a second group; every other parameter frozen."""
         self._check_single_group()
-        clash = set(new_parts) & set(self.config.parts)
+        clash = set(new_parts) & set(self.parts)
         if clash:
             raise GinrError(f"Part {min(clash)} already has a local network; crop it first to retrain it.")
         if not new_parts or min(new_parts) < 0:
             raise GinrError("Give the ids (0 or more) of the parts to add.")
         old = self.local_groups[0]
         generator = torch.Generator().manual_seed(7919 * (seed + 1))  # not the first networks' draws
-        new = PartNets(len(new_parts), old.weights[0].shape[1], self.config.out_features, self.config, generator)
-        out = self._with_parts(self.config.parts + list(new_parts), [old, new.to(old.weights[0].device)])
+        new = PartNets(len(new_parts), old.weights[0].shape[1], self.config.mlp.out_features, self.config, generator)
+        out = self._with_parts(self.parts + list(new_parts), [old, new.to(old.weights[0].device)])
         for p in out.parameters():
             p.requires_grad_(False)
         for p in out.local_groups[1].parameters():
@@ -192,7 +192,7 @@ class PartitionedField(nn.Module):
 
     def merged(self) -> PartitionedField:
         """One group again (what checkpoints hold), every parameter trainable."""
-        out = self._with_parts(self.config.parts, [PartNets.concatenate(list(self.local_groups))])
+        out = self._with_parts(self.parts, [PartNets.concatenate(list(self.local_groups))])
         for p in out.parameters():
             p.requires_grad_(True)
         return out

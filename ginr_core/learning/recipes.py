@@ -17,7 +17,7 @@ from dataclasses import MISSING, dataclass, fields, is_dataclass, replace
 
 from ..data.signals import PAPER_GRAY_SCOTT, GrayScottParams
 from ..errors import GinrError
-from .models import ModelConfig
+from .models import MLPConfig, ModelConfig
 from .training import TrainConfig
 
 # -- fitting recipes (issue 22) ---------------------------------------------------------------------------------------
@@ -39,7 +39,7 @@ DEFAULT_FIT = FitRecipe("default: 8192-node batches, least-squares readout", Mod
 PREVIOUS_FIT = FitRecipe("previous default: full batches, no readout solve", ModelConfig(),
                          TrainConfig(batch_size=None, solve_readout=False))
 PAPER_FIT = FitRecipe("paper reference: 6 x 512 sine, AdamW 1e-4, 5000-node batches, plateau",
-                      ModelConfig(n_layers=6, hidden=512, omega_0=30.0, first_omega_0=30.0, skip=True),
+                      ModelConfig(mlp=MLPConfig(n_layers=6, hidden=512, omega_0=30.0, first_omega_0=30.0, skip=True)),
                       TrainConfig(lr=1e-4, batch_size=5000, schedule="plateau", optimizer="adamw", solve_readout=False))
 FIT_RECIPES = {"default": DEFAULT_FIT, "previous": PREVIOUS_FIT, "paper": PAPER_FIT}
 
@@ -68,16 +68,16 @@ SUPERRES_K = 36
 XYZ_FIT_FIRST_OMEGA_0 = 30.0
 XYZ_INTERPOLATION_FIRST_OMEGA_0 = 10.0
 
-_MODEL, _TRAIN = ModelConfig(), TrainConfig()
+_MLP, _TRAIN = MLPConfig(), TrainConfig()
 # The sweep's values to try: the two embedding sizes and the two first-layer frequencies (SIREN's 30 and the
 # fitting default) around the default recipe. Keys are tasks.sweep.SWEEP_PARAMETERS.
 SWEEP_GRID = {
     "k": (16, 64),
-    "activation": (_MODEL.activation,),
-    "width": (_MODEL.hidden,),
-    "depth": (_MODEL.n_layers,),
-    "omega_0": (_MODEL.omega_0,),
-    "first_omega_0": (XYZ_FIT_FIRST_OMEGA_0, _MODEL.first_omega_0),
+    "activation": (_MLP.activation,),
+    "width": (_MLP.hidden,),
+    "depth": (_MLP.n_layers,),
+    "omega_0": (_MLP.omega_0,),
+    "first_omega_0": (XYZ_FIT_FIRST_OMEGA_0, _MLP.first_omega_0),
     "lr": (_TRAIN.lr,),
     "seed": (0,),
 }

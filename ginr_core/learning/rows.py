@@ -34,7 +34,7 @@ class NodeRows:
         self.x, self.t, self.s = node_tensors(model, features, times, signal)
         self.y = None if y_std is None else torch.from_numpy(y_std).to(self.x.device)
         self.n = len(self.x)
-        partitioned = model.config.kind != "mlp"
+        partitioned = model.config.partition is not None
         if partitioned != (parts is not None):
             raise GinrError("A partitioned model needs the parts of every node (parts=)." if partitioned
                             else "Only partitioned models (local_global, per_part) take parts.")
@@ -90,7 +90,7 @@ class PartRows(NodeRows):
 
 
 def training_rows(model, features, times, signal, parts, y_std: np.ndarray) -> NodeRows:
-    if model.config.kind != "mlp" and parts is not None:
+    if model.config.partition is not None and parts is not None:
         return PartRows(model, features, parts, y_std)
     return NodeRows(model, features, times, signal, y_std, parts)
 

@@ -175,17 +175,17 @@ class GINRRegressor:
     ) -> GINRRegressor:
         """Train on all nodes. `signal` gives each row's signal index (autodecoder, latent_dim > 0).
 
-        Partitioned models (ModelConfig.kind local_global / per_part) need `parts`: a Partition or the part ids
+        Partitioned models (a ModelConfig with a partition) need `parts`: a Partition or the part ids
         each node feeds ((n,) or (n, m), -1 padded); every part id found gets a local network.
         """
         features, times, y = check_inputs(features, times, target)
         self.target_1d_ = np.asarray(target).ndim == 1
         config = self.model_config
-        if config.kind != "mlp":
+        if config.partition is not None:
             if parts is None:
                 raise GinrError("A partitioned model needs the parts of every node (parts=).")
             members = as_members(parts, len(features))
-            config = replace(config, parts=np.unique(members[members >= 0]).tolist())
+            config = replace(config, partition=replace(config.partition, parts=np.unique(members[members >= 0]).tolist()))
         return self._fit(config, features, y, times, callback, cancel,
                          lambda model, y_std: training_rows(model, features, times, signal, parts, y_std))
 
@@ -220,9 +220,10 @@ class GINRRegressor:
         """
         features, times, y = check_series(features, values, times)
         self.target_1d_ = np.asarray(values).ndim == 2
-        if self.model_config.kind != "mlp":
-            raise GinrError("Time series are learnt by plain networks only (kind 'mlp'), not partitioned ones.")
-        return self._fit(replace(self.model_config, time_input=True), features, y, times, callback, cancel,
+        config = self.model_config
+        if config.partition is not None:
+            raise GinrError("Time series are learnt by plain networks only, not partitioned ones.")
+        return self._fit(replace(config, encoder=replace(config.encoder, time_input=True)), features, y, times, callback, cancel,
                          lambda model, y_std: SeriesRows(model, features, times, y_std))
 
     def fit_collection(
@@ -233,18 +234,19 @@ class GINRRegressor:
         cancel: threading.Event | None = None,
     ) -> GINRRegressor:
         """Train one network on N signals on the same nodes, `values` (N, n): each signal gets a learned code
-        (model_config.latent_dim and/or rank > 0; n_signals is set to N). Rows are (signal, node) pairs, numbered
+        (model_config.codes: latent_dim and/or rank > 0; n_signals is set to N). Rows are (signal, node) pairs, numbered
         signal * n + node and gathered per batch, so N signals never build N * n feature rows."""
         values = np.asarray(values)
         if values.ndim != 2:
             raise GinrError(f"A collection needs (signals, nodes) values, got shape {values.shape}.")
-        if not (self.model_config.latent_dim or self.model_config.rank):
+        config = self.model_config
+        if config.codes is None or not (config.codes.latent_dim or config.codes.rank):
             raise GinrError("A collection model needs per-signal codes: set latent_dim or rank above 0.")
-        if self.model_config.kind != "mlp":
-            raise GinrError("Collections are learnt by plain networks only (kind 'mlp'), not partitioned ones.")
+        if config.partition is not None:
+            raise GinrError("Collections are learnt by plain networks only, not partitioned ones.")
         features, _, y = check_series(features, values, np.arange(len(values), dtype=float))
         self.target_1d_ = True
-        return self._fit(replace(self.model_config, n_signals=len(values)), features, y, None, callback, cancel,
+        return self._fit(replace(config, codes=replace(config.codes, n_signals=len(values))), features, y, None, callback, cancel,
                          lambda model, y_std: MemberRows(model, features, len(values), y_std))
 
     def _fit(self, model_config, features, y, times, callback, cancel, make_rows) -> GINRRegressor:
@@ -287,7 +289,7 @@ class GINRRegressor:
     def predict_series(self, features: np.ndarray, times: np.ndarray) -> np.ndarray:
         """Predictions at every node for each of `times`: (T, n), or (T, n, c) for c outputs."""
         self._check_fitted()
-        if not self.model_.config.time_input:
+        if not self.model_.config.encoder.time_input:
             raise GinrError("This model has no time input (it was not trained with fit_series): it cannot tell times apart.")
         features, times, _ = check_series(features, None, times)
         rows = SeriesRows(self.model_, features, times)

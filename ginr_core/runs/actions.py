@@ -75,7 +75,7 @@ def predict_run(registry: Registry, run_id: str, mesh: Mesh | None = None, progr
                 "another mesh is not aligned with it (eigenvector signs and rotations differ), so predictions "
                 "there would be meaningless; only xyz (INR) runs transfer to other meshes."
             )
-        if spec.model.kind != "mlp":
+        if spec.model.partition is not None:
             raise GinrError("A partitioned model's parts are parts of its own mesh: it predicts there only.")
         features, parts = mesh.vertices, None
     else:

@@ -135,7 +135,7 @@ def fit_run(spec: RunSpec, inputs: RunInputs, ctx: JobContext, *, features: np.n
 
 def run_parts(spec: RunSpec, inputs: RunInputs) -> np.ndarray | None:
     """The parts each node feeds, for a partitioned model (saved with its inputs, see geometry.partition); else None."""
-    if spec.model.kind == "mlp":
+    if spec.model.partition is None:
         return None
     if "part_members" not in inputs.extra:
         raise GinrError("A partitioned model needs its partition among the run's inputs (Partition.to_arrays()).")

@@ -62,7 +62,8 @@ class RunSpec:
 
     def __post_init__(self):
         task_kind(self.task)  # an unknown task is refused
-        model = replace(self.model, input_kind=self.features.input_kind, k=self.features.k)  # one k, one input kind
+        encoder = replace(self.model.encoder, input_kind=self.features.input_kind, k=self.features.k)  # one k, one input kind
+        model = replace(self.model, encoder=encoder)
         object.__setattr__(self, "model", model)
 
     @property

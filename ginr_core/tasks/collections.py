@@ -39,7 +39,7 @@ from ..learning.collection_models import (
     standardise_members,
 )
 from ..learning.metrics import r2
-from ..learning.models import ModelConfig
+from ..learning.models import EncoderConfig, MLPConfig, ModelConfig
 from ..learning.recipes import XYZ_FIT_FIRST_OMEGA_0
 from ..learning.training import GINRRegressor, Progress, TrainConfig
 from ..runs.fitting import fit_run
@@ -53,19 +53,20 @@ MEMBERS_FILE = "members.npz"  # beside a collection run's checkpoint: every memb
 
 
 def input_model_config(features: FeatureSpec, modulation: str = DEFAULT_MODULATION, rank: int = 8, latent_dim: int = 64,
-                       **changes) -> ModelConfig:
-    """The collection architecture for these features: xyz takes SIREN's first-layer frequency for [-1, 1] inputs."""
+                       **mlp_changes) -> ModelConfig:
+    """The collection architecture for these features (`mlp_changes`: fields of MLPConfig): xyz takes SIREN's
+    first-layer frequency for [-1, 1] inputs."""
     if features.kind == XYZ:
-        changes = {"first_omega_0": XYZ_FIT_FIRST_OMEGA_0, **changes}
-    return collection_model_config(modulation, rank=rank, latent_dim=latent_dim, input_kind=features.input_kind,
-                                   k=features.k, **changes)
+        mlp_changes = {"first_omega_0": XYZ_FIT_FIRST_OMEGA_0, **mlp_changes}
+    return collection_model_config(modulation, rank=rank, latent_dim=latent_dim,
+                                   encoder=EncoderConfig(features.input_kind, features.k), **mlp_changes)
 
 
 def single_signal_config(features: FeatureSpec) -> ModelConfig:
     """What fit-new is compared with: the default single-signal GINR (or INR) on the same features."""
     if features.kind == XYZ:
-        return ModelConfig(input_kind="xyz", k=None, first_omega_0=XYZ_FIT_FIRST_OMEGA_0)
-    return ModelConfig(k=features.k)
+        return ModelConfig(EncoderConfig("xyz", k=None), MLPConfig(first_omega_0=XYZ_FIT_FIRST_OMEGA_0))
+    return ModelConfig(EncoderConfig(k=features.k))
 
 
 def single_signal_train_config(budget_s: float, **changes) -> TrainConfig:
@@ -262,7 +263,7 @@ def span_fit(trained_values: np.ndarray, values: np.ndarray) -> SignalFit:
 def fixed_part_fit(regressor: CollectionRegressor, features: np.ndarray, values: np.ndarray) -> SignalFit | None:
     """The alternative that shows what training added: least squares on a heads model's fixed basis alone (the
     embedding, its random sines and a constant, no trained layer), on the same nodes; None for other codes."""
-    if not regressor.field.config.heads:
+    if not regressor.field.config.codes.heads:
         return None
     values = np.asarray(values, dtype=np.float64).reshape(-1)
     start = time.perf_counter()
@@ -272,7 +273,7 @@ def fixed_part_fit(regressor: CollectionRegressor, features: np.ndarray, values:
 
 def fixed_part_label(regressor: CollectionRegressor) -> str:
     """A heads model's untrained columns in words (what `fixed_part_fit` solves on)."""
-    count = regressor.field.config.random_features
+    count = regressor.field.config.mlp.random_features
     return f"the embedding and {count:,} random sines of it" if count else "the embedding alone (no random sines)"
 
 

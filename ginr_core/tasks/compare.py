@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import GinrError
 from ..geometry.features import XYZ, FeatureSpec
-from ..learning.models import ModelConfig
+from ..learning.models import EncoderConfig, MLPConfig, ModelConfig
 from ..learning.recipes import XYZ_FIT_FIRST_OMEGA_0
 from ..learning.training import TrainConfig
 from ..runs.fitting import fit_run, heldout_mask
@@ -37,8 +37,8 @@ def table2_config(name: str) -> ModelConfig:
         raise GinrError(f"Unknown model '{name}'; choose from {', '.join(TABLE2)}.")
     kind, activation = TABLE2[name]
     if kind == "xyz":
-        return ModelConfig(input_kind="xyz", activation=activation, k=None, first_omega_0=XYZ_FIT_FIRST_OMEGA_0)
-    return ModelConfig(activation=activation)
+        return ModelConfig(EncoderConfig("xyz", k=None), MLPConfig(activation=activation, first_omega_0=XYZ_FIT_FIRST_OMEGA_0))
+    return ModelConfig(mlp=MLPConfig(activation=activation))
 
 
 @dataclass(frozen=True)

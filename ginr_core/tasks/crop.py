@@ -97,7 +97,7 @@ def _with_model(regressor: GINRRegressor, model: PartitionedField, train_config:
 
 def represented_nodes(model: PartitionedField, partition: Partition) -> np.ndarray:
     """Nodes whose home part has a local network in `model` (what a cropped model still stands for)."""
-    return np.isin(partition.labels, model.config.parts)
+    return np.isin(partition.labels, model.parts)
 
 
 def crop(regressor: GINRRegressor, features: np.ndarray, target: np.ndarray, partition: Partition,
@@ -181,7 +181,7 @@ def _same_weights(old: PartitionedField, new: PartitionedField) -> bool:
     shared = [key for key in old_state if not key.startswith("local_groups.")]
     if not all(torch.equal(old_state[key], new_state[key]) for key in shared):
         return False
-    slots = [new.config.parts.index(p) for p in old.config.parts]
+    slots = [new.parts.index(p) for p in old.parts]
     old_nets, new_nets = old.local_groups[0], new.local_groups[0]
     pairs = zip([*old_nets.weights, *old_nets.biases], [*new_nets.weights, *new_nets.biases])
     return all(torch.equal(a, b[slots]) for a, b in pairs)
@@ -274,7 +274,7 @@ def load_run(registry: Registry, run_id: str) -> RunData:
     """A partitioned run's spec, inputs, partition, model and features (rebuilt from its spec)."""
     spec = registry.get(run_id).spec
     inputs = registry.load_inputs(run_id)
-    if spec.model.kind == "mlp" or "part_labels" not in inputs.extra:
+    if spec.model.partition is None or "part_labels" not in inputs.extra:
         raise GinrError(f"Run {run_id} is not a partitioned model: only those can be cropped or extended "
                         "(train one with `ginr crop` or on the Crop page).")
     return RunData(spec, inputs, spec.features.build(inputs.mesh), Partition.from_arrays(inputs.extra),

@@ -45,7 +45,7 @@ from ..geometry.resampling import (
 from ..geometry.spectral import spectral_embedding
 from ..geometry.sphere import is_sphere
 from ..learning.metrics import evaluate, r2
-from ..learning.models import ModelConfig
+from ..learning.models import EncoderConfig, MLPConfig, ModelConfig
 from ..learning.recipes import SUPERRES_K
 from ..learning.training import GINRRegressor, TrainConfig
 from ..runs.jobs import JobContext
@@ -315,7 +315,7 @@ def super_resolve(
     (SUPERRES_FIRST_OMEGA_0), which interpolates smoothly between the training nodes. Setting `cancel` stops
     the training early (checked between steps; the feature transfer runs to its end), as in GINRRegressor.fit."""
     transfer = transfer_features(coarse, fine, k, strategy, laplacian, correspondence)
-    model_config = model_config or ModelConfig(k=transfer.k, first_omega_0=SUPERRES_FIRST_OMEGA_0)
+    model_config = model_config or ModelConfig(EncoderConfig(k=transfer.k), MLPConfig(first_omega_0=SUPERRES_FIRST_OMEGA_0))
     regressor = GINRRegressor(model_config, train_config or TrainConfig())
     regressor.fit(transfer.coarse_features, coarse_target, callback=callback, cancel=cancel)
     return regressor, regressor.predict(transfer.fine_features), transfer
@@ -370,7 +370,7 @@ class SuperResolutionRequest(TaskRequest):
 
     def spec(self, item: str | None = None, group: str = "", k: int | None = None) -> RunSpec:
         """The run of strategy `item`, its features `k` columns wide (what its transfer gave; default the request's)."""
-        model = self.model or ModelConfig(first_omega_0=SUPERRES_FIRST_OMEGA_0)
+        model = self.model or ModelConfig(mlp=MLPConfig(first_omega_0=SUPERRES_FIRST_OMEGA_0))
         features = FeatureSpec(self.laplacian if self.laplacian in LAPLACIANS else "combinatorial", k or self.k)
         return RunSpec("superres", self.domain, self.signal, features, model, self.train,
                        {"strategy": item, "group": group, "fine_nodes": self.fine.n_vertices})

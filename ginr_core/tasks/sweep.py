@@ -39,11 +39,11 @@ from ..settings import check_sweep
 
 SWEEP_PARAMETERS = {  # name -> (what it sets, type)
     "k": ("features", int),
-    "activation": ("model", str),
-    "width": ("model", int),
-    "depth": ("model", int),
-    "omega_0": ("model", float),
-    "first_omega_0": ("model", float),
+    "activation": ("mlp", str),
+    "width": ("mlp", int),
+    "depth": ("mlp", int),
+    "omega_0": ("mlp", float),
+    "first_omega_0": ("mlp", float),
     "lr": ("train", float),
     "seed": ("train", int),
 }
@@ -116,7 +116,7 @@ class SweepRequest(TaskRequest):
         """The registered run of one trial (`item`: its values; `trial`: Tune's id): the base configs with the trial's
         values. Every trial of a held-out sweep leaves the same nodes out (split seed 0), so their scores are
         comparable."""
-        config, changes = item or {}, {"features": {}, "model": {}, "train": {}}
+        config, changes = item or {}, {"features": {}, "mlp": {}, "train": {}}
         for name, value in config.items():
             changes[SWEEP_PARAMETERS[name][0]][_FIELD.get(name, name)] = value
         features = replace(self.features, **changes["features"])
@@ -124,8 +124,8 @@ class SweepRequest(TaskRequest):
         options = {"group": group, "trial": trial, "score": self.score}
         if self.score == "heldout":
             options.update(fraction=self.holdout, seed=0)
-        return RunSpec(self.score, self.domain, self.signal, features, replace(self.model, **changes["model"]),
-                       replace(self.train, **changes["train"]), options)
+        model = replace(self.model, mlp=replace(self.model.mlp, **changes["mlp"]))
+        return RunSpec(self.score, self.domain, self.signal, features, model, replace(self.train, **changes["train"]), options)
 
 
 @dataclass(frozen=True)

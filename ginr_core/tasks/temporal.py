@@ -22,7 +22,7 @@ from ..geometry.domains import latlon_grid
 from ..geometry.features import FeatureSpec
 from ..geometry.mesh import Mesh
 from ..learning.metrics import evaluate
-from ..learning.models import ModelConfig, check_series
+from ..learning.models import EncoderConfig, MLPConfig, ModelConfig, check_series
 from ..learning.training import GINRRegressor, Progress, TrainConfig
 from ..runs.jobs import JobContext
 from ..runs.spec import RunInputs, RunSpec
@@ -155,9 +155,10 @@ class SeriesFit:
         return np.array([m["r2"] for m in self.frame_metrics])
 
 
-def series_model_config(**changes) -> ModelConfig:
-    """The default architecture with a time input and a lower first-layer frequency (see SERIES_BATCH)."""
-    return replace(ModelConfig(), **{"time_input": True, "first_omega_0": SERIES_FIRST_OMEGA_0, **changes})
+def series_model_config(k: int | None = EncoderConfig.k, **mlp_changes) -> ModelConfig:
+    """The default architecture (changed by `mlp_changes`, fields of MLPConfig) with a time input of `k` embedding
+    columns and a lower first-layer frequency (see SERIES_BATCH)."""
+    return ModelConfig(EncoderConfig(k=k, time_input=True), MLPConfig(**{"first_omega_0": SERIES_FIRST_OMEGA_0, **mlp_changes}))
 
 
 def series_train_config(**changes) -> TrainConfig:

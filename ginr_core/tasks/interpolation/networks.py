@@ -13,7 +13,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ...geometry.sphere import sphere_harmonic_embedding
-from ...learning.models import ModelConfig
+from ...learning.models import EncoderConfig, MLPConfig, ModelConfig
 from ...learning.recipes import XYZ_INTERPOLATION_FIRST_OMEGA_0
 from ...learning.training import GINRRegressor, Progress, TrainConfig
 from .classical import graph_interpolate, observation_subset, rbf_interpolate, validation_split
@@ -103,13 +103,15 @@ def _fit_network(model_config: ModelConfig, settings: InterpolationSettings, fea
 
 def _network_inputs(problem: InterpolationProblem, name: str) -> tuple[np.ndarray, ModelConfig, str]:
     s = problem.settings
+    network = MLPConfig(first_omega_0=s.first_omega_0)
     if name == "inr" and problem.sphere:
         features = sphere_harmonic_embedding(problem.mesh, max(int(np.ceil(np.sqrt(s.k))) - 1, 1)).features
-        return features, ModelConfig(k=None, first_omega_0=s.first_omega_0), f"{features.shape[1]} spherical harmonics"
+        return features, ModelConfig(EncoderConfig(k=None), network), f"{features.shape[1]} spherical harmonics"
     if name == "inr":
-        return problem.mesh.vertices, ModelConfig(input_kind="xyz", k=None, first_omega_0=XYZ_INTERPOLATION_FIRST_OMEGA_0), "xyz input"
+        xyz_network = MLPConfig(first_omega_0=XYZ_INTERPOLATION_FIRST_OMEGA_0)
+        return problem.mesh.vertices, ModelConfig(EncoderConfig("xyz", k=None), xyz_network), "xyz input"
     features = problem.embedding()
-    return features, ModelConfig(k=features.shape[1], first_omega_0=s.first_omega_0), f"k = {features.shape[1]} eigenvectors"
+    return features, ModelConfig(EncoderConfig(k=features.shape[1]), network), f"k = {features.shape[1]} eigenvectors"
 
 
 def network_interpolate(problem: InterpolationProblem, name: str, callback=None, cancel=None) -> tuple[np.ndarray, str]:
@@ -239,7 +241,7 @@ def _stacked_once(problem: InterpolationProblem, folds: np.ndarray, full: np.nda
     mean, std = obs.values.mean(), max(float(obs.values.std()), 1e-300)
     train_inputs = (out_of_fold - mean) / std
     error = obs.values - out_of_fold[:, best]
-    config = ModelConfig(k=None, activation="relu", first_omega_0=None)
+    config = ModelConfig(EncoderConfig(k=None), MLPConfig(activation="relu", first_omega_0=None))
     regressor, how = _fit_network(config, s, train_inputs, error, callback, cancel, early_stopping=True, share=STACK_REPEATS)
     problem.stop_reason = regressor.stop_reason_
     held = validation_split(m, s.validation, s.seed)

@@ -9,7 +9,7 @@ import numpy as np
 from ...errors import GinrError
 from ...geometry.features import FeatureSpec
 from ...geometry.mesh import Mesh
-from ...learning.models import ModelConfig
+from ...learning.models import MLPConfig, ModelConfig
 from ...learning.training import TrainConfig
 from ...runs.jobs import Job
 from ...runs.spec import RunInputs, RunSpec
@@ -73,8 +73,8 @@ class InterpolationRequest(TaskRequest):
         train = TrainConfig(steps=s.steps, time_budget_s=s.time_budget_s, seed=s.seed)
         options = {"methods": list(self.methods), "observations": obs.description, "pattern": obs.pattern,
                    "n_observations": len(obs.values), "settings": vars(s).copy()}
-        return RunSpec("interpolation", self.domain, self.signal, FeatureSpec(k=s.k), ModelConfig(first_omega_0=s.first_omega_0),
-                       train, options)
+        return RunSpec("interpolation", self.domain, self.signal, FeatureSpec(k=s.k),
+                       ModelConfig(mlp=MLPConfig(first_omega_0=s.first_omega_0)), train, options)
 
     def inputs(self) -> RunInputs:
         """The mesh, the truth (NaN where unknown) and the observations: points, values and the unobserved nodes."""
