@@ -29,7 +29,7 @@ from ginr_core.data.signals import gray_scott  # noqa: E402
 from ginr_core.geometry.domains import torus  # noqa: E402
 from ginr_core.geometry.features import FeatureSpec  # noqa: E402
 from ginr_core.geometry.mesh import load_mesh  # noqa: E402
-from ginr_core.learning.models import ModelConfig  # noqa: E402
+from ginr_core.learning.model_config import ModelConfig  # noqa: E402
 from ginr_core.learning.training import TrainConfig  # noqa: E402
 from ginr_core.runs.actions import launch, submit  # noqa: E402
 from ginr_core.runs.backend_config import BackendConfig  # noqa: E402

@@ -36,7 +36,7 @@ from ginr_core.geometry.partition import partition_mesh  # noqa: E402
 from ginr_core.geometry.spectral import spectral_embedding  # noqa: E402
 from ginr_core.storage.paths import cache_dir  # noqa: E402
 from ginr_core.learning.metrics import r2  # noqa: E402
-from ginr_core.learning.models import EncoderConfig, ModelConfig  # noqa: E402
+from ginr_core.learning.model_config import EncoderConfig, ModelConfig  # noqa: E402
 from ginr_core.learning.fields import equal_size_configs, parameter_count  # noqa: E402
 from ginr_core.learning.training import GINRRegressor, TrainConfig  # noqa: E402
 from ginr_core.tasks.crop import crop, extend  # noqa: E402

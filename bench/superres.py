@@ -34,7 +34,7 @@ from ginr_core.geometry.domains import latlon_grid  # noqa: E402
 from ginr_core.data.gridded import open_grid  # noqa: E402
 from ginr_core.geometry.mesh import Mesh, clean_mesh, load_mesh  # noqa: E402
 from ginr_core.learning.metrics import r2  # noqa: E402
-from ginr_core.learning.models import EncoderConfig, MLPConfig, ModelConfig  # noqa: E402
+from ginr_core.learning.model_config import EncoderConfig, MLPConfig, ModelConfig  # noqa: E402
 from ginr_core.data.signals import gray_scott  # noqa: E402
 from ginr_core.tasks.superres import SUPERRES_FIRST_OMEGA_0, STRATEGIES, strategies_for, subset_correspondence, super_resolve  # noqa: E402
 from ginr_core.learning.training import TrainConfig  # noqa: E402

@@ -38,7 +38,7 @@ from ginr_core.runs.spec import RunInputs  # noqa: E402
 from ginr_core.learning.device import describe_device  # noqa: E402
 from ginr_core.geometry.mesh import Mesh, load_mesh  # noqa: E402
 from ginr_core.learning.metrics import evaluate  # noqa: E402
-from ginr_core.learning.models import EncoderConfig, MLPConfig, ModelConfig  # noqa: E402
+from ginr_core.learning.model_config import EncoderConfig, MLPConfig, ModelConfig  # noqa: E402
 from ginr_core.learning.recipes import DEFAULT_FIT, PAPER_FIT, PREVIOUS_FIT, FitRecipe  # noqa: E402
 from ginr_core.data.signals import gray_scott  # noqa: E402
 from ginr_core.geometry.spectral import spectral_embedding  # noqa: E402

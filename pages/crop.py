@@ -10,7 +10,7 @@ import streamlit as st
 from ginr_core.geometry.partition import Partition, partition_mesh
 from ginr_core.geometry.sphere import is_sphere
 from ginr_core.learning.metrics import first_channel, r2_text
-from ginr_core.learning.models import EncoderConfig, ModelConfig
+from ginr_core.learning.model_config import EncoderConfig, ModelConfig
 from ginr_core.learning.fields import config_parameters, equal_size_configs
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import submit

@@ -5,7 +5,7 @@ import streamlit as st
 from ginr_core.data.signals import PAPER_GRAY_SCOTT, gray_scott_texture
 from ginr_core.geometry.features import DEFAULT_K, FeatureSpec
 from ginr_core.geometry.spectral import spectral_embedding
-from ginr_core.learning.models import ModelConfig
+from ginr_core.learning.model_config import ModelConfig
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import result_panels
 from ginr_core.runs.signal_sources import gray_scott_source

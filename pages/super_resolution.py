@@ -14,7 +14,7 @@ from ginr_core.geometry.laplacian import LAPLACIANS
 from ginr_core.geometry.mesh import MESH_EXTENSIONS, Mesh
 from ginr_core.io.export import ply_bytes
 from ginr_core.learning.metrics import first_channel, r2_text
-from ginr_core.learning.models import MLPConfig, ModelConfig
+from ginr_core.learning.model_config import MLPConfig, ModelConfig
 from ginr_core.learning.recipes import SUPERRES_K
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import submit

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ginr_core.learning.models import ACTIVATIONS, MLPConfig
+from ginr_core.learning.model_config import ACTIVATIONS, MLPConfig
 from ginr_core.learning.recipes import SWEEP_GRID, comma_list, list_text
 from ginr_core.runs.actions import submit
 from ginr_core.runs.jobs import JobState

@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ginr_core.geometry.features import DEFAULT_K, MAX_UI_K, XYZ, max_k
-from ginr_core.learning.models import ACTIVATIONS, MLPConfig, ModelConfig
+from ginr_core.learning.model_config import ACTIVATIONS, MLPConfig, ModelConfig
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import result_panels
 from ginr_core.runs.jobs import FINISHED, JobState

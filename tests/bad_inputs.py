@@ -229,7 +229,7 @@ def _torch_bytes(obj) -> bytes:
 
 
 def _valid_meta() -> bytes:
-    from ginr_core.learning.models import EncoderConfig, ModelConfig
+    from ginr_core.learning.model_config import EncoderConfig, ModelConfig
     from ginr_core.learning.training import TrainConfig
 
     return json.dumps({"model": ModelConfig(EncoderConfig(k=4, in_features=4)).to_dict(), "train": TrainConfig().to_dict(), "target_mean": [0.0],

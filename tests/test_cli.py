@@ -197,7 +197,7 @@ def test_a_run_is_named_by_a_unique_start_of_its_id_or_of_its_time(capsys):
 
 def _spec():
     from ginr_core.geometry.features import FeatureSpec
-    from ginr_core.learning.models import ModelConfig
+    from ginr_core.learning.model_config import ModelConfig
     from ginr_core.learning.training import TrainConfig
     from ginr_core.runs.spec import RunSpec, Source
 

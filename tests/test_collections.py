@@ -24,7 +24,8 @@ from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import make_domain
 from ginr_core.geometry.features import FeatureSpec
 from ginr_core.learning.collection_models import CodeFitConfig, CollectionRegressor, random_features_for
-from ginr_core.learning.models import CodeDecoder, CodesConfig, EncoderConfig, MLPConfig, ModelConfig
+from ginr_core.learning.model_config import CodesConfig, EncoderConfig, MLPConfig, ModelConfig
+from ginr_core.learning.models import CodeDecoder
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import export_run, predict_run, rerun_request, run_features, submit
 from ginr_core.runs.registry import Registry

@@ -11,7 +11,7 @@ from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import make_domain
 from ginr_core.geometry.partition import PARTITION_METHODS, Partition, partition_mesh
 from ginr_core.geometry.spectral import spectral_embedding
-from ginr_core.learning.models import EncoderConfig, MLPConfig, ModelConfig, PartitionConfig
+from ginr_core.learning.model_config import EncoderConfig, MLPConfig, ModelConfig, PartitionConfig
 from ginr_core.learning.fields import config_parameters, equal_size_configs, parameter_count
 from ginr_core.learning.partitioned import PartNets
 from ginr_core.learning.training import GINRRegressor, TrainConfig
@@ -227,7 +227,7 @@ def test_ginr_crop_trains_crops_and_extends(capsys):
     extended = registry.get(out.split()[1].rstrip(":"))  # the specs recorded derive from the runs they read
     assert registry.get(cropped_id).spec.options == {"source": run_id, "removed": [1, 3]}
     assert extended.status == "done" and extended.spec.task == "extend"
-    assert extended.spec.options == {"source": cropped_id, "added": [3]} and extended.spec.model.parts == [0, 2, 3]
+    assert extended.spec.options == {"source": cropped_id, "added": [3]} and extended.spec.model.partition.parts == [0, 2, 3]
     assert main(["crop", run_id, "--remove", "7"]) == 2
     assert "No part 7" in capsys.readouterr().err
 

@@ -9,7 +9,8 @@ import torch
 from ginr_core.errors import GinrError
 from ginr_core.learning.collection_models import CollectionRegressor
 from ginr_core.learning.fields import build_model
-from ginr_core.learning.models import ACTIVATIONS, MLP, CodesConfig, EncoderConfig, MLPConfig, ModelConfig, PartitionConfig, Sine
+from ginr_core.learning.model_config import ACTIVATIONS, CodesConfig, EncoderConfig, MLPConfig, ModelConfig, PartitionConfig
+from ginr_core.learning.models import MLP, Sine
 from ginr_core.learning.training import GINRRegressor
 
 

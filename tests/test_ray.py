@@ -17,7 +17,7 @@ import pytest
 from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import icosphere
 from ginr_core.geometry.features import FeatureSpec
-from ginr_core.learning.models import MLPConfig, ModelConfig
+from ginr_core.learning.model_config import MLPConfig, ModelConfig
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import launch
 from ginr_core.runs.backend_config import BackendConfig

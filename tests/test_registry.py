@@ -13,7 +13,7 @@ from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import icosphere
 from ginr_core.geometry.features import FeatureSpec
 from ginr_core.storage.files import atomic_write
-from ginr_core.learning.models import MLPConfig, ModelConfig
+from ginr_core.learning.model_config import MLPConfig, ModelConfig
 from ginr_core.learning.training import GINRRegressor, TrainConfig
 from ginr_core.runs.actions import launch
 from ginr_core.runs.registry import Registry

@@ -18,7 +18,7 @@ from ginr_core.cli import main
 from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import icosphere, torus
 from ginr_core.geometry.features import FeatureSpec, max_k, sh_degree
-from ginr_core.learning.models import EncoderConfig, MLPConfig, ModelConfig
+from ginr_core.learning.model_config import EncoderConfig, MLPConfig, ModelConfig
 from ginr_core.learning.training import Progress, TrainConfig
 from ginr_core.runs.actions import (
     export_run,

@@ -8,7 +8,7 @@ import pytest
 from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import bumpy_sphere, icosphere
 from ginr_core.geometry.mesh import Mesh, subdivide
-from ginr_core.learning.models import EncoderConfig, MLPConfig, ModelConfig
+from ginr_core.learning.model_config import EncoderConfig, MLPConfig, ModelConfig
 from ginr_core.learning.training import GINRRegressor, TrainConfig
 from ginr_core.tasks.superres import (
     STRATEGIES,

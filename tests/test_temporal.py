@@ -8,7 +8,7 @@ from ginr_core.errors import GinrError
 from ginr_core.geometry.domains import make_domain
 from ginr_core.geometry.features import FeatureSpec
 from ginr_core.geometry.spectral import spectral_embedding
-from ginr_core.learning.models import EncoderConfig, MLPConfig, ModelConfig
+from ginr_core.learning.model_config import EncoderConfig, MLPConfig, ModelConfig
 from ginr_core.learning.rows import SeriesRows
 from ginr_core.learning.training import GINRRegressor, TrainConfig
 from ginr_core.runs.actions import predict_run

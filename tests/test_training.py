@@ -9,7 +9,7 @@ import torch
 from ginr_core.errors import GinrError
 from ginr_core.learning.metrics import evaluate
 from ginr_core.learning.fields import build_model
-from ginr_core.learning.models import EncoderConfig, MLPConfig, ModelConfig
+from ginr_core.learning.model_config import EncoderConfig, MLPConfig, ModelConfig
 from ginr_core.learning.readout import NormalEquations
 from ginr_core.learning.recipes import PREVIOUS_FIT
 from ginr_core.learning.training import GINRRegressor, Progress, TrainConfig

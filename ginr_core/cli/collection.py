@@ -161,7 +161,7 @@ def register(sub) -> None:
         RANDOM_FEATURES_PER_NODE,
         CodeFitConfig,
     )
-    from ..learning.models import MLPConfig
+    from ..learning.model_config import MLPConfig
     from ..learning.recipes import GRAY_SCOTT_FAMILY, default_of, list_text
     from ..tasks.collections import input_model_config
 

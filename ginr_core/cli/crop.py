@@ -60,7 +60,7 @@ def _train_croppable(args) -> None:
     from dataclasses import replace
 
     from ..geometry.partition import partition_mesh
-    from ..learning.models import ModelConfig
+    from ..learning.model_config import ModelConfig
     from ..learning.fields import equal_size_configs
     from ..learning.training import TrainConfig
     from ..runs.actions import submit
@@ -98,7 +98,7 @@ def _train_croppable(args) -> None:
 def register(sub) -> None:
     from ..geometry.features import DEFAULT_K
     from ..geometry.partition import PARTITION_METHODS
-    from ..learning.models import PartitionConfig
+    from ..learning.model_config import PartitionConfig
 
     p = sub.add_parser("crop", help="croppable Local-Global models: train one on a partition, crop parts, train parts back",
                        description="Without RUN: partition the mesh and train a croppable model (a global network plus one "

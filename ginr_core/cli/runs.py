@@ -159,7 +159,7 @@ def _add_view_options(parser: argparse.ArgumentParser) -> None:
 
 def register(sub) -> None:
     from ..learning.metrics import ERROR_KINDS
-    from ..learning.models import ACTIVATIONS, MLPConfig
+    from ..learning.model_config import ACTIVATIONS, MLPConfig
     from ..learning.recipes import FIT_RECIPES
     from ..learning.training import TrainConfig
     from ..runs.actions import EXPORT_FORMATS

@@ -2,7 +2,7 @@
 from .. import public_api
 
 PUBLIC_NAMES = {
-    "models": ("ACTIVATIONS", "CodesConfig", "EncoderConfig", "MLPConfig", "ModelConfig", "PartitionConfig"),
+    "model_config": ("ACTIVATIONS", "CodesConfig", "EncoderConfig", "MLPConfig", "ModelConfig", "PartitionConfig"),
     "fields": ("build_model", "config_parameters", "equal_size_configs", "make_field", "parameter_count"),
     "collection_models": ("CodeFitConfig", "DEFAULT_MODULATION", "DEFAULT_RANDOM_FEATURES", "MODULATIONS",
                           "RANDOM_FEATURES_PER_NODE"),

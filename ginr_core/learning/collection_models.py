@@ -38,7 +38,8 @@ from ..errors import GinrError
 from ..storage.files import atomic_write
 from .device import pick_device, set_training_threads
 from .fields import build_model
-from .models import CodeDecoder, CodesConfig, EncoderConfig, HeadDecoder, JsonConfig, MLPConfig, ModelConfig
+from .model_config import CodesConfig, EncoderConfig, JsonConfig, MLPConfig, ModelConfig
+from .models import CodeDecoder, HeadDecoder
 from .training import GINRRegressor, Progress, TrainConfig
 
 Modulation = Literal["latent", "lowrank", "heads"]

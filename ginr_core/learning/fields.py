@@ -8,7 +8,8 @@ from dataclasses import replace
 import numpy as np
 from torch import nn
 
-from .models import ModelConfig, NeuralField, PartitionConfig, check_inputs
+from .model_config import ModelConfig, PartitionConfig
+from .models import NeuralField, check_inputs
 from .partitioned import PartitionedField
 
 

@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from ..errors import GinrError
-from .models import MLP, InputEncoder, ModelConfig, _activation
+from .model_config import ModelConfig
+from .models import MLP, InputEncoder, _activation
 
 
 class PartNets(nn.Module):

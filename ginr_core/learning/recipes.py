@@ -17,7 +17,7 @@ from dataclasses import MISSING, dataclass, fields, is_dataclass, replace
 
 from ..data.signals import PAPER_GRAY_SCOTT, GrayScottParams
 from ..errors import GinrError
-from .models import MLPConfig, ModelConfig
+from .model_config import MLPConfig, ModelConfig
 from .training import TrainConfig
 
 # -- fitting recipes (issue 22) ---------------------------------------------------------------------------------------

@@ -66,7 +66,8 @@ from ..storage.files import atomic_write
 from .device import pick_device, set_training_threads
 from .metrics import evaluate
 from .fields import build_model, make_field
-from .models import JsonConfig, ModelConfig, NeuralField, check_inputs, check_series
+from .model_config import JsonConfig, ModelConfig
+from .models import NeuralField, check_inputs, check_series
 from .partitioned import as_members
 from .readout import NormalEquations
 from .rows import MemberRows, NodeRows, SeriesRows, training_rows

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import GinrError
 from ..geometry.features import FeatureSpec
 from ..learning.metrics import evaluate, r2
-from ..learning.models import ModelConfig
+from ..learning.model_config import ModelConfig
 from ..learning.training import GINRRegressor, Progress, TrainConfig
 from .jobs import JobContext
 from .kinds import task_kind

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import GinrError
 from ..geometry.features import FeatureSpec
 from ..geometry.mesh import Mesh
-from ..learning.models import ModelConfig
+from ..learning.model_config import ModelConfig
 from ..learning.training import TrainConfig
 from .kinds import task_kind
 

@@ -39,7 +39,7 @@ from ..learning.collection_models import (
     standardise_members,
 )
 from ..learning.metrics import r2
-from ..learning.models import EncoderConfig, MLPConfig, ModelConfig
+from ..learning.model_config import EncoderConfig, MLPConfig, ModelConfig
 from ..learning.recipes import XYZ_FIT_FIRST_OMEGA_0
 from ..learning.training import GINRRegressor, Progress, TrainConfig
 from ..runs.fitting import fit_run

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import GinrError
 from ..geometry.features import XYZ, FeatureSpec
-from ..learning.models import EncoderConfig, MLPConfig, ModelConfig
+from ..learning.model_config import EncoderConfig, MLPConfig, ModelConfig
 from ..learning.recipes import XYZ_FIT_FIRST_OMEGA_0
 from ..learning.training import TrainConfig
 from ..runs.fitting import fit_run, heldout_mask

@@ -27,7 +27,7 @@ from ..geometry.features import FeatureSpec
 from ..geometry.partition import Partition
 from ..learning.metrics import evaluate, r2, reaches_r2
 from ..learning.fields import config_parameters, parameter_count
-from ..learning.models import ModelConfig
+from ..learning.model_config import ModelConfig
 from ..learning.partitioned import PartitionedField
 from ..learning.training import GINRRegressor, Progress, TrainConfig
 from ..runs.fitting import fit_run

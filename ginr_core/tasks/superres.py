@@ -45,7 +45,7 @@ from ..geometry.resampling import (
 from ..geometry.spectral import spectral_embedding
 from ..geometry.sphere import is_sphere
 from ..learning.metrics import evaluate, r2
-from ..learning.models import EncoderConfig, MLPConfig, ModelConfig
+from ..learning.model_config import EncoderConfig, MLPConfig, ModelConfig
 from ..learning.recipes import SUPERRES_K
 from ..learning.training import GINRRegressor, TrainConfig
 from ..runs.jobs import JobContext

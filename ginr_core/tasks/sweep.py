@@ -26,7 +26,7 @@ from ..errors import GinrError
 from ..geometry.features import FeatureSpec
 from ..storage.paths import cache_dir
 from ..learning.metrics import r2
-from ..learning.models import ModelConfig
+from ..learning.model_config import ModelConfig
 from ..learning.training import TrainConfig
 from ..runs.backend_config import BackendConfig, operator_backend
 from ..runs.fitting import DEFAULT_HOLDOUT, fit_run, training_nodes

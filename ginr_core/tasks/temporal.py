@@ -22,7 +22,8 @@ from ..geometry.domains import latlon_grid
 from ..geometry.features import FeatureSpec
 from ..geometry.mesh import Mesh
 from ..learning.metrics import evaluate
-from ..learning.models import EncoderConfig, MLPConfig, ModelConfig, check_series
+from ..learning.model_config import EncoderConfig, MLPConfig, ModelConfig
+from ..learning.models import check_series
 from ..learning.training import GINRRegressor, Progress, TrainConfig
 from ..runs.jobs import JobContext
 from ..runs.spec import RunInputs, RunSpec

@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ginr_core.geometry.features import XYZ, FeatureSpec
-from ginr_core.learning.models import ModelConfig
+from ginr_core.learning.model_config import ModelConfig
 from ginr_core.learning.training import TrainConfig
 from ginr_core.runs.actions import launch
 from ginr_core.runs.jobs import Job, JobState

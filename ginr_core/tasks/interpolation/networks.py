@@ -13,7 +13,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ...geometry.sphere import sphere_harmonic_embedding
-from ...learning.models import EncoderConfig, MLPConfig, ModelConfig
+from ...learning.model_config import EncoderConfig, MLPConfig, ModelConfig
 from ...learning.recipes import XYZ_INTERPOLATION_FIRST_OMEGA_0
 from ...learning.training import GINRRegressor, Progress, TrainConfig
 from .classical import graph_interpolate, observation_subset, rbf_interpolate, validation_split

@@ -9,7 +9,7 @@ import numpy as np
 from ...errors import GinrError
 from ...geometry.features import FeatureSpec
 from ...geometry.mesh import Mesh
-from ...learning.models import MLPConfig, ModelConfig
+from ...learning.model_config import MLPConfig, ModelConfig
 from ...learning.training import TrainConfig
 from ...runs.jobs import Job
 from ...runs.spec import RunInputs, RunSpec
