@@ -77,7 +77,7 @@ STATE_JS = """(heading) => {
   const docs = [document, ...[...document.querySelectorAll('iframe')].map(f => { try { return f.contentDocument; } catch (e) { return null; } }).filter(Boolean)];
   const plots = docs.flatMap(d => [...d.querySelectorAll('.js-plotly-plot')]);
   const canvases = docs.flatMap(d => [...d.querySelectorAll('canvas')]).filter(c => c.__webgl);
-  const sceneFrames = [...document.querySelectorAll("iframe[title*='scene_view']")];
+  const sceneFrames = [...document.querySelectorAll("iframe[title*='scene_view']")];  // scene views and charts
   const headed = [...document.querySelectorAll('h1')].some(h => h.textContent.trim() === heading);
   const app = document.querySelector('[data-testid="stApp"]');
   const ran = headed && app && app.getAttribute('data-test-script-state') === 'notRunning';

@@ -17,8 +17,10 @@ from conftest import REPO
 
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-SCENE_VIEW = "iframe[title*='scene_view']"  # the linked scene view (pages/shared/scene_view.py)
-VIEWS = SCENE_VIEW  # the linked scene views and the charts (pages.shared.scene_view.chart), each an iframe
+# Component frames are titled by module and name: pages.shared.scene_view.scene_view, ...scene_view.chart_view
+SCENE_VIEW = "iframe[title$='.scene_view']"  # the linked scene view (pages/shared/scene_view.py)
+CHART = "iframe[title$='.chart_view']"  # a chart (pages.shared.scene_view.chart): the scene view's frontend, no bar
+VIEWS = f"{SCENE_VIEW}, {CHART}"  # the linked scene views and the charts, each an iframe
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -143,7 +145,7 @@ def test_results_pyvista_viewer_renders(demo):
     page.locator("[data-testid='stSidebarNav']").get_by_text("Results", exact=True).click()
     _wait_for_app(page)
     page.get_by_text("PyVista", exact=True).click()
-    frames = page.locator("iframe:not([title*='scene_view'])")  # not the scene view's nor the charts' frames
+    frames = page.locator("iframe:not([title*='scene_view'])")  # not the scene view's nor the histogram chart's
     page.wait_for_function("() => [...document.querySelectorAll('iframe')].filter(f => !f.title.includes('scene_view'))"
                            ".length === 3", timeout=120_000)  # the scene view's frame gone, the three VTK scenes in
     coloured = wait_for_colour(frames.first, timeout_s=60)  # vtk.js renders after the iframe loads

@@ -56,6 +56,7 @@ def served_folder() -> Path:
 
 
 _component = components.declare_component("scene_view", path=str(served_folder()))
+_chart_component = components.declare_component("chart_view", path=str(served_folder()))  # the same frontend, named apart
 
 
 def scene_labels(fig: go.Figure) -> dict[str, str]:
@@ -138,7 +139,7 @@ def chart(fig: go.Figure, key: str) -> dict | None:
     The figure gets the "plotly_white" template: Streamlit's own, the default once streamlit is imported, leaves
     the colours to Streamlit's frontend (without it, bars and lines are black)."""
     fig.update_layout(template="plotly_white")
-    return _component(figures=_packed(key, [fig], [None]), labels=[scene_labels(fig)], vertex_ids=[None], bar=False,
+    return _chart_component(figures=_packed(key, [fig], [None]), labels=[scene_labels(fig)], vertex_ids=[None], bar=False,
                       key=key, default=None)
 
 
