@@ -24,6 +24,17 @@ def shared_file(name: str) -> Path:
     return path
 
 
+def pytest_collection_modifyitems(items):
+    """The suite runs on two workers (pyproject's addopts, pytest-xdist); tests that must not overlap share a group,
+    which one worker runs in turn: the browser tests (each file's server and chromium, and their waits, one at a
+    time) and the Ray tests (one local Ray at a time, the Sweeps page's included)."""
+    for item in items:
+        name = item.path.name
+        group = "ray" if "ray" in name else "browser" if name.startswith("test_browser") else None
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(autouse=True)
 def _isolated_user_dirs(tmp_path, monkeypatch):
     """Never touch the real cache or runs directories from a test."""
