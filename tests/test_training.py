@@ -190,7 +190,8 @@ def test_readout_solve_matches_numpy_lstsq(problem):
     equations = NormalEquations(hidden.shape[1], 2, hidden.device)
     for rows in np.array_split(np.arange(len(x)), 3):  # accumulated chunk by chunk, as the trainer does
         equations.add(hidden[rows], torch.from_numpy(target[rows]).float())
-    mse = equations.solve_into(model.output_layer)
+    w, mse = equations.solve()
+    model.set_readout(w)
     design = np.hstack([hidden.double().numpy(), np.ones((len(x), 1))])
     expected, *_ = np.linalg.lstsq(design, target.astype(np.float32).astype(np.float64), rcond=None)
     np.testing.assert_allclose(model.output_layer.weight.detach().double().numpy(), expected[:-1].T, atol=1e-4)

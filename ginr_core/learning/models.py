@@ -282,6 +282,22 @@ class NeuralField(nn.Module):
         """The output layer: linear in its weights given what it reads, so the trainer can solve it (least squares)."""
         return self.mlp.linears[-1]
 
+    @property
+    def readout_trainable(self) -> bool:
+        """Whether the trainer may solve the output layer in closed form (readout.py): it is being trained."""
+        return self.output_layer.weight.requires_grad
+
+    def readout_features(self, *inputs) -> torch.Tensor:
+        """What the output layer reads (readout.py's H): the last hidden layer."""
+        return self.last_hidden(*inputs)
+
+    @torch.no_grad()
+    def set_readout(self, w: torch.Tensor) -> None:
+        """The solved output layer (readout.py): w is (inputs + 1, outputs), the bias last."""
+        layer = self.output_layer
+        layer.weight.copy_(w[:-1].T.to(layer.weight.dtype))
+        layer.bias.copy_(w[-1].to(layer.bias.dtype))
+
     def last_hidden(self, features: torch.Tensor, times: torch.Tensor | None = None, signal: torch.Tensor | None = None,
                     code: torch.Tensor | None = None) -> torch.Tensor:
         """What the output layer reads for these rows (arguments as `forward`)."""

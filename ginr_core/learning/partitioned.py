@@ -62,8 +62,9 @@ class PartNets(nn.Module):
     def n_nets(self) -> int:
         return self.weights[0].shape[0]
 
-    def forward(self, x: torch.Tensor, net: torch.Tensor) -> torch.Tensor:
-        """Row i through network net[i]: rows grouped by network, zero-padded to the largest group, baddbmm."""
+    def forward(self, x: torch.Tensor, net: torch.Tensor, hidden_only: bool = False) -> torch.Tensor:
+        """Row i through network net[i]: rows grouped by network, zero-padded to the largest group, baddbmm.
+        `hidden_only`: what the networks' output layer reads (their last hidden layer) instead of their output."""
         order = torch.argsort(net, stable=True)
         grouped = net[order]
         counts = torch.bincount(grouped, minlength=self.n_nets)
@@ -72,6 +73,8 @@ class PartNets(nn.Module):
         h[grouped, position] = x[order]
         last = len(self.weights) - 1
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            if hidden_only and i == last:
+                break
             h = torch.baddbmm(bias, h, weight)
             if i < last:
                 h = self.activations[i](h)
@@ -147,6 +150,45 @@ class PartitionedField(nn.Module):
         count = (slots >= 0).sum(dim=1, keepdim=True)
         out = torch.where(count > 0, local / count.clamp(min=1), torch.nan)
         return out if self.mlp is None else out + self.mlp(x)
+
+    # -- the output layers in closed form (readout.py) -----------------------------------------------------
+    @property
+    def readout_trainable(self) -> bool:
+        """One group of local networks (not an extension's two) and every weight in training."""
+        return len(self.local_groups) == 1 and all(p.requires_grad for p in self.parameters())
+
+    def readout_features(self, features, times=None, signal=None, parts=None) -> torch.Tensor:
+        """What the output layers read, side by side (readout.py's H): the global network's last hidden layer, then
+        a block per part, its local network's last hidden layer and a ones column (its bias), divided by the number
+        of parts the row feeds (the output averages them) and zero for the parts it does not feed. The output is
+        linear in every output layer together, so one least-squares solve fits them all."""
+        x = self.encoder(features, times, signal)
+        slots = self.slots(parts.reshape(len(x), -1))
+        row, column = (slots >= 0).nonzero(as_tuple=True)
+        slot = slots[row, column]
+        group = self.local_groups[0]
+        width = group.weights[-1].shape[1] + 1
+        count = (slots >= 0).sum(dim=1).clamp(min=1)
+        block = torch.cat([group(x[row], slot, hidden_only=True), x.new_ones(len(row), 1)], dim=1) / count[row, None]
+        columns = slot[:, None] * width + torch.arange(width, device=x.device)
+        local = x.new_zeros(len(x), group.n_nets * width).index_put_((row[:, None].expand_as(columns), columns), block,
+                                                                     accumulate=True)
+        return local if self.mlp is None else torch.cat([self.mlp.last_hidden(x), local], dim=1)
+
+    @torch.no_grad()
+    def set_readout(self, w: torch.Tensor) -> None:
+        """The solved output layers: w has `readout_features`' columns, then the bias of the whole, which is the
+        global network's bias (without a global network, added to every part's: the output averages them)."""
+        group, w = self.local_groups[0], w.to(self.local_groups[0].weights[-1].dtype)
+        start = 0
+        if self.mlp is not None:
+            layer = self.mlp.linears[-1]
+            start = layer.in_features
+            layer.weight.copy_(w[:start].T)
+            layer.bias.copy_(w[-1])
+        blocks = w[start:-1].reshape(group.n_nets, -1, w.shape[1])
+        group.weights[-1].copy_(blocks[:, :-1])
+        group.biases[-1].copy_(blocks[:, -1:] + (w[-1] if self.mlp is None else 0))
 
     # -- editing ---------------------------------------------------------------------------------------
     @property

@@ -5,6 +5,11 @@ for the bias) the best weights solve (H^T H + lambda I) W = H^T Y (variable proj
 al., "Train like a (Var)Pro", SIMODS 2021). The trainer solves it once, after the gradient steps: one
 no-gradient pass accumulates H^T H and H^T Y chunk by chunk (bounded memory), in float64 on the model's device
 (float32 on MPS, which has no float64), and torch.linalg solves the small m x m system there too.
+
+A model the trainer can solve so says `readout_trainable`, gives what its output layers read as `readout_features`
+(rows x m) and takes the solution back with `set_readout`: a plain network's H is its last hidden layer; a
+partitioned one's (Local-Global, per part) is the global network's beside every local network's, each row's local
+block in its part's columns (its output is linear in all those output layers together).
 """
 
 from __future__ import annotations
@@ -46,11 +51,9 @@ class NormalEquations:
         self.rows += len(h)
 
     @torch.no_grad()
-    def solve_into(self, layer: torch.nn.Linear) -> float:
-        """Write the least-squares weights and bias into `layer`; return the mean squared error they leave
-        (||H w - y||^2 = w^T G w - 2 w^T r + y^T y per output, so no second pass is needed)."""
+    def solve(self) -> tuple[torch.Tensor, float]:
+        """The least-squares weights (m + 1, c), the bias last (what a model's `set_readout` takes), and the mean
+        squared error they leave (||H w - y||^2 = w^T G w - 2 w^T r + y^T y per output: no second pass)."""
         w = ridge_solve(self.gram, self.moment)
-        layer.weight.copy_(w[:-1].T.to(layer.weight.dtype))
-        layer.bias.copy_(w[-1].to(layer.bias.dtype))
         squares = (w * (self.gram @ w)).sum(dim=0) - 2 * (w * self.moment).sum(dim=0) + self.y_squares
-        return float(squares.sum().clamp_min(0)) / (self.rows * len(self.y_squares))
+        return w, float(squares.sum().clamp_min(0)) / (self.rows * len(self.y_squares))

@@ -88,8 +88,8 @@ class TrainConfig(JsonConfig):
         batch at least as large as the data is a full batch. Partitioned models (local_global, per_part) always
         take full batches: each part's network sees only its few hundred rows of a random batch (bench/crop.py,
         40 s: per-part R^2 0.15 with 8192-node batches against 0.90 with full ones at 120 s, Local-Global 0.967).
-    solve_readout: after the gradient steps, solve the output layer by least squares on every training row (see
-        readout.py; plain networks only, time kept for it inside the budget).
+    solve_readout: after the gradient steps, solve the output layer(s) by least squares on every training row (see
+        readout.py; plain and partitioned networks, not a collection's codes; time kept for it inside the budget).
     schedule: "cosine" decays lr to lr * final_lr_frac over the budget; "plateau" halves it when the
         loss stalls (the reference code's ReduceLROnPlateau); "constant".
     snapshot_every_s: seconds between full-domain prediction snapshots for a live preview (None = off);
@@ -361,8 +361,7 @@ class _Loop:
         self.generator = torch.Generator().manual_seed(self.tc.seed)
         self.full_batch = (self.tc.batch_size is None or self.tc.batch_size >= self.n
                            or not isinstance(self.model, NeuralField))  # partitioned: see TrainConfig.batch_size
-        self.solves = (self.tc.solve_readout and isinstance(self.model, NeuralField)
-                       and self.model.output_layer.weight.requires_grad)
+        self.solves = self.tc.solve_readout and getattr(self.model, "readout_trainable", False)
         self.next_snapshot = 0.0
         self.snapshot_cost = 0.0
         self.pass_cost: float | None = None  # seconds of one no-gradient pass over every row, once measured
@@ -429,14 +428,16 @@ class _Loop:
         cancelled midway (the model is then unchanged)."""
         t0 = time.perf_counter()
         self.model.eval()
-        layer = self.model.output_layer
-        equations = NormalEquations(layer.in_features, layer.out_features, self.y.device)
+        equations = None
         for i in range(0, self.n, self.tc.chunk_size):
             if self.cancel.is_set():
                 return None
             rows = slice(i, i + self.tc.chunk_size)
-            equations.add(self.model.last_hidden(*self.data.inputs(rows)), self.y[rows])
-        mse = equations.solve_into(layer)
+            hidden = self.model.readout_features(*self.data.inputs(rows))
+            equations = equations or NormalEquations(hidden.shape[1], self.y.shape[1], self.y.device)
+            equations.add(hidden, self.y[rows])
+        w, mse = equations.solve()
+        self.model.set_readout(w)
         self.reg.solve_seconds_ = time.perf_counter() - t0
         return mse
 
