@@ -25,7 +25,7 @@ Uploads are limited to UPLOAD_MB, the same number as `server.maxUploadSize` in .
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .errors import GinrError
@@ -68,25 +68,17 @@ class Limits:
         return int(self.max_file_mb * 2**20)
 
 
-_ENV = {
-    "max_nodes": ("GINR_MAX_NODES", int),
-    "max_frames": ("GINR_MAX_FRAMES", int),
-    "max_series_values": ("GINR_MAX_SERIES_VALUES", int),
-    "max_node_steps": ("GINR_MAX_NODE_STEPS", float),
-    "max_file_mb": ("GINR_MAX_FILE_MB", float),
-    "max_trials": ("GINR_MAX_TRIALS", int),
-    "max_members": ("GINR_MAX_MEMBERS", int),
-    "max_observations": ("GINR_MAX_OBSERVATIONS", int),
-    "max_array_mb": ("GINR_MAX_ARRAY_MB", float),
-    "workspace_days": ("GINR_WORKSPACE_DAYS", float),
-}
+def _variables() -> dict[str, tuple[str, type]]:
+    """Each limit's environment variable and type, from its field: max_nodes -> GINR_MAX_NODES, an int."""
+    kinds = {"int": int, "float": float}
+    return {f.name: (f"GINR_{f.name.upper()}", kinds[f.type]) for f in fields(Limits) if f.type in kinds}
 
 
 def limits() -> Limits:
     """The limits in force now (environment variables over the defaults; read on every call, so a test or
     an operator's change takes effect without a restart of the library)."""
     values = {}
-    for field_name, (variable, kind) in _ENV.items():
+    for field_name, (variable, kind) in _variables().items():
         text = os.environ.get(variable, "").strip()
         if text:
             try:
