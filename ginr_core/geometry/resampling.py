@@ -56,7 +56,7 @@ def barycentric_operator(mesh: Mesh, points: np.ndarray) -> tuple[sp.csr_matrix,
     points = np.asarray(points, dtype=np.float64)
     surface = pv.PolyData(mesh.vertices, np.hstack([np.full((mesh.n_faces, 1), 3), mesh.faces]).ravel())
     face, closest = surface.find_closest_cell(points, return_closest_point=True)
-    face, closest = np.atleast_1d(face), np.atleast_2d(closest)
+    face, closest = np.asarray(face, dtype=np.int64).reshape(-1), np.asarray(closest, dtype=np.float64).reshape(-1, 3)
     weights = trimesh.triangles.points_to_barycentric(mesh.vertices[mesh.faces[face]], closest)
     weights = np.clip(np.nan_to_num(weights), 0.0, None)
     weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-300)
