@@ -174,8 +174,8 @@ def meshfeat(mesh: Mesh, features, target) -> dict:
     era_default = round(fresh_fit(DEFAULT_FIT, era_features, era_target, 10.0)[0], 6)
     print(f"  ERA z500 R^2 at 10 s: MeshFeat {out['meshfeat_era_r2_10s']:.6f} (hierarchy {era_hierarchy.level_sizes} in "
           f"{out['meshfeat_era_hierarchy_s']}s), default recipe {era_default:.6f}", flush=True)
-    return {**out, "meshfeat_anytime_r2": r2s, "meshfeat_anytime_1_minus_r2": unexplained, "meshfeat_anytime_wall_fraction": walls,
-            "meshfeat_default_anytime_r2": default_r2s, "meshfeat_default_heldout_r2_10s": heldout_default,
+    return {**out, "meshfeat_anytime_r2": r2s, "meshfeat_anytime_1_minus_r2": unexplained,
+            "meshfeat_anytime_wall_fraction": walls, "meshfeat_default_anytime_r2": default_r2s, "meshfeat_default_heldout_r2_10s": heldout_default,
             "meshfeat_default_era_r2_10s": era_default}
 
 
