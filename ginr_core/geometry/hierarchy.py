@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from ..errors import GinrError
 from .laplacian import mesh_laplacian
 from .mesh import Mesh
-from .resampling import barycentric_operator
+from .resampling import barycentric_operator, vtk_surface
 
 DEFAULT_REDUCTIONS = (4, 16, 64)  # each coarse level has 1/4, 1/16, 1/64 of the mesh's vertices
 MIN_LEVEL_VERTICES = 8  # a coarser level than this says nothing about the shape
@@ -55,12 +55,9 @@ class MeshHierarchy:
 
 def decimate(mesh: Mesh, reduction: float) -> Mesh:
     """`mesh` with about 1 / `reduction` of its vertices, by VTK's quadric decimation."""
-    import pyvista as pv
-
     if reduction <= 1:
         raise GinrError(f"A coarser level needs a reduction above 1, got {reduction:g}.")
-    cells = np.hstack([np.full((mesh.n_faces, 1), 3), mesh.faces]).ravel()
-    coarse = pv.PolyData(mesh.vertices, cells).decimate(1.0 - 1.0 / reduction)
+    coarse = vtk_surface(mesh).decimate(1.0 - 1.0 / reduction)
     faces = coarse.faces.reshape(-1, 4)[:, 1:]
     if coarse.n_points < MIN_LEVEL_VERTICES or not len(faces):
         raise GinrError(f"Decimating {mesh.n_vertices:,} vertices {reduction:g}-fold leaves too few "

@@ -40,6 +40,13 @@ def subset_correspondence(coarse: Mesh, fine: Mesh, tol: float | None = None) ->
     return index.astype(np.int64)
 
 
+def vtk_surface(mesh: Mesh):
+    """The mesh as a pyvista.PolyData of triangles (VTK's closest-point search and decimation work on it)."""
+    import pyvista as pv
+
+    return pv.PolyData(mesh.vertices, np.hstack([np.full((mesh.n_faces, 1), 3), mesh.faces]).ravel())
+
+
 def barycentric_operator(mesh: Mesh, points: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
     """Sparse P (n_points, n_vertices) interpolating vertex values at the closest point of `mesh`, and the
     distance from each point to that closest point.
@@ -50,12 +57,10 @@ def barycentric_operator(mesh: Mesh, points: np.ndarray) -> tuple[sp.csr_matrix,
     fifth of the mesh size off on a flat square). Each row of P holds the barycentric coordinates of the closest
     point in its triangle (clipped to be non-negative, summing to 1).
     """
-    import pyvista as pv
     import trimesh
 
     points = np.asarray(points, dtype=np.float64)
-    surface = pv.PolyData(mesh.vertices, np.hstack([np.full((mesh.n_faces, 1), 3), mesh.faces]).ravel())
-    face, closest = surface.find_closest_cell(points, return_closest_point=True)
+    face, closest = vtk_surface(mesh).find_closest_cell(points, return_closest_point=True)
     face, closest = np.asarray(face, dtype=np.int64).reshape(-1), np.asarray(closest, dtype=np.float64).reshape(-1, 3)
     weights = trimesh.triangles.points_to_barycentric(mesh.vertices[mesh.faces[face]], closest)
     weights = np.clip(np.nan_to_num(weights), 0.0, None)
