@@ -3,6 +3,7 @@
     python bench/training.py                  # ~17 min on a 2-core CPU
     python bench/training.py --quick          # ~6 min, shorter budgets in sections 1-4
     python bench/training.py --anytime-only   # ~4 min, section 5 alone (its JSON keys only)
+    python bench/training.py --meshfeat-only  # ~4 min, section 6 alone (its JSON keys and the default's beside)
 
 Measures, on all 34,834 nodes (full-domain R^2; the task is fitting, as in the paper):
 1. the default recipe (ginr_core.learning.recipes.DEFAULT_FIT): time to R^2 >= 0.99 and >= 0.999 (as Progress
@@ -13,7 +14,11 @@ Measures, on all 34,834 nodes (full-domain R^2; the task is fitting, as in the p
 5. anytime: what a user gets for a budget, a fresh run per budget (3, 5, 10, 30 s), final R^2 on all nodes and the
    run's wall time over its budget; the held-out R^2 at 10 s (20% of the nodes left out, R^2 there); ERA-Interim
    z500 of January (241 x 480, exact spherical harmonics, k = 100) at 10 s; each beside the previous default
-   recipe (recipes.PREVIOUS_FIT) in the same run.
+   recipe (recipes.PREVIOUS_FIT) in the same run;
+6. MeshFeat (learning/meshfeat.py: feature tables on the bunny and its 1/4, 1/16, 1/64 decimations, a small ReLU
+   MLP) at the same budgets, the same held-out nodes and on ERA z500 at 10 s, beside the default recipe run in the
+   same process; the hierarchies' build times are reported apart, as the spectral embedding's is; the held-out
+   nodes also by harmonic interpolation (no network: the reference a generalisation score should be read against).
 Ends with one JSON line (thresholds not reached are null).
 """
 
@@ -38,6 +43,10 @@ from ginr_core.runs.spec import RunInputs  # noqa: E402
 from ginr_core.learning.device import describe_device  # noqa: E402
 from ginr_core.geometry.mesh import Mesh, load_mesh  # noqa: E402
 from ginr_core.learning.metrics import evaluate  # noqa: E402
+from ginr_core.geometry.hierarchy import mesh_hierarchy  # noqa: E402
+from ginr_core.learning.meshfeat import MeshFeatConfig, MeshFeatRegressor  # noqa: E402
+from ginr_core.geometry.laplacian import mesh_laplacian  # noqa: E402
+from ginr_core.tasks.interpolation import at_nodes, graph_interpolate  # noqa: E402
 from ginr_core.learning.model_config import EncoderConfig, MLPConfig, ModelConfig  # noqa: E402
 from ginr_core.learning.recipes import DEFAULT_FIT, PAPER_FIT, PREVIOUS_FIT, FitRecipe  # noqa: E402
 from ginr_core.data.signals import gray_scott  # noqa: E402
@@ -101,14 +110,14 @@ def fresh_fit(recipe: FitRecipe, features, target, budget_s: float, fit_rows=Non
     return evaluate(target[score_rows], reg.predict(features[score_rows]))["r2"], wall / budget_s
 
 
-def load_era_problem() -> tuple[np.ndarray, np.ndarray]:
-    """(spherical-harmonic features (n, K), z500 of January) on ERA-Interim's 241 x 480 grid."""
+def load_era_problem() -> tuple[np.ndarray, np.ndarray, Mesh]:
+    """(spherical-harmonic features (n, K), z500 of January, the grid's mesh) on ERA-Interim's 241 x 480 grid."""
     if not ERA.is_file():
         sys.exit(f"The ERA-Interim file is needed at {ERA} (../shared/data beside the repository).")
     with open_grid(ERA) as grid:
         target = grid.field("z", month=0, level=grid.index_of("level", 500))
         mesh = grid.mesh()
-    return FeatureSpec(SPHERE_EMBEDDING, K).build(mesh).astype(np.float32), target
+    return FeatureSpec(SPHERE_EMBEDDING, K).build(mesh).astype(np.float32), target, mesh
 
 
 def anytime(features, target) -> dict:
@@ -122,7 +131,7 @@ def anytime(features, target) -> dict:
             print(f"  [{recipe.label}] {budget:4g}s: R^2 {r2:.6f}, wall {wall:.3f} x budget", flush=True)
         out[f"anytime_r2{key}"], out[f"anytime_wall_fraction{key}"] = r2s, walls
     held = np.random.default_rng(0).random(len(target)) < HELD_OUT
-    era_features, era_target = load_era_problem()
+    era_features, era_target, _ = load_era_problem()
     for key, recipe in (("", DEFAULT_FIT), ("_previous", PREVIOUS_FIT)):
         out[f"heldout_r2_10s{key}"] = round(fresh_fit(recipe, features, target, 10.0, ~held, held)[0], 6)
         out[f"era_r2_10s{key}"] = round(fresh_fit(recipe, era_features, era_target, 10.0)[0], 6)
@@ -131,10 +140,50 @@ def anytime(features, target) -> dict:
     return out
 
 
+def meshfeat(mesh: Mesh, features, target) -> dict:
+    """Section 6: MeshFeat beside the default recipe, a fresh run per budget, and both held out at 10 s."""
+    t0 = time.perf_counter()
+    hierarchy = mesh_hierarchy(mesh)
+    out: dict = {"meshfeat_hierarchy_s": round(time.perf_counter() - t0, 2), "meshfeat_levels": list(hierarchy.level_sizes)}
+    print(f"  hierarchy {hierarchy.level_sizes} in {out['meshfeat_hierarchy_s']}s; {MeshFeatConfig()}", flush=True)
+    MeshFeatRegressor(hierarchy).fit(target, steps=2)  # warm-up, as the trainer's in main()
+    held = np.random.default_rng(0).random(len(target)) < HELD_OUT
+    r2s, unexplained, walls, default_r2s = {}, {}, {}, {}
+    for budget in ANYTIME_BUDGETS:
+        start = time.perf_counter()
+        reg = MeshFeatRegressor(hierarchy).fit(target, time_budget_s=budget)
+        walls[f"{budget:g}"] = round((time.perf_counter() - start) / budget, 3)
+        r2 = evaluate(target, reg.predict())["r2"]
+        r2s[f"{budget:g}"], unexplained[f"{budget:g}"] = round(r2, 6), float(f"{1 - r2:.3g}")
+        default_r2s[f"{budget:g}"] = round(fresh_fit(DEFAULT_FIT, features, target, budget)[0], 6)
+        print(f"  {budget:4g}s: MeshFeat R^2 {r2:.6f} (1 - R^2 = {1 - r2:.2e}; {reg.steps_} steps, wall "
+              f"{walls[f'{budget:g}']:.3f} x budget); default recipe {default_r2s[f'{budget:g}']:.6f}", flush=True)
+    reg = MeshFeatRegressor(hierarchy).fit(target[~held], np.flatnonzero(~held), time_budget_s=10.0)
+    out["meshfeat_heldout_r2_10s"] = round(evaluate(target[held], reg.predict()[held])["r2"], 6)
+    heldout_default = round(fresh_fit(DEFAULT_FIT, features, target, 10.0, ~held, held)[0], 6)
+    seen = at_nodes(mesh, np.flatnonzero(~held), target, "random", "the held-out fit's nodes")
+    out["heldout_harmonic_r2"] = round(evaluate(target[held], graph_interpolate(mesh_laplacian(mesh)[0], seen)[held])["r2"], 6)
+    print(f"  held-out R^2 at 10 s: MeshFeat {out['meshfeat_heldout_r2_10s']:.6f}, default recipe {heldout_default:.6f}; "
+          f"harmonic interpolation of the same nodes (no training) {out['heldout_harmonic_r2']:.6f}", flush=True)
+    era_features, era_target, era_mesh = load_era_problem()
+    t0 = time.perf_counter()
+    era_hierarchy = mesh_hierarchy(era_mesh)
+    out["meshfeat_era_hierarchy_s"] = round(time.perf_counter() - t0, 2)
+    reg = MeshFeatRegressor(era_hierarchy).fit(era_target, time_budget_s=10.0)
+    out["meshfeat_era_r2_10s"] = round(evaluate(era_target, reg.predict())["r2"], 6)
+    era_default = round(fresh_fit(DEFAULT_FIT, era_features, era_target, 10.0)[0], 6)
+    print(f"  ERA z500 R^2 at 10 s: MeshFeat {out['meshfeat_era_r2_10s']:.6f} (hierarchy {era_hierarchy.level_sizes} in "
+          f"{out['meshfeat_era_hierarchy_s']}s), default recipe {era_default:.6f}", flush=True)
+    return {**out, "meshfeat_anytime_r2": r2s, "meshfeat_anytime_1_minus_r2": unexplained,
+            "meshfeat_anytime_wall_fraction": walls, "meshfeat_default_anytime_r2": default_r2s, "meshfeat_default_heldout_r2_10s": heldout_default,
+            "meshfeat_default_era_r2_10s": era_default}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter budgets in sections 1-4 (~6 min)")
     parser.add_argument("--anytime-only", action="store_true", help="section 5 alone (~4 min; its JSON keys only)")
+    parser.add_argument("--meshfeat-only", action="store_true", help="section 6 alone (~4 min; its JSON keys only)")
     args = parser.parse_args()
     budget, long_budget, table_budget = (60.0, None, 15.0) if args.quick else (150.0, 300.0, 45.0)
 
@@ -142,6 +191,11 @@ def main() -> None:
     print(f"Bunny: {len(target)} nodes, {features.shape[1]} spectral columns", flush=True)
     GINRRegressor(ModelConfig(EncoderConfig(k=4), MLPConfig(hidden=8)), TrainConfig(steps=2, time_budget_s=None)).fit(features[:64], target[:64])
     # ^ warm-up: the first optimizer of a process imports torch._dynamo (seconds), which no budget should pay
+
+    if args.meshfeat_only:
+        print("\n6. MeshFeat beside the default recipe, a fresh run per budget", flush=True)
+        print(json.dumps({"device": describe_device(), **meshfeat(mesh, features, target)}))
+        return
 
     print("\n5. Anytime: a fresh run per budget, default and previous recipe", flush=True)
     anytime_figures = anytime(features, target)
@@ -171,6 +225,9 @@ def main() -> None:
     table = {name: round(result.metrics["r2"], 5) for name, result in results.items()}
     print("\n  R^2      ReLU     sine\n  INR   " + f"{table['inr_relu']:8.4f} {table['inr_sine']:8.4f}\n  GINR  {table['ginr_relu']:8.4f} {table['ginr_sine']:8.4f}")
 
+    print("\n6. MeshFeat beside the default recipe, a fresh run per budget", flush=True)
+    meshfeat_figures = meshfeat(mesh, features, target)
+
     print(
         json.dumps(
             {
@@ -184,6 +241,7 @@ def main() -> None:
                 "final_mse": final["mse"],
                 "table2": table,
                 **anytime_figures,
+                **meshfeat_figures,
             }
         )
     )

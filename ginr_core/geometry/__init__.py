@@ -1,4 +1,5 @@
-"""Geometry: meshes, built-in domains, Laplacians, spectral and spherical-harmonic embeddings, partitions."""
+"""Geometry: meshes, built-in domains, Laplacians, spectral and spherical-harmonic embeddings, partitions,
+multiresolution hierarchies."""
 from .. import public_api
 
 PUBLIC_NAMES = {
@@ -10,5 +11,6 @@ PUBLIC_NAMES = {
     "features": ("DEFAULT_K", "FeatureSpec", "MAX_UI_K", "XYZ", "max_k", "sh_degree"),
     "partition": ("PARTITION_METHODS", "Partition", "partition_mesh"),
     "operators": ("DerivedFields", "gradient_operator", "laplace_beltrami_operator"),
+    "hierarchy": ("DEFAULT_REDUCTIONS", "MeshHierarchy", "decimate", "mesh_hierarchy"),
 }
 __all__, __getattr__ = public_api(__name__, PUBLIC_NAMES)
