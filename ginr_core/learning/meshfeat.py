@@ -35,6 +35,7 @@ from torch import nn
 from ..errors import GinrError
 from ..geometry.hierarchy import MeshHierarchy
 from .device import pick_device, set_training_threads
+from .training import cosine_decay
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ class MeshFeatRegressor:
                         (step_start - start + 0.5 * step_cost) / time_budget_s if time_budget_s else 0.0)
             if spent >= 1.0:
                 break
-            decay = cfg.final_lr_frac + (1 - cfg.final_lr_frac) * 0.5 * (1 + math.cos(math.pi * spent))
+            decay = cosine_decay(spent, cfg.final_lr_frac)
             for group, lr in zip(opt.param_groups, base_lrs):
                 group["lr"] = lr * decay
             rows = slice(None) if batch is None else torch.randint(len(nodes), (batch,), generator=generator).to(self.device)

@@ -80,6 +80,11 @@ WEIGHTS_FILE = "model.pt"
 MODEL_FILE = "model.json"
 
 
+def cosine_decay(spent: float, final_frac: float) -> float:
+    """The cosine schedule's learning-rate factor once `spent` (0 to 1) of a run is used: from 1 down to final_frac."""
+    return final_frac + (1 - final_frac) * 0.5 * (1 + math.cos(math.pi * min(spent, 1.0)))
+
+
 @dataclass
 class TrainConfig(JsonConfig):
     """How to train. Training stops at `steps` or after `time_budget_s` seconds, whichever comes first.
@@ -392,8 +397,7 @@ class _Loop:
 
     def set_lr(self, frac: float) -> float:
         if self.tc.schedule == "cosine":
-            low = self.tc.final_lr_frac
-            lr = self.tc.lr * (low + (1 - low) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+            lr = self.tc.lr * cosine_decay(frac, self.tc.final_lr_frac)
             for group in self.opt.param_groups:
                 group["lr"] = lr
         return self.opt.param_groups[0]["lr"]
