@@ -242,9 +242,9 @@ class ProcessJob(RemoteJob):
 
     def _submit(self, server: ProcessRelay):
         pool = _pool()
-        with _PROCESS_LOCK:
+        with _PROCESS_LOCK:  # queued in the pool's own order, so jobs_ahead counts the jobs a worker takes up first
             _QUEUE.append(self)
-        return pool.submit(run_remote, self.task, self.spec, server.channel, self.label, self.registry is not None)
+            return pool.submit(run_remote, self.task, self.spec, server.channel, self.label, self.registry is not None)
 
     def _wait(self, handle, timeout: float) -> bool:
         from concurrent.futures import wait
