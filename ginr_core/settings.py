@@ -34,7 +34,7 @@ UPLOAD_MB = 200  # keep equal to server.maxUploadSize in .streamlit/config.toml 
 
 # Measured on this project's 2-core CPU when idle (CPU seconds), for the estimates shown with a refusal or a button.
 GRAY_SCOTT_NODE_STEPS_PER_S = 5e7  # the bunny (35k nodes) runs 30,000 float32 steps in ~20 s (CPU time: 6e7)
-VIEW_DRAW_S = 1.0  # a page's rerun with one 3D view, until the browser has drawn it (bench/pages.py: ~8 s at load 8 per core)
+VIEW_DRAW_S = 2.0  # a page's rerun with one 3D view, until the browser has drawn it (bench/pages.py: the Data page 2.1 s idle, ~8 s at load 8 per core)
 # How much a load of one more runnable process per core stretches one core's work: the Data page's Gray-Scott
 # (icosphere, 30,000 steps, 2.5 s idle) took 7.0, 4.5 and 16 s at 4.5, 5.2 and 10 runnable per core (bench/pages.py).
 LOAD_STRETCH = 0.5

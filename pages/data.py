@@ -26,7 +26,7 @@ from ginr_core.runs.signal_sources import analytic_source, gray_scott_source, pr
 from ginr_core.runs.spec import Source
 from ginr_core.settings import VIEW_DRAW_S, busy_seconds, data_path, limits, simulation_seconds
 from ginr_core.viz.figures import display_mesh, mesh_figure
-from pages.shared.job_panel import prepare, prepared
+from pages.shared.job_panel import PANEL_REFRESH_S, prepare, prepared
 from pages.shared.scene_view import chart
 from pages.shared.widgets import (
     coordinate_picker,
@@ -157,7 +157,8 @@ try:
         F = c[3].number_input("F", 0.0, 0.2, paper.F, format="%.4f")
         k = c[4].number_input("k", 0.0, 0.2, paper.k, format="%.4f")
         params = replace(paper, steps=int(steps), Du=Du, Dv=Dv, F=F, k=k)
-        idle_s = simulation_seconds(params.steps, mesh.n_vertices) + VIEW_DRAW_S  # the simulation, then the texture drawn
+        # the simulation, the panel's next look at it, then the page drawn again with the texture
+        idle_s = simulation_seconds(params.steps, mesh.n_vertices) + PANEL_REFRESH_S + VIEW_DRAW_S
         st.caption(f"About {busy_seconds(idle_s):.0f} s on this server now, the simulation and the texture drawn "
                    f"({idle_s:.0f} s on an idle 2-core CPU; a busy one stretches it).")
         if st.button("Generate", type="primary"):

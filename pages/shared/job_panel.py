@@ -116,7 +116,10 @@ def draw_panel(job, key: str, parts: Callable[[JobState], Sequence[Part]] | None
         extra(state)
 
 
-@st.fragment(run_every=1.0)
+PANEL_REFRESH_S = 1.0  # how often a live panel looks at its job: a result waits up to this long to be shown
+
+
+@st.fragment(run_every=PANEL_REFRESH_S)
 def live_panel(job, key, parts, budget_s, steps, cancelled, extra, rerun_key, shown) -> None:
     """Refreshes every second while the job works; one full rerun when it ends or `rerun_key` moves on."""
     if job.done or (rerun_key is not None and rerun_key(job.state) != shown):
