@@ -133,13 +133,17 @@ class PartitionedField(nn.Module):
         known = (parts >= 0) & (parts < size)
         return torch.where(known, self.slot_of_part.to(parts.device)[parts.clamp(0, size - 1)], -1)
 
+    def _fed(self, parts: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The (row, slot) pairs of the local networks each of the n rows feeds, and how many each row feeds."""
+        slots = self.slots(parts.reshape(n, -1))
+        row, column = (slots >= 0).nonzero(as_tuple=True)
+        return row, slots[row, column], (slots >= 0).sum(dim=1)
+
     def forward(self, features, times=None, signal=None, parts=None) -> torch.Tensor:
         if parts is None:
             raise GinrError("A partitioned model needs the parts of every node (pass parts=).")
         x = self.encoder(features, times, signal)
-        slots = self.slots(parts.reshape(len(x), -1))
-        row, column = (slots >= 0).nonzero(as_tuple=True)
-        slot = slots[row, column]
+        row, slot, count = self._fed(parts, len(x))
         local = x.new_zeros(len(x), self.config.mlp.out_features)
         start = 0
         for group in self.local_groups:  # one group, or two while an extension trains
@@ -147,7 +151,7 @@ class PartitionedField(nn.Module):
             if mine.any():
                 local = local.index_add(0, row[mine], group(x[row[mine]], slot[mine] - start))
             start += group.n_nets
-        count = (slots >= 0).sum(dim=1, keepdim=True)
+        count = count[:, None]
         out = torch.where(count > 0, local / count.clamp(min=1), torch.nan)
         return out if self.mlp is None else out + self.mlp(x)
 
@@ -163,12 +167,10 @@ class PartitionedField(nn.Module):
         of parts the row feeds (the output averages them) and zero for the parts it does not feed. The output is
         linear in every output layer together, so one least-squares solve fits them all."""
         x = self.encoder(features, times, signal)
-        slots = self.slots(parts.reshape(len(x), -1))
-        row, column = (slots >= 0).nonzero(as_tuple=True)
-        slot = slots[row, column]
+        row, slot, count = self._fed(parts, len(x))
+        count = count.clamp(min=1)
         group = self.local_groups[0]
         width = group.weights[-1].shape[1] + 1
-        count = (slots >= 0).sum(dim=1).clamp(min=1)
         block = torch.cat([group(x[row], slot, hidden_only=True), x.new_ones(len(row), 1)], dim=1) / count[row, None]
         columns = slot[:, None] * width + torch.arange(width, device=x.device)
         local = x.new_zeros(len(x), group.n_nets * width).index_put_((row[:, None].expand_as(columns), columns), block,
